@@ -1,0 +1,54 @@
+/**
+ * The one choice point's vocabulary: choice kinds, the strategy interface, and the read-only
+ * view of engine state a strategy may consult. Every nondeterministic decision of a run goes
+ * through Engine.choose(kind, ids, n, def, weights) and from there to a Strategy.
+ *
+ * Candidates are stable ids in ascending order (thread ids, interrupt source ids, or the
+ * indices of a jitter/fault menu); -1 (NONE) is "do not deliver an interrupt now".
+ */
+
+export const SCHED = 0; // which enabled thread takes the next step
+export const IRQ = 1; // whether (and which) pending interrupt is delivered at this point
+export const WAKE = 2; // which waiter a wake-one picks
+export const JITTER = 3; // timing jitter (weighted)
+export const FAULT = 4; // injected fault fires or not (weighted, bounded per run)
+
+export const NONE = -1;
+
+export const KIND_LETTERS = 'siwjf';
+export const KIND_NAMES = ['sched', 'irq', 'wake', 'jitter', 'fault'];
+
+/** What a strategy may look at when it chooses. Never mutated by strategies. */
+export interface ChoiceView {
+  /** Scheduling step counter of the current run (0-based). */
+  readonly step: number;
+  /** Index of this choice among the choices made in the same step. */
+  readonly sub: number;
+  /** Id of the thread that ran the previous step, or -1. */
+  readonly current: number;
+  /** True when `current` is among the SCHED candidates (switching away is a preemption). */
+  readonly currentEnabled: boolean;
+  /** For IRQ choices: the thread the interrupt would land on. */
+  readonly target: number;
+  /** Expected steps of a run, learned from calibration runs. */
+  readonly expectedSteps: number;
+}
+
+export interface Strategy {
+  /** Short name used in schedule strings, e.g. "random", "pct3", "dfs". No ':' allowed. */
+  readonly name: string;
+  /** Start a run with this iteration seed. */
+  begin(seed: number, expectedSteps: number): void;
+  /**
+   * Pick one of ids[0..n) and return its index. `def` is the index of the default choice
+   * (no preemption, no interrupt, FIFO waiter, no jitter, no fault). `weights`, when given,
+   * has n entries.
+   */
+  choose(kind: number, ids: Int32Array, n: number, def: number, view: ChoiceView, weights: Float64Array | null): number;
+  /** An interrupt source became pending (not called for coalesced raises). */
+  notePending(src: number, view: ChoiceView): void;
+  /** The run ended after `steps` steps. */
+  end(steps: number): void;
+  /** True when the strategy has nothing left to explore (exhaustive DFS). */
+  exhausted(): boolean;
+}

@@ -1,0 +1,997 @@
+/**
+ * The deterministic discrete-event engine. It runs the threads of one program for one schedule:
+ * picks which enabled thread takes the next visible step, delivers interrupts at the points the
+ * strategy picks, fires timers in (time, sequence) order, carries virtual time across
+ * synchronisation, and records every choice that differs from the default as a deviation.
+ *
+ * Knows nothing of kernels: the kernel model (lib/) is a program built from these pieces.
+ *
+ * Modes, one knob (`window`): a thread is a scheduling candidate when its clock is within
+ * `window` ns of the smallest runnable clock. window = Infinity ("interleave") reaches every
+ * order; window = 0 ("timed") runs in time order with ties as choices. In timed mode local work
+ * is a step of its own (so other threads' earlier events come first) and an interrupt raised
+ * while its target is in the middle of local work splits that work.
+ */
+import { FAULT, IRQ, JITTER, NONE, SCHED, WAKE, type ChoiceView, type Strategy } from './choice';
+import { ProgramError } from './errors';
+import type { Finding, FindingInput } from './finding';
+import { mix, mixNum } from './hash';
+import { ClockHeap, TimerHeap } from './heap';
+import { InterruptSource, type InterruptSpec } from './interrupt';
+import {
+  NO_OBJECT,
+  OP,
+  OP_ACCESS,
+  OP_BLOCK,
+  OP_NAMES,
+  OP_RELAX,
+  OP_SPIN,
+  OP_WORK,
+  P_CONT,
+  P_EXIT,
+  P_RESUME,
+} from './ops';
+import type { Program } from './program';
+import { Rng, deriveSeed } from './rng';
+import { F_BLOCKED, F_RUN, F_SPIN, Frame, Thread, type ThreadFn } from './thread';
+import { Waitable } from './waitable';
+
+export interface EngineOptions {
+  /** Scheduling window in ns: Infinity = interleave mode, 0 = timed mode. */
+  window?: number;
+  /** Virtual-time horizon: the run ends cleanly when the smallest runnable clock passes it. */
+  horizon?: number;
+  /** Per-run step budget; exceeding it is a fatal `step_budget` finding. */
+  stepBudget?: number;
+  /** Heavy instrumentation: keep an event log (replays); never changes the path taken. */
+  instrument?: boolean;
+  /** Injected faults that may fire per run (further fault choices take the default). */
+  maxFaults?: number;
+}
+
+export type EndReason = 'done' | 'fatal' | 'horizon' | 'quiescent';
+
+export interface RunMetrics {
+  steps: number;
+  /** Choices actually put to the strategy (more than one candidate). */
+  choices: number;
+  /** CHESS count: switches away from a thread that could have gone on. */
+  preemptions: number;
+  /** Every change of the thread taking steps. */
+  switches: number;
+  interrupts: number;
+  /** Raises of an interrupt that was already pending. */
+  coalesced: number;
+  timers: number;
+  faults: number;
+  deviations: number;
+  /** Largest thread clock at the end (ns). */
+  endTime: number;
+}
+
+export interface Deviation {
+  step: number;
+  sub: number;
+  kind: number;
+  id: number;
+}
+
+export interface RunResult {
+  seed: number;
+  endReason: EndReason;
+  findings: Finding[];
+  metrics: RunMetrics;
+  /** Hash of the event log: equal paths give equal hashes. */
+  hash: number;
+  deviations: Deviation[];
+  /** Event log, only with instrument: true. */
+  events: string[] | null;
+}
+
+interface Timer {
+  fn: () => void;
+  name: string;
+}
+
+const INLINE_LIMIT = 1_000_000;
+
+export class Engine implements ChoiceView {
+  // ---- configuration ----
+  readonly window: number;
+  readonly horizon: number;
+  readonly stepBudget: number;
+  readonly instrument: boolean;
+  readonly maxFaults: number;
+  private readonly timed: boolean;
+
+  // ---- ChoiceView ----
+  step = 0;
+  sub = 0;
+  current = -1;
+  currentEnabled = false;
+  target = -1;
+  expectedSteps = 100;
+
+  // ---- run state ----
+  readonly threads: Thread[] = [];
+  readonly sources: InterruptSource[] = [];
+  private readonly waitables: Waitable[] = [];
+  private readonly objects: string[] = [];
+  private strategy!: Strategy;
+  seed = 0;
+  /** Workload randomness for the program (seeded from the run seed, not a scheduling choice). */
+  rng!: Rng;
+  /** Program-level state slot (the kernel model hangs its machine here). */
+  world: any = undefined;
+  private exec: Thread | null = null;
+  private timerNow = 0;
+  private stopped = false;
+  private endReason: EndReason = 'done';
+  private hash = 0;
+  private events: string[] | null = null;
+  private readonly findingMap = new Map<string, Finding>();
+  private readonly quiescentHooks: ((stuck: Thread[]) => void)[] = [];
+
+  // ready structures: a sorted run queue (interleave / finite window) or a clock heap (timed)
+  private runq = new Int32Array(64);
+  private runqLen = 0;
+  private readonly heap = new ClockHeap(64);
+  private cand = new Int32Array(64);
+  private readonly irqIds = new Int32Array(64);
+  private readonly menuIds = new Int32Array(64);
+  private readonly menuWeights = new Float64Array(64);
+  private spinners: Thread[] = [];
+  private readonly timers = new TimerHeap<Timer>();
+
+  // ---- metrics and deviations ----
+  private choices = 0;
+  private preemptions = 0;
+  private switches = 0;
+  private interrupts = 0;
+  private coalesced = 0;
+  private timersFired = 0;
+  private faults = 0;
+  private devStep: number[] = [];
+  private devSub: number[] = [];
+  private devKind: number[] = [];
+  private devId: number[] = [];
+
+  constructor(opts: EngineOptions = {}) {
+    this.window = opts.window ?? Infinity;
+    this.horizon = opts.horizon ?? Infinity;
+    this.stepBudget = opts.stepBudget ?? 1_000_000;
+    this.instrument = opts.instrument ?? false;
+    this.maxFaults = opts.maxFaults ?? 1;
+    this.timed = this.window === 0;
+    if (!(this.window >= 0)) throw new ProgramError(`window must be >= 0 ns, got ${this.window}`);
+  }
+
+  // =====================================================================================
+  // Program-facing API
+  // =====================================================================================
+
+  /** Virtual time of whatever is executing now: the stepping thread, or the firing timer. */
+  now(): number {
+    return this.exec !== null ? this.exec.clock : this.timerNow;
+  }
+
+  /** The thread executing now, or null inside a timer callback / setup. */
+  get running(): Thread | null {
+    return this.exec;
+  }
+
+  spawn(name: string, fn: ThreadFn, clock?: number): Thread {
+    const t = new Thread(this.threads.length, name, this, clock ?? this.now());
+    this.threads.push(t);
+    const f = new Frame(t, fn(t), null);
+    t.frames.push(f);
+    t.top = f;
+    const saved = this.exec;
+    this.exec = t;
+    this.advance(t);
+    this.exec = saved;
+    this.updateEnabled(t);
+    return t;
+  }
+
+  /** A stable id for a shared object (visible operations name it). */
+  object(name: string): number {
+    this.objects.push(name);
+    return this.objects.length - 1;
+  }
+
+  objectName(id: number): string {
+    return this.objects[id] ?? `#${id}`;
+  }
+
+  waitable(name: string): Waitable {
+    const w = new Waitable(this.waitables.length, name);
+    this.waitables.push(w);
+    return w;
+  }
+
+  interruptSource(spec: InterruptSpec): InterruptSource {
+    const s = new InterruptSource(this.sources.length, spec);
+    this.sources.push(s);
+    return s;
+  }
+
+  /** Schedule `fn` at virtual time `at` (timers fire in (time, creation order)). */
+  timer(at: number, fn: () => void, name = 'timer'): void {
+    if (!(at >= 0) || !Number.isFinite(at)) throw new ProgramError(`timer time must be a finite non-negative number, got ${at}`);
+    this.timers.push(Math.max(at, 0), { fn, name });
+  }
+
+  after(delay: number, fn: () => void, name = 'timer'): void {
+    this.timer(this.now() + delay, fn, name);
+  }
+
+  /** Called when nothing can run but some threads have not finished (deadlock detectors). */
+  onQuiescent(hook: (stuck: Thread[]) => void): void {
+    this.quiescentHooks.push(hook);
+  }
+
+  /** Raise an interrupt: it becomes pending on its target (coalesced if already pending). */
+  raise(src: InterruptSource): void {
+    if (src.pending) {
+      src.coalesced++;
+      this.coalesced++;
+      return;
+    }
+    const t = src.target;
+    const now = this.now();
+    src.pending = true;
+    src.raiseTime = now;
+    const list = t.pendingIrqs;
+    let i = list.length;
+    list.push(src);
+    while (i > 0 && list[i - 1].id > src.id) {
+      list[i] = list[i - 1];
+      i--;
+    }
+    list[i] = src;
+    if (this.instrument) this.log(`raise ${src.name} -> ${t.name}`);
+    this.strategy.notePending(src.id, this);
+    const top = t.top;
+    if (t.done) return;
+    if (top.state !== F_RUN || t.opKind === P_EXIT) {
+      // An idle (blocked or spinning) target takes the interrupt no earlier than its raise.
+      if (now > t.clock) this.setClock(t, now);
+    } else if (this.timed && t.opKind === P_CONT && t.clock > now && t._interruptible && (src.canDeliver === undefined || src.canDeliver(t))) {
+      // Timed mode: the target is in the middle of local work that began before `now`.
+      // Split the work: the handler starts at the raise, the rest of the work follows it.
+      const start = Math.max(now, t.workStart);
+      const rest = t.clock - start;
+      if (rest > 0) {
+        top.deferredNs += rest;
+        this.setClock(t, start);
+      }
+    }
+    this.updateEnabled(t);
+  }
+
+  /** Move an interrupt source to another target thread (e.g. IRQ affinity change). */
+  retarget(src: InterruptSource, t: Thread): void {
+    if (src.target === t) return;
+    const old = src.target;
+    if (src.pending) {
+      old.pendingIrqs.splice(old.pendingIrqs.indexOf(src), 1);
+      src.pending = false;
+      src.target = t;
+      this.raise(src);
+      this.updateEnabled(old);
+    } else {
+      src.target = t;
+    }
+  }
+
+  /** Wake the first waiter of `w` (FIFO). Returns the thread woken, or null. */
+  wake(w: Waitable): Thread | null {
+    if (w.waiters.length === 0) return null;
+    const f = w.waiters.shift()!;
+    this.wakeFrame(f, this.now());
+    return f.thread;
+  }
+
+  /** Wake one waiter of `w` picked at the choice point (default: the FIFO head). */
+  wakeChoice(w: Waitable): Thread | null {
+    const ws = w.waiters;
+    if (ws.length <= 1) return this.wake(w);
+    const n = this.sortedMenu(ws.map((f) => f.thread.id));
+    const head = ws[0].thread.id;
+    let def = 0;
+    while (this.menuIds[def] !== head) def++;
+    const id = this.menuIds[this.choose(WAKE, this.menuIds, n, def)];
+    const k = ws.findIndex((f) => f.thread.id === id);
+    const f = ws.splice(k, 1)[0];
+    this.wakeFrame(f, this.now());
+    return f.thread;
+  }
+
+  wakeAll(w: Waitable): number {
+    const n = w.waiters.length;
+    const now = this.now();
+    while (w.waiters.length > 0) this.wakeFrame(w.waiters.shift()!, now);
+    return n;
+  }
+
+  /**
+   * The one choice point. Picks one of ids[0..n) (ascending stable ids) and returns its index.
+   * `def` is the default (used when replaying a schedule that has no deviation here).
+   */
+  choose(kind: number, ids: Int32Array, n: number, def: number, weights: Float64Array | null = null): number {
+    if (n <= 1) return 0;
+    const idx = this.strategy.choose(kind, ids, n, def, this, weights);
+    if (!(idx >= 0 && idx < n)) throw new ProgramError(`strategy ${this.strategy.name} returned index ${idx} of ${n}`);
+    if (idx !== def) {
+      this.devStep.push(this.step);
+      this.devSub.push(this.sub);
+      this.devKind.push(kind);
+      this.devId.push(ids[idx]);
+    }
+    this.sub++;
+    this.choices++;
+    return idx;
+  }
+
+  /** An injected fault that fires with probability p (at most maxFaults per run). */
+  fault(p = 0.5): boolean {
+    if (this.faults >= this.maxFaults) return false;
+    this.menuIds[0] = 0;
+    this.menuIds[1] = 1;
+    this.menuWeights[0] = 1 - p;
+    this.menuWeights[1] = p;
+    const fired = this.choose(FAULT, this.menuIds, 2, 0, this.menuWeights) === 1;
+    if (fired) this.faults++;
+    return fired;
+  }
+
+  /** Timing jitter: one of `values` (ns), weighted; the default is values[0]. */
+  jitter(values: readonly number[], weights?: readonly number[]): number {
+    const n = values.length;
+    if (n > this.menuIds.length) throw new ProgramError(`jitter menu of ${n} values is larger than ${this.menuIds.length}`);
+    for (let i = 0; i < n; i++) {
+      this.menuIds[i] = i;
+      this.menuWeights[i] = weights ? weights[i] : 1;
+    }
+    return values[this.choose(JITTER, this.menuIds, n, 0, this.menuWeights)];
+  }
+
+  /** Report a finding. Repeats of a fingerprint count; a fatal one ends the run. */
+  report(input: FindingInput): Finding {
+    const logged = input.logged !== false;
+    let f = this.findingMap.get(input.fingerprint);
+    if (f !== undefined) {
+      f.count++;
+      if (logged) f.loggedCount++;
+    } else {
+      f = {
+        ...input,
+        text: input.text ?? input.headline,
+        fatal: input.fatal === true,
+        step: this.step,
+        time: this.now(),
+        thread: this.exec !== null ? this.exec.id : -1,
+        count: 1,
+        logged,
+        loggedCount: logged ? 1 : 0,
+      };
+      this.findingMap.set(input.fingerprint, f);
+      if (this.instrument) this.log(`finding ${f.kind}: ${f.headline}`);
+    }
+    if (f.fatal && !this.stopped) {
+      this.stopped = true;
+      this.endReason = 'fatal';
+    }
+    return f;
+  }
+
+  /** A program's own check: a fatal `assertion` finding when `cond` is false. */
+  assert(cond: boolean, fingerprint: string, headline: string, text?: string): void {
+    if (!cond) this.report({ kind: 'assertion', fingerprint: `assertion:${fingerprint}`, headline, text, fatal: true });
+  }
+
+  get isStopped(): boolean {
+    return this.stopped;
+  }
+
+  /** Add a line to the event log (heavy instrumentation only; free otherwise). */
+  trace(msg: string): void {
+    if (this.instrument) this.log(msg);
+  }
+
+  // =====================================================================================
+  // Running
+  // =====================================================================================
+
+  run(program: Program, strategy: Strategy, seed: number, expectedSteps = 100): RunResult {
+    this.reset(strategy, seed, expectedSteps);
+    program.setup(this);
+    this.loop();
+    if (!this.stopped && program.finish) {
+      this.exec = null;
+      this.timerNow = this.endTime();
+      program.finish(this);
+    }
+    strategy.end(this.step);
+    return this.result();
+  }
+
+  private reset(strategy: Strategy, seed: number, expectedSteps: number): void {
+    this.strategy = strategy;
+    this.seed = seed;
+    this.expectedSteps = expectedSteps;
+    this.rng = new Rng(deriveSeed(seed, 0x5eed));
+    strategy.begin(seed, expectedSteps);
+    this.step = 0;
+    this.sub = 0;
+    this.current = -1;
+    this.currentEnabled = false;
+    this.target = -1;
+    this.threads.length = 0;
+    this.sources.length = 0;
+    this.waitables.length = 0;
+    this.objects.length = 0;
+    this.world = undefined;
+    this.exec = null;
+    this.timerNow = 0;
+    this.stopped = false;
+    this.endReason = 'done';
+    this.hash = 0x1234567;
+    this.events = this.instrument ? [] : null;
+    this.findingMap.clear();
+    this.quiescentHooks.length = 0;
+    this.runqLen = 0;
+    this.heap.clear();
+    this.spinners.length = 0;
+    this.timers.clear();
+    this.choices = this.preemptions = this.switches = this.interrupts = 0;
+    this.coalesced = this.timersFired = this.faults = 0;
+    this.devStep.length = this.devSub.length = this.devKind.length = this.devId.length = 0;
+  }
+
+  private loop(): void {
+    const budget = this.stepBudget;
+    for (;;) {
+      if (this.stopped) return;
+      if (this.step >= budget) {
+        this.report({
+          kind: 'step_budget',
+          fingerprint: 'step_budget',
+          headline: `step budget exhausted: ${budget} steps without the run finishing`,
+          fatal: true,
+        });
+        return;
+      }
+      const n = this.timed ? this.collectTimed() : this.collectWindow();
+      if (n < 0) return; // horizon reached
+      if (n === 0) {
+        this.quiescent();
+        return;
+      }
+      const ids = this.timed || this.window !== Infinity ? this.cand : this.runq;
+      // Default: the thread that ran last goes on (no preemption), else the lowest id.
+      const prev = this.current;
+      let def = 0;
+      let prevIn = false;
+      if (prev >= 0) {
+        for (let i = 0; i < n; i++) {
+          if (ids[i] === prev) {
+            def = i;
+            prevIn = true;
+            break;
+          }
+        }
+      }
+      this.currentEnabled = prevIn;
+      let idx = def;
+      if (n > 1) {
+        // Resuming local work (timed mode) commutes with everything: no choice needed.
+        let cont = -1;
+        for (let i = 0; i < n; i++) {
+          if (this.threads[ids[i]].opKind === P_CONT) {
+            cont = i;
+            break;
+          }
+        }
+        idx = cont >= 0 ? cont : this.choose(SCHED, ids, n, def);
+      }
+      const t = this.threads[ids[idx]];
+      if (this.timed) {
+        for (let i = 0; i < n; i++) if (i !== idx) this.readyInsert(this.threads[ids[i]]);
+      }
+      if (t.id !== prev) {
+        this.switches++;
+        if (prevIn) this.preemptions++;
+      }
+      this.current = t.id;
+      this.stepThread(t);
+    }
+  }
+
+  /** Timed mode: pop the threads at the smallest clock (ties) into cand; fire due timers. */
+  private collectTimed(): number {
+    const h = this.heap;
+    for (;;) {
+      const tt = this.timers.size > 0 ? this.timers.peekTime() : Infinity;
+      if (h.size === 0 || tt <= h.peekKey()) {
+        if (tt === Infinity) return 0;
+        if (tt > this.horizon) return this.endAtHorizon();
+        this.fireTimer();
+        if (this.stopped) return -1;
+        continue;
+      }
+      break;
+    }
+    const mc = h.peekKey();
+    if (mc > this.horizon) return this.endAtHorizon();
+    if (this.cand.length < h.size) this.cand = new Int32Array(h.size * 2);
+    let n = 0;
+    do {
+      const id = h.pop();
+      this.threads[id].inReady = false;
+      this.cand[n++] = id;
+    } while (h.size > 0 && h.peekKey() === mc);
+    return n;
+  }
+
+  /** Interleave mode / finite window: candidates are runnable threads within window of the min clock. */
+  private collectWindow(): number {
+    for (;;) {
+      const needMin = this.timers.size > 0 || this.horizon !== Infinity || this.window !== Infinity;
+      if (!needMin) return this.runqLen;
+      let mc = Infinity;
+      const rq = this.runq, th = this.threads;
+      for (let i = 0; i < this.runqLen; i++) {
+        const c = th[rq[i]].clock;
+        if (c < mc) mc = c;
+      }
+      const tt = this.timers.size > 0 ? this.timers.peekTime() : Infinity;
+      if (tt !== Infinity && (this.runqLen === 0 || mc >= tt)) {
+        if (tt > this.horizon) return this.endAtHorizon();
+        this.fireTimer();
+        if (this.stopped) return -1;
+        continue;
+      }
+      if (mc > this.horizon && mc !== Infinity) return this.endAtHorizon();
+      if (this.window === Infinity) return this.runqLen;
+      if (this.cand.length < this.runqLen) this.cand = new Int32Array(this.runqLen * 2);
+      let n = 0;
+      const lim = mc + this.window;
+      for (let i = 0; i < this.runqLen; i++) if (th[rq[i]].clock <= lim) this.cand[n++] = rq[i];
+      return n;
+    }
+  }
+
+  private endAtHorizon(): number {
+    this.endReason = 'horizon';
+    return -1;
+  }
+
+  private fireTimer(): void {
+    const time = this.timers.peekTime();
+    const tm = this.timers.pop();
+    this.exec = null;
+    if (time > this.timerNow) this.timerNow = time;
+    this.timersFired++;
+    this.hash = mix(mixNum(this.hash, time), 0x7173);
+    if (this.instrument) this.log(`timer ${tm.name}`);
+    tm.fn();
+    this.recheckSpinners(this.timerNow);
+  }
+
+  private stepThread(t: Thread): void {
+    this.exec = t;
+    const kind = t.opKind;
+    this.hash = mixNum(mix(mix(mix(this.hash, t.id), kind), t.opA), t.clock);
+    if (this.instrument) this.logStep(t);
+    if (t.pendingIrqs.length > 0 && t._interruptible && this.tryDeliver(t)) {
+      // the step was the interrupt's delivery
+    } else if (t.top.state !== F_RUN || kind === P_EXIT) {
+      // enabled only for an interrupt that can no longer be delivered: nothing to do
+    } else if (kind === OP_SPIN) {
+      if ((t.opObj as () => boolean)()) this.advance(t);
+      else {
+        t.top.state = F_SPIN;
+        this.addSpinner(t);
+      }
+    } else if (kind === P_CONT) {
+      const f = t.top;
+      if (f.deferredNs > 0) {
+        // An interrupt split this work earlier but was not taken: finish the work first.
+        t.clock += f.deferredNs;
+        f.deferredNs = 0;
+        this.exec = null;
+        this.step++;
+        this.sub = 0;
+        this.updateEnabled(t);
+        return;
+      }
+      this.advance(t);
+    } else {
+      this.advance(t);
+    }
+    this.step++;
+    this.sub = 0;
+    const now = t.clock;
+    this.exec = null;
+    if (this.spinners.length > 0) this.recheckSpinners(now);
+    this.updateEnabled(t);
+  }
+
+  /**
+   * Delivery point on thread t. Forced (no "not now" option) when t is blocked, spinning or
+   * finished with an interrupt due; in timed mode every interrupt whose raise time has come is
+   * taken at once, as hardware would.
+   */
+  private tryDeliver(t: Thread): boolean {
+    const forced = t.top.state !== F_RUN || t.opKind === P_EXIT;
+    const ids = this.irqIds;
+    let n = 0;
+    const offerNone = !forced && !this.timed;
+    if (offerNone) ids[n++] = NONE;
+    const list = t.pendingIrqs;
+    for (let i = 0; i < list.length; i++) {
+      const s = list[i];
+      if (s.canDeliver !== undefined && !s.canDeliver(t)) continue;
+      if (this.timed && s.raiseTime > t.clock) continue;
+      ids[n++] = s.id;
+    }
+    if (n === (offerNone ? 1 : 0)) return false;
+    this.target = t.id;
+    const idx = n > 1 ? this.choose(IRQ, ids, n, 0) : 0;
+    this.target = -1;
+    const id = ids[idx];
+    if (id === NONE) return false;
+    this.deliver(t, this.sources[id]);
+    return true;
+  }
+
+  private deliver(t: Thread, src: InterruptSource): void {
+    const f = t.top;
+    f.sKind = t.opKind;
+    f.sA = t.opA;
+    f.sB = t.opB;
+    f.sObj = t.opObj;
+    f.sInterruptible = t._interruptible;
+    if (t.inSpinners) this.removeSpinner(t);
+    const list = t.pendingIrqs;
+    list.splice(list.indexOf(src), 1);
+    src.pending = false;
+    src.delivered++;
+    this.interrupts++;
+    if (src.raiseTime > t.clock) t.clock = src.raiseTime;
+    if (src.masks) t._interruptible = false;
+    if (this.instrument) this.log(`irq ${src.name} delivered on ${t.name}`);
+    this.hash = mix(this.hash, 0x1e9 + src.id);
+    const hf = new Frame(t, src.handler(t, src), src);
+    t.frames.push(hf);
+    t.top = hf;
+    this.advance(t);
+  }
+
+  /**
+   * Resume t's top frame and run it to its next scheduling point: a visible op, a block, a
+   * spin, the end of a frame, or (timed mode) local work. Local work in interleave mode is
+   * invisible and runs inline.
+   */
+  private advance(t: Thread): void {
+    let inline = 0;
+    for (;;) {
+      const f = t.top;
+      let r: IteratorResult<unknown, unknown>;
+      try {
+        r = f.gen.next();
+      } catch (e) {
+        throw this.threadError(t, e);
+      }
+      if (r.done === true) {
+        this.finishFrame(t);
+        return;
+      }
+      if (r.value !== OP) {
+        throw new ProgramError(
+          `thread ${t.name} yielded ${describe(r.value)} instead of an op: write \`yield t.work(ns)\`, and call helpers with \`yield* helper(t)\``,
+        );
+      }
+      switch (t.opKind) {
+        case OP_WORK: {
+          const ns = t.opA;
+          if (!(ns >= 0) || !Number.isFinite(ns)) throw new ProgramError(`thread ${t.name}: work(${ns}): duration must be a finite number of ns >= 0`);
+          if (this.timed) {
+            t.workStart = t.clock;
+            t.clock += ns;
+            t.opKind = P_CONT;
+            return;
+          }
+          t.clock += ns;
+          if (++inline > INLINE_LIMIT) {
+            this.report({
+              kind: 'step_budget',
+              fingerprint: `step_budget:inline:${t.name}`,
+              headline: `thread ${t.name} did ${INLINE_LIMIT} pieces of local work without a scheduling point`,
+              fatal: true,
+            });
+            return;
+          }
+          continue;
+        }
+        case OP_BLOCK: {
+          const w = t.opObj as Waitable;
+          if (!(w instanceof Waitable)) throw new ProgramError(`thread ${t.name}: block() needs a waitable`);
+          f.state = F_BLOCKED;
+          w.waiters.push(f);
+          return;
+        }
+        case OP_ACCESS:
+        case OP_RELAX:
+        case OP_SPIN:
+          return;
+        default:
+          throw new ProgramError(`thread ${t.name}: unknown op ${t.opKind}`);
+      }
+    }
+  }
+
+  /** The top frame of t returned. */
+  private finishFrame(t: Thread): void {
+    const done = t.top;
+    if (done.irq === null) {
+      // The thread body finished. An interrupt still due on it is taken before it is gone.
+      if (this.hasDeliverable(t)) {
+        t.opKind = P_EXIT;
+        return;
+      }
+      t.frames.pop();
+      t.done = true;
+      if (this.instrument) this.log(`${t.name} exits`);
+      return;
+    }
+    t.frames.pop();
+    const f = t.frames[t.frames.length - 1];
+    t.top = f;
+    t.opKind = f.sKind;
+    t.opA = f.sA;
+    t.opB = f.sB;
+    t.opObj = f.sObj;
+    t._interruptible = f.sInterruptible;
+    if (this.instrument) this.log(`irq ${done.irq.name} returns on ${t.name}`);
+    if (f.state === F_RUN) {
+      if (f.wakeClock > t.clock) t.clock = f.wakeClock;
+      f.wakeClock = 0;
+      if (t.opKind === P_CONT && f.deferredNs > 0) {
+        t.clock += f.deferredNs;
+        f.deferredNs = 0;
+      }
+      if (t.opKind === P_EXIT && !this.hasDeliverable(t)) {
+        t.frames.pop();
+        t.done = true;
+      }
+    } else if (f.state === F_SPIN) {
+      if ((t.opObj as () => boolean)()) f.state = F_RUN;
+      else this.addSpinner(t);
+    }
+  }
+
+  private wakeFrame(f: Frame, clock: number): void {
+    const t = f.thread;
+    f.state = F_RUN;
+    if (f === t.top) {
+      t.opKind = P_RESUME;
+      if (clock > t.clock) this.setClock(t, clock);
+      if (t.inSpinners) this.removeSpinner(t);
+      this.updateEnabled(t);
+    } else {
+      // Woken underneath an interrupt handler: resumes when the handler returns.
+      f.sKind = P_RESUME;
+      if (clock > f.wakeClock) f.wakeClock = clock;
+    }
+  }
+
+  private setClock(t: Thread, c: number): void {
+    t.clock = c;
+    if (this.timed && t.inReady) this.heap.update(t.id, c);
+  }
+
+  // ---- spinners ----
+
+  private addSpinner(t: Thread): void {
+    if (!t.inSpinners) {
+      t.inSpinners = true;
+      this.spinners.push(t);
+    }
+  }
+
+  private removeSpinner(t: Thread): void {
+    t.inSpinners = false;
+    const i = this.spinners.indexOf(t);
+    if (i >= 0) this.spinners.splice(i, 1);
+  }
+
+  private recheckSpinners(now: number): void {
+    const sp = this.spinners;
+    let j = 0;
+    for (let i = 0; i < sp.length; i++) {
+      const t = sp[i];
+      if (t.top.state === F_SPIN && (t.opObj as () => boolean)()) {
+        t.top.state = F_RUN;
+        t.inSpinners = false;
+        if (now > t.clock) this.setClock(t, now);
+        this.updateEnabled(t);
+      } else {
+        sp[j++] = t;
+      }
+    }
+    sp.length = j;
+  }
+
+  // ---- ready structures ----
+
+  private hasDeliverable(t: Thread): boolean {
+    if (!t._interruptible) return false;
+    const list = t.pendingIrqs;
+    for (let i = 0; i < list.length; i++) {
+      const s = list[i];
+      if (s.canDeliver === undefined || s.canDeliver(t)) return true;
+    }
+    return false;
+  }
+
+  /** Re-derive whether t can take a step and put it in or out of the ready structure. */
+  private updateEnabled(t: Thread): void {
+    let en: boolean;
+    if (t.done) en = false;
+    else if (t.top.state === F_RUN && t.opKind !== P_EXIT) en = true;
+    else en = t.pendingIrqs.length > 0 && this.hasDeliverable(t);
+    if (en === t.inReady) return;
+    if (en) this.readyInsert(t);
+    else this.readyRemove(t);
+  }
+
+  /** @internal Thread.interruptible setter. */
+  _interruptibilityChanged(t: Thread): void {
+    if (this.exec !== t) this.updateEnabled(t);
+  }
+
+  private readyInsert(t: Thread): void {
+    t.inReady = true;
+    if (this.timed) {
+      this.heap.push(t.id, t.clock);
+      return;
+    }
+    if (this.runqLen === this.runq.length) {
+      const r = new Int32Array(this.runq.length * 2);
+      r.set(this.runq);
+      this.runq = r;
+    }
+    const rq = this.runq;
+    let i = this.runqLen++;
+    const id = t.id;
+    while (i > 0 && rq[i - 1] > id) {
+      rq[i] = rq[i - 1];
+      i--;
+    }
+    rq[i] = id;
+  }
+
+  private readyRemove(t: Thread): void {
+    t.inReady = false;
+    if (this.timed) {
+      this.heap.remove(t.id);
+      return;
+    }
+    const rq = this.runq;
+    const id = t.id;
+    let i = 0;
+    while (rq[i] !== id) i++;
+    this.runqLen--;
+    for (; i < this.runqLen; i++) rq[i] = rq[i + 1];
+  }
+
+  // ---- end of run ----
+
+  private quiescent(): void {
+    const stuck: Thread[] = [];
+    for (const t of this.threads) if (!t.done) stuck.push(t);
+    if (stuck.length === 0) {
+      this.endReason = 'done';
+      return;
+    }
+    this.endReason = 'quiescent';
+    for (const h of this.quiescentHooks) {
+      h(stuck);
+      if (this.stopped) return;
+    }
+    const parts = stuck.map((t) => `${t.name}: ${this.describeWait(t)}`);
+    this.report({
+      kind: 'no_progress',
+      fingerprint: `no_progress:${[...new Set(stuck.map((t) => `${t.name}@${this.waitSite(t)}`))].sort().join('+')}`,
+      headline: `no progress: ${stuck.length} thread(s) blocked and nothing pending`,
+      text: `no progress: every thread is blocked and no event is pending\n${parts.map((p) => `  ${p}`).join('\n')}`,
+      fatal: true,
+    });
+  }
+
+  private waitSite(t: Thread): string {
+    const f = t.top;
+    if (f.state === F_BLOCKED) {
+      const w = this.waitables.find((x) => x.waiters.includes(f));
+      return w ? w.name : '?';
+    }
+    if (f.state === F_SPIN) return 'spin';
+    return t.pendingIrqs.length > 0 ? 'masked-irq' : 'run';
+  }
+
+  describeWait(t: Thread): string {
+    const f = t.top;
+    const irq = t.pendingIrqs.length ? ` (pending: ${t.pendingIrqs.map((s) => s.name).join(', ')}${t._interruptible ? '' : ', masked'})` : '';
+    if (f.state === F_BLOCKED) return `blocked on ${this.waitSite(t)}${irq}`;
+    if (f.state === F_SPIN) return `spinning${irq}`;
+    return `runnable${irq}`;
+  }
+
+  private endTime(): number {
+    let m = this.timerNow;
+    for (const t of this.threads) if (t.clock > m) m = t.clock;
+    return m;
+  }
+
+  private result(): RunResult {
+    const deviations: Deviation[] = [];
+    for (let i = 0; i < this.devStep.length; i++) {
+      deviations.push({ step: this.devStep[i], sub: this.devSub[i], kind: this.devKind[i], id: this.devId[i] });
+    }
+    return {
+      seed: this.seed,
+      endReason: this.endReason,
+      findings: [...this.findingMap.values()],
+      metrics: {
+        steps: this.step,
+        choices: this.choices,
+        preemptions: this.preemptions,
+        switches: this.switches,
+        interrupts: this.interrupts,
+        coalesced: this.coalesced,
+        timers: this.timersFired,
+        faults: this.faults,
+        deviations: deviations.length,
+        endTime: this.endTime(),
+      },
+      hash: this.hash >>> 0,
+      deviations,
+      events: this.events,
+    };
+  }
+
+  // ---- helpers ----
+
+  private sortedMenu(ids: number[]): number {
+    ids.sort((a, b) => a - b);
+    for (let i = 0; i < ids.length; i++) this.menuIds[i] = ids[i];
+    return ids.length;
+  }
+
+  private log(msg: string): void {
+    this.events!.push(`${this.step} @${this.now()} ${msg}`);
+  }
+
+  private logStep(t: Thread): void {
+    const k = t.opKind;
+    const what = k === OP_ACCESS ? (t.opA === NO_OBJECT ? 'point' : `${t.opB ? 'write' : 'read'} ${this.objectName(t.opA)}`) : OP_NAMES[k] ?? `op${k}`;
+    this.events!.push(`${this.step} @${t.clock} ${t.name} ${what}`);
+  }
+
+  private threadError(t: Thread, e: unknown): Error {
+    if (e instanceof ProgramError) return e;
+    const msg = e instanceof Error ? e.message : String(e);
+    const err = new ProgramError(`thread ${t.name} threw at step ${this.step}: ${msg}`);
+    if (e instanceof Error) err.stack = e.stack;
+    return err;
+  }
+}
+
+function describe(v: unknown): string {
+  if (v === undefined) return 'undefined (a bare `yield`)';
+  if (typeof v === 'object' && v !== null && typeof (v as { next?: unknown }).next === 'function') return 'a generator (use `yield*` to call a helper)';
+  return typeof v === 'string' ? JSON.stringify(v) : String(v);
+}

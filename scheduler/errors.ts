@@ -1,0 +1,29 @@
+/**
+ * Error classes the engine throws. Callers (the CLI, tests) map InputError and its
+ * subclasses to a one-line message and exit code 2; ProgramError means the simulated
+ * program itself is malformed (a bug in a scenario, not a finding).
+ */
+
+/** Bad user input: a seed, an iteration count, an option value. */
+export class InputError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'InputError';
+  }
+}
+
+/** A schedule string that is corrupt, truncated, or does not fit the program it is replayed on. */
+export class ScheduleError extends InputError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ScheduleError';
+  }
+}
+
+/** The simulated program broke the engine's rules (yielded a non-op, negative work, threw). */
+export class ProgramError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ProgramError';
+  }
+}

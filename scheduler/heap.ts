@@ -1,0 +1,217 @@
+/**
+ * Binary min-heaps for the engine's hot path, keyed by (time, tiebreak) with no per-operation
+ * allocation: keys live in typed arrays, payload ids in an Int32Array.
+ *
+ * - ClockHeap orders runnable threads by (clock, thread id) for timed mode and supports
+ *   decrease-key (an interrupt splitting a thread's local work moves its clock back).
+ * - TimerHeap orders timer events by (time, sequence) so equal times fire in creation order.
+ */
+
+export class ClockHeap {
+  private ids: Int32Array;
+  private keys: Float64Array;
+  /** pos[id] = index in heap or -1. */
+  private pos: Int32Array;
+  size = 0;
+
+  constructor(capacity = 64) {
+    this.ids = new Int32Array(capacity);
+    this.keys = new Float64Array(capacity);
+    this.pos = new Int32Array(capacity).fill(-1);
+  }
+
+  clear(): void {
+    for (let i = 0; i < this.size; i++) this.pos[this.ids[i]] = -1;
+    this.size = 0;
+  }
+
+  has(id: number): boolean {
+    return id < this.pos.length && this.pos[id] >= 0;
+  }
+
+  private grow(minId: number): void {
+    let cap = this.ids.length;
+    while (cap <= minId || cap <= this.size) cap *= 2;
+    const ids = new Int32Array(cap);
+    ids.set(this.ids);
+    const keys = new Float64Array(cap);
+    keys.set(this.keys);
+    const pos = new Int32Array(cap).fill(-1);
+    pos.set(this.pos);
+    this.ids = ids;
+    this.keys = keys;
+    this.pos = pos;
+  }
+
+  private less(i: number, j: number): boolean {
+    const a = this.keys[i], b = this.keys[j];
+    return a < b || (a === b && this.ids[i] < this.ids[j]);
+  }
+
+  private swap(i: number, j: number): void {
+    const ids = this.ids, keys = this.keys;
+    const ti = ids[i], tk = keys[i];
+    ids[i] = ids[j];
+    keys[i] = keys[j];
+    ids[j] = ti;
+    keys[j] = tk;
+    this.pos[ids[i]] = i;
+    this.pos[ids[j]] = j;
+  }
+
+  private up(i: number): void {
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (!this.less(i, p)) break;
+      this.swap(i, p);
+      i = p;
+    }
+  }
+
+  private down(i: number): void {
+    const n = this.size;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= n) break;
+      const r = l + 1;
+      const m = r < n && this.less(r, l) ? r : l;
+      if (!this.less(m, i)) break;
+      this.swap(i, m);
+      i = m;
+    }
+  }
+
+  push(id: number, key: number): void {
+    if (id >= this.pos.length || this.size >= this.ids.length) this.grow(id);
+    const i = this.size++;
+    this.ids[i] = id;
+    this.keys[i] = key;
+    this.pos[id] = i;
+    this.up(i);
+  }
+
+  peekId(): number {
+    return this.ids[0];
+  }
+
+  peekKey(): number {
+    return this.keys[0];
+  }
+
+  pop(): number {
+    const top = this.ids[0];
+    this.pos[top] = -1;
+    const n = --this.size;
+    if (n > 0) {
+      this.ids[0] = this.ids[n];
+      this.keys[0] = this.keys[n];
+      this.pos[this.ids[0]] = 0;
+      this.down(0);
+    }
+    return top;
+  }
+
+  /** Change the key of an element already in the heap. */
+  update(id: number, key: number): void {
+    const i = this.pos[id];
+    const old = this.keys[i];
+    this.keys[i] = key;
+    if (key < old) this.up(i);
+    else this.down(i);
+  }
+
+  remove(id: number): void {
+    const i = this.pos[id];
+    if (i < 0) return;
+    const n = --this.size;
+    this.pos[id] = -1;
+    if (i === n) return;
+    this.ids[i] = this.ids[n];
+    this.keys[i] = this.keys[n];
+    this.pos[this.ids[i]] = i;
+    this.up(i);
+    this.down(this.pos[this.ids[i]]);
+  }
+}
+
+export class TimerHeap<T> {
+  private times: Float64Array;
+  private seqs: Float64Array;
+  private items: (T | undefined)[];
+  size = 0;
+  private seq = 0;
+
+  constructor(capacity = 16) {
+    this.times = new Float64Array(capacity);
+    this.seqs = new Float64Array(capacity);
+    this.items = new Array(capacity);
+  }
+
+  clear(): void {
+    for (let i = 0; i < this.size; i++) this.items[i] = undefined;
+    this.size = 0;
+    this.seq = 0;
+  }
+
+  private less(i: number, j: number): boolean {
+    const a = this.times[i], b = this.times[j];
+    return a < b || (a === b && this.seqs[i] < this.seqs[j]);
+  }
+
+  private swap(i: number, j: number): void {
+    const t = this.times[i], s = this.seqs[i], x = this.items[i];
+    this.times[i] = this.times[j];
+    this.seqs[i] = this.seqs[j];
+    this.items[i] = this.items[j];
+    this.times[j] = t;
+    this.seqs[j] = s;
+    this.items[j] = x;
+  }
+
+  push(time: number, item: T): void {
+    if (this.size === this.times.length) {
+      const cap = this.size * 2;
+      const t = new Float64Array(cap);
+      t.set(this.times);
+      const s = new Float64Array(cap);
+      s.set(this.seqs);
+      this.times = t;
+      this.seqs = s;
+      this.items.length = cap;
+    }
+    let i = this.size++;
+    this.times[i] = time;
+    this.seqs[i] = this.seq++;
+    this.items[i] = item;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (!this.less(i, p)) break;
+      this.swap(i, p);
+      i = p;
+    }
+  }
+
+  peekTime(): number {
+    return this.size > 0 ? this.times[0] : Infinity;
+  }
+
+  pop(): T {
+    const top = this.items[0] as T;
+    const n = --this.size;
+    this.times[0] = this.times[n];
+    this.seqs[0] = this.seqs[n];
+    this.items[0] = this.items[n];
+    this.items[n] = undefined;
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= n) break;
+      const r = l + 1;
+      const m = r < n && this.less(r, l) ? r : l;
+      if (!this.less(m, i)) break;
+      this.swap(i, m);
+      i = m;
+    }
+    return top;
+  }
+}

@@ -1,0 +1,21 @@
+/** The generic deterministic exploration engine. Knows nothing of kernels. */
+export * from './choice';
+export * from './engine';
+export * from './errors';
+export * from './explorer';
+export * from './finding';
+export * from './interrupt';
+export * from './ops';
+export * from './program';
+export * from './rng';
+export * from './schedule';
+export * from './shrinker';
+export * from './strategies';
+export { Dfs } from './strategies/dfs';
+export { FairPct } from './strategies/fair-pct';
+export { Pct } from './strategies/pct';
+export { RandomWalk } from './strategies/random';
+export { ReplayStrategy, type ReplayMode } from './strategies/replay';
+export * from './thread';
+export * from './waitable';
+export * from './resource';

@@ -1,0 +1,27 @@
+/**
+ * Operation codes a thread hands the engine with `yield`. A thread's methods (t.work, t.read,
+ * t.block, ...) write the operation into the thread's op register and return OP; the engine
+ * reads the register after the generator yields. This keeps the hot path free of per-step
+ * allocation. Always `yield` the value right away: `yield t.work(10)`.
+ */
+
+/** The token every op method returns; a thread that yields anything else is malformed. */
+export const OP: unique symbol = Symbol('irqsim.op');
+export type Op = typeof OP;
+
+// Ops a thread yields.
+export const OP_WORK = 1; // local work for opA ns: invisible, never a scheduling point in interleave mode
+export const OP_ACCESS = 2; // visible operation on shared object opA (opB = 1 for write)
+export const OP_BLOCK = 3; // block on waitable opObj until woken (processed at once, not a choice)
+export const OP_SPIN = 4; // spin until predicate opObj() holds (blocked-on-predicate, no busy steps)
+export const OP_RELAX = 5; // visible point that also says "I am retrying" (fair strategies deprioritise)
+
+// Pending states the engine sets itself (never yielded).
+export const P_RESUME = 6; // woken from a block: continue when scheduled (visible)
+export const P_CONT = 7; // timed mode: continue after local work (invisible, no choice)
+export const P_EXIT = 8; // body finished but an interrupt is still due on this thread
+
+export const OP_NAMES = ['', 'work', 'access', 'block', 'spin', 'relax', 'resume', 'cont', 'exit'];
+
+/** Object id used by t.point(): a scheduling point that touches nothing. */
+export const NO_OBJECT = -1;

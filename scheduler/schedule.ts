@@ -1,0 +1,94 @@
+/**
+ * Schedules as short printable strings:
+ *
+ *   1:<program hash>:<strategy>:<seed>:<steps>:<deviations>:<check>
+ *
+ * The deviations are the run's choices that differ from the default policy (no preemption,
+ * no early interrupt, FIFO wake, no jitter, no fault), each keyed by (step, sub-choice) and the
+ * stable id picked: "12s1" = at step 12 pick thread 1; "3.1i0" = 3 steps after the previous
+ * deviation, second choice of that step, deliver interrupt source 0. Steps are delta-encoded
+ * in decimal, so kind letters are unambiguous. A deviation means the same thing whatever other
+ * deviations are deleted, which is what the shrinker and `continue` replays rely on.
+ * <check> is a checksum of everything before it: a corrupt or truncated string is refused.
+ */
+import { KIND_LETTERS, KIND_NAMES } from './choice';
+import type { Deviation } from './engine';
+import { ScheduleError } from './errors';
+import { fnv1a } from './hash';
+
+export const SCHEDULE_VERSION = 1;
+
+export interface Schedule {
+  hash: string;
+  strategy: string;
+  seed: number;
+  /** Steps the recorded run took (a replay that ends elsewhere did not follow it). */
+  steps: number;
+  devs: Deviation[];
+}
+
+function checksum(body: string): string {
+  return (fnv1a(body) % 60466176).toString(36).padStart(5, '0');
+}
+
+export function encodeDeviations(devs: readonly Deviation[]): string {
+  let prev = 0;
+  const out: string[] = [];
+  for (const d of devs) {
+    out.push(`${d.step - prev}${d.sub ? `.${d.sub}` : ''}${KIND_LETTERS[d.kind]}${d.id}`);
+    prev = d.step;
+  }
+  return out.join(',');
+}
+
+export function encodeSchedule(s: Schedule): string {
+  if (!/^[a-z0-9-]+$/.test(s.strategy)) throw new ScheduleError(`bad strategy name in schedule: ${JSON.stringify(s.strategy)}`);
+  const body = `${SCHEDULE_VERSION}:${s.hash}:${s.strategy}:${s.seed}:${s.steps}:${encodeDeviations(s.devs)}`;
+  return `${body}:${checksum(body)}`;
+}
+
+const DEV_RE = /^(\d+)(?:\.(\d+))?([siwjf])(\d+)$/;
+
+export function decodeSchedule(str: unknown): Schedule {
+  if (typeof str !== 'string' || str.trim() === '') throw new ScheduleError('bad schedule: empty string');
+  const s = str.trim();
+  const fields = s.split(':');
+  if (fields.length !== 7) {
+    throw new ScheduleError(`bad schedule "${clip(s)}": expected 7 ':'-separated fields, found ${fields.length} (truncated or not a schedule?)`);
+  }
+  const [ver, hash, strategy, seedS, stepsS, devsS, check] = fields;
+  if (ver !== String(SCHEDULE_VERSION)) {
+    throw new ScheduleError(`bad schedule "${clip(s)}": format version ${ver} is not supported (this irqsim reads version ${SCHEDULE_VERSION})`);
+  }
+  const body = s.slice(0, s.lastIndexOf(':'));
+  if (checksum(body) !== check) throw new ScheduleError(`bad schedule "${clip(s)}": checksum mismatch (the string is corrupt or truncated)`);
+  if (!/^[0-9a-f]{8}$/.test(hash)) throw new ScheduleError(`bad schedule: program hash "${hash}" is not 8 hex digits`);
+  if (!/^[a-z0-9-]+$/.test(strategy)) throw new ScheduleError(`bad schedule: strategy "${strategy}" is not a strategy name`);
+  if (!/^\d+$/.test(seedS) || !Number.isSafeInteger(Number(seedS))) throw new ScheduleError(`bad schedule: seed "${seedS}" is not a non-negative integer`);
+  if (!/^\d+$/.test(stepsS)) throw new ScheduleError(`bad schedule: step count "${stepsS}" is not a non-negative integer`);
+  const devs: Deviation[] = [];
+  let step = 0;
+  if (devsS !== '') {
+    for (const tok of devsS.split(',')) {
+      const m = DEV_RE.exec(tok);
+      if (!m) throw new ScheduleError(`bad schedule: deviation "${tok}" is not <step>[.<sub>]<kind><id>`);
+      step += Number(m[1]);
+      const sub = m[2] ? Number(m[2]) : 0;
+      const prev = devs[devs.length - 1];
+      if (prev && (prev.step > step || (prev.step === step && prev.sub >= sub))) {
+        throw new ScheduleError(`bad schedule: deviation "${tok}" is not after the one before it`);
+      }
+      devs.push({ step, sub, kind: KIND_LETTERS.indexOf(m[3]), id: Number(m[4]) });
+    }
+  }
+  return { hash, strategy, seed: Number(seedS), steps: Number(stepsS), devs };
+}
+
+export function describeDeviation(d: Deviation): string {
+  const what = KIND_NAMES[d.kind];
+  return `step ${d.step}${d.sub ? `.${d.sub}` : ''}: ${what} -> ${d.id}`;
+}
+
+function clip(s: string): string {
+  return s.length > 60 ? `${s.slice(0, 57)}...` : s;
+}

@@ -1,0 +1,110 @@
+/**
+ * Bounded depth-first search over the choice tree, stateless (each run replays a prefix of
+ * choices from the start), as in CHESS: a preemption bound caps switches away from a thread
+ * that could have gone on, and a separate interrupt bound caps interrupts delivered before the
+ * point where the engine would force them. Without bounds it enumerates every interleaving of
+ * the program's visible steps and interrupt delivery points.
+ *
+ * Scheduling, interrupt and wake choices are enumerated; jitter and fault choices keep their
+ * default (bounded separately by the engine's fault budget; enumerate them with a random or
+ * PCT hunt instead).
+ *
+ * Iteration i of a hunt is the i-th path in this order; the seed is not used.
+ */
+import { FAULT, IRQ, JITTER, NONE, SCHED, type ChoiceView, type Strategy } from '../choice';
+
+interface Point {
+  kind: number;
+  n: number;
+  /** Candidate indices in exploration order: the default first, then the rest ascending. */
+  order: Int32Array;
+  pos: number;
+  /** Cost of each alternative (by index): preemption for SCHED, delivery for IRQ. */
+  cost: Uint8Array;
+  preBefore: number;
+  irqBefore: number;
+}
+
+export class Dfs implements Strategy {
+  readonly name = 'dfs';
+  private stack: Point[] = [];
+  private depthNow = 0;
+  private pre = 0;
+  private irq = 0;
+  private done = false;
+  /** Paths cut short by a choice point whose shape differed from the recorded one. */
+  divergences = 0;
+
+  constructor(
+    readonly preemptionBound = Infinity,
+    readonly irqBound = Infinity,
+  ) {}
+
+  begin(_seed: number, _expectedSteps: number): void {
+    this.depthNow = 0;
+    this.pre = 0;
+    this.irq = 0;
+  }
+
+  notePending(_src: number, _view: ChoiceView): void {}
+
+  choose(kind: number, ids: Int32Array, n: number, def: number, view: ChoiceView, _w: Float64Array | null): number {
+    if (kind === JITTER || kind === FAULT) return def;
+    let p: Point;
+    if (this.depthNow < this.stack.length) {
+      p = this.stack[this.depthNow];
+      if (p.kind !== kind || p.n !== n) {
+        // The program is not deterministic under this prefix: drop the rest of the recorded path.
+        this.divergences++;
+        this.stack.length = this.depthNow;
+        p = this.newPoint(kind, ids, n, def, view);
+      }
+    } else {
+      p = this.newPoint(kind, ids, n, def, view);
+    }
+    this.depthNow++;
+    const idx = p.order[p.pos];
+    if (p.cost[idx]) {
+      if (kind === SCHED) this.pre++;
+      else this.irq++;
+    }
+    return idx;
+  }
+
+  private newPoint(kind: number, ids: Int32Array, n: number, def: number, view: ChoiceView): Point {
+    const order = new Int32Array(n);
+    order[0] = def;
+    for (let i = 0, k = 1; i < n; i++) if (i !== def) order[k++] = i;
+    const cost = new Uint8Array(n);
+    for (let i = 0; i < n; i++) {
+      if (kind === SCHED) cost[i] = view.currentEnabled && ids[i] !== view.current ? 1 : 0;
+      else if (kind === IRQ) cost[i] = ids[0] === NONE && ids[i] !== NONE ? 1 : 0;
+    }
+    const p: Point = { kind, n, order, pos: 0, cost, preBefore: this.pre, irqBefore: this.irq };
+    this.stack.push(p);
+    return p;
+  }
+
+  private allowed(p: Point, idx: number): boolean {
+    if (!p.cost[idx]) return true;
+    if (p.kind === SCHED) return p.preBefore + 1 <= this.preemptionBound;
+    return p.irqBefore + 1 <= this.irqBound;
+  }
+
+  /** Backtrack: advance the deepest point that has an alternative within the bounds. */
+  end(_steps: number): void {
+    this.stack.length = Math.min(this.stack.length, this.depthNow);
+    while (this.stack.length > 0) {
+      const p = this.stack[this.stack.length - 1];
+      p.pos++;
+      while (p.pos < p.n && !this.allowed(p, p.order[p.pos])) p.pos++;
+      if (p.pos < p.n) return;
+      this.stack.pop();
+    }
+    this.done = true;
+  }
+
+  exhausted(): boolean {
+    return this.done;
+  }
+}

@@ -1,0 +1,31 @@
+/**
+ * Fair PCT (as in Coyote): PCT's priorities and change points over a prefix of the run, then a
+ * fair random suffix. Spin-heavy programs (retry loops with t.relax(), polling) can run forever
+ * under strict priorities — the highest-priority spinner starves the thread it waits for — so
+ * after the prefix every enabled thread gets its turn with probability one.
+ *
+ * The prefix is the calibrated run length; a thread that announces a retry with t.relax() does
+ * not change that (the engine's spin_until already keeps pure spinners off the run queue).
+ */
+import { SCHED, type ChoiceView } from '../choice';
+import { Pct } from './pct';
+
+export class FairPct extends Pct {
+  override readonly name: string;
+  private prefix = 100;
+
+  constructor(depth: number) {
+    super(depth);
+    this.name = `fairpct${depth}`;
+  }
+
+  override begin(seed: number, expectedSteps: number): void {
+    super.begin(seed, expectedSteps);
+    this.prefix = Math.max(1, expectedSteps);
+  }
+
+  override choose(kind: number, ids: Int32Array, n: number, def: number, view: ChoiceView, weights: Float64Array | null): number {
+    if (kind === SCHED && view.step >= this.prefix) return this.rng.int(n);
+    return super.choose(kind, ids, n, def, view, weights);
+  }
+}

@@ -1,0 +1,46 @@
+/** Strategy names and the factory the explorer and the CLI use. */
+import type { Strategy } from '../choice';
+import { InputError } from '../errors';
+import { Dfs } from './dfs';
+import { FairPct } from './fair-pct';
+import { Pct } from './pct';
+import { RandomWalk } from './random';
+
+export const STRATEGIES = ['random', 'pct', 'fair-pct', 'dfs'] as const;
+export type StrategyName = (typeof STRATEGIES)[number];
+
+export interface StrategySpec {
+  strategy?: StrategyName | string;
+  /** PCT / fair-PCT depth d (bug depth targeted), default 3. */
+  depth?: number;
+  /** DFS: maximum preemptions per path (default unbounded). */
+  preemptionBound?: number;
+  /** DFS: maximum interrupts delivered before the point where they would be forced. */
+  irqBound?: number;
+}
+
+function nonNegInt(v: unknown, what: string): number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new InputError(`bad ${what} ${JSON.stringify(v)}: expected a non-negative integer`);
+  return v;
+}
+
+export function makeStrategy(spec: StrategySpec = {}): Strategy {
+  const name = spec.strategy ?? 'random';
+  switch (name) {
+    case 'random':
+      return new RandomWalk();
+    case 'pct':
+    case 'fair-pct': {
+      const d = spec.depth ?? 3;
+      if (!Number.isSafeInteger(d) || d < 1) throw new InputError(`bad depth ${JSON.stringify(spec.depth)}: expected an integer >= 1`);
+      return name === 'pct' ? new Pct(d) : new FairPct(d);
+    }
+    case 'dfs':
+      return new Dfs(
+        spec.preemptionBound === undefined ? Infinity : nonNegInt(spec.preemptionBound, 'preemption bound'),
+        spec.irqBound === undefined ? Infinity : nonNegInt(spec.irqBound, 'irq bound'),
+      );
+    default:
+      throw new InputError(`unknown strategy "${name}": expected one of ${STRATEGIES.join(', ')}`);
+  }
+}
