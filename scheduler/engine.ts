@@ -117,6 +117,8 @@ export class Engine implements ChoiceView {
   readonly sources: InterruptSource[] = [];
   private readonly waitables: Waitable[] = [];
   private readonly objects: string[] = [];
+  /** Clock of the last write to each shared object: an access continues no earlier. */
+  private objTime = new Float64Array(64);
   private strategy!: Strategy;
   seed = 0;
   /** Workload randomness for the program (seeded from the run seed, not a scheduling choice). */
@@ -151,10 +153,9 @@ export class Engine implements ChoiceView {
   private coalesced = 0;
   private timersFired = 0;
   private faults = 0;
-  private devStep: number[] = [];
-  private devSub: number[] = [];
-  private devKind: number[] = [];
-  private devId: number[] = [];
+  /** Deviations packed as (step, sub, kind, id) quadruples; unpacked only when asked for. */
+  private dev = new Int32Array(256);
+  private devLen = 0;
 
   constructor(opts: EngineOptions = {}) {
     this.window = opts.window ?? Infinity;
@@ -324,10 +325,17 @@ export class Engine implements ChoiceView {
     const idx = this.strategy.choose(kind, ids, n, def, this, weights);
     if (!(idx >= 0 && idx < n)) throw new ProgramError(`strategy ${this.strategy.name} returned index ${idx} of ${n}`);
     if (idx !== def) {
-      this.devStep.push(this.step);
-      this.devSub.push(this.sub);
-      this.devKind.push(kind);
-      this.devId.push(ids[idx]);
+      if (this.devLen + 4 > this.dev.length) {
+        const d = new Int32Array(this.dev.length * 2);
+        d.set(this.dev);
+        this.dev = d;
+      }
+      const d = this.dev, k = this.devLen;
+      d[k] = this.step;
+      d[k + 1] = this.sub;
+      d[k + 2] = kind;
+      d[k + 3] = ids[idx];
+      this.devLen = k + 4;
     }
     this.sub++;
     this.choices++;
@@ -432,6 +440,7 @@ export class Engine implements ChoiceView {
     this.sources.length = 0;
     this.waitables.length = 0;
     this.objects.length = 0;
+    this.objTime.fill(0);
     this.world = undefined;
     this.exec = null;
     this.timerNow = 0;
@@ -447,7 +456,7 @@ export class Engine implements ChoiceView {
     this.timers.clear();
     this.choices = this.preemptions = this.switches = this.interrupts = 0;
     this.coalesced = this.timersFired = this.faults = 0;
-    this.devStep.length = this.devSub.length = this.devKind.length = this.devId.length = 0;
+    this.devLen = 0;
   }
 
   private loop(): void {
@@ -470,46 +479,44 @@ export class Engine implements ChoiceView {
         return;
       }
       const ids = this.timed || this.window !== Infinity ? this.cand : this.runq;
-      // Default: the thread that ran last goes on (no preemption), else the lowest id.
       const prev = this.current;
-      let def = 0;
-      let prevIn = false;
-      if (prev >= 0) {
-        for (let i = 0; i < n; i++) {
-          if (ids[i] === prev) {
-            def = i;
-            prevIn = true;
-            break;
-          }
-        }
-      }
-      this.currentEnabled = prevIn;
-      let idx = def;
-      if (n > 1) {
-        // Resuming local work (timed mode) commutes with everything: no choice needed.
+      let t: Thread;
+      if (n === 1) {
+        t = this.threads[ids[0]];
+        this.currentEnabled = t.id === prev;
+      } else {
+        // Default: the thread that ran last goes on (no preemption), else the lowest id.
+        let def = 0;
+        let prevIn = false;
         let cont = -1;
         for (let i = 0; i < n; i++) {
-          if (this.threads[ids[i]].opKind === P_CONT) {
-            cont = i;
-            break;
+          const id = ids[i];
+          if (id === prev) {
+            def = i;
+            prevIn = true;
           }
+          if (cont < 0 && this.threads[id].opKind === P_CONT) cont = i;
         }
-        idx = cont >= 0 ? cont : this.choose(SCHED, ids, n, def);
+        this.currentEnabled = prevIn;
+        // Resuming local work (timed mode) commutes with everything: no choice needed.
+        const idx = cont >= 0 ? cont : this.choose(SCHED, ids, n, def);
+        t = this.threads[ids[idx]];
+        if (this.timed) {
+          for (let i = 0; i < n; i++) if (i !== idx) this.readyInsert(this.threads[ids[i]]);
+        }
+        if (prevIn && t.id !== prev) this.preemptions++;
       }
-      const t = this.threads[ids[idx]];
-      if (this.timed) {
-        for (let i = 0; i < n; i++) if (i !== idx) this.readyInsert(this.threads[ids[i]]);
-      }
-      if (t.id !== prev) {
-        this.switches++;
-        if (prevIn) this.preemptions++;
-      }
+      if (t.id !== prev) this.switches++;
       this.current = t.id;
       this.stepThread(t);
     }
   }
 
-  /** Timed mode: pop the threads at the smallest clock (ties) into cand; fire due timers. */
+  /**
+   * Timed mode: the threads at the smallest clock go into cand. A unique minimum stays in the
+   * heap (its key is fixed up after its step, one sift instead of a pop and a push); ties are
+   * popped so the strategy can pick among them. Fires timers that are due first.
+   */
   private collectTimed(): number {
     const h = this.heap;
     for (;;) {
@@ -525,6 +532,12 @@ export class Engine implements ChoiceView {
     }
     const mc = h.peekKey();
     if (mc > this.horizon) return this.endAtHorizon();
+    const top = h.peekId();
+    // Resuming local work commutes with every other step: take it without gathering ties.
+    if (this.threads[top].opKind === P_CONT || h.minIsUnique()) {
+      this.cand[0] = top;
+      return 1;
+    }
     if (this.cand.length < h.size) this.cand = new Int32Array(h.size * 2);
     let n = 0;
     do {
@@ -583,7 +596,17 @@ export class Engine implements ChoiceView {
   private stepThread(t: Thread): void {
     this.exec = t;
     const kind = t.opKind;
-    this.hash = mixNum(mix(mix(mix(this.hash, t.id), kind), t.opA), t.clock);
+    if (kind === OP_ACCESS || kind === OP_RELAX) {
+      // Time is carried through shared objects: what was written at time T is seen at >= T.
+      const o = t.opA;
+      if (o >= 0) {
+        if (o >= this.objTime.length) this.growObjTime(o);
+        const ot = this.objTime[o];
+        if (ot > t.clock) this.setClock(t, ot);
+        if (t.opB === 1) this.objTime[o] = t.clock;
+      }
+    }
+    this.hash = mix(this.hash, ((t.id << 4) ^ kind ^ (t.opA << 20)) + Math.imul(t.clock | 0, 0x9e3779b1));
     if (this.instrument) this.logStep(t);
     if (t.pendingIrqs.length > 0 && t._interruptible && this.tryDeliver(t)) {
       // the step was the interrupt's delivery
@@ -788,6 +811,12 @@ export class Engine implements ChoiceView {
     }
   }
 
+  private growObjTime(o: number): void {
+    const a = new Float64Array(Math.max(o + 1, this.objTime.length * 2));
+    a.set(this.objTime);
+    this.objTime = a;
+  }
+
   private setClock(t: Thread, c: number): void {
     t.clock = c;
     if (this.timed && t.inReady) this.heap.update(t.id, c);
@@ -843,7 +872,11 @@ export class Engine implements ChoiceView {
     if (t.done) en = false;
     else if (t.top.state === F_RUN && t.opKind !== P_EXIT) en = true;
     else en = t.pendingIrqs.length > 0 && this.hasDeliverable(t);
-    if (en === t.inReady) return;
+    if (en === t.inReady) {
+      // A thread kept in the heap during its step (unique minimum) has a stale key.
+      if (en && this.timed && this.heap.keyOf(t.id) !== t.clock) this.heap.update(t.id, t.clock);
+      return;
+    }
     if (en) this.readyInsert(t);
     else this.readyRemove(t);
   }
@@ -937,10 +970,8 @@ export class Engine implements ChoiceView {
   }
 
   private result(): RunResult {
-    const deviations: Deviation[] = [];
-    for (let i = 0; i < this.devStep.length; i++) {
-      deviations.push({ step: this.devStep[i], sub: this.devSub[i], kind: this.devKind[i], id: this.devId[i] });
-    }
+    const packed = this.dev.slice(0, this.devLen);
+    let unpacked: Deviation[] | null = null;
     return {
       seed: this.seed,
       endReason: this.endReason,
@@ -954,11 +985,17 @@ export class Engine implements ChoiceView {
         coalesced: this.coalesced,
         timers: this.timersFired,
         faults: this.faults,
-        deviations: deviations.length,
+        deviations: packed.length >> 2,
         endTime: this.endTime(),
       },
       hash: this.hash >>> 0,
-      deviations,
+      get deviations(): Deviation[] {
+        if (unpacked === null) {
+          unpacked = [];
+          for (let i = 0; i < packed.length; i += 4) unpacked.push({ step: packed[i], sub: packed[i + 1], kind: packed[i + 2], id: packed[i + 3] });
+        }
+        return unpacked;
+      },
       events: this.events,
     };
   }

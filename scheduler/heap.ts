@@ -43,55 +43,69 @@ export class ClockHeap {
     this.pos = pos;
   }
 
-  private less(i: number, j: number): boolean {
-    const a = this.keys[i], b = this.keys[j];
-    return a < b || (a === b && this.ids[i] < this.ids[j]);
-  }
-
-  private swap(i: number, j: number): void {
-    const ids = this.ids, keys = this.keys;
-    const ti = ids[i], tk = keys[i];
-    ids[i] = ids[j];
-    keys[i] = keys[j];
-    ids[j] = ti;
-    keys[j] = tk;
-    this.pos[ids[i]] = i;
-    this.pos[ids[j]] = j;
-  }
-
-  private up(i: number): void {
+  /**
+   * Sift with a hole: elements move into the hole and the moving element is written once at
+   * the end (fewer writes than swapping, and pos[] is updated once per move).
+   */
+  private up(i: number, id: number, key: number): void {
+    const ids = this.ids, keys = this.keys, pos = this.pos;
     while (i > 0) {
       const p = (i - 1) >> 1;
-      if (!this.less(i, p)) break;
-      this.swap(i, p);
+      const pk = keys[p];
+      if (pk < key || (pk === key && ids[p] < id)) break;
+      keys[i] = pk;
+      ids[i] = ids[p];
+      pos[ids[i]] = i;
       i = p;
     }
+    keys[i] = key;
+    ids[i] = id;
+    pos[id] = i;
   }
 
-  private down(i: number): void {
+  private down(i: number, id: number, key: number): void {
+    const ids = this.ids, keys = this.keys, pos = this.pos;
     const n = this.size;
     for (;;) {
-      const l = 2 * i + 1;
-      if (l >= n) break;
-      const r = l + 1;
-      const m = r < n && this.less(r, l) ? r : l;
-      if (!this.less(m, i)) break;
-      this.swap(i, m);
-      i = m;
+      let c = 2 * i + 1;
+      if (c >= n) break;
+      let ck = keys[c];
+      const r = c + 1;
+      if (r < n) {
+        const rk = keys[r];
+        if (rk < ck || (rk === ck && ids[r] < ids[c])) {
+          c = r;
+          ck = rk;
+        }
+      }
+      if (key < ck || (key === ck && id < ids[c])) break;
+      keys[i] = ck;
+      ids[i] = ids[c];
+      pos[ids[i]] = i;
+      i = c;
     }
+    keys[i] = key;
+    ids[i] = id;
+    pos[id] = i;
   }
 
   push(id: number, key: number): void {
     if (id >= this.pos.length || this.size >= this.ids.length) this.grow(id);
-    const i = this.size++;
-    this.ids[i] = id;
-    this.keys[i] = key;
-    this.pos[id] = i;
-    this.up(i);
+    this.up(this.size++, id, key);
   }
 
   peekId(): number {
     return this.ids[0];
+  }
+
+  /** True when no other element shares the minimum key (an equal key would be a child of the root). */
+  minIsUnique(): boolean {
+    const k = this.keys[0];
+    return !((this.size > 1 && this.keys[1] === k) || (this.size > 2 && this.keys[2] === k));
+  }
+
+  keyOf(id: number): number {
+    return this.keys[this.pos[id]];
   }
 
   peekKey(): number {
@@ -102,22 +116,15 @@ export class ClockHeap {
     const top = this.ids[0];
     this.pos[top] = -1;
     const n = --this.size;
-    if (n > 0) {
-      this.ids[0] = this.ids[n];
-      this.keys[0] = this.keys[n];
-      this.pos[this.ids[0]] = 0;
-      this.down(0);
-    }
+    if (n > 0) this.down(0, this.ids[n], this.keys[n]);
     return top;
   }
 
   /** Change the key of an element already in the heap. */
   update(id: number, key: number): void {
     const i = this.pos[id];
-    const old = this.keys[i];
-    this.keys[i] = key;
-    if (key < old) this.up(i);
-    else this.down(i);
+    if (key < this.keys[i]) this.up(i, id, key);
+    else this.down(i, id, key);
   }
 
   remove(id: number): void {
@@ -126,11 +133,10 @@ export class ClockHeap {
     const n = --this.size;
     this.pos[id] = -1;
     if (i === n) return;
-    this.ids[i] = this.ids[n];
-    this.keys[i] = this.keys[n];
-    this.pos[this.ids[i]] = i;
-    this.up(i);
-    this.down(this.pos[this.ids[i]]);
+    const mid = this.ids[n], mk = this.keys[n];
+    const p = (i - 1) >> 1;
+    if (i > 0 && (mk < this.keys[p] || (mk === this.keys[p] && mid < this.ids[p]))) this.up(i, mid, mk);
+    else this.down(i, mid, mk);
   }
 }
 

@@ -194,3 +194,98 @@ export function contention(threads: number, cap: number, cyclesPerThread: number
     },
   };
 }
+
+/**
+ * Everything at once, for determinism tests: a lock (capacity-1 resource) with hand-over, a
+ * thread spinning on a flag, an interrupt raised by a timer whose handler sets the flag, a
+ * wait queue with a choice of waiter, jitter and an injected fault.
+ */
+export function mixed(workers = 3, rounds = 2): Program {
+  return {
+    name: 'toy-mixed',
+    params: { workers, rounds },
+    setup(sim: Engine) {
+      const lock = new Resource(sim, 'lock', 1);
+      const flagObj = sim.object('flag');
+      const wq = sim.waitable('wq');
+      const st = { flag: false, sum: 0, log: [] as string[] };
+      sim.world = st;
+      for (let i = 0; i < workers; i++) {
+        sim.spawn(`w${i}`, function* (t: Thread) {
+          for (let r = 0; r < rounds; r++) {
+            yield t.work(sim.jitter([10, 20, 40]));
+            yield* lock.acquire(t);
+            st.sum += i;
+            yield t.work(30);
+            yield* lock.release(t);
+            if (sim.fault(0.2)) st.log.push(`fault w${i}`);
+          }
+          yield t.write(flagObj);
+          sim.wakeChoice(wq);
+        });
+      }
+      const spinner = sim.spawn('spinner', function* (t: Thread) {
+        yield t.spinUntil(() => st.flag);
+        yield t.read(flagObj);
+        st.log.push(`spinner saw flag at ${t.clock}`);
+      });
+      for (let i = 0; i < 2; i++) {
+        sim.spawn(`sleeper${i}`, function* (t: Thread) {
+          yield t.write(flagObj);
+          yield t.block(wq);
+          st.log.push(`sleeper${i} woke at ${t.clock}`);
+        });
+      }
+      const irq = sim.interruptSource({
+        name: 'dev',
+        target: spinner,
+        *handler(t: Thread) {
+          yield t.write(flagObj);
+          st.flag = true;
+          yield t.work(5);
+        },
+      });
+      sim.timer(25, () => sim.raise(irq), 'dev-timer');
+    },
+    finish(sim: Engine) {
+      const st = sim.world as { sum: number };
+      sim.assert(st.sum === (rounds * workers * (workers - 1)) / 2, 'sum', `sum ${st.sum}`);
+    },
+  };
+}
+
+/** A thread that never stops taking visible steps (step budget). */
+export function runaway(): Program {
+  return {
+    name: 'toy-runaway',
+    setup(sim: Engine) {
+      const o = sim.object('o');
+      sim.spawn('loop', function* (t: Thread) {
+        for (;;) yield t.write(o);
+      });
+    },
+  };
+}
+
+/** A lost wakeup: the waker may run between the sleeper's check and its block (no_progress). */
+export function lostWakeup(): Program {
+  return {
+    name: 'toy-lost-wakeup',
+    setup(sim: Engine) {
+      const cond = sim.object('cond');
+      const wq = sim.waitable('wq');
+      const st = { ready: false };
+      sim.spawn('sleeper', function* (t: Thread) {
+        yield t.read(cond);
+        const ready = st.ready;
+        yield t.point(); // the window: not atomic with the check
+        if (!ready) yield t.block(wq);
+      });
+      sim.spawn('waker', function* (t: Thread) {
+        yield t.write(cond);
+        st.ready = true;
+        t.wake(wq);
+      });
+    },
+  };
+}

@@ -76,6 +76,14 @@ export class Pct implements Strategy {
     if (kind === SCHED) return this.chooseSched(ids, n, view);
     if (kind === IRQ) {
       if (ids[0] !== NONE) return this.best(ids, 0, n, true);
+      // A change point that falls due here lowers the thread the interrupt would land on.
+      for (let j = 0; j < this.changeStep.length; j++) {
+        if (this.applied[j] === 0 && this.changeStep[j] <= view.step) {
+          this.applied[j] = 1;
+          this.threadPrio(view.target);
+          this.prio[view.target] = this.changeVal[j];
+        }
+      }
       const s = this.best(ids, 1, n, true);
       return this.sourcePrio(ids[s]) > this.threadPrio(view.target) ? s : 0;
     }
