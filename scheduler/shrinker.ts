@@ -4,6 +4,10 @@
  * simply not applied; after each successful test the schedule becomes the deviations the run
  * actually took (a subset), so the result replays strictly. Deviations after the step where
  * the finding first occurred are dropped first ("earlier stop").
+ *
+ * ddmin only deletes, so it can stop at "switch to a bystander, then to the thread that
+ * matters". A collapse pass then tries replacing each pair of neighbouring deviations of the
+ * same kind by the later one moved to the earlier one's point, and ddmin runs again.
  */
 import { Engine, type Deviation, type EngineOptions, type RunResult } from './engine';
 import { programHash, type Program } from './program';
@@ -41,26 +45,44 @@ export function shrinkSchedule(program: Program, schedule: string, fingerprint: 
       devs = r.deviations;
     } else devs = first.deviations;
   }
-  let n = 2;
-  while (devs.length > 0 && runs < maxRuns) {
-    const chunk = Math.ceil(devs.length / n);
-    let reduced = false;
-    for (let i = 0; i < devs.length && runs < maxRuns; i += chunk) {
-      const cand = devs.slice(0, i).concat(devs.slice(i + chunk));
-      const r = test(cand);
-      if (r) {
-        best = r;
-        devs = r.deviations;
-        n = Math.max(n - 1, 2);
-        reduced = true;
-        break;
+  const ddmin = (): void => {
+    let n = 2;
+    while (devs.length > 0 && runs < maxRuns) {
+      const chunk = Math.ceil(devs.length / n);
+      let reduced = false;
+      for (let i = 0; i < devs.length && runs < maxRuns; i += chunk) {
+        const cand = devs.slice(0, i).concat(devs.slice(i + chunk));
+        const r = test(cand);
+        if (r) {
+          best = r;
+          devs = r.deviations;
+          n = Math.max(n - 1, 2);
+          reduced = true;
+          break;
+        }
+      }
+      if (!reduced) {
+        if (n >= devs.length) break;
+        n = Math.min(devs.length, n * 2);
       }
     }
-    if (!reduced) {
-      if (n >= devs.length) break;
-      n = Math.min(devs.length, n * 2);
+  };
+  const collapse = (): boolean => {
+    for (let i = 1; i < devs.length && runs < maxRuns; i++) {
+      const a = devs[i - 1], b = devs[i];
+      if (a.kind !== b.kind) continue;
+      const cand = devs.slice(0, i - 1).concat([{ step: a.step, sub: a.sub, kind: b.kind, id: b.id }], devs.slice(i + 1));
+      const r = test(cand);
+      if (r && r.deviations.length < devs.length) {
+        best = r;
+        devs = r.deviations;
+        return true;
+      }
     }
-  }
+    return false;
+  };
+  ddmin();
+  while (devs.length > 1 && runs < maxRuns && collapse()) ddmin();
   return {
     schedule: encodeSchedule({ hash, strategy: s.strategy, seed: s.seed, steps: best.metrics.steps, devs: best.deviations }),
     before: s.devs.length,

@@ -1,0 +1,58 @@
+import { expect } from 'chai';
+import { ClockHeap, TimerHeap } from '../../scheduler/heap';
+import { Rng } from '../../scheduler/rng';
+
+describe('heaps', () => {
+  it('ClockHeap orders by (clock, id) under random push/pop/update/remove', () => {
+    const rng = new Rng(1);
+    const h = new ClockHeap(2);
+    const ref = new Map<number, number>();
+    for (let op = 0; op < 20_000; op++) {
+      const r = rng.int(10);
+      if (r < 4 || ref.size === 0) {
+        const id = rng.int(300);
+        if (ref.has(id)) continue;
+        const key = rng.int(50);
+        h.push(id, key);
+        ref.set(id, key);
+      } else if (r < 6) {
+        const ids = [...ref.keys()];
+        const id = ids[rng.int(ids.length)];
+        const key = rng.int(50);
+        h.update(id, key);
+        ref.set(id, key);
+      } else if (r < 7) {
+        const ids = [...ref.keys()];
+        const id = ids[rng.int(ids.length)];
+        h.remove(id);
+        ref.delete(id);
+      } else {
+        const want = [...ref.entries()].sort((a, b) => a[1] - b[1] || a[0] - b[0])[0];
+        expect(h.peekKey()).to.equal(want[1]);
+        const unique = [...ref.values()].filter((k) => k === want[1]).length === 1;
+        expect(h.minIsUnique()).to.equal(unique);
+        expect(h.pop()).to.equal(want[0]);
+        ref.delete(want[0]);
+      }
+      expect(h.size).to.equal(ref.size);
+    }
+  });
+
+  it('TimerHeap fires equal times in creation order', () => {
+    const t = new TimerHeap<string>(1);
+    const rng = new Rng(2);
+    const items: [number, string][] = [];
+    for (let i = 0; i < 500; i++) {
+      const time = rng.int(20);
+      t.push(time, `e${i}`);
+      items.push([time, `e${i}`]);
+    }
+    const want = items.map((x, i) => [x[0], i, x[1]] as const).sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+    for (const w of want) {
+      expect(t.peekTime()).to.equal(w[0]);
+      expect(t.pop()).to.equal(w[2]);
+    }
+    expect(t.size).to.equal(0);
+    expect(t.peekTime()).to.equal(Infinity);
+  });
+});
