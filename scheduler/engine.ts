@@ -1015,7 +1015,8 @@ export class Engine implements ChoiceView {
   private logStep(t: Thread): void {
     const k = t.opKind;
     const what = k === OP_ACCESS ? (t.opA === NO_OBJECT ? 'point' : `${t.opB ? 'write' : 'read'} ${this.objectName(t.opA)}`) : OP_NAMES[k] ?? `op${k}`;
-    this.events!.push(`${this.step} @${t.clock} ${t.name} ${what}`);
+    const ctx = t.frames.length > 1 ? ` [irq ${t.top.irq!.name}]` : '';
+    this.events!.push(`${this.step} @${t.clock} ${t.name}${ctx} ${what}`);
   }
 
   private threadError(t: Thread, e: unknown): Error {
