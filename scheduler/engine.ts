@@ -121,8 +121,14 @@ export class Engine implements ChoiceView {
   private objTime = new Float64Array(64);
   private strategy!: Strategy;
   seed = 0;
-  /** Workload randomness for the program (seeded from the run seed, not a scheduling choice). */
-  rng!: Rng;
+  private workloadRng: Rng | null = null;
+  /**
+   * Workload randomness for the program (sizes, delays): seeded from the run seed, which the
+   * schedule carries, so it replays; it is not a scheduling choice. Made on first use.
+   */
+  get rng(): Rng {
+    return (this.workloadRng ??= new Rng(deriveSeed(this.seed, 0x5eed)));
+  }
   /** Program-level state slot (the kernel model hangs its machine here). */
   world: any = undefined;
   private exec: Thread | null = null;
@@ -374,7 +380,11 @@ export class Engine implements ChoiceView {
       if (logged) f.loggedCount++;
     } else {
       f = {
-        ...input,
+        kind: input.kind,
+        subkind: input.subkind,
+        fingerprint: input.fingerprint,
+        headline: input.headline,
+        data: input.data,
         text: input.text ?? input.headline,
         fatal: input.fatal === true,
         step: this.step,
@@ -429,7 +439,7 @@ export class Engine implements ChoiceView {
     this.strategy = strategy;
     this.seed = seed;
     this.expectedSteps = expectedSteps;
-    this.rng = new Rng(deriveSeed(seed, 0x5eed));
+    this.workloadRng = null;
     strategy.begin(seed, expectedSteps);
     this.step = 0;
     this.sub = 0;

@@ -132,13 +132,14 @@ export function hunt(program: Program, opts: HuntOptions = {}): HuntResult {
     addMetrics(totals, r.metrics);
     if (r.findings.length > 0) {
       if (firstIteration < 0) firstIteration = i;
-      const schedule = encodeSchedule({ hash, strategy: strategy.name, seed: s, steps: r.metrics.steps, devs: r.deviations });
+      let schedule: string | null = null; // encoded only for a fingerprint not seen before
       for (const f of r.findings) {
         const prev = found.get(f.fingerprint);
         if (prev) {
           prev.runs++;
           prev.totalCount += f.count;
         } else {
+          schedule ??= encodeSchedule({ hash, strategy: strategy.name, seed: s, steps: r.metrics.steps, devs: r.deviations });
           found.set(f.fingerprint, { ...f, iteration: i, schedule, runs: 1, totalCount: f.count });
         }
       }
