@@ -95,6 +95,30 @@ interface Timer {
 
 const INLINE_LIMIT = 1_000_000;
 
+/** A run's result; deviations stay packed until someone asks for them (most hunt runs never do). */
+class PackedRunResult implements RunResult {
+  private unpacked: Deviation[] | null = null;
+  constructor(
+    readonly seed: number,
+    readonly endReason: EndReason,
+    readonly findings: Finding[],
+    readonly metrics: RunMetrics,
+    readonly hash: number,
+    private readonly packed: Int32Array,
+    readonly events: string[] | null,
+  ) {}
+
+  get deviations(): Deviation[] {
+    if (this.unpacked === null) {
+      const p = this.packed;
+      const out: Deviation[] = [];
+      for (let i = 0; i < p.length; i += 4) out.push({ step: p[i], sub: p[i + 1], kind: p[i + 2], id: p[i + 3] });
+      this.unpacked = out;
+    }
+    return this.unpacked;
+  }
+}
+
 export class Engine implements ChoiceView {
   // ---- configuration ----
   readonly window: number;
@@ -980,34 +1004,20 @@ export class Engine implements ChoiceView {
   }
 
   private result(): RunResult {
-    const packed = this.dev.slice(0, this.devLen);
-    let unpacked: Deviation[] | null = null;
-    return {
-      seed: this.seed,
-      endReason: this.endReason,
-      findings: [...this.findingMap.values()],
-      metrics: {
-        steps: this.step,
-        choices: this.choices,
-        preemptions: this.preemptions,
-        switches: this.switches,
-        interrupts: this.interrupts,
-        coalesced: this.coalesced,
-        timers: this.timersFired,
-        faults: this.faults,
-        deviations: packed.length >> 2,
-        endTime: this.endTime(),
-      },
-      hash: this.hash >>> 0,
-      get deviations(): Deviation[] {
-        if (unpacked === null) {
-          unpacked = [];
-          for (let i = 0; i < packed.length; i += 4) unpacked.push({ step: packed[i], sub: packed[i + 1], kind: packed[i + 2], id: packed[i + 3] });
-        }
-        return unpacked;
-      },
-      events: this.events,
+    const metrics: RunMetrics = {
+      steps: this.step,
+      choices: this.choices,
+      preemptions: this.preemptions,
+      switches: this.switches,
+      interrupts: this.interrupts,
+      coalesced: this.coalesced,
+      timers: this.timersFired,
+      faults: this.faults,
+      deviations: this.devLen >> 2,
+      endTime: this.endTime(),
     };
+    const findings = this.findingMap.size === 0 ? [] : [...this.findingMap.values()];
+    return new PackedRunResult(this.seed, this.endReason, findings, metrics, this.hash >>> 0, this.dev.slice(0, this.devLen), this.events);
   }
 
   // ---- helpers ----

@@ -203,7 +203,7 @@ export function replay(program: Program, schedule: string, opts: ReplayOptions =
     }
   }
   const ran = encodeSchedule({ hash, strategy: s.strategy, seed: s.seed, steps: r.metrics.steps, devs: r.deviations });
-  return { ...r, schedule: s, divergedAt: strategy.divergedAt, ran };
+  return Object.assign(r, { schedule: s, divergedAt: strategy.divergedAt, ran });
 }
 
 /** Run one iteration of a hunt by itself (same seed derivation and calibration as hunt). */
@@ -238,7 +238,8 @@ function withDeterminismCheck(program: Program, eopts: EngineOptions, first: Run
     logged: true,
     loggedCount: 1,
   };
-  return { ...first, findings: [...first.findings, f] };
+  first.findings.push(f);
+  return first;
 }
 
 export interface Divergence {
