@@ -55,7 +55,11 @@ export interface RunMetrics {
   steps: number;
   /** Choices actually put to the strategy (more than one candidate). */
   choices: number;
-  /** CHESS count: switches away from a thread that could have gone on. */
+  /**
+   * CHESS count: scheduling choices that switched away from the thread that ran last while it
+   * could have gone on. Resuming invisible local work (timed mode) is never a choice, so it
+   * never counts.
+   */
   preemptions: number;
   /** Every change of the thread taking steps. */
   switches: number;
@@ -535,9 +539,6 @@ export class Engine implements ChoiceView {
         // Resuming local work (timed mode) commutes with everything: no choice needed.
         const idx = cont >= 0 ? cont : this.choose(SCHED, ids, n, def);
         t = this.threads[ids[idx]];
-        if (this.timed) {
-          for (let i = 0; i < n; i++) if (i !== idx) this.readyInsert(this.threads[ids[i]]);
-        }
         if (prevIn && t.id !== prev) this.preemptions++;
       }
       if (t.id !== prev) this.switches++;
@@ -547,9 +548,9 @@ export class Engine implements ChoiceView {
   }
 
   /**
-   * Timed mode: the threads at the smallest clock go into cand. A unique minimum stays in the
-   * heap (its key is fixed up after its step, one sift instead of a pop and a push); ties are
-   * popped so the strategy can pick among them. Fires timers that are due first.
+   * Timed mode: the threads at the smallest clock go into cand. They all stay in the heap;
+   * the one that steps has its key fixed up afterwards (one sift instead of a pop and a push).
+   * Fires timers that are due first.
    */
   private collectTimed(): number {
     const h = this.heap;
@@ -573,13 +574,7 @@ export class Engine implements ChoiceView {
       return 1;
     }
     if (this.cand.length < h.size) this.cand = new Int32Array(h.size * 2);
-    let n = 0;
-    do {
-      const id = h.pop();
-      this.threads[id].inReady = false;
-      this.cand[n++] = id;
-    } while (h.size > 0 && h.peekKey() === mc);
-    return n;
+    return h.gatherMin(this.cand);
   }
 
   /** Interleave mode / finite window: candidates are runnable threads within window of the min clock. */
@@ -640,7 +635,8 @@ export class Engine implements ChoiceView {
         if (t.opB === 1) this.objTime[o] = t.clock;
       }
     }
-    this.hash = mix(this.hash, ((t.id << 4) ^ kind ^ (t.opA << 20)) + Math.imul(t.clock | 0, 0x9e3779b1));
+    const c = t.clock;
+    this.hash = mix(this.hash, ((t.id << 4) ^ kind ^ (t.opA << 20)) + Math.imul(c | 0, 0x9e3779b1) + ((c / 4294967296) | 0));
     if (this.instrument) this.logStep(t);
     if (t.pendingIrqs.length > 0 && t._interruptible && this.tryDeliver(t)) {
       // the step was the interrupt's delivery

@@ -89,10 +89,16 @@ function zeroMetrics(): RunMetrics {
 }
 
 function addMetrics(a: RunMetrics, b: RunMetrics): void {
-  for (const k of Object.keys(a) as (keyof RunMetrics)[]) {
-    if (k === 'endTime') a.endTime = Math.max(a.endTime, b.endTime);
-    else a[k] += b[k];
-  }
+  a.steps += b.steps;
+  a.choices += b.choices;
+  a.preemptions += b.preemptions;
+  a.switches += b.switches;
+  a.interrupts += b.interrupts;
+  a.coalesced += b.coalesced;
+  a.timers += b.timers;
+  a.faults += b.faults;
+  a.deviations += b.deviations;
+  if (b.endTime > a.endTime) a.endTime = b.endTime;
 }
 
 export function engineOptions(o: EngineOptions): EngineOptions {

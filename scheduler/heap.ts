@@ -12,12 +12,14 @@ export class ClockHeap {
   private keys: Float64Array;
   /** pos[id] = index in heap or -1. */
   private pos: Int32Array;
+  private todo: Int32Array;
   size = 0;
 
   constructor(capacity = 64) {
     this.ids = new Int32Array(capacity);
     this.keys = new Float64Array(capacity);
     this.pos = new Int32Array(capacity).fill(-1);
+    this.todo = new Int32Array(capacity);
   }
 
   clear(): void {
@@ -41,6 +43,7 @@ export class ClockHeap {
     this.ids = ids;
     this.keys = keys;
     this.pos = pos;
+    this.todo = new Int32Array(cap);
   }
 
   /**
@@ -102,6 +105,35 @@ export class ClockHeap {
   minIsUnique(): boolean {
     const k = this.keys[0];
     return !((this.size > 1 && this.keys[1] === k) || (this.size > 2 && this.keys[2] === k));
+  }
+
+  /**
+   * Write the ids of every element whose key equals the minimum into out[0..) in ascending id
+   * order, without changing the heap. Equal minima form a subtree at the root, so the walk
+   * only visits them and their direct children.
+   */
+  gatherMin(out: Int32Array): number {
+    const k = this.keys[0];
+    const ids = this.ids, keys = this.keys, n = this.size;
+    let m = 0;
+    let stack = 0;
+    const todo = this.todo;
+    todo[stack++] = 0;
+    while (stack > 0) {
+      const i = todo[--stack];
+      const id = ids[i];
+      // insertion into sorted position
+      let j = m++;
+      while (j > 0 && out[j - 1] > id) {
+        out[j] = out[j - 1];
+        j--;
+      }
+      out[j] = id;
+      const l = 2 * i + 1;
+      if (l < n && keys[l] === k) todo[stack++] = l;
+      if (l + 1 < n && keys[l + 1] === k) todo[stack++] = l + 1;
+    }
+    return m;
   }
 
   keyOf(id: number): number {

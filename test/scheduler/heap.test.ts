@@ -29,8 +29,11 @@ describe('heaps', () => {
       } else {
         const want = [...ref.entries()].sort((a, b) => a[1] - b[1] || a[0] - b[0])[0];
         expect(h.peekKey()).to.equal(want[1]);
-        const unique = [...ref.values()].filter((k) => k === want[1]).length === 1;
-        expect(h.minIsUnique()).to.equal(unique);
+        const tied = [...ref.entries()].filter((e) => e[1] === want[1]).map((e) => e[0]).sort((a, b) => a - b);
+        expect(h.minIsUnique()).to.equal(tied.length === 1);
+        const out = new Int32Array(400);
+        const m = h.gatherMin(out);
+        expect(Array.from(out.subarray(0, m))).to.deep.equal(tied);
         expect(h.pop()).to.equal(want[0]);
         ref.delete(want[0]);
       }
