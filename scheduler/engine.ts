@@ -98,6 +98,7 @@ interface Timer {
 }
 
 const INLINE_LIMIT = 1_000_000;
+const NO_DEVIATIONS = new Int32Array(0);
 
 /** A run's result; deviations stay packed until someone asks for them (most hunt runs never do). */
 class PackedRunResult implements RunResult {
@@ -131,6 +132,8 @@ export class Engine implements ChoiceView {
   readonly instrument: boolean;
   readonly maxFaults: number;
   private readonly timed: boolean;
+  /** Interleave mode must still look at clocks when there is a horizon or a finite window. */
+  private readonly clockBound: boolean;
 
   // ---- ChoiceView ----
   step = 0;
@@ -166,6 +169,7 @@ export class Engine implements ChoiceView {
   private hash = 0;
   private events: string[] | null = null;
   private readonly findingMap = new Map<string, Finding>();
+  private findingList: Finding[] = [];
   private readonly quiescentHooks: ((stuck: Thread[]) => void)[] = [];
 
   // ready structures: a sorted run queue (interleave / finite window) or a clock heap (timed)
@@ -198,6 +202,7 @@ export class Engine implements ChoiceView {
     this.instrument = opts.instrument ?? false;
     this.maxFaults = opts.maxFaults ?? 1;
     this.timed = this.window === 0;
+    this.clockBound = this.horizon !== Infinity || this.window !== Infinity;
     if (!(this.window >= 0)) throw new ProgramError(`window must be >= 0 ns, got ${this.window}`);
   }
 
@@ -423,6 +428,7 @@ export class Engine implements ChoiceView {
         loggedCount: logged ? 1 : 0,
       };
       this.findingMap.set(input.fingerprint, f);
+      this.findingList.push(f);
       if (this.instrument) this.log(`finding ${f.kind}: ${f.headline}`);
     }
     if (f.fatal && !this.stopped) {
@@ -486,7 +492,10 @@ export class Engine implements ChoiceView {
     this.endReason = 'done';
     this.hash = 0x1234567;
     this.events = this.instrument ? [] : null;
-    this.findingMap.clear();
+    if (this.findingList.length > 0) {
+      this.findingMap.clear();
+      this.findingList = [];
+    }
     this.quiescentHooks.length = 0;
     this.runqLen = 0;
     this.heap.clear();
@@ -580,8 +589,7 @@ export class Engine implements ChoiceView {
   /** Interleave mode / finite window: candidates are runnable threads within window of the min clock. */
   private collectWindow(): number {
     for (;;) {
-      const needMin = this.timers.size > 0 || this.horizon !== Infinity || this.window !== Infinity;
-      if (!needMin) return this.runqLen;
+      if (!this.clockBound && this.timers.size === 0) return this.runqLen;
       let mc = Infinity;
       const rq = this.runq, th = this.threads;
       for (let i = 0; i < this.runqLen; i++) {
@@ -1012,8 +1020,8 @@ export class Engine implements ChoiceView {
       deviations: this.devLen >> 2,
       endTime: this.endTime(),
     };
-    const findings = this.findingMap.size === 0 ? [] : [...this.findingMap.values()];
-    return new PackedRunResult(this.seed, this.endReason, findings, metrics, this.hash >>> 0, this.dev.slice(0, this.devLen), this.events);
+    const packed = this.devLen === 0 ? NO_DEVIATIONS : this.dev.slice(0, this.devLen);
+    return new PackedRunResult(this.seed, this.endReason, this.findingList.length === 0 ? [] : this.findingList, metrics, this.hash >>> 0, packed, this.events);
   }
 
   // ---- helpers ----

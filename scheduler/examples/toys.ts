@@ -19,10 +19,10 @@ export function lostUpdate(threads = 2, rounds = 1, localNs = 10): Program {
       for (let i = 0; i < threads; i++) {
         sim.spawn(`inc${i}`, function* (t: Thread) {
           for (let r = 0; r < rounds; r++) {
-            yield t.work(localNs);
+            if (localNs > 0) yield t.work(localNs);
             yield t.read(counter);
             const v = state.value;
-            yield t.work(localNs);
+            if (localNs > 0) yield t.work(localNs);
             yield t.write(counter);
             state.value = v + 1;
           }
