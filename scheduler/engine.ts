@@ -134,6 +134,8 @@ export class Engine implements ChoiceView {
   private readonly timed: boolean;
   /** Interleave mode must still look at clocks when there is a horizon or a finite window. */
   private readonly clockBound: boolean;
+  /** Candidates come from `cand` (timed mode, finite window) rather than the run queue itself. */
+  private readonly useCand: boolean;
 
   // ---- ChoiceView ----
   step = 0;
@@ -203,6 +205,7 @@ export class Engine implements ChoiceView {
     this.maxFaults = opts.maxFaults ?? 1;
     this.timed = this.window === 0;
     this.clockBound = this.horizon !== Infinity || this.window !== Infinity;
+    this.useCand = this.window !== Infinity;
     if (!(this.window >= 0)) throw new ProgramError(`window must be >= 0 ns, got ${this.window}`);
   }
 
@@ -525,7 +528,7 @@ export class Engine implements ChoiceView {
         this.quiescent();
         return;
       }
-      const ids = this.timed || this.window !== Infinity ? this.cand : this.runq;
+      const ids = this.useCand ? this.cand : this.runq;
       const prev = this.current;
       let t: Thread;
       if (n === 1) {
@@ -644,7 +647,7 @@ export class Engine implements ChoiceView {
       }
     }
     const c = t.clock;
-    this.hash = mix(this.hash, ((t.id << 4) ^ kind ^ (t.opA << 20)) + Math.imul(c | 0, 0x9e3779b1) + ((c / 4294967296) | 0));
+    this.hash = mix(this.hash, ((t.id << 4) ^ kind ^ (t.opA << 20)) + Math.imul(c | 0, 0x9e3779b1) + ((c * 2.3283064365386963e-10) | 0));
     if (this.instrument) this.logStep(t);
     if (t.pendingIrqs.length > 0 && t._interruptible && this.tryDeliver(t)) {
       // the step was the interrupt's delivery
@@ -1020,7 +1023,13 @@ export class Engine implements ChoiceView {
       deviations: this.devLen >> 2,
       endTime: this.endTime(),
     };
-    const packed = this.devLen === 0 ? NO_DEVIATIONS : this.dev.slice(0, this.devLen);
+    let packed = NO_DEVIATIONS;
+    if (this.devLen > 0) {
+      // An element loop beats TypedArray.prototype.slice for the short lists a run has.
+      packed = new Int32Array(this.devLen);
+      const d = this.dev;
+      for (let i = 0; i < packed.length; i++) packed[i] = d[i];
+    }
     return new PackedRunResult(this.seed, this.endReason, this.findingList.length === 0 ? [] : this.findingList, metrics, this.hash >>> 0, packed, this.events);
   }
 
