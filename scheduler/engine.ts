@@ -524,6 +524,25 @@ export class Engine implements ChoiceView {
       }
       const n = this.timed ? this.collectTimed() : this.collectWindow();
       if (n < 0) return; // horizon reached
+      if (n === 1 && this.timed) {
+        // Fast path: timed-mode resumption of local work with nothing else to decide.
+        const t = this.threads[this.cand[0]];
+        if (t.opKind === P_CONT && t.pendingIrqs.length === 0 && t.top.deferredNs === 0 && !this.instrument) {
+          if (t.id !== this.current) this.switches++;
+          this.currentEnabled = t.id === this.current;
+          this.current = t.id;
+          this.exec = t;
+          this.mixStep(t, P_CONT);
+          this.advance(t);
+          this.step++;
+          this.sub = 0;
+          this.exec = null;
+          if (this.spinners.length > 0) this.recheckSpinners(t.clock);
+          if (!t.done && t.top.state === F_RUN && (t.opKind as number) !== P_EXIT && t.inReady) this.heap.update(t.id, t.clock);
+          else this.updateEnabled(t);
+          continue;
+        }
+      }
       if (n === 0) {
         this.quiescent();
         return;
@@ -633,6 +652,12 @@ export class Engine implements ChoiceView {
     this.recheckSpinners(this.timerNow);
   }
 
+  /** Fold one step (thread, op, object, clock with its high bits) into the run's event hash. */
+  private mixStep(t: Thread, kind: number): void {
+    const c = t.clock;
+    this.hash = mix(this.hash, ((t.id << 4) ^ kind ^ (t.opA << 20)) + Math.imul(c | 0, 0x9e3779b1) + ((c * 2.3283064365386963e-10) | 0));
+  }
+
   private stepThread(t: Thread): void {
     this.exec = t;
     const kind = t.opKind;
@@ -646,8 +671,7 @@ export class Engine implements ChoiceView {
         if (t.opB === 1) this.objTime[o] = t.clock;
       }
     }
-    const c = t.clock;
-    this.hash = mix(this.hash, ((t.id << 4) ^ kind ^ (t.opA << 20)) + Math.imul(c | 0, 0x9e3779b1) + ((c * 2.3283064365386963e-10) | 0));
+    this.mixStep(t, kind);
     if (this.instrument) this.logStep(t);
     if (t.pendingIrqs.length > 0 && t._interruptible && this.tryDeliver(t)) {
       // the step was the interrupt's delivery
