@@ -564,7 +564,7 @@ export class Engine implements ChoiceView {
             def = i;
             prevIn = true;
           }
-          if (cont < 0 && this.threads[id].opKind === P_CONT) cont = i;
+          if (cont < 0 && this.timed && this.threads[id].opKind === P_CONT) cont = i;
         }
         this.currentEnabled = prevIn;
         // Resuming local work (timed mode) commutes with everything: no choice needed.
