@@ -13,7 +13,7 @@
  * while its target is in the middle of local work splits that work.
  */
 import { FAULT, IRQ, JITTER, NONE, SCHED, WAKE, type ChoiceView, type Strategy } from './choice';
-import { ProgramError } from './errors';
+import { InputError, ProgramError } from './errors';
 import type { Finding, FindingInput } from './finding';
 import { mix, mixNum } from './hash';
 import { ClockHeap, TimerHeap } from './heap';
@@ -179,9 +179,14 @@ export class Engine implements ChoiceView {
   private runqLen = 0;
   private readonly heap = new ClockHeap(64);
   private cand = new Int32Array(64);
-  private readonly irqIds = new Int32Array(64);
-  private readonly menuIds = new Int32Array(64);
-  private readonly menuWeights = new Float64Array(64);
+  private irqIds = new Int32Array(64);
+  private menuIds = new Int32Array(64);
+  private menuWeights = new Float64Array(64);
+  /** Per-kind ordinal of choices within the current step (a deviation's `sub`). */
+  private readonly subStep = new Float64Array(5).fill(-1);
+  private readonly subCount = new Int32Array(5);
+  /** Blocked threads whose pending interrupts wait on a canDeliver condition. */
+  private irqWatch: Thread[] = [];
   private spinners: Thread[] = [];
   private readonly timers = new TimerHeap<Timer>();
 
@@ -276,6 +281,7 @@ export class Engine implements ChoiceView {
 
   /** Raise an interrupt: it becomes pending on its target (coalesced if already pending). */
   raise(src: InterruptSource): void {
+    if (!(src instanceof InterruptSource)) throw new ProgramError(`raise() needs an interrupt source, got ${describe(src)}`);
     if (src.pending) {
       src.coalesced++;
       this.coalesced++;
@@ -295,22 +301,48 @@ export class Engine implements ChoiceView {
     list[i] = src;
     if (this.instrument) this.log(`raise ${src.name} -> ${t.name}`);
     this.strategy.notePending(src.id, this);
-    const top = t.top;
     if (t.done) return;
-    if (top.state !== F_RUN || t.opKind === P_EXIT) {
-      // An idle (blocked or spinning) target takes the interrupt no earlier than its raise.
-      if (now > t.clock) this.setClock(t, now);
-    } else if (this.timed && t.opKind === P_CONT && t.clock > now && t._interruptible && (src.canDeliver === undefined || src.canDeliver(t))) {
-      // Timed mode: the target is in the middle of local work that began before `now`.
-      // Split the work: the handler starts at the raise, the rest of the work follows it.
-      const start = Math.max(now, t.workStart);
-      const rest = t.clock - start;
-      if (rest > 0) {
-        top.deferredNs += rest;
-        this.setClock(t, start);
+    if (t._interruptible && this.canTake(src, t)) {
+      if (t.top.state !== F_RUN || t.opKind === P_EXIT) {
+        // An idle (blocked, spinning, exiting) target takes the interrupt no earlier than its raise.
+        if (now > t.clock) this.setClock(t, now);
+      } else {
+        this.splitWork(t, now);
       }
     }
     this.updateEnabled(t);
+  }
+
+  /**
+   * Timed mode: if t is in the middle of local work that began before `at`, split the work so
+   * an interrupt raised at `at` is taken then; the rest of the work follows the handler.
+   */
+  private splitWork(t: Thread, at: number): void {
+    if (!this.timed || t.opKind !== P_CONT || t.clock <= at) return;
+    const start = Math.max(at, t.workStart);
+    const rest = t.clock - start;
+    if (rest > 0) {
+      t.top.deferredNs += rest;
+      this.setClock(t, start);
+    }
+  }
+
+  /** src's extra delivery condition, with its errors reported as the program's. */
+  private canTake(src: InterruptSource, t: Thread): boolean {
+    if (src.canDeliver === undefined) return true;
+    try {
+      return src.canDeliver(t) === true;
+    } catch (e) {
+      throw wrapError(`canDeliver of interrupt ${src.name}`, e);
+    }
+  }
+
+  private pred(t: Thread): boolean {
+    try {
+      return (t.opObj as () => boolean)() === true;
+    } catch (e) {
+      throw wrapError(`spin predicate of thread ${t.name}`, e);
+    }
   }
 
   /** Move an interrupt source to another target thread (e.g. IRQ affinity change). */
@@ -339,7 +371,10 @@ export class Engine implements ChoiceView {
   /** Wake one waiter of `w` picked at the choice point (default: the FIFO head). */
   wakeChoice(w: Waitable): Thread | null {
     const ws = w.waiters;
-    if (ws.length <= 1) return this.wake(w);
+    if (ws.length <= 1) {
+      this.nextSub(WAKE); // keeps later wake choices of this step at their ordinals
+      return this.wake(w);
+    }
     const n = this.sortedMenu(ws.map((f) => f.thread.id));
     const head = ws[0].thread.id;
     let def = 0;
@@ -363,6 +398,7 @@ export class Engine implements ChoiceView {
    * `def` is the default (used when replaying a schedule that has no deviation here).
    */
   choose(kind: number, ids: Int32Array, n: number, def: number, weights: Float64Array | null = null): number {
+    this.sub = this.nextSub(kind);
     if (n <= 1) return 0;
     const idx = this.strategy.choose(kind, ids, n, def, this, weights);
     if (!(idx >= 0 && idx < n)) throw new ProgramError(`strategy ${this.strategy.name} returned index ${idx} of ${n}`);
@@ -379,14 +415,30 @@ export class Engine implements ChoiceView {
       d[k + 3] = ids[idx];
       this.devLen = k + 4;
     }
-    this.sub++;
     this.choices++;
     return idx;
   }
 
+  /**
+   * Ordinal of the next choice of `kind` in this step. Choices are keyed per kind, and every
+   * call counts (even with one candidate), so deleting a deviation that changes how many
+   * candidates one choice has, or whether a choice of another kind happens, never shifts the
+   * key of a later choice.
+   */
+  private nextSub(kind: number): number {
+    if (this.subStep[kind] !== this.step) {
+      this.subStep[kind] = this.step;
+      this.subCount[kind] = 0;
+    }
+    return this.subCount[kind]++;
+  }
+
   /** An injected fault that fires with probability p (at most maxFaults per run). */
   fault(p = 0.5): boolean {
-    if (this.faults >= this.maxFaults) return false;
+    if (this.faults >= this.maxFaults) {
+      this.nextSub(FAULT);
+      return false;
+    }
     this.menuIds[0] = 0;
     this.menuIds[1] = 1;
     this.menuWeights[0] = 1 - p;
@@ -399,7 +451,8 @@ export class Engine implements ChoiceView {
   /** Timing jitter: one of `values` (ns), weighted; the default is values[0]. */
   jitter(values: readonly number[], weights?: readonly number[]): number {
     const n = values.length;
-    if (n > this.menuIds.length) throw new ProgramError(`jitter menu of ${n} values is larger than ${this.menuIds.length}`);
+    if (n === 0) throw new ProgramError('jitter() needs at least one value');
+    this.menuCapacity(n);
     for (let i = 0; i < n; i++) {
       this.menuIds[i] = i;
       this.menuWeights[i] = weights ? weights[i] : 1;
@@ -503,6 +556,8 @@ export class Engine implements ChoiceView {
     this.runqLen = 0;
     this.heap.clear();
     this.spinners.length = 0;
+    this.irqWatch.length = 0;
+    this.subStep.fill(-1);
     this.timers.clear();
     this.choices = this.preemptions = this.switches = this.interrupts = 0;
     this.coalesced = this.timersFired = this.faults = 0;
@@ -532,12 +587,12 @@ export class Engine implements ChoiceView {
           this.currentEnabled = t.id === this.current;
           this.current = t.id;
           this.exec = t;
+          const start = t.clock;
           this.mixStep(t, P_CONT);
           this.advance(t);
           this.step++;
-          this.sub = 0;
           this.exec = null;
-          if (this.spinners.length > 0) this.recheckSpinners(t.clock);
+          this.afterStep(start);
           if (!t.done && t.top.state === F_RUN && (t.opKind as number) !== P_EXIT && t.inReady) this.heap.update(t.id, t.clock);
           else this.updateEnabled(t);
           continue;
@@ -570,7 +625,7 @@ export class Engine implements ChoiceView {
         // Resuming local work (timed mode) commutes with everything: no choice needed.
         const idx = cont >= 0 ? cont : this.choose(SCHED, ids, n, def);
         t = this.threads[ids[idx]];
-        if (prevIn && t.id !== prev) this.preemptions++;
+        if (prevIn && t.id !== prev && cont < 0) this.preemptions++;
       }
       if (t.id !== prev) this.switches++;
       this.current = t.id;
@@ -648,8 +703,29 @@ export class Engine implements ChoiceView {
     this.timersFired++;
     this.hash = mix(mixNum(this.hash, time), 0x7173);
     if (this.instrument) this.log(`timer ${tm.name}`);
-    tm.fn();
-    this.recheckSpinners(this.timerNow);
+    try {
+      tm.fn();
+    } catch (e) {
+      throw wrapError(`timer ${tm.name}`, e);
+    }
+    this.afterStep(this.timerNow);
+  }
+
+  /**
+   * After a step or a timer: spinners whose predicate came true continue no earlier than `at`
+   * (the time of the visible operation that made it true, not of local work done after it),
+   * and blocked threads whose interrupts wait on a canDeliver condition are looked at again.
+   */
+  private afterStep(at: number): void {
+    if (this.spinners.length > 0) this.recheckSpinners(at);
+    if (this.irqWatch.length > 0) {
+      const w = this.irqWatch;
+      this.irqWatch = [];
+      for (const t of w) {
+        t.inIrqWatch = false;
+        this.updateEnabled(t);
+      }
+    }
   }
 
   /** Fold one step (thread, op, object, clock with its high bits) into the run's event hash. */
@@ -664,21 +740,25 @@ export class Engine implements ChoiceView {
     if (kind === OP_ACCESS || kind === OP_RELAX) {
       // Time is carried through shared objects: what was written at time T is seen at >= T.
       const o = t.opA;
-      if (o >= 0) {
+      if (o !== NO_OBJECT) {
+        if (!(o < this.objects.length && o >= 0 && Number.isInteger(o))) {
+          throw new ProgramError(`thread ${t.name}: ${o} is not a shared object id; get ids from sim.object(name)`);
+        }
         if (o >= this.objTime.length) this.growObjTime(o);
         const ot = this.objTime[o];
         if (ot > t.clock) this.setClock(t, ot);
         if (t.opB === 1) this.objTime[o] = t.clock;
       }
     }
+    const start = t.clock;
     this.mixStep(t, kind);
     if (this.instrument) this.logStep(t);
     if (t.pendingIrqs.length > 0 && t._interruptible && this.tryDeliver(t)) {
-      // the step was the interrupt's delivery
+      // the step was the interrupt's delivery (or, timed mode, idling until it is raised)
     } else if (t.top.state !== F_RUN || kind === P_EXIT) {
       // enabled only for an interrupt that can no longer be delivered: nothing to do
     } else if (kind === OP_SPIN) {
-      if ((t.opObj as () => boolean)()) this.advance(t);
+      if (this.pred(t)) this.advance(t);
       else {
         t.top.state = F_SPIN;
         this.addSpinner(t);
@@ -691,7 +771,6 @@ export class Engine implements ChoiceView {
         f.deferredNs = 0;
         this.exec = null;
         this.step++;
-        this.sub = 0;
         this.updateEnabled(t);
         return;
       }
@@ -700,10 +779,8 @@ export class Engine implements ChoiceView {
       this.advance(t);
     }
     this.step++;
-    this.sub = 0;
-    const now = t.clock;
     this.exec = null;
-    if (this.spinners.length > 0) this.recheckSpinners(now);
+    this.afterStep(start);
     this.updateEnabled(t);
   }
 
@@ -714,18 +791,30 @@ export class Engine implements ChoiceView {
    */
   private tryDeliver(t: Thread): boolean {
     const forced = t.top.state !== F_RUN || t.opKind === P_EXIT;
+    const list = t.pendingIrqs;
+    if (this.irqIds.length <= list.length) this.irqIds = new Int32Array(list.length * 2 + 2);
     const ids = this.irqIds;
     let n = 0;
     const offerNone = !forced && !this.timed;
     if (offerNone) ids[n++] = NONE;
-    const list = t.pendingIrqs;
+    let later = Infinity;
     for (let i = 0; i < list.length; i++) {
       const s = list[i];
-      if (s.canDeliver !== undefined && !s.canDeliver(t)) continue;
-      if (this.timed && s.raiseTime > t.clock) continue;
+      if (!this.canTake(s, t)) continue;
+      if (this.timed && s.raiseTime > t.clock) {
+        if (s.raiseTime < later) later = s.raiseTime;
+        continue;
+      }
       ids[n++] = s.id;
     }
-    if (n === (offerNone ? 1 : 0)) return false;
+    if (n === (offerNone ? 1 : 0)) {
+      if (forced && later !== Infinity) {
+        // Timed mode: an idle thread whose interrupt is raised later idles until then.
+        this.setClock(t, later);
+        return true;
+      }
+      return false;
+    }
     this.target = t.id;
     const idx = n > 1 ? this.choose(IRQ, ids, n, 0) : 0;
     this.target = -1;
@@ -779,7 +868,7 @@ export class Engine implements ChoiceView {
       }
       if (r.value !== OP) {
         throw new ProgramError(
-          `thread ${t.name} yielded ${describe(r.value)} instead of an op: write \`yield t.work(ns)\`, and call helpers with \`yield* helper(t)\``,
+          `thread ${t.name} yielded ${describe(r.value)}${r.value === undefined ? ' (a bare `yield`)' : ''} instead of an op: write \`yield t.work(ns)\`, and call helpers with \`yield* helper(t)\``,
         );
       }
       switch (t.opKind) {
@@ -811,9 +900,11 @@ export class Engine implements ChoiceView {
           w.waiters.push(f);
           return;
         }
+        case OP_SPIN:
+          if (typeof t.opObj !== 'function') throw new ProgramError(`thread ${t.name}: spinUntil() needs a predicate function, got ${describe(t.opObj)}`);
+          return;
         case OP_ACCESS:
         case OP_RELAX:
-        case OP_SPIN:
           return;
         default:
           throw new ProgramError(`thread ${t.name}: unknown op ${t.opKind}`);
@@ -830,9 +921,7 @@ export class Engine implements ChoiceView {
         t.opKind = P_EXIT;
         return;
       }
-      t.frames.pop();
-      t.done = true;
-      if (this.instrument) this.log(`${t.name} exits`);
+      this.exitThread(t);
       return;
     }
     t.frames.pop();
@@ -848,17 +937,34 @@ export class Engine implements ChoiceView {
       if (f.wakeClock > t.clock) t.clock = f.wakeClock;
       f.wakeClock = 0;
       if (t.opKind === P_CONT && f.deferredNs > 0) {
+        // Back to work an interrupt split: the rest of it follows the handler, and may be
+        // split again by an interrupt raised while the handler ran with interrupts masked.
+        t.workStart = t.clock;
         t.clock += f.deferredNs;
         f.deferredNs = 0;
+        const next = this.earliestRaise(t);
+        if (next !== Infinity) this.splitWork(t, next);
       }
-      if (t.opKind === P_EXIT && !this.hasDeliverable(t)) {
-        t.frames.pop();
-        t.done = true;
-      }
+      if (t.opKind === P_EXIT && !this.hasDeliverable(t)) this.exitThread(t);
     } else if (f.state === F_SPIN) {
-      if ((t.opObj as () => boolean)()) f.state = F_RUN;
+      if (this.pred(t)) f.state = F_RUN;
       else this.addSpinner(t);
     }
+  }
+
+  private exitThread(t: Thread): void {
+    t.frames.pop();
+    t.done = true;
+    if (t.inSpinners) this.removeSpinner(t);
+    if (this.instrument) this.log(`${t.name} exits`);
+  }
+
+  /** Earliest raise time among the interrupts t could take now, or Infinity. */
+  private earliestRaise(t: Thread): number {
+    let r = Infinity;
+    if (!t._interruptible) return r;
+    for (const s of t.pendingIrqs) if (s.raiseTime < r && this.canTake(s, t)) r = s.raiseTime;
+    return r;
   }
 
   private wakeFrame(f: Frame, clock: number): void {
@@ -907,7 +1013,7 @@ export class Engine implements ChoiceView {
     let j = 0;
     for (let i = 0; i < sp.length; i++) {
       const t = sp[i];
-      if (t.top.state === F_SPIN && (t.opObj as () => boolean)()) {
+      if (t.top.state === F_SPIN && this.pred(t)) {
         t.top.state = F_RUN;
         t.inSpinners = false;
         if (now > t.clock) this.setClock(t, now);
@@ -925,8 +1031,7 @@ export class Engine implements ChoiceView {
     if (!t._interruptible) return false;
     const list = t.pendingIrqs;
     for (let i = 0; i < list.length; i++) {
-      const s = list[i];
-      if (s.canDeliver === undefined || s.canDeliver(t)) return true;
+      if (this.canTake(list[i], t)) return true;
     }
     return false;
   }
@@ -936,7 +1041,19 @@ export class Engine implements ChoiceView {
     let en: boolean;
     if (t.done) en = false;
     else if (t.top.state === F_RUN && t.opKind !== P_EXIT) en = true;
-    else en = t.pendingIrqs.length > 0 && this.hasDeliverable(t);
+    else {
+      en = t.pendingIrqs.length > 0 && this.hasDeliverable(t);
+      if (!en) {
+        if (t.opKind === P_EXIT && t.top.state === F_RUN && t.frames.length === 1) {
+          // The interrupt it waited for at exit went elsewhere or can no longer land.
+          this.exitThread(t);
+        } else if (t.pendingIrqs.length > 0 && !t.inIrqWatch && t.pendingIrqs.some((s) => s.canDeliver !== undefined)) {
+          // A canDeliver condition may turn true later: look again after every step.
+          t.inIrqWatch = true;
+          this.irqWatch.push(t);
+        }
+      }
+    }
     if (en === t.inReady) {
       // A thread kept in the heap during its step (unique minimum) has a stale key.
       if (en && this.timed && this.heap.keyOf(t.id) !== t.clock) this.heap.update(t.id, t.clock);
@@ -1059,7 +1176,14 @@ export class Engine implements ChoiceView {
 
   // ---- helpers ----
 
+  private menuCapacity(n: number): void {
+    if (n <= this.menuIds.length) return;
+    this.menuIds = new Int32Array(n * 2);
+    this.menuWeights = new Float64Array(n * 2);
+  }
+
   private sortedMenu(ids: number[]): number {
+    this.menuCapacity(ids.length);
     ids.sort((a, b) => a - b);
     for (let i = 0; i < ids.length; i++) this.menuIds[i] = ids[i];
     return ids.length;
@@ -1077,7 +1201,7 @@ export class Engine implements ChoiceView {
   }
 
   private threadError(t: Thread, e: unknown): Error {
-    if (e instanceof ProgramError) return e;
+    if (e instanceof ProgramError || e instanceof InputError) return e;
     const msg = e instanceof Error ? e.message : String(e);
     const err = new ProgramError(`thread ${t.name} threw at step ${this.step}: ${msg}`);
     if (e instanceof Error) err.stack = e.stack;
@@ -1085,8 +1209,16 @@ export class Engine implements ChoiceView {
   }
 }
 
+/** An exception from program code outside a thread body (timer, predicate): a ProgramError. */
+function wrapError(where: string, e: unknown): Error {
+  if (e instanceof ProgramError || e instanceof InputError) return e;
+  const err = new ProgramError(`${where} threw: ${e instanceof Error ? e.message : String(e)}`);
+  if (e instanceof Error) err.stack = e.stack;
+  return err;
+}
+
 function describe(v: unknown): string {
-  if (v === undefined) return 'undefined (a bare `yield`)';
+  if (v === undefined) return 'undefined';
   if (typeof v === 'object' && v !== null && typeof (v as { next?: unknown }).next === 'function') return 'a generator (use `yield*` to call a helper)';
   return typeof v === 'string' ? JSON.stringify(v) : String(v);
 }

@@ -106,7 +106,10 @@ export function engineOptions(o: EngineOptions): EngineOptions {
   if (o.window !== undefined) e.window = o.window;
   if (o.horizon !== undefined) e.horizon = o.horizon;
   if (o.stepBudget !== undefined) e.stepBudget = checkPositiveInt(o.stepBudget, 'step budget');
-  if (o.maxFaults !== undefined) e.maxFaults = o.maxFaults;
+  if (o.maxFaults !== undefined) {
+    if (!Number.isSafeInteger(o.maxFaults) || o.maxFaults < 0) throw new InputError(`bad fault budget ${JSON.stringify(o.maxFaults)}: expected a non-negative integer`);
+    e.maxFaults = o.maxFaults;
+  }
   if (o.instrument !== undefined) e.instrument = o.instrument;
   if (e.window !== undefined && !(e.window >= 0)) throw new InputError(`bad window ${e.window}: expected ns >= 0`);
   if (e.horizon !== undefined && !(e.horizon >= 0)) throw new InputError(`bad horizon ${e.horizon}: expected ns >= 0`);
@@ -212,15 +215,25 @@ export function replay(program: Program, schedule: string, opts: ReplayOptions =
   return Object.assign(r, { schedule: s, divergedAt: strategy.divergedAt, ran });
 }
 
-/** Run one iteration of a hunt by itself (same seed derivation and calibration as hunt). */
+/**
+ * Run one iteration of a hunt by itself (same seed derivation and calibration as hunt). DFS
+ * iterations are paths in enumeration order, not seeds, so the paths before it are walked first.
+ */
 export function runIteration(program: Program, opts: HuntOptions & { iteration: number }): RunResult {
   const seed = checkSeed(opts.seed ?? 0);
+  const iteration = checkSeed(opts.iteration, 'iteration');
   const eopts = engineOptions(opts);
   const engine = new Engine({ ...eopts, instrument: false });
   const expected = calibrate(program, engine, seed);
   const strategy = makeStrategy(opts);
+  if (strategy.name === 'dfs') {
+    for (let i = 0; i < iteration; i++) {
+      if (strategy.exhausted()) throw new InputError(`iteration ${iteration} is past the end of the DFS tree (${i} paths)`);
+      engine.run(program, strategy, deriveSeed(seed, i), expected);
+    }
+  }
   const e = eopts.instrument ? new Engine(eopts) : engine;
-  return e.run(program, strategy, deriveSeed(seed, opts.iteration), expected);
+  return e.run(program, strategy, deriveSeed(seed, iteration), expected);
 }
 
 /**

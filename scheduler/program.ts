@@ -33,7 +33,8 @@ export function stableJson(v: unknown): string {
 }
 
 /**
- * Hash of a program and the options that shape its paths (window, horizon, fault budget).
+ * Hash of a program and the options that shape its paths (window, horizon, fault budget, and
+ * the step budget, which decides where a runaway run stops).
  * A schedule carries it so a replay against a changed program says so instead of silently
  * taking another path.
  */
@@ -44,7 +45,7 @@ export function programHash(p: Program, opts: EngineOptions = {}): string {
     stableJson(p.params ?? {}),
     p.setup.toString(),
     p.finish ? p.finish.toString() : '',
-    `window=${opts.window ?? Infinity};horizon=${opts.horizon ?? Infinity};faults=${opts.maxFaults ?? 1}`,
+    `window=${opts.window ?? Infinity};horizon=${opts.horizon ?? Infinity};faults=${opts.maxFaults ?? 1};budget=${opts.stepBudget ?? 1_000_000}`,
   ];
   return hex32(fnv1a(parts.join('\u0000')));
 }

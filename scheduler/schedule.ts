@@ -4,10 +4,11 @@
  *   1:<program hash>:<strategy>:<seed>:<steps>:<deviations>:<check>
  *
  * The deviations are the run's choices that differ from the default policy (no preemption,
- * no early interrupt, FIFO wake, no jitter, no fault), each keyed by (step, sub-choice) and the
- * stable id picked: "12s1" = at step 12 pick thread 1; "3.1i0" = 3 steps after the previous
- * deviation, second choice of that step, deliver interrupt source 0. Steps are delta-encoded
- * in decimal, so kind letters are unambiguous. A deviation means the same thing whatever other
+ * no early interrupt, FIFO wake, no jitter, no fault), in the order they were made, each keyed
+ * by (step, kind, ordinal of that kind's choices in the step) and the stable id picked:
+ * "12s1" = at step 12 pick thread 1; "3.1w4" = 3 steps after the previous deviation, the
+ * second wake choice of that step, wake thread 4. Steps are delta-encoded in decimal (never
+ * negative), so kind letters are unambiguous. A deviation means the same thing whatever other
  * deviations are deleted, which is what the shrinker and `continue` replays rely on.
  * <check> is a checksum of everything before it: a corrupt or truncated string is refused.
  */
@@ -33,6 +34,9 @@ function checksum(body: string): string {
 
 export function encodeDeviations(devs: readonly Deviation[]): string {
   let prev = 0;
+  for (let i = 1; i < devs.length; i++) {
+    if (devs[i].step < devs[i - 1].step) throw new ScheduleError('deviations must be in step order');
+  }
   const out: string[] = [];
   for (const d of devs) {
     out.push(`${d.step - prev}${d.sub ? `.${d.sub}` : ''}${KIND_LETTERS[d.kind]}${d.id}`);
@@ -74,11 +78,11 @@ export function decodeSchedule(str: unknown): Schedule {
       if (!m) throw new ScheduleError(`bad schedule: deviation "${tok}" is not <step>[.<sub>]<kind><id>`);
       step += Number(m[1]);
       const sub = m[2] ? Number(m[2]) : 0;
-      const prev = devs[devs.length - 1];
-      if (prev && (prev.step > step || (prev.step === step && prev.sub >= sub))) {
-        throw new ScheduleError(`bad schedule: deviation "${tok}" is not after the one before it`);
+      const kind = KIND_LETTERS.indexOf(m[3]);
+      if (devs.some((d) => d.step === step && d.kind === kind && d.sub === sub)) {
+        throw new ScheduleError(`bad schedule: deviation "${tok}" repeats a choice already in the list`);
       }
-      devs.push({ step, sub, kind: KIND_LETTERS.indexOf(m[3]), id: Number(m[4]) });
+      devs.push({ step, sub, kind, id: Number(m[4]) });
     }
   }
   return { hash, strategy, seed: Number(seedS), steps: Number(stepsS), devs };

@@ -59,6 +59,7 @@ export class Thread {
   /** Bookkeeping for the engine's ready structures. */
   inReady = false;
   inSpinners = false;
+  inIrqWatch = false;
   /** @internal use `interruptible`; the engine reads and restores it directly. */
   _interruptible = true;
   /** Slot for the layer above (the kernel model keeps its CPU/task state here). */

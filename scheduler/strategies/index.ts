@@ -32,7 +32,7 @@ export function makeStrategy(spec: StrategySpec = {}): Strategy {
     case 'pct':
     case 'fair-pct': {
       const d = spec.depth ?? 3;
-      if (!Number.isSafeInteger(d) || d < 1) throw new InputError(`bad depth ${JSON.stringify(spec.depth)}: expected an integer >= 1`);
+      if (!Number.isSafeInteger(d) || d < 1 || d > 100) throw new InputError(`bad depth ${JSON.stringify(spec.depth)}: expected an integer from 1 to 100`);
       return name === 'pct' ? new Pct(d) : new FairPct(d);
     }
     case 'dfs':

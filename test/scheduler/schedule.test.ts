@@ -78,7 +78,7 @@ describe('schedule strings', () => {
     const bogus = encodeSchedule({ ...s, devs: [...s.devs, { step: s.steps + 5, sub: 0, kind: 0, id: 1 }] });
     expect(() => replay(p, bogus)).to.throw(ScheduleError, /beyond the end of the run/);
     const wrongId = encodeSchedule({ ...s, devs: [{ ...s.devs[0], id: 7 }] });
-    expect(() => replay(p, wrongId)).to.throw(ScheduleError, /picks 7, which is not among the candidates/);
+    expect(() => replay(p, wrongId)).to.throw(ScheduleError, /picks 7, which is not among the sched candidates/);
   });
 });
 
