@@ -227,10 +227,8 @@ export function runIteration(program: Program, opts: HuntOptions & { iteration: 
   const expected = calibrate(program, engine, seed);
   const strategy = makeStrategy(opts);
   if (strategy.name === 'dfs') {
-    for (let i = 0; i < iteration; i++) {
-      if (strategy.exhausted()) throw new InputError(`iteration ${iteration} is past the end of the DFS tree (${i} paths)`);
-      engine.run(program, strategy, deriveSeed(seed, i), expected);
-    }
+    for (let i = 0; i < iteration && !strategy.exhausted(); i++) engine.run(program, strategy, deriveSeed(seed, i), expected);
+    if (strategy.exhausted()) throw new InputError(`iteration ${iteration} is past the end of the DFS tree`);
   }
   const e = eopts.instrument ? new Engine(eopts) : engine;
   return e.run(program, strategy, deriveSeed(seed, iteration), expected);
