@@ -22,9 +22,11 @@ import {
   NO_OBJECT,
   OP,
   OP_ACCESS,
+  OP_ACQUIRE,
   OP_BLOCK,
   OP_NAMES,
   OP_RELAX,
+  OP_RELEASE,
   OP_SPIN,
   OP_WORK,
   P_CONT,
@@ -32,6 +34,7 @@ import {
   P_RESUME,
 } from './ops';
 import type { Program } from './program';
+import { Resource } from './resource';
 import { Rng, deriveSeed } from './rng';
 import { F_BLOCKED, F_RUN, F_SPIN, Frame, Thread, type ThreadFn } from './thread';
 import { Waitable } from './waitable';
@@ -737,7 +740,7 @@ export class Engine implements ChoiceView {
   private stepThread(t: Thread): void {
     this.exec = t;
     const kind = t.opKind;
-    if (kind === OP_ACCESS || kind === OP_RELAX) {
+    if (kind === OP_ACCESS || kind === OP_RELAX || kind === OP_ACQUIRE || kind === OP_RELEASE) {
       // Time is carried through shared objects: what was written at time T is seen at >= T.
       const o = t.opA;
       if (o !== NO_OBJECT) {
@@ -757,6 +760,21 @@ export class Engine implements ChoiceView {
       // the step was the interrupt's delivery (or, timed mode, idling until it is raised)
     } else if (t.top.state !== F_RUN || kind === P_EXIT) {
       // enabled only for an interrupt that can no longer be delivered: nothing to do
+    } else if (kind === OP_ACQUIRE) {
+      const r = t.opObj as Resource;
+      if (r.free > 0) {
+        r.free--;
+        this.advance(t);
+      } else {
+        t.top.state = F_BLOCKED; // the releaser hands the unit over and wakes us
+        r.queue.waiters.push(t.top);
+      }
+    } else if (kind === OP_RELEASE) {
+      const r = t.opObj as Resource;
+      if (r.queue.waiters.length > 0) this.wakeFrame(r.queue.waiters.shift()!, t.clock);
+      else if (r.free < r.capacity) r.free++;
+      else throw new ProgramError(`thread ${t.name}: release of ${r.name} with all ${r.capacity} unit(s) free`);
+      this.advance(t);
     } else if (kind === OP_SPIN) {
       if (this.pred(t)) this.advance(t);
       else {
@@ -902,6 +920,10 @@ export class Engine implements ChoiceView {
         }
         case OP_SPIN:
           if (typeof t.opObj !== 'function') throw new ProgramError(`thread ${t.name}: spinUntil() needs a predicate function, got ${describe(t.opObj)}`);
+          return;
+        case OP_ACQUIRE:
+        case OP_RELEASE:
+          if (!(t.opObj instanceof Resource)) throw new ProgramError(`thread ${t.name}: acquire()/release() need a Resource`);
           return;
         case OP_ACCESS:
         case OP_RELAX:
@@ -1195,7 +1217,14 @@ export class Engine implements ChoiceView {
 
   private logStep(t: Thread): void {
     const k = t.opKind;
-    const what = k === OP_ACCESS ? (t.opA === NO_OBJECT ? 'point' : `${t.opB ? 'write' : 'read'} ${this.objectName(t.opA)}`) : OP_NAMES[k] ?? `op${k}`;
+    const what =
+      k === OP_ACCESS
+        ? t.opA === NO_OBJECT
+          ? 'point'
+          : `${t.opB ? 'write' : 'read'} ${this.objectName(t.opA)}`
+        : k === OP_ACQUIRE || k === OP_RELEASE
+          ? `${OP_NAMES[k]} ${(t.opObj as Resource).name}`
+          : (OP_NAMES[k] ?? `op${k}`);
     const ctx = t.frames.length > 1 ? ` [irq ${t.top.irq!.name}]` : '';
     this.events!.push(`${this.step} @${t.clock} ${t.name}${ctx} ${what}`);
   }

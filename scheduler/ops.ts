@@ -21,7 +21,11 @@ export const P_RESUME = 6; // woken from a block: continue when scheduled (visib
 export const P_CONT = 7; // timed mode: continue after local work (invisible, no choice)
 export const P_EXIT = 8; // body finished but an interrupt is still due on this thread
 
-export const OP_NAMES = ['', 'work', 'access', 'block', 'spin', 'relax', 'resume', 'cont', 'exit'];
+// Native counting-resource ops (see resource.ts): visible steps with no helper generator.
+export const OP_ACQUIRE = 9; // take a unit of resource opObj, or queue for the hand-over
+export const OP_RELEASE = 10; // hand the unit to the first waiter, or give it back
+
+export const OP_NAMES = ['', 'work', 'access', 'block', 'spin', 'relax', 'resume', 'cont', 'exit', 'acquire', 'release'];
 
 /** Object id used by t.point(): a scheduling point that touches nothing. */
 export const NO_OBJECT = -1;

@@ -1,22 +1,33 @@
 /**
  * A counting resource (semaphore) with FIFO hand-over: the generic building block for "N
- * slots" (request tags, a capacity-limited pool). Release hands the unit straight to the first
- * waiter, which continues no earlier than the releaser's clock. Both ends are visible steps.
+ * slots" (request tags, a capacity-limited pool, a lock). Acquire and release are native engine
+ * ops — visible steps on the resource's shared object — so using one costs no helper generator:
+ *
+ *   yield res.acquire(t);   // or yield t.acquire(res)
+ *   ...
+ *   yield res.release(t);
+ *
+ * Release hands the unit straight to the first waiter, which continues no earlier than the
+ * releaser's clock; a waiter is blocked (and interruptible as its thread is) meanwhile.
  */
 import type { Engine } from './engine';
+import { ProgramError } from './errors';
+import type { Op } from './ops';
 import type { Thread } from './thread';
 import type { Waitable } from './waitable';
 
 export class Resource {
   free: number;
   readonly obj: number;
-  private readonly queue: Waitable;
+  /** Waiters for the hand-over, FIFO. */
+  readonly queue: Waitable;
 
   constructor(
     sim: Engine,
     readonly name: string,
     readonly capacity: number,
   ) {
+    if (!Number.isSafeInteger(capacity) || capacity < 1) throw new ProgramError(`resource ${name}: capacity must be a positive integer, got ${capacity}`);
     this.free = capacity;
     this.obj = sim.object(name);
     this.queue = sim.waitable(name);
@@ -26,17 +37,11 @@ export class Resource {
     return this.queue.length;
   }
 
-  *acquire(t: Thread): Generator<unknown, void, unknown> {
-    yield t.write(this.obj);
-    if (this.free > 0) {
-      this.free--;
-      return;
-    }
-    yield t.block(this.queue); // woken by release with the unit handed over
+  acquire(t: Thread): Op {
+    return t.acquire(this);
   }
 
-  *release(t: Thread): Generator<unknown, void, unknown> {
-    yield t.write(this.obj);
-    if (t.wake(this.queue) === null) this.free++;
+  release(t: Thread): Op {
+    return t.release(this);
   }
 }

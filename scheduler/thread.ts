@@ -8,7 +8,8 @@
  */
 import type { Engine } from './engine';
 import type { InterruptSource } from './interrupt';
-import { NO_OBJECT, OP, OP_ACCESS, OP_BLOCK, OP_RELAX, OP_SPIN, OP_WORK, type Op } from './ops';
+import { NO_OBJECT, OP, OP_ACCESS, OP_ACQUIRE, OP_BLOCK, OP_RELAX, OP_RELEASE, OP_SPIN, OP_WORK, type Op } from './ops';
+import type { Resource } from './resource';
 import type { Waitable } from './waitable';
 
 export type Body = Generator<unknown, unknown, unknown>;
@@ -145,6 +146,23 @@ export class Thread {
   spinUntil(pred: () => boolean): Op {
     this.opKind = OP_SPIN;
     this.opObj = pred;
+    return OP;
+  }
+
+  /** Take a unit of `r` (a visible step); if none is free, wait for the FIFO hand-over. */
+  acquire(r: Resource): Op {
+    this.opKind = OP_ACQUIRE;
+    this.opA = r.obj;
+    this.opB = 1;
+    this.opObj = r;
+    return OP;
+  }
+  /** Give a unit of `r` back (a visible step): straight to the first waiter if there is one. */
+  release(r: Resource): Op {
+    this.opKind = OP_RELEASE;
+    this.opA = r.obj;
+    this.opB = 1;
+    this.opObj = r;
     return OP;
   }
 

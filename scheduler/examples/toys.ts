@@ -184,9 +184,9 @@ export function contention(threads: number, cap: number, cyclesPerThread: number
       for (let i = 0; i < threads; i++) {
         sim.spawn(`c${i}`, function* (t: Thread) {
           for (let k = 0; k < cyclesPerThread; k++) {
-            yield* res.acquire(t);
+            yield res.acquire(t);
             yield t.work(50);
-            yield* res.release(t);
+            yield res.release(t);
             yield t.work(20);
           }
         });
@@ -214,10 +214,10 @@ export function mixed(workers = 3, rounds = 2): Program {
         sim.spawn(`w${i}`, function* (t: Thread) {
           for (let r = 0; r < rounds; r++) {
             yield t.work(sim.jitter([10, 20, 40]));
-            yield* lock.acquire(t);
+            yield lock.acquire(t);
             st.sum += i;
             yield t.work(30);
-            yield* lock.release(t);
+            yield lock.release(t);
             if (sim.fault(0.2)) st.log.push(`fault w${i}`);
           }
           yield t.write(flagObj);

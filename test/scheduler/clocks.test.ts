@@ -16,10 +16,10 @@ function recorder(): Program {
           sim.spawn(`t${i}`, function* (t) {
             for (let r = 0; r < 3; r++) {
               yield t.work(7 + 13 * i);
-              yield* lock.acquire(t);
+              yield lock.acquire(t);
               seen.push([t.id, t.clock]);
               yield t.work(100);
-              yield* lock.release(t);
+              yield lock.release(t);
               seen.push([t.id, t.clock]);
               yield t.write(o);
               seen.push([t.id, t.clock]);
@@ -70,13 +70,13 @@ describe('virtual clocks', () => {
         const got: Record<string, number> = {};
         sim.world = got;
         sim.spawn('holder', function* (t) {
-          yield* lock.acquire(t);
+          yield lock.acquire(t);
           yield t.work(1000);
-          yield* lock.release(t);
+          yield lock.release(t);
         });
         sim.spawn('waiter', function* (t) {
           yield t.work(5);
-          yield* lock.acquire(t);
+          yield lock.acquire(t);
           got.waiter = t.clock;
         });
       },
