@@ -12,7 +12,7 @@
  * (a) and (b) are compared with a minimal hand-written generator + typed-array binary-heap loop
  * doing the same logical work (same threads, same events, one event per yield).
  *
- * Every figure: one smaller warm-up run, then the best of 3 timed runs (process.hrtime.bigint),
+ * Every figure: one smaller warm-up run, then the best of 5 timed runs (process.hrtime.bigint),
  * the runs of one workload's variants interleaved, with a full GC before each. Randomness comes
  * from seedrandom's tychei only (as the engine's); nothing here calls Math.random.
  */
@@ -32,7 +32,7 @@ import { contention, depth2, timeouts } from '../scheduler/examples/toys';
 const QUICK = process.argv.includes('--quick');
 const SCALE = QUICK ? 10 : 1;
 const SEED = 1;
-const RUNS = 3;
+const RUNS = 5;
 
 const A_THREADS = 1000;
 const A_EVENTS = 2_000_000 / SCALE;
@@ -524,7 +524,7 @@ function main(): void {
       `end time engine ${b.off.info.endTime} ns, baseline ${b.base.info.endTime} ns`,
   );
   console.log(
-    `      baseline with acquire/release as yield* helpers (as toys.contention/Resource): ${si(rate(b.baseDeleg))} events/s; engine OFF is ${ratio(rate(b.off), rate(b.baseDeleg))} of it`,
+    `      baseline with acquire/release as yield* helper generators: ${si(rate(b.baseDeleg))} events/s; engine OFF is ${ratio(rate(b.off), rate(b.baseDeleg))} of it`,
   );
   for (const [k, label] of specs) {
     const h = c[`${k}-hunt`], lOff = c[`${k}-off`], lOn = c[`${k}-on`];
