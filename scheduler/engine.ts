@@ -231,8 +231,9 @@ export class Engine implements ChoiceView {
     return this.exec;
   }
 
-  spawn(name: string, fn: ThreadFn, clock?: number): Thread {
+  spawn(name: string, fn: ThreadFn, clock?: number, opts?: { daemon?: boolean }): Thread {
     const t = new Thread(this.threads.length, name, this, clock ?? this.now());
+    if (opts?.daemon) t.daemon = true;
     this.threads.push(t);
     const f = new Frame(t, fn(t), null);
     t.frames.push(f);
@@ -1129,7 +1130,7 @@ export class Engine implements ChoiceView {
 
   private quiescent(): void {
     const stuck: Thread[] = [];
-    for (const t of this.threads) if (!t.done) stuck.push(t);
+    for (const t of this.threads) if (!t.done && !t.daemon) stuck.push(t);
     if (stuck.length === 0) {
       this.endReason = 'done';
       return;

@@ -65,6 +65,11 @@ export class Thread {
   _interruptible = true;
   /** Slot for the layer above (the kernel model keeps its CPU/task state here). */
   local: any = undefined;
+  /**
+   * A daemon thread (an idle loop waiting for interrupts) never counts as stuck: a run whose
+   * other threads have all finished is done even though the daemons still wait.
+   */
+  daemon = false;
 
   constructor(
     readonly id: number,

@@ -181,3 +181,29 @@ describe('interrupt delivery', () => {
     expect(r.metrics.coalesced).to.equal(2);
   });
 });
+
+describe('daemon threads', () => {
+  it('an idle daemon waiting for interrupts does not make a finished run look stuck', () => {
+    const p: Program = {
+      name: 'daemon',
+      setup(sim) {
+        const never = sim.waitable('never');
+        const out: string[] = [];
+        sim.world = out;
+        const idle = sim.spawn('swapper/0', function* (t) {
+          yield t.block(never);
+        }, 0, { daemon: true });
+        const irq = sim.interruptSource({ name: 'tick', target: idle, *handler(t) { out.push('tick'); yield t.work(1); } });
+        sim.spawn('worker', function* (t) {
+          yield t.work(10);
+          yield t.point();
+          t.raise(irq);
+        });
+      },
+    };
+    const r = new Engine().run(p, makeStrategy({}), 1, 10);
+    expect(r.findings).to.deep.equal([]);
+    expect(r.endReason).to.equal('done');
+    expect(r.metrics.interrupts).to.equal(1);
+  });
+});
