@@ -1,0 +1,41 @@
+/**
+ * A CPU: a run queue (an engine resource of capacity one: the task holding it is `curr`), an
+ * idle task that waits for interrupts when no task runs, and the interrupt lines bound to it.
+ * Interrupts always land on whatever context runs on the CPU: they are retargeted at every
+ * context switch.
+ */
+import type { InterruptSource, Resource } from '../../scheduler';
+import type { Machine } from './machine';
+import type { Csd } from './smp';
+import type { Task } from './task';
+
+export class Cpu {
+  curr: Task | null = null;
+  idle!: Task;
+  runqueue!: Resource;
+  readonly irqs: InterruptSource[] = [];
+  /** The call-function IPI line and the cross-CPU calls queued for it (smp.ts). */
+  ipi: InterruptSource | null = null;
+  readonly csdQueue: Csd[] = [];
+
+  constructor(
+    readonly id: number,
+    readonly machine: Machine,
+  ) {}
+
+  /** The task whose context interrupts on this CPU land in. */
+  get running(): Task {
+    return this.curr ?? this.idle;
+  }
+
+  /** A context switch: point this CPU's interrupt lines at the new running context. */
+  setCurr(t: Task | null): void {
+    this.curr = t;
+    const target = this.running.thread;
+    for (const src of this.irqs) this.machine.sim.retarget(src, target);
+  }
+
+  toString(): string {
+    return `CPU${this.id}`;
+  }
+}

@@ -1,0 +1,22 @@
+/**
+ * The kernel model's hook points. Detectors (lib/check) subscribe to them and emit findings;
+ * they observe, they never change what the model does, and they never throw.
+ */
+import type { Cpu } from './cpu';
+import type { Lock } from './lock';
+import type { Task } from './task';
+
+export interface KernelHooks {
+  /** A sleeping primitive was entered (the kernel's might_sleep()). */
+  mightSleep?(cur: Task, where: string): void;
+  /** The task is about to give up its CPU to sleep (the kernel's schedule()). */
+  schedule?(cur: Task, where: string): void;
+  /** An acquisition is attempted (before waiting), and when it succeeds. */
+  lockAcquire?(cur: Task, lock: Lock, how: string, trylock: boolean): void;
+  lockAcquired?(cur: Task, lock: Lock, how: string): void;
+  lockRelease?(cur: Task, lock: Lock, how: string): void;
+  /** A cross-CPU function call is issued. */
+  crossCall?(cur: Task, how: 'single' | 'many' | 'each', targets: Cpu[], wait: boolean): void;
+}
+
+export type HookName = keyof KernelHooks;

@@ -1,0 +1,36 @@
+/**
+ * Local interrupt state: local_irq_disable/enable/save/restore. IRQs-off is the engine
+ * thread's `interruptible = false`: a pending interrupt for this CPU waits. Enabling is a
+ * delivery point (a pending interrupt may land right there), so it yields a scheduling point.
+ *
+ * Every kernel primitive is a generator called with `yield*`, even the ones that never yield,
+ * so a transcribed code path reads the same whichever primitive it calls.
+ */
+import type { Task } from './task';
+
+/** X86_EFLAGS_IF: the bit local_irq_save's flags carry when interrupts were enabled. */
+export const ARCH_IRQ_ENABLED = 0x200;
+
+export function* local_irq_disable(cur: Task): Generator<unknown, void, unknown> {
+  cur.thread.interruptible = false;
+}
+
+export function* local_irq_enable(cur: Task): Generator<unknown, void, unknown> {
+  cur.thread.interruptible = true;
+  yield cur.thread.point();
+}
+
+export function* local_irq_save(cur: Task): Generator<unknown, number, unknown> {
+  const flags = cur.thread.interruptible ? ARCH_IRQ_ENABLED : 0;
+  cur.thread.interruptible = false;
+  return flags;
+}
+
+export function* local_irq_restore(cur: Task, flags: number): Generator<unknown, void, unknown> {
+  if (flags & ARCH_IRQ_ENABLED) yield* local_irq_enable(cur);
+  else cur.thread.interruptible = false;
+}
+
+export function irqs_disabled(cur: Task): boolean {
+  return !cur.thread.interruptible;
+}

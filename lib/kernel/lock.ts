@@ -1,0 +1,37 @@
+/**
+ * What every kernel lock shares: an explicit lockdep class name (never derived from JavaScript
+ * stacks), an optional subclass (`_nested`), the shared object id its operations touch, and
+ * the context holding it.
+ */
+import type { Task } from './task';
+
+export type LockKind = 'spinlock' | 'raw_spinlock' | 'mutex';
+
+export interface Owner {
+  task: Task;
+  /** Nesting depth of the owning context (0 = task body, 1 = hardirq on top of it, ...). */
+  depth: number;
+}
+
+export abstract class Lock {
+  owner: Owner | null = null;
+  /** Lockdep class: DEFINE_SPINLOCK(name) / spin_lock_init(lock, "name") / lockdep_set_class. */
+  lockClass: string;
+
+  constructor(
+    readonly kind: LockKind,
+    readonly name: string,
+    readonly obj: number,
+  ) {
+    this.lockClass = name;
+  }
+
+  toString(): string {
+    return this.name;
+  }
+}
+
+/** lockdep_set_class(lock, key): give the lock another class name. */
+export function lockdep_set_class(lock: Lock, className: string): void {
+  lock.lockClass = className;
+}

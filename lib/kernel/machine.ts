@@ -1,0 +1,122 @@
+/**
+ * The simulated machine: N CPUs, their idle tasks and IPI lines, the tasks, the kernel log, the
+ * hook points detectors subscribe to, and the machine options (preemption model, lockdep).
+ * A scenario builds one inside its program's setup, on the engine of that run.
+ */
+import { Engine, type Thread } from '../../scheduler';
+import { Resource } from '../../scheduler/resource';
+import { Cpu } from './cpu';
+import type { HookName, KernelHooks } from './hooks';
+import { KernelLog } from './log';
+import { smp_init } from './smp';
+import { PF_IDLE, PF_KTHREAD, Task } from './task';
+
+export type PreemptionModel = 'none' | 'voluntary' | 'full';
+
+export interface MachineOptions {
+  cpus?: number;
+  /** CONFIG_PREEMPT_NONE / _VOLUNTARY / PREEMPT (full). Default 'voluntary'. */
+  preemption?: PreemptionModel;
+  /** CONFIG_LOCKDEP / IRQ tracing: switches lockdep-only warnings on. Default true. */
+  lockdep?: boolean;
+  /** How irqs_disabled() prints in splats: x86 prints 1, arm64 the raw flag (128). */
+  arch?: 'x86' | 'arm64';
+}
+
+export type KernelBody<R = unknown> = Generator<unknown, R, unknown>;
+
+export class Machine {
+  readonly cpus: Cpu[] = [];
+  readonly tasks: Task[] = [];
+  readonly log: KernelLog;
+  readonly preemption: PreemptionModel;
+  readonly lockdep: boolean;
+  readonly arch: 'x86' | 'arm64';
+  /** Kernel preemptions (a task giving up its CPU at a preemption point), a metric. */
+  preemptions = 0;
+  private readonly hookList: KernelHooks[] = [];
+  private nextPid = 1;
+
+  constructor(
+    readonly sim: Engine,
+    opts: MachineOptions = {},
+  ) {
+    const n = opts.cpus ?? 2;
+    if (!Number.isSafeInteger(n) || n < 1 || n > 256) throw new RangeError(`cpus must be an integer from 1 to 256, got ${n}`);
+    this.preemption = opts.preemption ?? 'voluntary';
+    this.lockdep = opts.lockdep ?? true;
+    this.arch = opts.arch ?? 'x86';
+    this.log = new KernelLog(sim);
+    for (let i = 0; i < n; i++) {
+      const cpu = new Cpu(i, this);
+      cpu.runqueue = new Resource(sim, `rq${i}`, 1);
+      const idle = new Task(0, `swapper/${i}`, cpu);
+      idle.flags |= PF_IDLE | PF_KTHREAD;
+      const never = sim.waitable(`idle${i}`);
+      sim.spawn(
+        `swapper/${i}`,
+        function* (t: Thread) {
+          idle.thread = t;
+          t.local = idle;
+          yield t.block(never); // the idle loop: waits for interrupts, never for work here
+        },
+        0,
+        { daemon: true },
+      );
+      cpu.idle = idle;
+      this.cpus.push(cpu);
+    }
+    smp_init(this);
+  }
+
+  /** Subscribe a detector. */
+  addHooks(h: KernelHooks): void {
+    this.hookList.push(h);
+  }
+
+  /** Call every subscriber of hook `name`. */
+  emit<K extends HookName>(name: K, ...args: Parameters<NonNullable<KernelHooks[K]>>): void {
+    for (const h of this.hookList) {
+      const f = h[name] as ((...a: unknown[]) => void) | undefined;
+      if (f !== undefined) f.apply(h, args);
+    }
+  }
+
+  cpu(id: number): Cpu {
+    const c = this.cpus[id];
+    if (c === undefined) throw new RangeError(`no CPU ${id} (machine has ${this.cpus.length})`);
+    return c;
+  }
+
+  /**
+   * kthread_create_on_cpu + wake_up_process: a kernel thread bound to `cpu`. It waits for the
+   * CPU's run queue, runs `body`, and leaves the CPU when the body returns.
+   */
+  kthread(comm: string, cpu: number, body: (cur: Task) => KernelBody): Task {
+    const c = this.cpu(cpu);
+    const task = new Task(this.nextPid++, comm, c);
+    task.flags |= PF_KTHREAD;
+    this.tasks.push(task);
+    this.sim.spawn(comm, function* (t: Thread) {
+      task.thread = t;
+      t.local = task;
+      task.sleepWq = t.sim.waitable(`${comm}:sleep`);
+      task.waitingFor = { kind: 'cpu', cpu: c, what: `${c}` };
+      yield t.acquire(c.runqueue);
+      task.waitingFor = null;
+      c.setCurr(task);
+      yield* body(task);
+      task.state = 'TASK_DEAD';
+      yield t.release(c.runqueue);
+      if (c.curr === task) c.setCurr(null);
+    });
+    return task;
+  }
+
+  /** The task whose context is running on the engine thread taking the current step. */
+  current(): Task {
+    const t = this.sim.running;
+    if (t === null || !(t.local instanceof Task)) throw new Error('no current task: not called from a kernel context');
+    return t.local;
+  }
+}

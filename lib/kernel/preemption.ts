@@ -1,0 +1,30 @@
+/**
+ * preempt_disable/enable and local_bh_disable/enable: they move the preempt_count fields the
+ * way include/linux/preempt.h does. preempt_enable is a preemption point under full preemption.
+ * Softirqs pending at local_bh_enable run with the softirq model (not yet: see README).
+ */
+import { PREEMPT_OFFSET, SOFTIRQ_DISABLE_OFFSET } from './preempt';
+import { preemptionPoint } from './sched';
+import type { Task } from './task';
+
+export function* preempt_disable(cur: Task): Generator<unknown, void, unknown> {
+  cur.preempt_count += PREEMPT_OFFSET;
+}
+
+export function* preempt_enable(cur: Task): Generator<unknown, void, unknown> {
+  cur.preempt_count -= PREEMPT_OFFSET;
+  if (cur.cpu.machine.preemption === 'full') yield* preemptionPoint(cur);
+}
+
+export function* preempt_enable_no_resched(cur: Task): Generator<unknown, void, unknown> {
+  cur.preempt_count -= PREEMPT_OFFSET;
+}
+
+export function* local_bh_disable(cur: Task): Generator<unknown, void, unknown> {
+  cur.preempt_count += SOFTIRQ_DISABLE_OFFSET;
+}
+
+export function* local_bh_enable(cur: Task): Generator<unknown, void, unknown> {
+  cur.preempt_count -= SOFTIRQ_DISABLE_OFFSET;
+  if (cur.cpu.machine.preemption === 'full') yield* preemptionPoint(cur);
+}

@@ -1,0 +1,153 @@
+/**
+ * Spinlocks (non-RT): spin_lock{,_irq,_irqsave,_bh}, their unlocks, spin_trylock, and the raw_
+ * forms. A spinlock is an engine resource of capacity one, so waiters are served in arrival
+ * order (queued spinlocks) and a spinning CPU is blocked on the lock, not busy-stepping. It
+ * spins with interrupts as they are: spin_lock_irqsave spins with IRQs off, spin_lock and
+ * spin_lock_bh spin interruptibly, so an interrupt can land on a spinning CPU.
+ */
+import type { Engine } from '../../scheduler';
+import { Resource } from '../../scheduler/resource';
+import { local_irq_disable, local_irq_enable, local_irq_restore, local_irq_save } from './irqflags';
+import { Lock } from './lock';
+import type { Machine } from './machine';
+import { PREEMPT_OFFSET, SOFTIRQ_DISABLE_OFFSET } from './preempt';
+import { preemptionPoint } from './sched';
+import type { Task } from './task';
+
+export class spinlock_t extends Lock {
+  readonly res: Resource;
+  constructor(sim: Engine, name: string, raw: boolean) {
+    const res = new Resource(sim, name, 1);
+    super(raw ? 'raw_spinlock' : 'spinlock', name, res.obj);
+    this.res = res;
+  }
+}
+export type raw_spinlock_t = spinlock_t;
+
+/** DEFINE_SPINLOCK(name) / spin_lock_init(&lock) with the lockdep class `name`. */
+export function DEFINE_SPINLOCK(m: Machine, name: string): spinlock_t {
+  return new spinlock_t(m.sim, name, false);
+}
+export const spin_lock_init = DEFINE_SPINLOCK;
+export function DEFINE_RAW_SPINLOCK(m: Machine, name: string): raw_spinlock_t {
+  return new spinlock_t(m.sim, name, true);
+}
+export const raw_spin_lock_init = DEFINE_RAW_SPINLOCK;
+
+function caller(cur: Task): string {
+  const s = cur.stack;
+  return s.length > 0 ? s[s.length - 1] : cur.context;
+}
+
+function* take(cur: Task, lock: spinlock_t, how: string): Generator<unknown, void, unknown> {
+  const m = cur.cpu.machine;
+  m.emit('lockAcquire', cur, lock, how, false);
+  cur.waitingFor = { kind: 'spinlock', lock, what: lock.name };
+  yield cur.thread.acquire(lock.res);
+  cur.waitingFor = null;
+  gotIt(cur, lock, how);
+}
+
+function gotIt(cur: Task, lock: spinlock_t, how: string): void {
+  lock.owner = { task: cur, depth: cur.depth };
+  cur.held.push({ lock, depth: cur.depth, how, at: caller(cur) });
+  cur.cpu.machine.emit('lockAcquired', cur, lock, how);
+}
+
+/** The unlock itself is one visible step; until it runs the lock is still held. */
+function* drop(cur: Task, lock: spinlock_t, how: string): Generator<unknown, void, unknown> {
+  const m = cur.cpu.machine;
+  m.emit('lockRelease', cur, lock, how);
+  if (lock.res.free > 0) {
+    // Unlocking a lock nobody holds: lockdep reports it (bad unlock balance); the lock
+    // itself stays unlocked.
+    yield cur.thread.write(lock.obj);
+  } else {
+    yield cur.thread.release(lock.res); // hands over to the first spinner, if any
+    if (lock.owner?.task === cur) lock.owner = null; // a spinner handed the lock sets itself
+  }
+  const i = cur.held.map((h) => h.lock).lastIndexOf(lock);
+  if (i >= 0) cur.held.splice(i, 1);
+}
+
+export function* spin_lock(cur: Task, lock: spinlock_t, name = 'spin_lock'): Generator<unknown, void, unknown> {
+  cur.preempt_count += PREEMPT_OFFSET;
+  yield* take(cur, lock, name);
+}
+
+/** spin_lock_nested(lock, subclass): lockdep annotation only; same locking. */
+export function* spin_lock_nested(cur: Task, lock: spinlock_t, subclass: number): Generator<unknown, void, unknown> {
+  cur.preempt_count += PREEMPT_OFFSET;
+  yield* take(cur, lock, `spin_lock_nested/${subclass}`);
+}
+
+export function* spin_lock_irq(cur: Task, lock: spinlock_t): Generator<unknown, void, unknown> {
+  yield* local_irq_disable(cur);
+  cur.preempt_count += PREEMPT_OFFSET;
+  yield* take(cur, lock, 'spin_lock_irq');
+}
+
+export function* spin_lock_irqsave(cur: Task, lock: spinlock_t): Generator<unknown, number, unknown> {
+  const flags = yield* local_irq_save(cur);
+  cur.preempt_count += PREEMPT_OFFSET;
+  yield* take(cur, lock, 'spin_lock_irqsave');
+  return flags;
+}
+
+export function* spin_lock_bh(cur: Task, lock: spinlock_t): Generator<unknown, void, unknown> {
+  cur.preempt_count += SOFTIRQ_DISABLE_OFFSET;
+  yield* take(cur, lock, 'spin_lock_bh');
+}
+
+/** spin_trylock: never waits; true when taken. */
+export function* spin_trylock(cur: Task, lock: spinlock_t): Generator<unknown, boolean, unknown> {
+  cur.preempt_count += PREEMPT_OFFSET;
+  cur.cpu.machine.emit('lockAcquire', cur, lock, 'spin_trylock', true);
+  yield cur.thread.write(lock.obj);
+  if (lock.res.free > 0) {
+    lock.res.free--;
+    gotIt(cur, lock, 'spin_trylock');
+    return true;
+  }
+  cur.preempt_count -= PREEMPT_OFFSET;
+  return false;
+}
+
+export function* spin_unlock(cur: Task, lock: spinlock_t): Generator<unknown, void, unknown> {
+  yield* drop(cur, lock, 'spin_unlock');
+  cur.preempt_count -= PREEMPT_OFFSET;
+  if (cur.cpu.machine.preemption === 'full') yield* preemptionPoint(cur);
+}
+
+export function* spin_unlock_irq(cur: Task, lock: spinlock_t): Generator<unknown, void, unknown> {
+  yield* drop(cur, lock, 'spin_unlock_irq');
+  cur.preempt_count -= PREEMPT_OFFSET;
+  yield* local_irq_enable(cur);
+  if (cur.cpu.machine.preemption === 'full') yield* preemptionPoint(cur);
+}
+
+export function* spin_unlock_irqrestore(cur: Task, lock: spinlock_t, flags: number): Generator<unknown, void, unknown> {
+  yield* drop(cur, lock, 'spin_unlock_irqrestore');
+  cur.preempt_count -= PREEMPT_OFFSET;
+  yield* local_irq_restore(cur, flags);
+  if (cur.cpu.machine.preemption === 'full') yield* preemptionPoint(cur);
+}
+
+export function* spin_unlock_bh(cur: Task, lock: spinlock_t): Generator<unknown, void, unknown> {
+  yield* drop(cur, lock, 'spin_unlock_bh');
+  cur.preempt_count -= SOFTIRQ_DISABLE_OFFSET;
+  if (cur.cpu.machine.preemption === 'full') yield* preemptionPoint(cur);
+}
+
+export const raw_spin_lock = spin_lock;
+export const raw_spin_lock_irq = spin_lock_irq;
+export const raw_spin_lock_irqsave = spin_lock_irqsave;
+export const raw_spin_trylock = spin_trylock;
+export const raw_spin_unlock = spin_unlock;
+export const raw_spin_unlock_irq = spin_unlock_irq;
+export const raw_spin_unlock_irqrestore = spin_unlock_irqrestore;
+
+/** lockdep_assert_held: the assertion lockdep makes (reported by the lockdep issue's checker). */
+export function lockdep_is_held(cur: Task, lock: Lock): boolean {
+  return cur.held.some((h) => h.lock === lock);
+}

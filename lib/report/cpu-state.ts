@@ -1,0 +1,68 @@
+/**
+ * What every finding shows about the machine at the failing step: each CPU's running context,
+ * its IRQ state, preempt_count, held locks and what it waits for, and the tasks that are not
+ * running (sleeping, or waiting for their CPU).
+ */
+import type { Machine } from '../kernel/machine';
+import { hex } from '../kernel/preempt';
+import type { Task } from '../kernel/task';
+
+export interface ContextState {
+  cpu: number;
+  task: string;
+  pid: number;
+  context: string;
+  irqsDisabled: boolean;
+  preemptCount: string;
+  held: string[];
+  waitingFor: string | null;
+  stack: string[];
+}
+
+export function describeWait(t: Task, depth = t.depth): string | null {
+  const w = t.waits[depth] ?? null;
+  if (w === null) return null;
+  const lock = w.lock;
+  if (lock) {
+    const o = lock.owner;
+    const by = o ? ` held by ${o.task.cpu} ${o.task} (${o.task.contexts[o.depth] ?? 'task'})` : '';
+    return `${w.kind === 'spinlock' ? 'spinning on' : 'sleeping on'} ${lock.kind} ${lock.lockClass}${by}`;
+  }
+  if (w.kind === 'ipi') return `spinning until ${w.what} is handled (csd_lock_wait)`;
+  if (w.kind === 'cpu') return `waiting to run on ${w.cpu}`;
+  return `waiting for ${w.what}`;
+}
+
+export function contextState(t: Task): ContextState {
+  return {
+    cpu: t.cpu.id,
+    task: t.comm,
+    pid: t.pid,
+    context: t.context,
+    irqsDisabled: t.irqs_disabled,
+    preemptCount: hex(t.preempt_count),
+    held: t.held.map((h) => `${h.lock.lockClass} (${h.how}, at ${h.at})`),
+    waitingFor: describeWait(t),
+    stack: [...t.stack].reverse(),
+  };
+}
+
+/** One entry per CPU (its running context), then every other live task. */
+export function machineStates(m: Machine): ContextState[] {
+  const out: ContextState[] = m.cpus.map((c) => contextState(c.running));
+  for (const t of m.tasks) if (t.state !== 'TASK_DEAD' && !m.cpus.some((c) => c.running === t)) out.push(contextState(t));
+  return out;
+}
+
+export function formatStates(states: ContextState[]): string {
+  return states
+    .map((s) => {
+      const head = `CPU${s.cpu}: ${s.task}/${s.pid} in ${s.context}, irqs ${s.irqsDisabled ? 'off' : 'on'}, preempt_count ${s.preemptCount}`;
+      const lines = [head];
+      if (s.held.length) lines.push(`  holds: ${s.held.join('; ')}`);
+      if (s.waitingFor) lines.push(`  ${s.waitingFor}`);
+      if (s.stack.length) lines.push(`  at: ${s.stack.join(' <- ')}`);
+      return lines.join('\n');
+    })
+    .join('\n');
+}
