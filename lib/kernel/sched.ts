@@ -83,6 +83,8 @@ export function* cond_resched(cur: Task): Generator<unknown, void, unknown> {
  */
 export function* preemptionPoint(cur: Task): Generator<unknown, void, unknown> {
   const c = cur.cpu;
+  // A scheduling point first: other tasks may become runnable (queue for this CPU) right here.
+  yield cur.thread.point();
   const q = c.runqueue.queue.waiters;
   if (q.length === 0 || cur.preempt_count !== 0 || cur.irqs_disabled || cur.depth !== 0 || c.curr !== cur) return;
   const sim = cur.thread.sim;
