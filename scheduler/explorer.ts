@@ -28,6 +28,8 @@ export interface HuntOptions extends EngineOptions, StrategySpec {
   stopAtFirst?: boolean;
   /** Stop once every one of these finding kinds has been seen (overrides stopAtFirst). */
   stopWhenSeen?: readonly string[];
+  /** Stop as soon as this returns true for the findings so far (checked after each finding). */
+  stopWhen?: (found: readonly FoundFinding[]) => boolean;
   /** Shrink each distinct finding's schedule (default false). */
   shrink?: boolean;
   /** Run each iteration twice and report the first divergent event as `nondeterminism`. */
@@ -125,7 +127,7 @@ export function hunt(program: Program, opts: HuntOptions = {}): HuntResult {
   const engine = new Engine(eopts);
   const expectedSteps = calibrate(program, engine, seed);
   const every = opts.progressEvery ?? 100;
-  const stopAtFirst = opts.stopWhenSeen ? false : opts.stopAtFirst !== false;
+  const stopAtFirst = opts.stopWhenSeen || opts.stopWhen ? false : opts.stopAtFirst !== false;
   const wanted = opts.stopWhenSeen ? new Set(opts.stopWhenSeen) : null;
 
   const found = new Map<string, FoundFinding>();
@@ -156,6 +158,7 @@ export function hunt(program: Program, opts: HuntOptions = {}): HuntResult {
     if (opts.onProgress && (run % every === 0 || i === iterations - 1)) opts.onProgress({ done: run, total: iterations, findings: found.size });
     if (r.findings.length > 0 && stopAtFirst) break;
     if (wanted && [...wanted].every((k) => [...found.values()].some((f) => f.kind === k))) break;
+    if (opts.stopWhen && r.findings.length > 0 && opts.stopWhen([...found.values()])) break;
   }
   const findings = [...found.values()];
   if (opts.shrink) {

@@ -19,3 +19,4 @@ export { ReplayStrategy, type ReplayMode } from './strategies/replay';
 export * from './thread';
 export * from './waitable';
 export * from './resource';
+export * from './hash';

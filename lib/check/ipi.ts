@@ -8,6 +8,7 @@ import type { Cpu } from '../kernel/cpu';
 import type { Machine } from '../kernel/machine';
 import { in_task } from '../kernel/preempt';
 import type { Task } from '../kernel/task';
+import { machineStates } from '../report/cpu-state';
 import { callTrace } from './might-sleep';
 
 export function installIpiCheck(m: Machine): void {
@@ -34,6 +35,7 @@ export function installIpiCheck(m: Machine): void {
         headline: `WARNING: ${fnName} called with ${problems.join(' and ')} on CPU${cur.cpu.id} (${cur.comm})`,
         text,
         logged,
+        data: { cpuStates: machineStates(m) },
       });
     },
   });

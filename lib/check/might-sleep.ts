@@ -8,6 +8,7 @@ import type { Machine } from '../kernel/machine';
 import { NSEC_PER_SEC } from '../kernel/log';
 import { hex, in_atomic } from '../kernel/preempt';
 import { PF_IDLE, type Task } from '../kernel/task';
+import { machineStates } from '../report/cpu-state';
 
 /** Where the kernel's might_sleep call sits, for the "at file" line. */
 const SITES: Record<string, string> = {
@@ -61,6 +62,7 @@ export function installMightSleep(m: Machine): void {
         headline: `BUG: sleeping function called from invalid context: ${where} in ${cur.context} of ${cur.comm} (preempt_count ${hex(pc)}, irqs ${irqsOff ? 'off' : 'on'}${rcu ? `, RCU depth ${rcu}` : ''})`,
         text,
         logged,
+        data: { cpuStates: machineStates(m) },
       });
     },
     schedule(cur: Task, where: string) {
@@ -80,6 +82,7 @@ export function installMightSleep(m: Machine): void {
         fingerprint: `scheduling_while_atomic:${where}@${caller}`,
         headline: `BUG: scheduling while atomic: ${cur.comm}/${cur.pid}/${hex(pc)} in ${where}`,
         text,
+        data: { cpuStates: machineStates(m) },
       });
     },
   });

@@ -1,0 +1,95 @@
+import { expect } from 'chai';
+import { existsSync } from 'fs';
+import { spawnSync } from 'child_process';
+import { join } from 'path';
+import { main, type Io } from '../../lib/cli/main';
+
+function cli(...argv: string[]): { code: number; out: string; err: string } {
+  let out = '';
+  let err = '';
+  const io: Io = { out: (s) => (out += `${s}\n`), err: (s) => (err += `${s}\n`) };
+  const code = main(argv, io);
+  return { code, out, err };
+}
+
+describe('irqsim command line', () => {
+  it('list --json gives every scenario with its variants and expectations', () => {
+    const r = cli('list', '--json');
+    expect(r.code).to.equal(0);
+    const list = JSON.parse(r.out);
+    const ids = list.map((s: { id: string }) => s.id);
+    expect(ids).to.include.members(['abba', 'irq-self-deadlock', 'sleep-in-atomic', 'ipi-irqs-off']);
+    for (const s of list) {
+      expect(s.variants.map((v: { name: string }) => v.name)).to.include.members(['buggy', 'fixed']);
+      expect(s.file).to.match(/^scenarios\/.*\.ts$/);
+    }
+  });
+
+  it('hunt --json prints one JSON object with runs, verdicts, findings and a replay command', () => {
+    const r = cli('hunt', 'abba', '--json', '--seed', '3');
+    expect(r.code).to.equal(0);
+    const j = JSON.parse(r.out);
+    expect(j.scenario.id).to.equal('abba');
+    const buggy = j.runs.find((x: { variant: string }) => x.variant === 'buggy');
+    expect(buggy.verdict).to.equal('as-expected');
+    const f = buggy.findings[0];
+    expect(f.kind).to.equal('deadlock');
+    expect(f.replay).to.match(/^npx irqsim replay abba 1:[0-9a-f]{8}:\S+ --variant buggy$/);
+    expect(f.cpuStates).to.have.length(2);
+    // the replay command replays to the same finding
+    const schedule = f.replay.split(' ')[4];
+    const rep = cli('replay', 'abba', schedule, '--variant', 'buggy', '--json');
+    expect(rep.code).to.equal(0);
+    expect(JSON.parse(rep.out).findings[0].text).to.equal(f.text);
+  });
+
+  it('exit code 1 when a run is not as expected (a budget too small to reach the bug)', () => {
+    const r = cli('hunt', 'abba', '--variant', 'buggy', '--strategy', 'dfs', '--preemption-bound', '0', '--json');
+    const j = JSON.parse(r.out);
+    expect(j.runs[0].verdict).to.equal('unexpected');
+    expect(r.code).to.equal(1);
+  });
+
+  it('bad input gives one line on stderr and exit code 2', () => {
+    const cases: [string[], RegExp][] = [
+      [['hunt', 'nope'], /unknown scenario "nope"/],
+      [['hunt', 'abba', '--seed', '-1'], /bad value for --seed/],
+      [['hunt', 'abba', '--seed=1.5'], /bad seed "1.5"/],
+      [['hunt', 'abba', '--iterations', '0'], /bad iteration count/],
+      [['hunt', 'abba', '--frobnicate'], /unknown option '--frobnicate'/],
+      [['hunt', 'abba', '--param', 'cpus=-2'], /must not be negative/],
+      [['hunt', 'abba', '--param', 'nope=1'], /unknown parameter "nope"/],
+      [['hunt', 'abba', '--variant', 'odd'], /no variant "odd"/],
+      [['hunt', 'abba', '--strategy', 'bfs'], /unknown strategy "bfs"/],
+      [['hunt', 'abba', '--mode', 'fast'], /bad mode "fast"/],
+      [['hunt', 'abba', '--horizon', 'soon'], /bad horizon "soon"/],
+      [['hunt', 'abba', '--workers', '2'], /--workers is not available yet/],
+      [['replay', 'abba', '1:00000000:random:0:0::zzzzz'], /checksum mismatch/],
+      [['replay', 'abba'], /needs a scenario and a schedule/],
+      [['frob'], /unknown command "frob"/],
+    ];
+    for (const [argv, msg] of cases) {
+      const r = cli(...argv);
+      expect(r.code, argv.join(' ')).to.equal(2);
+      expect(r.out, argv.join(' ')).to.equal('');
+      expect(r.err.trim().split('\n'), argv.join(' ')).to.have.length(1);
+      expect(r.err, argv.join(' ')).to.match(msg);
+    }
+  });
+
+  it('a scenario file runs itself as `irqsim hunt <file>` (through npx ts-node)', function () {
+    this.timeout(120_000);
+    const r = spawnSync('npx', ['ts-node', 'scenarios/sleep-in-atomic.ts', '--json', '--variant', 'buggy'], { encoding: 'utf8' });
+    expect(r.status, r.stderr).to.equal(0);
+    const j = JSON.parse(r.stdout);
+    expect(j.runs[0].findings[0].kind).to.equal('might_sleep');
+  });
+
+  const contract = join(__dirname, '..', '..', '..', 'shared', 'checks', 'scenario-contract');
+  (existsSync(contract) ? it : it.skip)('passes ../shared/checks/scenario-contract', function () {
+    this.timeout(600_000);
+    const r = spawnSync('bash', [contract], { encoding: 'utf8', cwd: join(__dirname, '..', '..') });
+    expect(r.stdout, r.stdout + r.stderr).to.match(/^contract: (\d+)\/\1 runs as expected$/m);
+    expect(r.status).to.equal(0);
+  });
+});
