@@ -28,6 +28,8 @@ import type { Program } from '../scheduler/program';
 import { deriveSeed } from '../scheduler/rng';
 import { makeStrategy, type StrategySpec } from '../scheduler/strategies';
 import { contention, depth2, timeouts } from '../scheduler/examples/toys';
+import { scenarioProgram, type ScenarioDef } from '../lib/scenario/define';
+import abba from '../scenarios/abba';
 
 const QUICK = process.argv.includes('--quick');
 const SCALE = QUICK ? 10 : 1;
@@ -473,6 +475,13 @@ function main(): void {
     ]),
   );
 
+  // (d) ABBA scenario, every detector on ------------------------------------------------------
+  // The fixed variant: every schedule runs to the end (the buggy one stops at its deadlock).
+  const dProg = scenarioProgram(abba as unknown as ScenarioDef, 'fixed', abba.params);
+  const d = measure([
+    { key: 'hunt', warm: () => huntRun(dProg, { strategy: 'random' }, cWarm / 4), full: () => huntRun(dProg, { strategy: 'random' }, C_ITERS / 4) },
+  ]);
+
   // seedrandom -----------------------------------------------------------------------------
   const arc4 = nsPerCall(() => seedrandom('1'), RNG_CALLS);
   const tyche = nsPerCall(() => seedrandom.tychei('1'), RNG_CALLS);
@@ -506,6 +515,7 @@ function main(): void {
     const hOff = c[`${k}-hunt`], lOff = c[`${k}-off`], lOn = c[`${k}-on`];
     console.log(row([`(c) race, ${label}`.padEnd(24) + 'sched/s', si(rate(hOff)), si(rate(lOn)), '-', '-', '-', `${ratio(rate(lOn), rate(lOff))}*`], W));
   }
+  console.log(row(['(d) ABBA, all detectors'.padEnd(24) + 'sched/s', si(rate(d.hunt)), '-', '-', '-', '-', '-'], W));
 
   const ms = (x: Sample): string => `${(x.secs * 1e3).toFixed(0)} ms`;
   console.log('');
