@@ -81,7 +81,9 @@ export function main(argv: string[], io: Io = stdio): number {
       if (debug && e.stack) io.err(e.stack);
       return 2;
     }
-    throw e;
+    io.err(`irqsim: internal error: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}${debug ? '' : ' (--debug prints the stack)'}`);
+    if (debug && e instanceof Error && e.stack) io.err(e.stack);
+    return 2;
   }
 }
 

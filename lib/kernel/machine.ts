@@ -3,7 +3,7 @@
  * hook points detectors subscribe to, and the machine options (preemption model, lockdep).
  * A scenario builds one inside its program's setup, on the engine of that run.
  */
-import { Engine, type Thread } from '../../scheduler';
+import { Engine, ProgramError, type Thread } from '../../scheduler';
 import { Resource } from '../../scheduler/resource';
 import { Cpu } from './cpu';
 import type { HookName, KernelHooks } from './hooks';
@@ -42,7 +42,7 @@ export class Machine {
     opts: MachineOptions = {},
   ) {
     const n = opts.cpus ?? 2;
-    if (!Number.isSafeInteger(n) || n < 1 || n > 256) throw new RangeError(`cpus must be an integer from 1 to 256, got ${n}`);
+    if (!Number.isSafeInteger(n) || n < 1 || n > 256) throw new ProgramError(`cpus must be an integer from 1 to 256, got ${n}`);
     this.preemption = opts.preemption ?? 'voluntary';
     this.lockdep = opts.lockdep ?? true;
     this.arch = opts.arch ?? 'x86';
@@ -84,7 +84,7 @@ export class Machine {
 
   cpu(id: number): Cpu {
     const c = this.cpus[id];
-    if (c === undefined) throw new RangeError(`no CPU ${id} (machine has ${this.cpus.length})`);
+    if (c === undefined) throw new ProgramError(`no CPU ${id} (machine has ${this.cpus.length})`);
     return c;
   }
 
