@@ -19,7 +19,7 @@ export function installIpiCheck(m: Machine): void {
       if (cur.irqs_disabled && (how === 'single' || m.lockdep)) problems.push('irqs_disabled()');
       if (!in_task(cur.preempt_count)) problems.push('!in_task()');
       if (problems.length === 0) return;
-      const caller = cur.stack.length ? cur.stack[cur.stack.length - 1] : cur.context;
+      const caller = cur.site;
       const fp = `ipi_irqs_off:${fnName}@${caller}`;
       const logged = m.log.firstTime(fp);
       const text = [

@@ -43,7 +43,7 @@ export function installMightSleep(m: Machine): void {
       const irqsOff = cur.irqs_disabled;
       if (pc === 0 && rcu === 0 && !irqsOff && (cur.flags & PF_IDLE) === 0) return;
       const site = SITES[where] ?? SITES.might_sleep;
-      const caller = cur.stack.length ? cur.stack[cur.stack.length - 1] : cur.context;
+      const caller = cur.site;
       const irqFlag = irqsOff ? (m.arch === 'arm64' ? 128 : 1) : 0;
       const text = [
         `BUG: sleeping function called from invalid context at ${site}`,
@@ -68,7 +68,7 @@ export function installMightSleep(m: Machine): void {
     schedule(cur: Task, where: string) {
       const pc = cur.preempt_count;
       if (pc === 0 && cur.depth === 0) return;
-      const caller = cur.stack.length ? cur.stack[cur.stack.length - 1] : cur.context;
+      const caller = cur.site;
       const text = [
         `BUG: scheduling while atomic: ${cur.comm}/${cur.pid}/${hex(pc)}`,
         heldText(cur),

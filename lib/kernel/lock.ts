@@ -31,6 +31,19 @@ export abstract class Lock {
   }
 }
 
+/** Record that `cur`'s running context now holds `lock` (owner, held-locks list, hook). */
+export function recordAcquired(cur: Task, lock: Lock, how: string): void {
+  lock.owner = { task: cur, depth: cur.depth };
+  cur.held.push({ lock, depth: cur.depth, how, at: cur.site });
+  cur.cpu.machine.emit('lockAcquired', cur, lock, how);
+}
+
+/** Drop `lock` from `cur`'s held-locks list (the innermost entry). */
+export function recordReleased(cur: Task, lock: Lock): void {
+  const i = cur.held.map((h) => h.lock).lastIndexOf(lock);
+  if (i >= 0) cur.held.splice(i, 1);
+}
+
 /** lockdep_set_class(lock, key): give the lock another class name. */
 export function lockdep_set_class(lock: Lock, className: string): void {
   lock.lockClass = className;

@@ -8,6 +8,7 @@ import { Resource } from '../../scheduler/resource';
 import { Cpu } from './cpu';
 import type { HookName, KernelHooks } from './hooks';
 import { KernelLog } from './log';
+import { acquireCpu, releaseCpu } from './sched';
 import { smp_init } from './smp';
 import { PF_IDLE, PF_KTHREAD, Task } from './task';
 
@@ -101,14 +102,10 @@ export class Machine {
       task.thread = t;
       t.local = task;
       task.sleepWq = t.sim.waitable(`${comm}:sleep`);
-      task.waitingFor = { kind: 'cpu', cpu: c, what: `${c}` };
-      yield t.acquire(c.runqueue);
-      task.waitingFor = null;
-      c.setCurr(task);
+      yield* acquireCpu(task);
       yield* body(task);
       task.state = 'TASK_DEAD';
-      yield t.release(c.runqueue);
-      if (c.curr === task) c.setCurr(null);
+      yield* releaseCpu(task);
     });
     return task;
   }

@@ -3,7 +3,7 @@
  * mutex_trylock (never sleeps, no might_sleep), mutex_unlock (hands the mutex to the first
  * waiter, FIFO, and wakes it).
  */
-import { Lock } from './lock';
+import { Lock, recordAcquired, recordReleased } from './lock';
 import type { Machine } from './machine';
 import { might_sleep, sleep, wake_up_process } from './sched';
 import type { Task } from './task';
@@ -21,35 +21,26 @@ export function DEFINE_MUTEX(m: Machine, name: string): mutex {
 }
 export const mutex_init = DEFINE_MUTEX;
 
-function gotIt(cur: Task, lock: mutex, how: string): void {
-  lock.owner = { task: cur, depth: cur.depth };
-  const s = cur.stack;
-  cur.held.push({ lock, depth: cur.depth, how, at: s.length ? s[s.length - 1] : cur.context });
-  cur.cpu.machine.emit('lockAcquired', cur, lock, how);
-}
-
 export function* mutex_lock(cur: Task, lock: mutex): Generator<unknown, void, unknown> {
   yield* might_sleep(cur, 'mutex_lock');
   const m = cur.cpu.machine;
   m.emit('lockAcquire', cur, lock, 'mutex_lock', false);
   yield cur.thread.write(lock.obj);
   if (lock.owner === null) {
-    gotIt(cur, lock, 'mutex_lock');
+    recordAcquired(cur, lock, 'mutex_lock');
     return;
   }
   lock.waiters.push(cur);
   // mutex_unlock hands ownership over before waking us, so we own it when we run again.
   yield* sleep(cur, { kind: 'mutex', lock, what: lock.name }, 'mutex_lock');
-  const s = cur.stack;
-  cur.held.push({ lock, depth: cur.depth, how: 'mutex_lock', at: s.length ? s[s.length - 1] : cur.context });
-  m.emit('lockAcquired', cur, lock, 'mutex_lock');
+  recordAcquired(cur, lock, 'mutex_lock'); // the owner was set by the hand-over; same value
 }
 
 export function* mutex_trylock(cur: Task, lock: mutex): Generator<unknown, boolean, unknown> {
   cur.cpu.machine.emit('lockAcquire', cur, lock, 'mutex_trylock', true);
   yield cur.thread.write(lock.obj);
   if (lock.owner !== null) return false;
-  gotIt(cur, lock, 'mutex_trylock');
+  recordAcquired(cur, lock, 'mutex_trylock');
   return true;
 }
 
@@ -57,8 +48,7 @@ export function* mutex_unlock(cur: Task, lock: mutex): Generator<unknown, void, 
   const m = cur.cpu.machine;
   m.emit('lockRelease', cur, lock, 'mutex_unlock');
   yield cur.thread.write(lock.obj);
-  const i = cur.held.map((h) => h.lock).lastIndexOf(lock);
-  if (i >= 0) cur.held.splice(i, 1);
+  recordReleased(cur, lock);
   const next = lock.waiters.shift();
   if (next === undefined) {
     lock.owner = null;

@@ -8,7 +8,7 @@
 import type { Engine } from '../../scheduler';
 import { Resource } from '../../scheduler/resource';
 import { local_irq_disable, local_irq_enable, local_irq_restore, local_irq_save } from './irqflags';
-import { Lock } from './lock';
+import { Lock, recordAcquired, recordReleased } from './lock';
 import type { Machine } from './machine';
 import { PREEMPT_OFFSET, SOFTIRQ_DISABLE_OFFSET } from './preempt';
 import { preemptionPoint } from './sched';
@@ -34,24 +34,13 @@ export function DEFINE_RAW_SPINLOCK(m: Machine, name: string): raw_spinlock_t {
 }
 export const raw_spin_lock_init = DEFINE_RAW_SPINLOCK;
 
-function caller(cur: Task): string {
-  const s = cur.stack;
-  return s.length > 0 ? s[s.length - 1] : cur.context;
-}
-
 function* take(cur: Task, lock: spinlock_t, how: string): Generator<unknown, void, unknown> {
   const m = cur.cpu.machine;
   m.emit('lockAcquire', cur, lock, how, false);
   cur.waitingFor = { kind: 'spinlock', lock, what: lock.name };
   yield cur.thread.acquire(lock.res);
   cur.waitingFor = null;
-  gotIt(cur, lock, how);
-}
-
-function gotIt(cur: Task, lock: spinlock_t, how: string): void {
-  lock.owner = { task: cur, depth: cur.depth };
-  cur.held.push({ lock, depth: cur.depth, how, at: caller(cur) });
-  cur.cpu.machine.emit('lockAcquired', cur, lock, how);
+  recordAcquired(cur, lock, how);
 }
 
 /** The unlock itself is one visible step; until it runs the lock is still held. */
@@ -66,8 +55,7 @@ function* drop(cur: Task, lock: spinlock_t, how: string): Generator<unknown, voi
     yield cur.thread.release(lock.res); // hands over to the first spinner, if any
     if (lock.owner?.task === cur) lock.owner = null; // a spinner handed the lock sets itself
   }
-  const i = cur.held.map((h) => h.lock).lastIndexOf(lock);
-  if (i >= 0) cur.held.splice(i, 1);
+  recordReleased(cur, lock);
 }
 
 export function* spin_lock(cur: Task, lock: spinlock_t, name = 'spin_lock'): Generator<unknown, void, unknown> {
@@ -106,7 +94,7 @@ export function* spin_trylock(cur: Task, lock: spinlock_t): Generator<unknown, b
   yield cur.thread.write(lock.obj);
   if (lock.res.free > 0) {
     lock.res.free--;
-    gotIt(cur, lock, 'spin_trylock');
+    recordAcquired(cur, lock, 'spin_trylock');
     return true;
   }
   cur.preempt_count -= PREEMPT_OFFSET;

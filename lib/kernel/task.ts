@@ -79,6 +79,12 @@ export class Task {
     return this.contexts[this.depth] ?? 'task';
   }
 
+  /** The innermost transcribed function of the running context, or the context's name. */
+  get site(): string {
+    const s = this.stack;
+    return s.length > 0 ? s[s.length - 1] : this.context;
+  }
+
   get waitingFor(): WaitInfo | null {
     return this.waits[this.depth] ?? null;
   }
