@@ -11,6 +11,8 @@ export interface KernelHooks {
   mightSleep?(cur: Task, where: string): void;
   /** The task is about to give up its CPU to sleep (the kernel's schedule()). */
   schedule?(cur: Task, where: string): void;
+  /** The task has given up its CPU and sleeps (TASK_UNINTERRUPTIBLE) from now. */
+  sleep?(cur: Task): void;
   /** An acquisition is attempted (before waiting), and when it succeeds. */
   lockAcquire?(cur: Task, lock: Lock, how: string, trylock: boolean): void;
   lockAcquired?(cur: Task, lock: Lock, how: string): void;

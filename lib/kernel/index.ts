@@ -15,3 +15,5 @@ export * from './spinlock';
 export * from './stack';
 export * from './task';
 export * from './rcu';
+export * from './wait';
+export * from './completion';

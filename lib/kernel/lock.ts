@@ -5,7 +5,7 @@
  */
 import type { Task } from './task';
 
-export type LockKind = 'spinlock' | 'raw_spinlock' | 'mutex';
+export type LockKind = 'spinlock' | 'raw_spinlock' | 'mutex' | 'rwlock' | 'rw_semaphore';
 
 export interface Owner {
   task: Task;
@@ -24,6 +24,14 @@ export abstract class Lock {
     readonly obj: number,
   ) {
     this.lockClass = name;
+  }
+
+  /**
+   * Every context holding the lock: the owner, or for reader-writer locks each reader. The
+   * wait-for graph has an edge to each.
+   */
+  holders(): Owner[] {
+    return this.owner === null ? [] : [this.owner];
   }
 
   toString(): string {

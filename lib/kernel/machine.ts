@@ -91,9 +91,11 @@ export class Machine {
 
   /**
    * kthread_create_on_cpu + wake_up_process: a kernel thread bound to `cpu`. It waits for the
-   * CPU's run queue, runs `body`, and leaves the CPU when the body returns.
+   * CPU's run queue, runs `body`, and leaves the CPU when the body returns. A `service` thread
+   * (kworker, irq thread, ksoftirqd, rescuer) may sleep forever waiting for work: it never
+   * keeps a run alive and is not reported as stuck on its own.
    */
-  kthread(comm: string, cpu: number, body: (cur: Task) => KernelBody): Task {
+  kthread(comm: string, cpu: number, body: (cur: Task) => KernelBody, opts: { service?: boolean } = {}): Task {
     const c = this.cpu(cpu);
     const task = new Task(this.nextPid++, comm, c);
     task.flags |= PF_KTHREAD;
@@ -106,7 +108,7 @@ export class Machine {
       yield* body(task);
       task.state = 'TASK_DEAD';
       yield* releaseCpu(task);
-    });
+    }, undefined, { daemon: opts.service === true });
     return task;
   }
 

@@ -40,6 +40,9 @@ export function* sleep(cur: Task, why: WaitInfo, where = 'schedule'): Generator<
   m.emit('schedule', cur, where);
   cur.waitingFor = why;
   cur.state = 'TASK_UNINTERRUPTIBLE';
+  cur.sleepSeq++;
+  cur.sleepSince = cur.thread.clock;
+  m.emit('sleep', cur);
   yield* releaseCpu(cur);
   if (!cur.woken) yield cur.thread.block(cur.sleepWq); // check-and-block is one step
   cur.woken = false;
@@ -54,11 +57,37 @@ export function wake_up_process(task: Task): void {
   task.thread.sim.wake(task.sleepWq);
 }
 
-/** msleep(): sleep at least `ms` milliseconds of virtual time. */
+/**
+ * Arm a timeout for the sleep `cur` is about to start: after `ns` it is woken unless that sleep
+ * already ended. Returns a probe telling, after the sleep, whether the timeout fired.
+ */
+export function armTimeout(cur: Task, ns: number, name: string): () => boolean {
+  const seq = cur.sleepSeq + 1; // the sleep that follows
+  let fired = false;
+  cur.thread.sim.after(ns, () => {
+    if (cur.sleepSeq === seq && cur.state !== 'TASK_RUNNING') {
+      fired = true;
+      wake_up_process(cur);
+    }
+  }, `${name}:${cur.comm}`);
+  return () => fired;
+}
+
+/** schedule_timeout(): sleep until woken or `ns` of virtual time passed; true when it timed out. */
+export function* schedule_timeout(cur: Task, ns: number, why: WaitInfo): Generator<unknown, boolean, unknown> {
+  const timedOut = armTimeout(cur, ns, 'schedule_timeout');
+  yield* sleep(cur, why, 'schedule_timeout');
+  return timedOut();
+}
+
+/** msleep(): sleep at least `ms` milliseconds of virtual time (wakeups before that are ignored). */
 export function* msleep(cur: Task, ms: number): Generator<unknown, void, unknown> {
+  yield* might_sleep(cur, 'msleep');
   const sim = cur.thread.sim;
-  sim.after(ms * 1_000_000, () => wake_up_process(cur), `msleep:${cur.comm}`);
-  yield* sleep(cur, { kind: 'wait_queue', what: `msleep(${ms})` }, 'msleep');
+  const until = sim.now() + ms * 1_000_000;
+  while (sim.now() < until) {
+    yield* schedule_timeout(cur, until - sim.now(), { kind: 'wait_queue', what: `msleep(${ms})` });
+  }
 }
 
 /**
@@ -100,5 +129,20 @@ export function* preemptionPoint(cur: Task): Generator<unknown, void, unknown> {
   q.unshift(q.splice(k, 1)[0]);
   machine(cur).preemptions++;
   yield* releaseCpu(cur);
+  yield* acquireCpu(cur);
+}
+
+/**
+ * set_cpus_allowed_ptr(current, cpumask_of(cpu)) for the running task: leave this CPU and run on
+ * `cpu` from now on (the kernel's stopper thread moves it; here the task queues for the new
+ * CPU's run queue itself). Sleeps, so only from process context.
+ */
+export function* migrate_task(cur: Task, cpu: number): Generator<unknown, void, unknown> {
+  const m = machine(cur);
+  const target = m.cpu(cpu);
+  if (target === cur.cpu) return;
+  yield* might_sleep(cur, 'set_cpus_allowed_ptr');
+  yield* releaseCpu(cur);
+  cur.cpu = target;
   yield* acquireCpu(cur);
 }

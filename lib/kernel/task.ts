@@ -17,7 +17,7 @@ export type TaskState = 'TASK_RUNNING' | 'TASK_INTERRUPTIBLE' | 'TASK_UNINTERRUP
 
 /** What a context (task body or one of its nested handlers) is waiting for, for wait-for graphs. */
 export interface WaitInfo {
-  kind: 'spinlock' | 'mutex' | 'cpu' | 'ipi' | 'completion' | 'wait_queue' | 'flag';
+  kind: 'spinlock' | 'rwlock' | 'mutex' | 'rwsem' | 'cpu' | 'ipi' | 'completion' | 'wait_queue' | 'work' | 'rcu' | 'flag';
   /** The lock waited on (spinlock, mutex). */
   lock?: Lock;
   /** The CPU whose run queue is awaited (cpu). */
@@ -55,6 +55,10 @@ export class Task {
   sleepWq!: Waitable;
   /** Set by wake_up_process before the task has gone to sleep, so the wakeup is not lost. */
   woken = false;
+  /** Counts sleeps, so a timeout armed for one sleep cannot wake a later one. */
+  sleepSeq = 0;
+  /** Virtual time the current sleep began (hung-task watchdog). */
+  sleepSince = 0;
 
   constructor(
     readonly pid: number,

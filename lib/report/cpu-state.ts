@@ -24,9 +24,9 @@ export function describeWait(t: Task, depth = t.depth): string | null {
   if (w === null) return null;
   const lock = w.lock;
   if (lock) {
-    const o = lock.owner;
-    const by = o ? ` held by ${o.task.cpu} ${o.task} (${o.task.contexts[o.depth] ?? 'task'})` : '';
-    return `${w.kind === 'spinlock' ? 'spinning on' : 'sleeping on'} ${lock.kind} ${lock.lockClass}${by}`;
+    const hs = lock.holders();
+    const by = hs.length ? ` held by ${hs.map((o) => `${o.task.cpu} ${o.task} (${o.task.contexts[o.depth] ?? 'task'})`).join(', ')}` : '';
+    return `${w.kind === 'spinlock' || w.kind === 'rwlock' ? 'spinning on' : 'sleeping on'} ${lock.kind} ${lock.lockClass}${by}`;
   }
   if (w.kind === 'ipi') return `spinning until ${w.what} is handled (csd_lock_wait)`;
   if (w.kind === 'cpu') return `waiting to run on ${w.cpu}`;

@@ -1,0 +1,87 @@
+/**
+ * Completions (kernel/sched/completion.c): a count of `done` events and a FIFO of waiters.
+ * complete() adds one and wakes the first waiter; complete_all() saturates the count (UINT_MAX)
+ * and wakes everyone; wait_for_completion() sleeps until it can consume one.
+ */
+import { armTimeout, might_sleep, sleep, wake_up_process } from './sched';
+import type { Machine } from './machine';
+import type { Task } from './task';
+
+const UINT_MAX = 0xffffffff;
+
+export class completion {
+  done = 0;
+  readonly waiters: Task[] = [];
+  readonly obj: number;
+  constructor(
+    m: Machine,
+    readonly name: string,
+  ) {
+    this.obj = m.sim.object(name);
+  }
+}
+
+/** DECLARE_COMPLETION(name) / init_completion(&x). */
+export function DECLARE_COMPLETION(m: Machine, name: string): completion {
+  return new completion(m, name);
+}
+export const init_completion = DECLARE_COMPLETION;
+
+export function reinit_completion(x: completion): void {
+  x.done = 0;
+}
+
+function* waitCommon(cur: Task, x: completion, timeoutNs: number, where: string): Generator<unknown, boolean, unknown> {
+  yield* might_sleep(cur, where);
+  const sim = cur.thread.sim;
+  const deadline = timeoutNs < 0 ? Infinity : sim.now() + timeoutNs;
+  yield cur.thread.write(x.obj);
+  while (x.done === 0) {
+    if (sim.now() >= deadline) return false;
+    cur.woken = false;
+    x.waiters.push(cur);
+    if (deadline !== Infinity) armTimeout(cur, deadline - sim.now(), where);
+    yield* sleep(cur, { kind: 'completion', what: x.name }, where);
+    const i = x.waiters.indexOf(cur);
+    if (i >= 0) x.waiters.splice(i, 1);
+    yield cur.thread.write(x.obj);
+  }
+  if (x.done !== UINT_MAX) x.done--;
+  return true;
+}
+
+export function* wait_for_completion(cur: Task, x: completion): Generator<unknown, void, unknown> {
+  yield* waitCommon(cur, x, -1, 'wait_for_completion');
+}
+
+/** wait_for_completion_timeout: true if completed in time (the kernel returns jiffies left, 0 on timeout). */
+export function* wait_for_completion_timeout(cur: Task, x: completion, timeoutNs: number): Generator<unknown, boolean, unknown> {
+  if (!(timeoutNs >= 0)) throw new Error(`wait_for_completion_timeout: timeout must be >= 0 ns, got ${timeoutNs}`);
+  return yield* waitCommon(cur, x, timeoutNs, 'wait_for_completion');
+}
+
+/** try_wait_for_completion: consume a done event without sleeping; false if there is none. */
+export function* try_wait_for_completion(cur: Task, x: completion): Generator<unknown, boolean, unknown> {
+  yield cur.thread.write(x.obj);
+  if (x.done === 0) return false;
+  if (x.done !== UINT_MAX) x.done--;
+  return true;
+}
+
+export function completion_done(x: completion): boolean {
+  return x.done !== 0;
+}
+
+/** complete(x): callable from any context, never sleeps. */
+export function* complete(cur: Task, x: completion): Generator<unknown, void, unknown> {
+  yield cur.thread.write(x.obj);
+  if (x.done !== UINT_MAX) x.done++;
+  const w = x.waiters.shift();
+  if (w !== undefined) wake_up_process(w);
+}
+
+export function* complete_all(cur: Task, x: completion): Generator<unknown, void, unknown> {
+  yield cur.thread.write(x.obj);
+  x.done = UINT_MAX;
+  for (const w of x.waiters.splice(0)) wake_up_process(w);
+}
