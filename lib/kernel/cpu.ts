@@ -17,6 +17,10 @@ export class Cpu {
   /** The call-function IPI line and the cross-CPU calls queued for it (smp.ts). */
   ipi: InterruptSource | null = null;
   readonly csdQueue: Csd[] = [];
+  /** Softirq vectors raised on this CPU and not yet run (a bitmask, softirq.ts). */
+  softirqPending = 0;
+  /** The local timer (tick) interrupt line: timer expiry and RCU callback processing (timer.ts). */
+  tick: InterruptSource | null = null;
 
   constructor(
     readonly id: number,

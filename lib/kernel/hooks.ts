@@ -17,6 +17,18 @@ export interface KernelHooks {
   lockAcquire?(cur: Task, lock: Lock, how: string, trylock: boolean): void;
   lockAcquired?(cur: Task, lock: Lock, how: string): void;
   lockRelease?(cur: Task, lock: Lock, how: string): void;
+  /** rcu_read_lock / rcu_read_unlock (after the nesting count changed). */
+  rcuReadLock?(cur: Task): void;
+  rcuReadUnlock?(cur: Task): void;
+  /**
+   * Generic hooks for the object-lifetime and RCU models (lib/kernel/object.ts, rcu.ts): an
+   * object accessed, dereferenced under RCU, freed, or a grace-period event. `obj` is the
+   * model's object; detectors narrow it.
+   */
+  objectAccess?(cur: Task, obj: unknown, how: 'read' | 'write'): void;
+  rcuDereference?(cur: Task, obj: unknown): void;
+  objectFree?(cur: Task, obj: unknown, how: string): void;
+  rcuGracePeriod?(event: 'start' | 'end', id: number): void;
   /** A cross-CPU function call is issued. */
   crossCall?(cur: Task, how: 'single' | 'many' | 'each', targets: Cpu[], wait: boolean): void;
 }

@@ -17,3 +17,5 @@ export * from './task';
 export * from './rcu';
 export * from './wait';
 export * from './completion';
+export * from './softirq';
+export * from './timer';

@@ -8,6 +8,7 @@
 import type { InterruptSource, Thread } from '../../scheduler';
 import type { KernelBody, Machine } from './machine';
 import { HARDIRQ_OFFSET } from './preempt';
+import { irqExitSoftirqs } from './softirq';
 import type { Task } from './task';
 
 export type IrqHandler = (cur: Task) => KernelBody;
@@ -29,6 +30,7 @@ export function hardirqEntry(name: string, handler: IrqHandler): (t: Thread) => 
     cur.preempt_count += HARDIRQ_OFFSET;
     yield* handler(cur);
     cur.preempt_count -= HARDIRQ_OFFSET;
+    yield* irqExitSoftirqs(cur); // irq_exit: softirqs raised by the handler run here
     cur.contexts.length = d;
     cur.stacks.length = d;
     cur.waits.length = d;

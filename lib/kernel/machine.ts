@@ -10,6 +10,8 @@ import type { HookName, KernelHooks } from './hooks';
 import { KernelLog } from './log';
 import { acquireCpu, releaseCpu } from './sched';
 import { smp_init } from './smp';
+import { SoftirqState } from './softirq';
+import { TickState, timers_init } from './timer';
 import { PF_IDLE, PF_KTHREAD, Task } from './task';
 
 export type PreemptionModel = 'none' | 'voluntary' | 'full';
@@ -22,6 +24,8 @@ export interface MachineOptions {
   lockdep?: boolean;
   /** How irqs_disabled() prints in splats: x86 prints 1, arm64 the raw flag (128). */
   arch?: 'x86' | 'arm64';
+  /** CONFIG_HZ: jiffies per second. Default 250. */
+  hz?: number;
 }
 
 export type KernelBody<R = unknown> = Generator<unknown, R, unknown>;
@@ -33,6 +37,9 @@ export class Machine {
   readonly preemption: PreemptionModel;
   readonly lockdep: boolean;
   readonly arch: 'x86' | 'arm64';
+  readonly hz: number;
+  readonly softirq: SoftirqState;
+  readonly tick: TickState;
   /** Kernel preemptions (a task giving up its CPU at a preemption point), a metric. */
   preemptions = 0;
   private readonly hookList: KernelHooks[] = [];
@@ -47,6 +54,8 @@ export class Machine {
     this.preemption = opts.preemption ?? 'voluntary';
     this.lockdep = opts.lockdep ?? true;
     this.arch = opts.arch ?? 'x86';
+    this.hz = opts.hz ?? 250;
+    if (!Number.isInteger(this.hz) || this.hz < 100 || this.hz > 1000) throw new ProgramError(`hz must be an integer from 100 to 1000, got ${this.hz}`);
     this.log = new KernelLog(sim);
     for (let i = 0; i < n; i++) {
       const cpu = new Cpu(i, this);
@@ -67,7 +76,10 @@ export class Machine {
       cpu.idle = idle;
       this.cpus.push(cpu);
     }
+    this.softirq = new SoftirqState(this);
+    this.tick = new TickState(this);
     smp_init(this);
+    timers_init(this);
   }
 
   /** Subscribe a detector. */

@@ -1,10 +1,11 @@
 /**
  * preempt_disable/enable and local_bh_disable/enable: they move the preempt_count fields the
  * way include/linux/preempt.h does. preempt_enable is a preemption point under full preemption.
- * Softirqs pending at local_bh_enable run with the softirq model (not yet: see README).
+ * Softirqs pending at local_bh_enable run there, in softirq context on this task's stack.
  */
 import { PREEMPT_OFFSET, SOFTIRQ_DISABLE_OFFSET } from './preempt';
 import { preemptionPoint } from './sched';
+import { bhEnableSoftirqs } from './softirq';
 import type { Task } from './task';
 
 export function* preempt_disable(cur: Task): Generator<unknown, void, unknown> {
@@ -26,5 +27,6 @@ export function* local_bh_disable(cur: Task): Generator<unknown, void, unknown> 
 
 export function* local_bh_enable(cur: Task): Generator<unknown, void, unknown> {
   cur.preempt_count -= SOFTIRQ_DISABLE_OFFSET;
+  yield* bhEnableSoftirqs(cur);
   if (cur.cpu.machine.preemption === 'full') yield* preemptionPoint(cur);
 }

@@ -12,6 +12,7 @@ import { Lock, recordAcquired, recordReleased } from './lock';
 import type { Machine } from './machine';
 import { PREEMPT_OFFSET, SOFTIRQ_DISABLE_OFFSET } from './preempt';
 import { preemptionPoint } from './sched';
+import { bhEnableSoftirqs } from './softirq';
 import type { Task } from './task';
 
 export class spinlock_t extends Lock {
@@ -124,6 +125,7 @@ export function* spin_unlock_irqrestore(cur: Task, lock: spinlock_t, flags: numb
 export function* spin_unlock_bh(cur: Task, lock: spinlock_t): Generator<unknown, void, unknown> {
   yield* drop(cur, lock, 'spin_unlock_bh');
   cur.preempt_count -= SOFTIRQ_DISABLE_OFFSET;
+  yield* bhEnableSoftirqs(cur);
   if (cur.cpu.machine.preemption === 'full') yield* preemptionPoint(cur);
 }
 

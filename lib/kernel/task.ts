@@ -22,7 +22,7 @@ export interface WaitInfo {
   lock?: Lock;
   /** The CPU whose run queue is awaited (cpu). */
   cpu?: Cpu;
-  /** For ipi: the target CPUs that have not run the call yet. */
+  /** For ipi and flag spinners: the CPUs whose running context must act before this one can go on. */
   pendingOn?: () => Cpu[];
   what: string;
 }
