@@ -37,6 +37,8 @@ export interface ChoiceView {
 export interface Strategy {
   /** Short name used in schedule strings, e.g. "random", "pct3", "dfs". No ':' allowed. */
   readonly name: string;
+  /** A fair strategy gives every enabled thread its turn eventually, so liveness findings hold. */
+  readonly fair?: boolean;
   /** Start a run with this iteration seed. */
   begin(seed: number, expectedSteps: number): void;
   /**

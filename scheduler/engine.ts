@@ -98,6 +98,8 @@ export interface RunResult {
 interface Timer {
   fn: () => void;
   name: string;
+  /** A watchdog timer: fires in order while the run lives, never keeps it alive on its own. */
+  daemon: boolean;
 }
 
 const INLINE_LIMIT = 1_000_000;
@@ -192,6 +194,8 @@ export class Engine implements ChoiceView {
   private irqWatch: Thread[] = [];
   private spinners: Thread[] = [];
   private readonly timers = new TimerHeap<Timer>();
+  /** Pending timers that are not daemon timers. */
+  private liveTimers = 0;
 
   // ---- metrics and deviations ----
   private choices = 0;
@@ -268,14 +272,28 @@ export class Engine implements ChoiceView {
     return s;
   }
 
-  /** Schedule `fn` at virtual time `at` (timers fire in (time, creation order)). */
-  timer(at: number, fn: () => void, name = 'timer'): void {
+  /**
+   * Schedule `fn` at virtual time `at` (timers fire in (time, creation order)). A `daemon` timer
+   * (a watchdog's check) fires in that order while something else keeps the run going, but when
+   * only daemon timers are left and no thread can run, the run is over.
+   */
+  timer(at: number, fn: () => void, name = 'timer', opts?: { daemon?: boolean }): void {
     if (!(at >= 0) || !Number.isFinite(at)) throw new ProgramError(`timer time must be a finite non-negative number, got ${at}`);
-    this.timers.push(Math.max(at, 0), { fn, name });
+    const daemon = opts?.daemon === true;
+    if (!daemon) this.liveTimers++;
+    this.timers.push(Math.max(at, 0), { fn, name, daemon });
   }
 
-  after(delay: number, fn: () => void, name = 'timer'): void {
-    this.timer(this.now() + delay, fn, name);
+  after(delay: number, fn: () => void, name = 'timer', opts?: { daemon?: boolean }): void {
+    this.timer(this.now() + delay, fn, name, opts);
+  }
+
+  /**
+   * Whether liveness findings (stalls, hung tasks, soft lockups) mean anything in this run: in
+   * timed mode, or under a fair strategy. Pure interleaving may starve a thread on purpose.
+   */
+  get liveness(): boolean {
+    return this.timed || this.strategy?.fair === true;
   }
 
   /** Called when nothing can run but some threads have not finished (deadlock detectors). */
@@ -563,6 +581,7 @@ export class Engine implements ChoiceView {
     this.irqWatch.length = 0;
     this.subStep.fill(-1);
     this.timers.clear();
+    this.liveTimers = 0;
     this.choices = this.preemptions = this.switches = this.interrupts = 0;
     this.coalesced = this.timersFired = this.faults = 0;
     this.devLen = 0;
@@ -647,7 +666,7 @@ export class Engine implements ChoiceView {
     for (;;) {
       const tt = this.timers.size > 0 ? this.timers.peekTime() : Infinity;
       if (h.size === 0 || tt <= h.peekKey()) {
-        if (tt === Infinity) return 0;
+        if (tt === Infinity || (h.size === 0 && this.liveTimers === 0)) return 0;
         if (tt > this.horizon) return this.endAtHorizon();
         this.fireTimer();
         if (this.stopped) return -1;
@@ -679,6 +698,7 @@ export class Engine implements ChoiceView {
       }
       const tt = this.timers.size > 0 ? this.timers.peekTime() : Infinity;
       if (tt !== Infinity && (this.runqLen === 0 || mc >= tt)) {
+        if (this.runqLen === 0 && this.liveTimers === 0) return 0;
         if (tt > this.horizon) return this.endAtHorizon();
         this.fireTimer();
         if (this.stopped) return -1;
@@ -702,6 +722,7 @@ export class Engine implements ChoiceView {
   private fireTimer(): void {
     const time = this.timers.peekTime();
     const tm = this.timers.pop();
+    if (!tm.daemon) this.liveTimers--;
     this.exec = null;
     if (time > this.timerNow) this.timerNow = time;
     this.timersFired++;

@@ -9,6 +9,7 @@ import { Cpu } from './cpu';
 import type { HookName, KernelHooks } from './hooks';
 import { KernelLog } from './log';
 import { acquireCpu, releaseCpu } from './sched';
+import type { IrqLine } from './irq';
 import { smp_init } from './smp';
 import { SoftirqState } from './softirq';
 import { TickState, timers_init } from './timer';
@@ -40,6 +41,8 @@ export class Machine {
   readonly hz: number;
   readonly softirq: SoftirqState;
   readonly tick: TickState;
+  /** Interrupt lines requested so far (irq.ts numbers them from 16). */
+  readonly irqLines: IrqLine[] = [];
   /** Kernel preemptions (a task giving up its CPU at a preemption point), a metric. */
   preemptions = 0;
   private readonly hookList: KernelHooks[] = [];

@@ -13,6 +13,7 @@ import { Pct } from './pct';
 
 export class FairPct extends Pct {
   override readonly name: string;
+  readonly fair = true;
   private prefix = 100;
 
   constructor(depth: number) {
