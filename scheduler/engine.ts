@@ -178,6 +178,7 @@ export class Engine implements ChoiceView {
   private readonly findingMap = new Map<string, Finding>();
   private findingList: Finding[] = [];
   private readonly quiescentHooks: ((stuck: Thread[]) => void)[] = [];
+  private readonly horizonHooks: ((live: Thread[]) => void)[] = [];
 
   // ready structures: a sorted run queue (interleave / finite window) or a clock heap (timed)
   private runq = new Int32Array(64);
@@ -299,6 +300,11 @@ export class Engine implements ChoiceView {
   /** Called when nothing can run but some threads have not finished (deadlock detectors). */
   onQuiescent(hook: (stuck: Thread[]) => void): void {
     this.quiescentHooks.push(hook);
+  }
+
+  /** Called when the run reaches its horizon with threads that have not finished (stall detectors). */
+  onHorizon(hook: (live: Thread[]) => void): void {
+    this.horizonHooks.push(hook);
   }
 
   /** Raise an interrupt: it becomes pending on its target (coalesced if already pending). */
@@ -575,6 +581,7 @@ export class Engine implements ChoiceView {
       this.findingList = [];
     }
     this.quiescentHooks.length = 0;
+    this.horizonHooks.length = 0;
     this.runqLen = 0;
     this.heap.clear();
     this.spinners.length = 0;
@@ -716,6 +723,11 @@ export class Engine implements ChoiceView {
 
   private endAtHorizon(): number {
     this.endReason = 'horizon';
+    if (this.horizonHooks.length > 0) {
+      const live: Thread[] = [];
+      for (const t of this.threads) if (!t.done && !t.daemon) live.push(t);
+      if (live.length > 0) for (const h of this.horizonHooks) if (!this.stopped) h(live);
+    }
     return -1;
   }
 

@@ -32,9 +32,13 @@ export class Cpu {
     return this.curr ?? this.idle;
   }
 
+  /** Virtual time of the last context switch (the soft-lockup watchdog's touch). */
+  lastSwitch = 0;
+
   /** A context switch: point this CPU's interrupt lines at the new running context. */
   setCurr(t: Task | null): void {
     this.curr = t;
+    this.lastSwitch = this.machine.sim.now();
     const target = this.running.thread;
     for (const src of this.irqs) this.machine.sim.retarget(src, target);
   }

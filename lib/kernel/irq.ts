@@ -137,7 +137,7 @@ export function request_threaded_irq(m: Machine, cpu: number, name: string, hand
         // irq_wait_for_interrupt: set_current_state, test IRQTF_RUNTHREAD, schedule.
         cur.woken = false;
         if (!line.threadWake) {
-          yield* sleep(cur, { kind: 'wait_queue', what: `irq ${line.irq}` }, 'irq_thread');
+          yield* sleep(cur, { kind: 'wait_queue', what: `irq ${line.irq}`, idle: true }, 'irq_thread');
           continue;
         }
         line.threadWake = false;

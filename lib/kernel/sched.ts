@@ -39,7 +39,7 @@ export function* sleep(cur: Task, why: WaitInfo, where = 'schedule'): Generator<
   const m = machine(cur);
   m.emit('schedule', cur, where);
   cur.waitingFor = why;
-  cur.state = 'TASK_UNINTERRUPTIBLE';
+  cur.state = why.idle === true ? 'TASK_IDLE' : 'TASK_UNINTERRUPTIBLE';
   cur.sleepSeq++;
   cur.sleepSince = cur.thread.clock;
   m.emit('sleep', cur);

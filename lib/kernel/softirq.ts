@@ -80,7 +80,7 @@ export function wakeup_softirqd(cpu: Cpu): void {
       function* (cur) {
         for (;;) {
           if (cur.cpu.softirqPending === 0) {
-            yield* sleep(cur, { kind: 'wait_queue', what: 'softirq work' }, 'smpboot_thread_fn');
+            yield* sleep(cur, { kind: 'wait_queue', what: 'softirq work', idle: true }, 'smpboot_thread_fn');
             continue;
           }
           // run_ksoftirqd: __do_softirq with IRQs off around the pending check.

@@ -13,7 +13,7 @@ export const PF_MEMALLOC_NOIO = 0x00080000;
 export const PF_KTHREAD = 0x00200000;
 export const PF_IDLE = 0x00000002;
 
-export type TaskState = 'TASK_RUNNING' | 'TASK_INTERRUPTIBLE' | 'TASK_UNINTERRUPTIBLE' | 'TASK_DEAD';
+export type TaskState = 'TASK_RUNNING' | 'TASK_INTERRUPTIBLE' | 'TASK_UNINTERRUPTIBLE' | 'TASK_IDLE' | 'TASK_DEAD';
 
 /** What a context (task body or one of its nested handlers) is waiting for, for wait-for graphs. */
 export interface WaitInfo {
@@ -25,6 +25,11 @@ export interface WaitInfo {
   /** For ipi and flag spinners: the CPUs whose running context must act before this one can go on. */
   pendingOn?: () => Cpu[];
   what: string;
+  /**
+   * A service thread waiting for work (TASK_IDLE: a kworker, irq thread or ksoftirqd with
+   * nothing to do). The hung-task watchdog ignores it, as the kernel's does.
+   */
+  idle?: boolean;
 }
 
 /** A lock held, with the context that took it (for reports and lockdep). */
