@@ -179,6 +179,7 @@ export class Engine implements ChoiceView {
   private findingList: Finding[] = [];
   private readonly quiescentHooks: ((stuck: Thread[]) => void)[] = [];
   private readonly horizonHooks: ((live: Thread[]) => void)[] = [];
+  private readonly findingHooks: ((f: Finding) => void)[] = [];
 
   // ready structures: a sorted run queue (interleave / finite window) or a clock heap (timed)
   private runq = new Int32Array(64);
@@ -300,6 +301,14 @@ export class Engine implements ChoiceView {
   /** Called when nothing can run but some threads have not finished (deadlock detectors). */
   onQuiescent(hook: (stuck: Thread[]) => void): void {
     this.quiescentHooks.push(hook);
+  }
+
+  /**
+   * Called once for every new finding (first occurrence), before the run goes on: the program
+   * may attach what it knows (the kernel model: each CPU's state at the failing step).
+   */
+  onFinding(hook: (f: Finding) => void): void {
+    this.findingHooks.push(hook);
   }
 
   /** Called when the run reaches its horizon with threads that have not finished (stall detectors). */
@@ -513,6 +522,7 @@ export class Engine implements ChoiceView {
       };
       this.findingMap.set(input.fingerprint, f);
       this.findingList.push(f);
+      for (const h of this.findingHooks) h(f);
       if (this.instrument) this.log(`finding ${f.kind}: ${f.headline}`);
     }
     if (f.fatal && !this.stopped) {
@@ -582,6 +592,7 @@ export class Engine implements ChoiceView {
     }
     this.quiescentHooks.length = 0;
     this.horizonHooks.length = 0;
+    this.findingHooks.length = 0;
     this.runqLen = 0;
     this.heap.clear();
     this.spinners.length = 0;

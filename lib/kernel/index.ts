@@ -19,3 +19,4 @@ export * from './wait';
 export * from './completion';
 export * from './softirq';
 export * from './timer';
+export * from './bug';

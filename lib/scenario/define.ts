@@ -6,6 +6,19 @@
 import { fnv1a, hex32, type HuntOptions, type Program } from '../../scheduler';
 import { installDetectors } from '../check';
 import { Machine, type MachineOptions } from '../kernel/machine';
+import { formatStates, machineStates } from '../report/cpu-state';
+import type { Finding } from '../../scheduler';
+
+/**
+ * Every finding explains itself: one the detectors did not already describe (no_progress,
+ * step_budget, a scenario's assertion) gets each CPU's state at the failing step.
+ */
+function explain(m: Machine, f: Finding): void {
+  if (f.data?.cpuStates !== undefined) return;
+  const states = machineStates(m);
+  f.data = { ...(f.data ?? {}), cpuStates: states };
+  f.text = `${f.text}\n\nmachine state:\n${formatStates(states)}`;
+}
 
 export type ParamValue = number | string | boolean;
 export type Params = Record<string, ParamValue>;
@@ -26,12 +39,19 @@ export interface VariantDef {
   options?: Partial<HuntOptions>;
 }
 
-export interface BuildContext<P extends Params> {
+export interface BuildContext<P extends Params, S = unknown> {
   variant: string;
   params: P;
+  /** What `prepare` built once for this variant and parameters, restored before every run. */
+  state: S;
 }
 
-export interface ScenarioDef<P extends Params = Params> {
+/** Prepared state that a run may change: restore() puts it back as prepare left it. */
+export interface Restorable {
+  restore(): void;
+}
+
+export interface ScenarioDef<P extends Params = Params, S = unknown> {
   id: string;
   name: string;
   /** The claim, its thread and author, what the scenario shows. */
@@ -40,15 +60,21 @@ export interface ScenarioDef<P extends Params = Params> {
   variants: VariantDef[];
   /** Machine options from the parameters (CPUs, preemption model, ...). */
   machine?: (params: P, variant: string) => MachineOptions;
+  /**
+   * Build costly state once per hunt of a variant (a 1 GiB swiotlb pool, a fragmented buddy
+   * allocator): runs share it, and if it has a restore() method that is called before every run
+   * but the first, so each run starts from the same snapshot.
+   */
+  prepare?: (params: P, variant: string) => S;
   /** Build the run: tasks, locks, IRQ lines, on a fresh machine. */
-  build: (m: Machine, ctx: BuildContext<P>) => void;
+  build: (m: Machine, ctx: BuildContext<P, S>) => void;
   /** Hunt defaults for every variant (iterations, strategy...). */
   options?: Partial<HuntOptions>;
   /** Set by the loader: the file it came from. */
   file?: string;
 }
 
-export function defineScenario<P extends Params>(def: ScenarioDef<P>): ScenarioDef<P> {
+export function defineScenario<P extends Params, S = unknown>(def: ScenarioDef<P, S>): ScenarioDef<P, S> {
   if (!/^[A-Za-z][\w-]*$/.test(def.id)) throw new Error(`scenario id ${JSON.stringify(def.id)} must be a word`);
   const names = def.variants.map((v) => v.name);
   if (new Set(names).size !== names.length) throw new Error(`scenario ${def.id}: variant names repeat`);
@@ -56,18 +82,22 @@ export function defineScenario<P extends Params>(def: ScenarioDef<P>): ScenarioD
 }
 
 /** The engine program for one variant with given parameters. */
-export function scenarioProgram<P extends Params>(def: ScenarioDef<P>, variant: string, params: P): Program {
+export function scenarioProgram<P extends Params, S>(def: ScenarioDef<P, S>, variant: string, params: P): Program {
   if (!def.variants.some((v) => v.name === variant)) throw new Error(`scenario ${def.id} has no variant ${variant}`);
+  let prepared: { state: S } | null = null;
   return {
     name: `${def.id}/${variant}`,
     // The hash sees the scenario's own code through this version string.
-    version: hex32(fnv1a(`${def.build.toString()}\u0000${def.machine ? def.machine.toString() : ''}`)),
+    version: hex32(fnv1a(`${def.build.toString()}\u0000${def.machine ? def.machine.toString() : ''}\u0000${def.prepare ? def.prepare.toString() : ''}`)),
     params: { ...params },
     setup(sim) {
       const m = new Machine(sim, def.machine ? def.machine(params, variant) : {});
       installDetectors(m);
+      sim.onFinding((f) => explain(m, f));
       sim.world = m;
-      def.build(m, { variant, params });
+      if (prepared === null) prepared = { state: def.prepare ? def.prepare(params, variant) : (undefined as S) };
+      else (prepared.state as Partial<Restorable> | undefined)?.restore?.();
+      def.build(m, { variant, params, state: prepared.state });
     },
   };
 }
