@@ -127,6 +127,16 @@ export class Machine {
     return task;
   }
 
+  /**
+   * A user process running a system call path on `cpu` (no PF_KTHREAD): what a write(2) or an
+   * ioctl transcribed into the model runs as. Same life cycle as a kthread.
+   */
+  process(comm: string, cpu: number, body: (cur: Task) => KernelBody): Task {
+    const t = this.kthread(comm, cpu, body);
+    t.flags &= ~PF_KTHREAD;
+    return t;
+  }
+
   /** The task whose context is running on the engine thread taking the current step. */
   current(): Task {
     const t = this.sim.running;
