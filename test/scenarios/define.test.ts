@@ -36,7 +36,7 @@ describe('scenario definitions', () => {
         });
       },
     });
-    const h = hunt(scenarioProgram(def, 'buggy', def.params), { seed: 3, iterations: 20, all: true });
+    const h = hunt(scenarioProgram(def, 'buggy', def.params), { seed: 3, iterations: 20, stopAtFirst: false });
     expect(h.findings).to.deep.equal([]);
     expect(prepared).to.equal(1);
     expect(restored).to.equal(h.schedulesRun + 4 - 1); // + calibration runs, minus the first
@@ -90,7 +90,7 @@ describe('scenario definitions', () => {
         });
       },
     });
-    const h = hunt(scenarioProgram(def as unknown as ScenarioDef, 'buggy', {}), { seed: 1, iterations: 1, all: true });
+    const h = hunt(scenarioProgram(def as unknown as ScenarioDef, 'buggy', {}), { seed: 1, iterations: 1, stopAtFirst: false });
     const by = Object.fromEntries(h.findings.map((f) => [f.fingerprint, f]));
     expect(by['warn:queue not empty@task'].totalCount).to.equal(3);
     expect(by['warn:queue not empty@task'].loggedCount).to.equal(1);
