@@ -1,0 +1,689 @@
+/**
+ * lockdep: the kernel's predictive lock validator (kernel/locking/lockdep.c, KERNEL-FACTS 5),
+ * fed by the kernel model's lock hooks. From the one schedule a run takes it predicts deadlocks
+ * other schedules could reach:
+ *  - lock classes from the explicit class names (and `_nested` subclasses);
+ *  - per-task held-lock stacks, each entry tagged with its context (task, softirq, hardirq at a
+ *    nesting depth); dependencies A -> B are recorded only between locks of the same context;
+ *  - dependency edges typed by read-ness (EN, ER, SN, SR: exclusive/shared holder, non-recursive/
+ *    recursive acquirer) and cycle search over strong paths only (no -(*R)-> L -(S*)->), as the
+ *    2020 recursive-read support does;
+ *  - IRQ usage bits per class (IN-HARDIRQ-W, HARDIRQ-ON-W, ... and -R) with the inconsistent-state,
+ *    irq-inversion and irq-safe -> irq-unsafe checks;
+ *  - chain caching: a held-lock chain validated once in a run is not validated again;
+ *  - one-shot: the first report turns the validator off for the rest of the run (debug_locks = 0).
+ *
+ * Reports follow the kernel's text: headline between rulers, acquisition sites, the dependency
+ * chain, and the "Possible unsafe locking scenario" table.
+ *
+ * Simplifications: no wait-type ("Invalid wait context") checks, no lock_class_key limits, no
+ * cross-release; stacks are the model's transcribed call stacks.
+ */
+import type { Lock } from '../kernel/lock';
+import type { Machine } from '../kernel/machine';
+import { HARDIRQ_MASK, SOFTIRQ_MASK, SOFTIRQ_OFFSET, in_interrupt } from '../kernel/preempt';
+import type { Task } from '../kernel/task';
+import { machineStates } from '../report/cpu-state';
+
+// ---- usage bits: state (hard 0 / soft 4) | dir (used-in 0 / enabled 2) | read 1 ----
+const USED_IN_HARDIRQ = 0;
+const ENABLED_HARDIRQ = 2;
+const USED_IN_SOFTIRQ = 4;
+const ENABLED_SOFTIRQ = 6;
+const READ = 1;
+const USAGE_NAMES = ['IN-HARDIRQ-W', 'IN-HARDIRQ-R', 'HARDIRQ-ON-W', 'HARDIRQ-ON-R', 'IN-SOFTIRQ-W', 'IN-SOFTIRQ-R', 'SOFTIRQ-ON-W', 'SOFTIRQ-ON-R'];
+const flag = (bit: number): number => 1 << bit;
+/** The conflicting bit: same state, other direction, write (read stripped). */
+const exclusiveBit = (bit: number): number => (bit & 4) | ((bit & 2) ^ 2);
+const stateName = (bit: number): string => ((bit & 4) === 0 ? 'HARDIRQ' : 'SOFTIRQ');
+
+// ---- dependency types: holder Exclusive/Shared x acquirer Non-recursive/Recursive ----
+const EN = 1;
+const ER = 2;
+const SN = 4;
+const SR = 8;
+const FROM_E = EN | ER;
+const TO_N = EN | SN;
+
+interface LockClass {
+  id: number;
+  name: string;
+  kind: string;
+  usage: number;
+  /** Where each usage bit was first set (call stack, innermost first). */
+  usageAt: (string[] | null)[];
+  out: Map<number, Edge>;
+  in: Map<number, Edge>;
+}
+
+interface Edge {
+  from: number;
+  to: number;
+  types: number;
+  /** Stack of the acquisition of `to` when the edge was first recorded. */
+  stack: string[];
+}
+
+interface Held {
+  lock: Lock;
+  cls: number;
+  /** 0 write/exclusive, 1 non-recursive read, 2 recursive read (lockdep's hlock->read). */
+  read: number;
+  trylock: boolean;
+  /** Context the lock was taken in: nesting depth and softirq-serving bit. */
+  ctx: number;
+  at: string;
+  hardirqsOff: boolean;
+}
+
+export interface LockdepOptions {
+  /** lockdep's force_read_lock_recursive (the selftests' main suite sets it). */
+  forceReadLockRecursive?: boolean;
+}
+
+const RULER_CHARS = '=';
+
+/** lockdep's irq_context, made exact per nesting depth: depth, hardirq bit, softirq-serving bit. */
+function contextKey(cur: Task): number {
+  const pc = cur.preempt_count;
+  return cur.depth * 4 + ((pc & HARDIRQ_MASK) !== 0 ? 2 : 0) + ((pc & SOFTIRQ_OFFSET) !== 0 ? 1 : 0);
+}
+
+/** The write (non -R) usage bits. */
+const WRITE_BITS = 0b01010101;
+
+function subclassOf(how: string): number {
+  const i = how.lastIndexOf('/');
+  return i < 0 ? 0 : Number(how.slice(i + 1)) || 0;
+}
+
+function isRead(lock: Lock, how: string): boolean {
+  return how.startsWith('read_') || how.startsWith('down_read');
+}
+
+function waitType(kind: string): string {
+  return kind === 'mutex' || kind === 'rw_semaphore' ? '-{4:4}' : '-{2:2}';
+}
+
+export class Lockdep {
+  /** debug_locks: turned off by the first report. */
+  on = true;
+  private readonly classes: LockClass[] = [];
+  private readonly classIds = new Map<string, number>();
+  private readonly held = new Map<Task, Held[]>();
+  private readonly chains = new Set<number>();
+  /** Metrics: dependency edges, validated chains, cached chain hits. */
+  edges = 0;
+  chainsValidated = 0;
+  chainHits = 0;
+
+  constructor(
+    private readonly m: Machine,
+    private readonly opts: LockdepOptions = {},
+  ) {}
+
+  // ---------------------------------------------------------------------------------
+  // hooks
+  // ---------------------------------------------------------------------------------
+
+  acquire(cur: Task, lock: Lock, how: string, trylock: boolean): void {
+    if (!this.on) return;
+    const pc = cur.preempt_count;
+    let read = 0;
+    if (isRead(lock, how)) {
+      // rwlock_acquire_read: recursive only when forced, or in interrupt context (queued rwlocks).
+      read = lock.kind === 'rwlock' && (this.opts.forceReadLockRecursive === true || in_interrupt(pc)) ? 2 : 1;
+    }
+    const sub = subclassOf(how);
+    const cls = this.classFor(lock, sub);
+    const h: Held = { lock, cls, read, trylock, ctx: contextKey(cur), at: cur.site, hardirqsOff: cur.irqs_disabled };
+    if (!this.markUsage(cur, h)) return;
+    const stack = this.stackOf(cur);
+    stack.push(h);
+    if (trylock) return; // no dependency into a trylocked lock; edges from it come later
+    const key = this.chainKey(stack, h.ctx);
+    if (this.chains.has(key)) {
+      this.chainHits++;
+      return;
+    }
+    this.chains.add(key);
+    this.chainsValidated++;
+    if (!this.checkDeadlock(cur, stack, h)) return;
+    this.checkPrevsAdd(cur, stack, h);
+  }
+
+  release(cur: Task, lock: Lock, how: string): void {
+    if (!this.on) return;
+    const stack = this.stackOf(cur);
+    for (let i = stack.length - 1; i >= 0; i--) {
+      if (stack[i].lock === lock) {
+        stack.splice(i, 1);
+        return;
+      }
+    }
+    this.report(cur, 'bad_unlock', 'WARNING: bad unlock balance detected!', [lock.lockClass], [
+      `${cur.comm}/${cur.pid} is trying to release lock (${lock.lockClass}) at:`,
+      `${cur.site} (${how})`,
+      'but there are no more locks to release!',
+      '',
+      'other info that might help us debug this:',
+      this.heldText(cur),
+    ]);
+  }
+
+  // ---------------------------------------------------------------------------------
+  // classes, held stacks, chains
+  // ---------------------------------------------------------------------------------
+
+  private classFor(lock: Lock, sub: number): number {
+    const name = sub === 0 ? lock.lockClass : `${lock.lockClass}/${sub}`;
+    let id = this.classIds.get(name);
+    if (id === undefined) {
+      id = this.classes.length;
+      this.classes.push({ id, name, kind: lock.kind, usage: 0, usageAt: new Array(8).fill(null), out: new Map(), in: new Map() });
+      this.classIds.set(name, id);
+    }
+    return id;
+  }
+
+  private stackOf(cur: Task): Held[] {
+    let s = this.held.get(cur);
+    if (s === undefined) {
+      s = [];
+      this.held.set(cur, s);
+    }
+    return s;
+  }
+
+  /** Hash of the held chain of the current context (class and read-ness of each lock). */
+  private chainKey(stack: Held[], ctx: number): number {
+    let a = 0x811c9dc5 ^ ctx;
+    let b = 0x01000193 + ctx;
+    for (let i = stack.length - 1; i >= 0 && stack[i].ctx === ctx; i--) {
+      const v = (stack[i].cls << 2) | stack[i].read;
+      a = Math.imul(a ^ v, 0x01000193);
+      b = Math.imul(b + v + 0x9e3779b9, 0x85ebca6b) ^ (b >>> 13);
+    }
+    return (a >>> 0) * 0x200000 + ((b >>> 0) & 0x1fffff);
+  }
+
+  private stackText(cur: Task): string[] {
+    return [...cur.stack].reverse();
+  }
+
+  // ---------------------------------------------------------------------------------
+  // usage bits (mark_usage / mark_lock)
+  // ---------------------------------------------------------------------------------
+
+  private markUsage(cur: Task, h: Held): boolean {
+    const pc = cur.preempt_count;
+    const r = h.read !== 0 ? READ : 0;
+    if (!h.trylock) {
+      if ((pc & HARDIRQ_MASK) !== 0 && !this.markLock(cur, h, USED_IN_HARDIRQ + r)) return false;
+      if ((pc & SOFTIRQ_OFFSET) !== 0 && !this.markLock(cur, h, USED_IN_SOFTIRQ + r)) return false;
+    }
+    if (!h.hardirqsOff) {
+      if (!this.markLock(cur, h, ENABLED_HARDIRQ + r)) return false;
+      if ((pc & SOFTIRQ_MASK) === 0 && !this.markLock(cur, h, ENABLED_SOFTIRQ + r)) return false;
+    }
+    return true;
+  }
+
+  private markLock(cur: Task, h: Held, bit: number): boolean {
+    const c = this.classes[h.cls];
+    if (c.usage & flag(bit)) return true;
+    c.usage |= flag(bit);
+    c.usageAt[bit] = this.stackText(cur);
+    const excl = exclusiveBit(bit);
+    const read = (bit & READ) !== 0;
+    // valid_state: this very class already has the conflicting usage
+    if (c.usage & flag(excl)) return this.inconsistent(cur, h, excl, bit);
+    if (!read && c.usage & flag(excl + READ)) return this.inconsistent(cur, h, excl + READ, bit);
+    if ((bit & 2) !== 0) {
+      // became irq-unsafe: no irq-safe lock may lead here (backwards)
+      const found = this.searchBackward(h.cls, h.read !== 0, flag(excl) | flag(excl + READ));
+      if (found !== null) return this.inversion(cur, h, bit, found, 'backwards');
+    } else {
+      // became irq-safe: it must lead to no irq-unsafe lock (forwards)
+      const found = this.searchForward(h.cls, h.read === 2, flag(excl) | flag(excl + READ), true);
+      if (found !== null) return this.inversion(cur, h, bit, found.cls, 'forwards');
+    }
+    return true;
+  }
+
+  // ---------------------------------------------------------------------------------
+  // graph searches over strong paths
+  // ---------------------------------------------------------------------------------
+
+  /**
+   * BFS forward from `root` along strong paths. Returns the first class (other than the root,
+   * unless `includeRoot`) whose usage intersects `mask` (read bits count only when the class was
+   * reached by a path not ending in a recursive read), with the parent links to rebuild the path.
+   */
+  private searchForward(root: number, rootViaR: boolean, mask: number, readMaskable: boolean, includeRoot = false): { cls: number; viaR: boolean; parent: Int32Array } | null {
+    const n = this.classes.length;
+    const best = new Uint8Array(n); // 0 unseen, 1 seen via R only, 2 seen via N
+    const parent = new Int32Array(n).fill(-1);
+    const queue: number[] = [root];
+    const qR: boolean[] = [rootViaR];
+    best[root] = rootViaR ? 1 : 2;
+    const writeMask = mask & WRITE_BITS;
+    for (let qi = 0; qi < queue.length; qi++) {
+      const x = queue[qi];
+      const viaR = qR[qi];
+      if (x !== root || includeRoot) {
+        const u = this.classes[x].usage & (viaR && readMaskable ? writeMask : mask);
+        if (u !== 0) return { cls: x, viaR, parent };
+      }
+      for (const e of this.classes[x].out.values()) {
+        const allowed = viaR ? e.types & FROM_E : e.types;
+        if (allowed === 0) continue;
+        const nextR = (allowed & TO_N) === 0;
+        const rank = nextR ? 1 : 2;
+        if (best[e.to] >= rank) continue;
+        best[e.to] = rank;
+        parent[e.to] = x;
+        queue.push(e.to);
+        qR.push(nextR);
+      }
+    }
+    return null;
+  }
+
+  /**
+   * BFS backward from `root` along strong paths to a class with usage in `mask` (root excluded).
+   * A class whose path starts shared (it was held as a reader) matches on write usage only: a
+   * reader in an interrupt cannot be blocked by other readers.
+   */
+  private searchBackward(root: number, rootShared: boolean, mask: number): number | null {
+    const n = this.classes.length;
+    const best = new Uint8Array(n);
+    const queue: number[] = [root];
+    const qS: boolean[] = [rootShared];
+    best[root] = rootShared ? 1 : 2;
+    for (let qi = 0; qi < queue.length; qi++) {
+      const x = queue[qi];
+      const shared = qS[qi];
+      if (x !== root && (this.classes[x].usage & (shared ? mask & WRITE_BITS : mask)) !== 0) return x;
+      for (const e of this.classes[x].in.values()) {
+        const allowed = shared ? e.types & TO_N : e.types;
+        if (allowed === 0) continue;
+        const prevS = (allowed & FROM_E) === 0;
+        const rank = prevS ? 1 : 2;
+        if (best[e.from] >= rank) continue;
+        best[e.from] = rank;
+        queue.push(e.from);
+        qS.push(prevS);
+      }
+    }
+    return null;
+  }
+
+  /** Every class that reaches `root` backwards (strong paths), root included, with their usage OR-ed. */
+  private accumulateBackward(root: number, rootShared: boolean): { usage: number; classes: number[] } {
+    const n = this.classes.length;
+    const best = new Uint8Array(n);
+    const queue: number[] = [root];
+    const qS: boolean[] = [rootShared];
+    best[root] = rootShared ? 1 : 2;
+    let usage = 0;
+    for (let qi = 0; qi < queue.length; qi++) {
+      const x = queue[qi];
+      usage |= qS[qi] ? this.classes[x].usage & WRITE_BITS : this.classes[x].usage;
+      for (const e of this.classes[x].in.values()) {
+        const allowed = qS[qi] ? e.types & TO_N : e.types;
+        if (allowed === 0) continue;
+        const prevS = (allowed & FROM_E) === 0;
+        const rank = prevS ? 1 : 2;
+        if (best[e.from] >= rank) continue;
+        best[e.from] = rank;
+        queue.push(e.from);
+        qS.push(prevS);
+      }
+    }
+    return { usage, classes: queue };
+  }
+
+  // ---------------------------------------------------------------------------------
+  // validate_chain: check_deadlock, check_prevs_add, check_noncircular, check_irq_usage
+  // ---------------------------------------------------------------------------------
+
+  private checkDeadlock(cur: Task, stack: Held[], next: Held): boolean {
+    for (let i = 0; i < stack.length - 1; i++) {
+      const prev = stack[i];
+      if (prev.cls !== next.cls) continue;
+      if (next.read === 2 && prev.read !== 0) continue; // recursive read inside a read: allowed
+      const name = this.classes[next.cls].name;
+      this.report(cur, 'recursive', 'WARNING: possible recursive locking detected', [name], [
+        `${cur.comm}/${cur.pid} is trying to acquire lock:`,
+        ` ${this.lockText(next)}, at: ${next.at}`,
+        '',
+        'but task is already holding lock:',
+        ` ${this.lockText(prev)}, at: ${prev.at}`,
+        '',
+        'other info that might help us debug this:',
+        ' Possible unsafe locking scenario:',
+        '',
+        '       CPU0',
+        '       ----',
+        `  lock(${name});`,
+        `  lock(${name});`,
+        '',
+        ' *** DEADLOCK ***',
+        '',
+        ' May be due to missing lock nesting notation',
+        '',
+        this.heldText(cur),
+        '',
+        'stack backtrace:',
+        ...this.stackText(cur).map((f) => ` ${f}`),
+      ]);
+      return false;
+    }
+    return true;
+  }
+
+  private checkPrevsAdd(cur: Task, stack: Held[], next: Held): void {
+    for (let i = stack.length - 2; i >= 0; i--) {
+      const prev = stack[i];
+      if (prev.ctx !== next.ctx) break; // never across a context boundary
+      if (!this.checkPrevAdd(cur, prev, next)) return;
+      if (!prev.trylock) break; // transitivity covers the older ones
+    }
+  }
+
+  private checkPrevAdd(cur: Task, prev: Held, next: Held): boolean {
+    if (prev.cls === next.cls) return true; // recursive read of one class: no self edge
+    const type = (prev.read !== 0 ? SN : EN) * (next.read === 2 ? 2 : 1);
+    const pc = this.classes[prev.cls];
+    const existing = pc.out.get(next.cls);
+    if (existing !== undefined && (existing.types & type) !== 0) return true;
+    // check_noncircular: a strong path next -> ... -> prev closes a cycle
+    const cyc = this.findCycle(next, prev);
+    if (cyc !== null) return this.circular(cur, prev, next, cyc);
+    // check_irq_usage: irq-safe (backwards of prev) -> irq-unsafe (forwards of next)
+    for (const state of [0, 4]) {
+      if (!this.checkIrqUsage(cur, prev, next, state)) return false;
+    }
+    if (existing !== undefined) existing.types |= type;
+    else {
+      const e: Edge = { from: prev.cls, to: next.cls, types: type, stack: this.stackText(cur) };
+      pc.out.set(next.cls, e);
+      this.classes[next.cls].in.set(prev.cls, e);
+      this.edges++;
+    }
+    return true;
+  }
+
+  /** Strong path next -> ... -> prev such that adding prev -> next makes a strong cycle. */
+  private findCycle(next: Held, prev: Held): number[] | null {
+    const n = this.classes.length;
+    const best = new Uint8Array(n);
+    const parent = new Int32Array(n).fill(-1);
+    const queue: number[] = [next.cls];
+    const qR: boolean[] = [next.read === 2];
+    best[next.cls] = next.read === 2 ? 1 : 2;
+    for (let qi = 0; qi < queue.length; qi++) {
+      const x = queue[qi];
+      const viaR = qR[qi];
+      if (x === prev.cls && (prev.read === 0 || !viaR)) {
+        const path: number[] = [];
+        for (let c = x; c !== -1; c = c === next.cls ? -1 : parent[c]) path.push(c);
+        return path.reverse(); // next ... prev
+      }
+      for (const e of this.classes[x].out.values()) {
+        const allowed = viaR ? e.types & FROM_E : e.types;
+        if (allowed === 0) continue;
+        const nextR = (allowed & TO_N) === 0;
+        const rank = nextR ? 1 : 2;
+        if (best[e.to] >= rank) continue;
+        best[e.to] = rank;
+        parent[e.to] = x;
+        queue.push(e.to);
+        qR.push(nextR);
+      }
+    }
+    return null;
+  }
+
+  private checkIrqUsage(cur: Task, prev: Held, next: Held, state: number): boolean {
+    const usedIn = flag(state + USED_IN_HARDIRQ) | flag(state + USED_IN_HARDIRQ + READ);
+    const back = this.accumulateBackward(prev.cls, prev.read !== 0);
+    if ((back.usage & usedIn) === 0) return true;
+    const fwd = this.searchForward(next.cls, next.read === 2, flag(state + ENABLED_HARDIRQ), false, true);
+    if (fwd === null) return true;
+    const safe = back.classes.find((c) => (this.classes[c].usage & usedIn) !== 0) ?? prev.cls;
+    return this.safeUnsafe(cur, prev, next, state, safe, fwd.cls);
+  }
+
+  // ---------------------------------------------------------------------------------
+  // reports
+  // ---------------------------------------------------------------------------------
+
+  private usageString(cls: number): string {
+    const u = this.classes[cls].usage;
+    let s = '';
+    for (const base of [USED_IN_HARDIRQ, USED_IN_HARDIRQ + READ, USED_IN_SOFTIRQ, USED_IN_SOFTIRQ + READ]) {
+      const used = (u & flag(base)) !== 0;
+      const en = (u & flag(base + 2)) !== 0;
+      s += used && en ? '?' : used ? '-' : en ? '+' : '.';
+    }
+    return `{${s}}`;
+  }
+
+  private classText(cls: number): string {
+    const c = this.classes[cls];
+    return `(${c.name})${this.usageString(cls)}${waitType(c.kind)}`;
+  }
+
+  private lockText(h: Held): string {
+    return this.classText(h.cls);
+  }
+
+  private heldText(cur: Task): string {
+    const s = this.stackOf(cur);
+    if (s.length === 0) return `no locks held by ${cur.comm}/${cur.pid}.`;
+    return [`${s.length} lock${s.length > 1 ? 's' : ''} held by ${cur.comm}/${cur.pid}:`, ...s.map((h, i) => ` #${i}: ${this.lockText(h)}, at: ${h.at}`)].join('\n');
+  }
+
+  private irqState(cur: Task): string {
+    const pc = cur.preempt_count;
+    const hc = (pc & HARDIRQ_MASK) !== 0 ? 1 : 0;
+    const sc = (pc & SOFTIRQ_OFFSET) !== 0 ? 1 : 0;
+    const he = cur.irqs_disabled ? 0 : 1;
+    const se = (pc & SOFTIRQ_MASK) === 0 ? 1 : 0;
+    return `[HC${hc}[${hc}]:SC${sc}[${sc}]:HE${he}:SE${se}]`;
+  }
+
+  private usageTrace(cls: number, bit: number): string[] {
+    const at = this.classes[cls].usageAt[bit] ?? [];
+    return [`${USAGE_NAMES[bit]} at:`, ...at.map((f) => `  ${f}`)];
+  }
+
+  private report(cur: Task, subkind: string, headline: string, classes: string[], body: string[]): false {
+    this.on = false; // debug_locks_off(): lockdep reports once per run
+    const rule = RULER_CHARS.repeat(Math.max(headline.length, 30));
+    const text = [rule, headline, 'irqsim (lockdep) Not tainted', '-'.repeat(rule.length), ...body].join('\n');
+    this.m.log.printk(cur.cpu.id, text);
+    this.m.sim.report({
+      kind: 'lockdep',
+      subkind,
+      fingerprint: `lockdep:${subkind}:${[...new Set(classes)].sort().join('+')}`,
+      headline: `${headline.replace(/^WARNING: /, 'lockdep: ')} (${classes.join(', ')})`,
+      text,
+      data: { cpuStates: machineStates(this.m), classes },
+    });
+    return false;
+  }
+
+  private circular(cur: Task, prev: Held, next: Held, path: number[]): false {
+    // path: next -> ... -> prev. The kernel prints the chain from prev back to next.
+    const names = path.map((c) => this.classes[c].name);
+    const target = this.classes[prev.cls].name;
+    const source = this.classes[next.cls].name;
+    const parent = path.length >= 2 ? this.classes[path[path.length - 2]].name : source;
+    const chain: string[] = [];
+    // "-> #0" is the new lock's dependency; higher numbers walk back along the existing path.
+    for (let i = path.length - 1, k = path.length - 1; i >= 0; i--, k--) {
+      const c = path[i];
+      const into = i > 0 ? this.classes[path[i - 1]].out.get(c) : undefined;
+      const frames = i === 0 ? this.stackText(cur) : (into?.stack ?? []);
+      chain.push(`-> #${k} ${this.classText(c)}:`, ...frames.map((f) => `       ${f}`), '');
+    }
+    const body = [
+      `${cur.comm}/${cur.pid} is trying to acquire lock:`,
+      `${this.lockText(next)}, at: ${next.at}`,
+      '',
+      'but task is already holding lock:',
+      `${this.lockText(prev)}, at: ${prev.at}`,
+      '',
+      'which lock already depends on the new lock.',
+      '',
+      '',
+      'the existing dependency chain (in reverse order) is:',
+      '',
+      ...chain,
+      'other info that might help us debug this:',
+      '',
+    ];
+    if (parent !== source) body.push('Chain exists of:', `  ${[source, ...names.slice(1, -1), target].join(' --> ')}`, '');
+    body.push(
+      ' Possible unsafe locking scenario:',
+      '',
+      '       CPU0                    CPU1',
+      '       ----                    ----',
+      `  lock(${target});`,
+      `                               lock(${parent});`,
+      `                               lock(${target});`,
+      `  lock(${source});`,
+      '',
+      ' *** DEADLOCK ***',
+      '',
+      this.heldText(cur),
+      '',
+      'stack backtrace:',
+      ...this.stackText(cur).map((f) => ` ${f}`),
+    );
+    return this.report(cur, 'circular', 'WARNING: possible circular locking dependency detected', names, body);
+  }
+
+  private inconsistent(cur: Task, h: Held, oldBit: number, newBit: number): false {
+    const name = this.classes[h.cls].name;
+    const state = stateName(newBit);
+    return this.report(cur, 'inconsistent', 'WARNING: inconsistent lock state', [name], [
+      `inconsistent {${USAGE_NAMES[oldBit]}} -> {${USAGE_NAMES[newBit]}} usage.`,
+      `${cur.comm}/${cur.pid} ${this.irqState(cur)} takes:`,
+      `${this.lockText(h)}, at: ${h.at}`,
+      `{${USAGE_NAMES[oldBit]}} state was registered at:`,
+      ...(this.classes[h.cls].usageAt[oldBit] ?? []).map((f) => `  ${f}`),
+      '',
+      'other info that might help us debug this:',
+      ' Possible unsafe locking scenario:',
+      '',
+      '       CPU0',
+      '       ----',
+      `  lock(${name});`,
+      '  <Interrupt>',
+      `    lock(${name});`,
+      '',
+      ' *** DEADLOCK ***',
+      '',
+      this.heldText(cur),
+      '',
+      `(the lock is taken in ${state.toLowerCase()} context and with ${state.toLowerCase()}s enabled)`,
+      'stack backtrace:',
+      ...this.stackText(cur).map((f) => ` ${f}`),
+    ]);
+  }
+
+  private irqScenario(safe: string, unsafe: string, middle: string | null): string[] {
+    const lines = [' Possible interrupt unsafe locking scenario:', '', '       CPU0                    CPU1', '       ----                    ----', `  lock(${unsafe});`, '                               local_irq_disable();', `                               lock(${safe});`];
+    if (middle !== null) lines.push(`                               lock(${middle});`);
+    else lines.push(`                               lock(${unsafe});`);
+    lines.push('  <Interrupt>', `    lock(${safe});`, '', ' *** DEADLOCK ***', '');
+    return lines;
+  }
+
+  private inversion(cur: Task, h: Held, bit: number, other: number, dir: 'forwards' | 'backwards'): false {
+    const state = stateName(bit);
+    const me = this.classes[h.cls].name;
+    const them = this.classes[other].name;
+    const safe = dir === 'forwards' ? me : them;
+    const unsafe = dir === 'forwards' ? them : me;
+    return this.report(cur, 'irq_inversion', 'WARNING: possible irq lock inversion dependency detected', [me, them], [
+      `${cur.comm}/${cur.pid} just changed the state of lock:`,
+      `${this.lockText(h)}, at: ${h.at}`,
+      dir === 'forwards' ? `but this lock took another, ${state}-unsafe lock in the past:` : `but this lock was taken by another, ${state}-safe lock in the past:`,
+      ` ${this.classText(other)}`,
+      '',
+      '',
+      'and interrupts could create inverse lock ordering between them.',
+      '',
+      '',
+      'other info that might help us debug this:',
+      ...this.irqScenario(safe, unsafe, null),
+      this.heldText(cur),
+      '',
+      `the shortest dependencies between 2nd lock and 1st lock:`,
+      ...this.usageTrace(other, dir === 'forwards' ? exclusiveBit(bit) : exclusiveBit(bit)),
+      '',
+      'stack backtrace:',
+      ...this.stackText(cur).map((f) => ` ${f}`),
+    ]);
+  }
+
+  private safeUnsafe(cur: Task, prev: Held, next: Held, state: number, safe: number, unsafe: number): false {
+    const sn = stateName(state);
+    const safeName = this.classes[safe].name;
+    const unsafeName = this.classes[unsafe].name;
+    const usedBit = (this.classes[safe].usage & flag(state)) !== 0 ? state : state + READ;
+    return this.report(cur, 'irq_safe_unsafe', `WARNING: ${sn}-safe -> ${sn}-unsafe lock order detected`, [safeName, unsafeName], [
+      `${cur.comm}/${cur.pid} ${this.irqState(cur)} is trying to acquire:`,
+      `${this.lockText(next)}, at: ${next.at}`,
+      '',
+      'and this task is already holding:',
+      `${this.lockText(prev)}, at: ${prev.at}`,
+      'which would create a new lock dependency:',
+      ` ${this.classText(prev.cls)} -> ${this.classText(next.cls)}`,
+      '',
+      `but this new dependency connects a ${sn}-irq-safe lock:`,
+      ` ${this.classText(safe)}`,
+      '',
+      `... which became ${sn}-irq-safe at:`,
+      ...this.usageTrace(safe, usedBit),
+      '',
+      `to a ${sn}-irq-unsafe lock:`,
+      ` ${this.classText(unsafe)}`,
+      '',
+      `... which became ${sn}-irq-unsafe at:`,
+      ...this.usageTrace(unsafe, state + ENABLED_HARDIRQ),
+      '',
+      'other info that might help us debug this:',
+      '',
+      ...this.irqScenario(safeName, unsafeName, unsafe !== next.cls || safe !== prev.cls ? this.classes[next.cls].name : null),
+      this.heldText(cur),
+      '',
+      'stack backtrace:',
+      ...this.stackText(cur).map((f) => ` ${f}`),
+    ]);
+  }
+}
+
+/** Attach lockdep to the machine's lock hooks when the machine has lockdep on. */
+export function installLockdep(m: Machine, opts: LockdepOptions = {}): Lockdep | null {
+  if (!m.lockdep) return null;
+  const ld = new Lockdep(m, opts);
+  m.addHooks({
+    lockAcquire(cur, lock, how, trylock) {
+      // A trylock is annotated only once it succeeded (spin_trylock: spin_acquire after the take).
+      if (!trylock) ld.acquire(cur, lock, how, false);
+    },
+    lockAcquired(cur, lock, how) {
+      if (how.includes('trylock')) ld.acquire(cur, lock, how, true);
+    },
+    lockRelease(cur, lock, how) {
+      ld.release(cur, lock, how);
+    },
+  });
+  return ld;
+}
