@@ -95,7 +95,8 @@ export function installDeadlockCheck(m: Machine): void {
         headline: `deadlock: ${cycle.map((n) => `${n.task.comm}[${n.task.contexts[n.depth] ?? 'task'}] waits for ${label(n)}`).join(', ')}`,
         text,
         fatal: true,
-        data: { cpuStates: machineStates(m) },
+        // the lock classes the cycle waits on: what --confirm matches lockdep predictions against
+        data: { cpuStates: machineStates(m), classes: [...new Set(cycle.map((n) => n.task.waits[n.depth]?.lock?.lockClass).filter((c): c is string => c !== undefined))].sort() },
       });
       return;
     }

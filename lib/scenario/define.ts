@@ -37,6 +37,8 @@ export interface VariantDef {
   description?: string;
   /** Default options for hunting this variant (the command line overrides them). */
   options?: Partial<HuntOptions>;
+  /** Search for a schedule realising each lockdep prediction (as --confirm does). */
+  confirm?: boolean;
 }
 
 export interface BuildContext<P extends Params, S = unknown> {
@@ -81,17 +83,20 @@ export function defineScenario<P extends Params, S = unknown>(def: ScenarioDef<P
   return def;
 }
 
-/** The engine program for one variant with given parameters. */
-export function scenarioProgram<P extends Params, S>(def: ScenarioDef<P, S>, variant: string, params: P): Program {
+/**
+ * The engine program for one variant with given parameters. `machine` overrides the machine
+ * options the scenario chose (the command line's --lockdep).
+ */
+export function scenarioProgram<P extends Params, S>(def: ScenarioDef<P, S>, variant: string, params: P, machine: Partial<MachineOptions> = {}): Program {
   if (!def.variants.some((v) => v.name === variant)) throw new Error(`scenario ${def.id} has no variant ${variant}`);
   let prepared: { state: S } | null = null;
   return {
     name: `${def.id}/${variant}`,
     // The hash sees the scenario's own code through this version string.
     version: hex32(fnv1a(`${def.build.toString()}\u0000${def.machine ? def.machine.toString() : ''}\u0000${def.prepare ? def.prepare.toString() : ''}`)),
-    params: { ...params },
+    params: Object.keys(machine).length ? { ...params, machine: { ...machine } } : { ...params },
     setup(sim) {
-      const m = new Machine(sim, def.machine ? def.machine(params, variant) : {});
+      const m = new Machine(sim, { ...(def.machine ? def.machine(params, variant) : {}), ...machine });
       installDetectors(m);
       sim.onFinding((f) => explain(m, f));
       sim.world = m;

@@ -18,7 +18,7 @@ import type { Task } from '../../lib/kernel/task';
 
 type Col = 'spin' | 'wlock' | 'rlock' | 'mutex' | 'wsem' | 'rsem';
 const COLS: Col[] = ['spin', 'wlock', 'rlock', 'mutex', 'wsem', 'rsem'];
-type Gen = Generator<unknown, unknown, unknown>;
+type Gen = Generator<unknown, void, unknown>;
 
 /** How the column's plain L/U, and the rw-specific R/W ops, act on a lock. */
 function ops(col: Col) {
