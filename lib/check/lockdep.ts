@@ -171,6 +171,18 @@ export class Lockdep {
     ]);
   }
 
+  /** lock_downgrade: the topmost hold of `lock` is a (non-recursive) read hold from now on. */
+  downgrade(cur: Task, lock: Lock): void {
+    if (!this.on) return;
+    const stack = this.stackOf(cur);
+    for (let i = stack.length - 1; i >= 0; i--) {
+      if (stack[i].lock === lock) {
+        stack[i].read = 1;
+        return;
+      }
+    }
+  }
+
   // ---------------------------------------------------------------------------------
   // classes, held stacks, chains
   // ---------------------------------------------------------------------------------
@@ -683,6 +695,9 @@ export function installLockdep(m: Machine, opts: LockdepOptions = {}): Lockdep |
     },
     lockRelease(cur, lock, how) {
       ld.release(cur, lock, how);
+    },
+    lockDowngrade(cur, lock) {
+      ld.downgrade(cur, lock);
     },
   });
   return ld;

@@ -108,12 +108,57 @@ function variantsOf(def: ScenarioDef, which: string): VariantDef[] {
   return [v];
 }
 
-function replayCommand(def: ScenarioDef, variant: string, params: Params, schedule: string): string {
+function replayCommand(def: ScenarioDef, variant: string, params: Params, schedule: string, o: CliOptions): string {
   const extra = Object.keys(params)
     .filter((k) => params[k] !== def.params[k])
     .map((k) => ` --param ${k}=${params[k]}`)
     .join('');
-  return `npx irqsim replay ${def.id} ${schedule} --variant ${variant}${extra}`;
+  const ld = o.lockdep === undefined ? '' : ` --lockdep ${o.lockdep ? 'on' : 'off'}`;
+  return `npx irqsim replay ${def.id} ${schedule} --variant ${variant}${extra}${ld}`;
+}
+
+/** Machine options the command line overrides. */
+function machineOverrides(o: CliOptions): { lockdep?: boolean } {
+  return o.lockdep === undefined ? {} : { lockdep: o.lockdep };
+}
+
+/** lockdep subkinds that predict a deadlock a schedule can reach. */
+const CONFIRMABLE = new Set(['circular', 'recursive', 'inconsistent', 'irq_safe_unsafe', 'irq_inversion']);
+
+const classesOf = (f: { data?: Record<string, unknown> }): string[] => (f.data?.classes as string[] | undefined) ?? [];
+
+/** A deadlock realises a lockdep prediction when it waits on the predicted classes. */
+function realises(prediction: string[], deadlock: string[]): boolean {
+  const shared = deadlock.filter((c) => prediction.includes(c.replace(/\/\d+$/, '')) || prediction.includes(c)).length;
+  return deadlock.length > 0 && shared >= Math.min(2, prediction.length);
+}
+
+/**
+ * --confirm: for each lockdep prediction, the schedule that really deadlocks on those classes:
+ * one the hunt already found, or a search of up to the hunt's budget from a derived seed.
+ */
+function confirmPredictions(program: ReturnType<typeof scenarioProgram>, opts: HuntOptions, h: HuntResult): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const f of h.findings) {
+    if (f.kind !== 'lockdep' || !CONFIRMABLE.has(f.subkind ?? '')) continue;
+    const want = classesOf(f);
+    const seen = h.findings.find((d) => d.kind === 'deadlock' && realises(want, classesOf(d)));
+    if (seen !== undefined) {
+      out.set(f.fingerprint, `confirmed by schedule ${seen.shrunk ?? seen.schedule}`);
+      continue;
+    }
+    const budget = opts.iterations ?? 1000;
+    const c = hunt(program, {
+      ...opts,
+      seed: ((opts.seed ?? 0) + 0x5eed) >>> 0,
+      iterations: budget,
+      stopWhen: (found) => found.some((d) => d.kind === 'deadlock' && realises(want, classesOf(d))),
+      shrink: false,
+    });
+    const d = c.findings.find((x) => x.kind === 'deadlock' && realises(want, classesOf(x)));
+    out.set(f.fingerprint, d ? `confirmed by schedule ${d.schedule}` : `not reached in ${c.schedulesRun} schedules`);
+  }
+  return out;
 }
 
 function metricsOf(h: HuntResult): Record<string, number> {
@@ -128,7 +173,7 @@ function metricsOf(h: HuntResult): Record<string, number> {
 }
 
 function huntVariant(def: ScenarioDef, v: VariantDef, params: Params, o: CliOptions, single: boolean): RunJson {
-  const program = scenarioProgram(def, v.name, params);
+  const program = scenarioProgram(def, v.name, params, machineOverrides(o));
   const opts: HuntOptions = { iterations: 1000, ...def.options, ...v.options, ...o.hunt };
   const kindsOf = (fs: readonly FoundFinding[]) => fs.map((f) => f.kind);
   let h: HuntResult;
@@ -157,6 +202,7 @@ function huntVariant(def: ScenarioDef, v: VariantDef, params: Params, o: CliOpti
       checkDeterminism: o.checkDeterminism,
     });
   }
+  const confirmed = (o.confirm || v.confirm === true) && !single ? confirmPredictions(program, opts, h) : new Map<string, string>();
   const metrics = metricsOf(h);
   const kinds = kindsOf(h.findings);
   const j = judge(v.expect, kinds, metrics);
@@ -174,7 +220,11 @@ function huntVariant(def: ScenarioDef, v: VariantDef, params: Params, o: CliOpti
     expect: v.expect,
     verdict,
     schedulesRun: h.schedulesRun,
-    findings: h.findings.map((f) => findingJson(f, f.schedule ? replayCommand(def, v.name, params, f.shrunk ?? f.schedule) : '')),
+    findings: h.findings.map((f) => {
+      const j = findingJson(f, f.schedule ? replayCommand(def, v.name, params, f.shrunk ?? f.schedule, o) : '');
+      const c = confirmed.get(f.fingerprint);
+      return c === undefined ? j : { ...j, confirmed: c };
+    }),
     metrics,
     coverage: { schedules: h.schedulesRun, expectedSteps: h.expectedSteps },
     ...(why ? { why } : {}),
@@ -189,7 +239,7 @@ function cmdHunt(o: CliOptions, io: Io, single: boolean): number {
   if (target === 'all' && o.params.length) throw new InputError('--param needs a single scenario');
   const outputs = defs.map((def) => {
     const params = applyParams(def, o.params);
-    const program = scenarioProgram(def, def.variants[0].name, params);
+    const program = scenarioProgram(def, def.variants[0].name, params, machineOverrides(o));
     const runs = variantsOf(def, o.variant).map((v) => huntVariant(def, v, params, o, single));
     return {
       scenario: { id: def.id, name: def.name, file: def.file, hash: programHash(program, o.hunt) },
@@ -211,6 +261,7 @@ function printText(io: Io, s: { id: string; name: string }, runs: RunJson[]): vo
     for (const f of r.findings) {
       io.out('');
       io.out(f.text);
+      if (f.confirmed) io.out(`\nlockdep prediction ${f.confirmed}`);
       if (f.replay) io.out(`\nreplay: ${f.replay}`);
     }
     io.out('');
@@ -227,9 +278,9 @@ function cmdReplay(o: CliOptions, io: Io): number {
   const def = findScenario(target);
   const params = applyParams(def, o.params);
   const v = variantsOf(def, o.variant === 'all' ? def.variants[0].name : o.variant)[0];
-  const program = scenarioProgram(def, v.name, params);
+  const program = scenarioProgram(def, v.name, params, machineOverrides(o));
   const r = replay(program, schedule, { ...o.hunt, mode: o.continueReplay ? 'continue' : 'strict' });
-  const findings = r.findings.map((f) => findingJson({ ...f, iteration: 0, schedule: r.ran, runs: 1, totalCount: f.count }, replayCommand(def, v.name, params, r.ran)));
+  const findings = r.findings.map((f) => findingJson({ ...f, iteration: 0, schedule: r.ran, runs: 1, totalCount: f.count }, replayCommand(def, v.name, params, r.ran, o)));
   const unexpected = judge(v.expect, r.findings.map((f) => f.kind), {}).unexpected;
   if (o.json) {
     io.out(JSON.stringify({ scenario: { id: def.id, name: def.name, file: def.file }, variant: v.name, schedule: r.ran, divergedAt: r.divergedAt, events: r.events, findings }));

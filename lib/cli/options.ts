@@ -27,21 +27,19 @@ const SPEC = {
   'check-determinism': { type: 'boolean' },
   continue: { type: 'boolean' },
   'no-shrink': { type: 'boolean' },
-  // later issues: recognised, refused with a clear error until built
   confirm: { type: 'boolean' },
+  lockdep: { type: 'string' },
+  // later issues: recognised, refused with a clear error until built
   workers: { type: 'string' },
   shard: { type: 'string' },
   portfolio: { type: 'boolean' },
   out: { type: 'string' },
   resume: { type: 'boolean' },
   trace: { type: 'string' },
-  lockdep: { type: 'string' },
   html: { type: 'string' },
 } as const;
 
 const NOT_YET: Record<string, string> = {
-  confirm: 'lockdep predictions and their confirmation',
-  lockdep: 'the lockdep validator',
   workers: 'parallel hunts',
   shard: 'sharded hunts',
   portfolio: 'portfolio hunts',
@@ -63,6 +61,10 @@ export interface CliOptions {
   checkDeterminism: boolean;
   params: string[];
   hunt: Partial<HuntOptions>;
+  /** --confirm: search for a schedule realising each lockdep prediction. */
+  confirm: boolean;
+  /** --lockdep on|off (undefined: the scenario's machine decides, on by default). */
+  lockdep?: boolean;
 }
 
 /** "10ms", "5s", "250us", "1000" (ns) -> ns. */
@@ -107,9 +109,16 @@ export function parseCli(argv: string[]): CliOptions {
   if (typeof v.window === 'string') hunt.window = parseDuration(v.window, 'window');
   if (typeof v['max-steps'] === 'string') hunt.stepBudget = checkPositiveInt(v['max-steps'], 'step budget');
   if (typeof v.horizon === 'string') hunt.horizon = parseDuration(v.horizon, 'horizon');
+  let lockdep: boolean | undefined;
+  if (typeof v.lockdep === 'string') {
+    if (v.lockdep !== 'on' && v.lockdep !== 'off') throw new InputError(`bad --lockdep "${v.lockdep}": expected on or off`);
+    lockdep = v.lockdep === 'on';
+  }
   return {
     command,
     positionals,
+    confirm: v.confirm === true,
+    ...(lockdep !== undefined ? { lockdep } : {}),
     variant: typeof v.variant === 'string' ? v.variant : 'all',
     json: v.json === true,
     debug: v.debug === true,

@@ -20,3 +20,5 @@ export * from './completion';
 export * from './softirq';
 export * from './timer';
 export * from './bug';
+export * from './rwlock';
+export * from './rwsem';

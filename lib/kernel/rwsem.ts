@@ -143,6 +143,7 @@ export function* downgrade_write(cur: Task, sem: rw_semaphore): Generator<unknow
       break;
     }
   }
+  cur.cpu.machine.emit('lockDowngrade', cur, sem);
   handOver(sem);
 }
 

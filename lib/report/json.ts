@@ -18,6 +18,8 @@ export interface FindingJson {
   schedule: string;
   shrunk?: string;
   replay: string;
+  /** --confirm, on lockdep findings: "confirmed by schedule <s>" or "not reached in N schedules". */
+  confirmed?: string;
 }
 
 export function findingJson(f: FoundFinding, replay: string): FindingJson {
