@@ -30,7 +30,7 @@ function top(t: Task): Node {
 function edges(n: Node): Node[] {
   const w = n.task.waits[n.depth] ?? null;
   if (w === null) return [];
-  if (w.lock) return w.lock.holders().map((o) => top(o.task));
+  if (w.lock) return w.lock.waitsFor(n.task, n.depth).map((o) => top(o.task));
   if ((w.kind === 'ipi' || w.kind === 'flag') && w.pendingOn) return w.pendingOn().map((c) => top(c.running));
   if (w.kind === 'cpu' && w.cpu) return w.cpu.curr ? [top(w.cpu.curr)] : [];
   return [];

@@ -34,6 +34,14 @@ export abstract class Lock {
     return this.owner === null ? [] : [this.owner];
   }
 
+  /**
+   * Whom a context waiting for this lock waits on: the holders, and for queued locks also the
+   * waiters ahead of it (they get in first).
+   */
+  waitsFor(_task: Task, _depth: number): Owner[] {
+    return this.holders();
+  }
+
   toString(): string {
     return this.name;
   }

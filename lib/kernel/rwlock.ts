@@ -45,6 +45,12 @@ export class rwlock_t extends Lock {
   override holders(): Owner[] {
     return this.owner === null ? this.readers.slice() : [this.owner, ...this.readers];
   }
+
+  /** A queued locker also waits for every locker queued ahead of it. */
+  override waitsFor(task: Task, depth: number): Owner[] {
+    const i = this.queue.findIndex((w) => w.task === task && w.depth === depth);
+    return i <= 0 ? this.holders() : [...this.holders(), ...this.queue.slice(0, i)];
+  }
 }
 
 /** DEFINE_RWLOCK(name) / rwlock_init(&lock) with the lockdep class `name`. */
