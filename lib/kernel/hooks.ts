@@ -1,6 +1,7 @@
 /**
  * The kernel model's hook points. Detectors (lib/check) subscribe to them and emit findings;
- * they observe, they never change what the model does, and they never throw.
+ * they observe, they never change what the model does, and they never throw. One model part
+ * subscribes too: the workqueue's wq_worker_sleeping, on `sleep`, as the scheduler calls it.
  */
 import type { Cpu } from './cpu';
 import type { Lock } from './lock';

@@ -22,3 +22,4 @@ export * from './timer';
 export * from './bug';
 export * from './rwlock';
 export * from './rwsem';
+export * from './workqueue';

@@ -30,6 +30,7 @@ export function* mutex_lock(cur: Task, lock: mutex): Generator<unknown, void, un
     recordAcquired(cur, lock, 'mutex_lock');
     return;
   }
+  cur.woken = false; // a stale wakeup must not end the sleep before the hand-over
   lock.waiters.push(cur);
   // mutex_unlock hands ownership over before waking us, so we own it when we run again.
   yield* sleep(cur, { kind: 'mutex', lock, what: lock.name }, 'mutex_lock');
