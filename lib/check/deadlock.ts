@@ -7,12 +7,14 @@
  *    holds" is a cycle of one);
  *  - spinning until an IPI is handled -> the context running on the target CPU, which has not
  *    taken it (IRQs off, or stuck itself);
- *  - waiting for a CPU -> the context running on it.
+ *  - waiting for a CPU -> the context running on it;
+ *  - waiting in synchronize_rcu -> every reader the grace period still waits for.
  * A cycle is a `deadlock` finding naming every participant; a hang without one is left to the
  * engine's `no_progress`. Checked at quiescence only: a cycle while other CPUs still run is found
  * when they stop (or hit the step budget).
  */
 import type { Machine } from '../kernel/machine';
+import { rcuStateIfUsed } from '../kernel/rcu';
 import { Task } from '../kernel/task';
 import { describeWait, formatStates, machineStates } from '../report/cpu-state';
 
@@ -33,6 +35,8 @@ function edges(n: Node): Node[] {
   if (w.lock) return w.lock.waitsFor(n.task, n.depth).map((o) => top(o.task));
   if ((w.kind === 'ipi' || w.kind === 'flag') && w.pendingOn) return w.pendingOn().map((c) => top(c.running));
   if (w.kind === 'cpu' && w.cpu) return w.cpu.curr ? [top(w.cpu.curr)] : [];
+  // synchronize_rcu waits for the read-side sections the current grace period waits on
+  if (w.kind === 'rcu') return rcuStateIfUsed(n.task.cpu.machine)?.gp?.waitingOn.map((r) => top(r.task)) ?? [];
   return [];
 }
 

@@ -3,13 +3,17 @@ import type { Machine } from '../kernel/machine';
 import { installDeadlockCheck } from './deadlock';
 import { installIpiCheck } from './ipi';
 import { installMightSleep } from './might-sleep';
+import { installLockdep } from './lockdep';
 import { installRcuCheck } from './rcu';
+import { installWatchdogs } from './watchdog';
 
-export { installDeadlockCheck, installIpiCheck, installMightSleep, installRcuCheck };
+export { installDeadlockCheck, installIpiCheck, installLockdep, installMightSleep, installRcuCheck, installWatchdogs };
 
 export function installDetectors(m: Machine): void {
   installMightSleep(m);
   installIpiCheck(m);
   installDeadlockCheck(m);
   installRcuCheck(m);
+  installLockdep(m); // only when the machine has lockdep on
+  installWatchdogs(m); // only in timed mode or under a fair strategy
 }

@@ -25,6 +25,7 @@ const SITES: Record<string, string> = {
   synchronize_irq: 'kernel/irq/manage.c',
   set_cpus_allowed_ptr: 'kernel/sched/core.c',
   synchronize_rcu: 'kernel/rcu/tree.c',
+  rcu_barrier: 'kernel/rcu/tree.c',
   msleep: 'kernel/time/sleep_timeout.c',
   might_sleep: 'include/linux/kernel.h',
 };

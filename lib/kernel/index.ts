@@ -23,3 +23,4 @@ export * from './bug';
 export * from './rwlock';
 export * from './rwsem';
 export * from './workqueue';
+export * from './object';
