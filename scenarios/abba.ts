@@ -24,7 +24,7 @@ const scenario = defineScenario({
   params: { cpus: 2, holdNs: 200, rounds: 1 },
   machine: (p) => ({ cpus: Math.max(2, p.cpus) }),
   variants: [
-    { name: 'buggy', expect: { findings: ['deadlock'] } },
+    { name: 'buggy', expect: { findings: ['lockdep', 'deadlock'] }, confirm: true },
     { name: 'fixed', expect: { clean: true } },
   ],
   options: { iterations: 500 },

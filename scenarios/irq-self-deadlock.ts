@@ -16,7 +16,7 @@ const scenario = defineScenario({
   params: { cpus: 1, requests: 2, holdNs: 300 },
   machine: (p) => ({ cpus: Math.max(1, p.cpus) }),
   variants: [
-    { name: 'buggy', expect: { findings: ['deadlock'] } },
+    { name: 'buggy', expect: { findings: ['lockdep', 'deadlock'] }, confirm: true },
     { name: 'fixed', expect: { clean: true } },
   ],
   options: { iterations: 500 },

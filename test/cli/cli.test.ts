@@ -32,15 +32,29 @@ describe('irqsim command line', () => {
     expect(j.scenario.id).to.equal('abba');
     const buggy = j.runs.find((x: { variant: string }) => x.variant === 'buggy');
     expect(buggy.verdict).to.equal('as-expected');
-    const f = buggy.findings[0];
-    expect(f.kind).to.equal('deadlock');
+    // lockdep predicts the inversion; the buggy variant declares confirm, so the prediction names
+    // the schedule that deadlocks
+    const ld = buggy.findings.find((x: { kind: string }) => x.kind === 'lockdep');
+    expect(ld.subkind).to.equal('circular');
+    expect(ld.text).to.contain('WARNING: possible circular locking dependency detected');
+    expect(ld.confirmed).to.match(/^confirmed by schedule 1:[0-9a-f]{8}:/);
+    const f = buggy.findings.find((x: { kind: string }) => x.kind === 'deadlock');
     expect(f.replay).to.match(/^npx irqsim replay abba 1:[0-9a-f]{8}:\S+ --variant buggy$/);
     expect(f.cpuStates).to.have.length(2);
     // the replay command replays to the same finding
     const schedule = f.replay.split(' ')[4];
     const rep = cli('replay', 'abba', schedule, '--variant', 'buggy', '--json');
     expect(rep.code).to.equal(0);
-    expect(JSON.parse(rep.out).findings[0].text).to.equal(f.text);
+    expect(JSON.parse(rep.out).findings.find((x: { kind: string }) => x.kind === 'deadlock').text).to.equal(f.text);
+  });
+
+  it('--lockdep off: no lockdep findings, and the replay command says so', () => {
+    const r = cli('hunt', 'abba', '--variant', 'buggy', '--lockdep', 'off', '--json', '--seed', '3');
+    const j = JSON.parse(r.out);
+    expect(j.runs[0].findings.map((f: { kind: string }) => f.kind)).to.deep.equal(['deadlock']);
+    expect(j.runs[0].findings[0].replay).to.match(/ --lockdep off$/);
+    expect(j.runs[0].verdict).to.equal('unexpected'); // the variant expects lockdep too
+    expect(r.code).to.equal(1);
   });
 
   it('exit code 1 when a run is not as expected (a budget too small to reach the bug)', () => {
@@ -64,6 +78,7 @@ describe('irqsim command line', () => {
       [['hunt', 'abba', '--mode', 'fast'], /bad mode "fast"/],
       [['hunt', 'abba', '--horizon', 'soon'], /bad horizon "soon"/],
       [['hunt', 'abba', '--workers', '2'], /--workers is not available yet/],
+      [['hunt', 'abba', '--lockdep', 'maybe'], /bad --lockdep "maybe": expected on or off/],
       [['replay', 'abba', '1:00000000:random:0:0::zzzzz'], /checksum mismatch/],
       [['replay', 'abba'], /needs a scenario and a schedule/],
       [['frob'], /unknown command "frob"/],

@@ -165,7 +165,7 @@ describe('RCU grace periods', () => {
     });
   });
 
-  it('synchronize_rcu inside rcu_read_lock: might_sleep reports the RCU nest depth, and the caller waits for itself', () => {
+  it('synchronize_rcu inside rcu_read_lock: might_sleep reports the RCU nest depth, and the caller deadlocks on itself', () => {
     const p = prog('self', { cpus: 1 }, (m) => {
       m.kthread('t', 0, function* (cur) {
         yield* fn(cur, 'foo_update', (function* () {
@@ -176,7 +176,8 @@ describe('RCU grace periods', () => {
       });
     });
     const h = hunt(p, { iterations: 5, strategy: 'dfs', stopAtFirst: false });
-    expect(h.findings.map((f) => f.kind).sort()).to.deep.equal(['might_sleep', 'no_progress']);
+    expect(h.findings.map((f) => f.kind).sort()).to.deep.equal(['deadlock', 'might_sleep']);
+    expect(h.findings.find((x) => x.kind === 'deadlock')!.text).to.match(/wait-for cycle of 1 context/);
     const f = h.findings.find((x) => x.kind === 'might_sleep')!;
     expect(f.text).to.match(/^BUG: sleeping function called from invalid context at kernel\/rcu\/tree.c/);
     expect(f.text).to.match(/RCU nest depth: 1, expected: 0/);
@@ -417,9 +418,13 @@ describe('rcu detector', () => {
 });
 
 describe('RCU CPU stall warnings', () => {
-  /** A reader that stays in its section for `seconds` while an updater waits in synchronize_rcu. */
+  /**
+   * A reader that stays in its section for `seconds` while an updater waits in synchronize_rcu.
+   * Full preemption: the reader is preemptible (PREEMPT_RCU), so the watchdog sees no soft
+   * lockup, only the RCU stall (with voluntary preemption the kernel would report both).
+   */
   const longReader = (seconds: number) =>
-    prog(`stall-${seconds}`, { cpus: 2 }, (m) => {
+    prog(`stall-${seconds}`, { cpus: 2, preemption: 'full' }, (m) => {
       m.kthread('scanner', 0, function* (cur) {
         yield* fn(cur, 'foo_scan', (function* () {
           yield* rcu_read_lock(cur);

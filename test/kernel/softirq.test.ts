@@ -172,7 +172,8 @@ describe('softirqs, timers and threaded IRQs', () => {
       });
       const kinds = new Set<string>();
       everySchedule(p, (_log, r) => r.findings.forEach((f) => kinds.add(f.kind)));
-      expect([...kinds]).to.deep.equal(bh ? [] : ['deadlock']);
+      // lockdep: {SOFTIRQ-ON-W} -> {IN-SOFTIRQ-W} in every schedule; the deadlock in some
+      expect([...kinds].sort()).to.deep.equal(bh ? [] : ['deadlock', 'lockdep']);
     }
   });
 

@@ -20,10 +20,10 @@ interface Case {
 }
 
 const cases: Case[] = [
-  { def: abba as unknown as ScenarioDef, kinds: ['deadlock'], within: 20 },
-  { def: abba as unknown as ScenarioDef, kinds: ['deadlock'], within: 60, params: { cpus: 4 } },
-  { def: irqSelf as unknown as ScenarioDef, kinds: ['deadlock'], within: 20 },
-  { def: irqSelf as unknown as ScenarioDef, kinds: ['deadlock'], within: 20, params: { requests: 4 } },
+  { def: abba as unknown as ScenarioDef, kinds: ['lockdep', 'deadlock'], within: 20 },
+  { def: abba as unknown as ScenarioDef, kinds: ['lockdep', 'deadlock'], within: 60, params: { cpus: 4 } },
+  { def: irqSelf as unknown as ScenarioDef, kinds: ['lockdep', 'deadlock'], within: 20 },
+  { def: irqSelf as unknown as ScenarioDef, kinds: ['lockdep', 'deadlock'], within: 20, params: { requests: 4 } },
   { def: sleep as unknown as ScenarioDef, kinds: ['might_sleep'], within: 1 },
   { def: ipi as unknown as ScenarioDef, kinds: ['ipi_irqs_off', 'deadlock'], within: 40 },
 ];
