@@ -477,9 +477,12 @@ function main(): void {
 
   // (d) ABBA scenario, every detector on ------------------------------------------------------
   // The fixed variant: every schedule runs to the end (the buggy one stops at its deadlock).
+  // Lockdep on (the default) against lockdep off, same schedules: the validator's cost.
   const dProg = scenarioProgram(abba as unknown as ScenarioDef, 'fixed', abba.params);
+  const dProgNoLd = scenarioProgram(abba as unknown as ScenarioDef, 'fixed', abba.params, { lockdep: false });
   const d = measure([
     { key: 'hunt', warm: () => huntRun(dProg, { strategy: 'random' }, cWarm / 4), full: () => huntRun(dProg, { strategy: 'random' }, C_ITERS / 4) },
+    { key: 'noLd', warm: () => huntRun(dProgNoLd, { strategy: 'random' }, cWarm / 4), full: () => huntRun(dProgNoLd, { strategy: 'random' }, C_ITERS / 4) },
   ]);
 
   // seedrandom -----------------------------------------------------------------------------
@@ -516,6 +519,7 @@ function main(): void {
     console.log(row([`(c) race, ${label}`.padEnd(24) + 'sched/s', si(rate(hOff)), si(rate(lOn)), '-', '-', '-', `${ratio(rate(lOn), rate(lOff))}*`], W));
   }
   console.log(row(['(d) ABBA, all detectors'.padEnd(24) + 'sched/s', si(rate(d.hunt)), '-', '-', '-', '-', '-'], W));
+  console.log(row(['(d) ABBA, lockdep off'.padEnd(24) + 'sched/s', si(rate(d.noLd)), '-', '-', '-', '-', `${ratio(rate(d.hunt), rate(d.noLd))}†`], W));
 
   const ms = (x: Sample): string => `${(x.secs * 1e3).toFixed(0)} ms`;
   console.log('');
@@ -556,9 +560,12 @@ function main(): void {
   console.log(`  (a) engine OFF >= 0.70x baseline: ${aR.toFixed(2)}x, ${ok(aR >= 0.7)}`);
   console.log(`  (b) engine OFF >= 0.70x baseline: ${bR.toFixed(2)}x, ${ok(bR >= 0.7)}`);
   console.log(`  (c) hunt() >= 50,000 schedules/s: ${specs.map(([k, label]) => `${label} ${si(rate(c[`${k}-hunt`]))}`).join(', ')}, ${ok(cMin >= 50_000)}`);
+  const ldR = rate(d.hunt) / rate(d.noLd);
+  console.log(`  (d) ABBA hunt with lockdep on >= 0.5x lockdep off: ${ldR.toFixed(2)}x, ${ok(ldR >= 0.5)}`);
   console.log('notes');
   console.log('  (c) engine OFF is hunt() itself. hunt() always runs with instrument: false, so engine ON is the same run loop');
   console.log('      (calibrate, then engine.run per iteration seed) with instrument: true, and ON/OFF (*) is that loop ON vs OFF.');
+  console.log('  (d) † is lockdep on / lockdep off, the same schedules of the fixed ABBA variant with every other detector on.');
   console.log('  (b) the engine puts every tie between visible steps at equal time to the random strategy; the baseline breaks ties by id.');
   console.log(`total ${seconds(started).toFixed(1)} s`);
 }

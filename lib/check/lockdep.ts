@@ -50,7 +50,7 @@ interface LockClass {
   name: string;
   kind: string;
   usage: number;
-  /** Where each usage bit was first set (call stack, innermost first). */
+  /** Where each usage bit was first set (call stack, outermost first). */
   usageAt: (string[] | null)[];
   out: Map<number, Edge>;
   in: Map<number, Edge>;
@@ -60,7 +60,7 @@ interface Edge {
   from: number;
   to: number;
   types: number;
-  /** Stack of the acquisition of `to` when the edge was first recorded. */
+  /** Stack of the acquisition of `to` when the edge was first recorded (outermost first). */
   stack: string[];
 }
 
@@ -82,6 +82,12 @@ export interface LockdepOptions {
 }
 
 const RULER_CHARS = '=';
+
+// Scratch buffers shared by every search (see Lockdep.scratch).
+let scratchBest = new Uint8Array(64);
+let scratchQueue = new Int32Array(128);
+let scratchState = new Uint8Array(128);
+let scratchParent = new Int32Array(64);
 
 /** lockdep's irq_context, made exact per nesting depth: depth, hardirq bit, softirq-serving bit. */
 function contextKey(cur: Task): number {
@@ -245,7 +251,7 @@ export class Lockdep {
     const c = this.classes[h.cls];
     if (c.usage & flag(bit)) return true;
     c.usage |= flag(bit);
-    c.usageAt[bit] = this.stackText(cur);
+    c.usageAt[bit] = cur.stack.slice(); // outermost first; reversed when printed
     const excl = exclusiveBit(bit);
     const read = (bit & READ) !== 0;
     // valid_state: this very class already has the conflicting usage
@@ -254,11 +260,11 @@ export class Lockdep {
     if ((bit & 2) !== 0) {
       // became irq-unsafe: no irq-safe lock may lead here (backwards)
       const found = this.searchBackward(h.cls, h.read !== 0, flag(excl) | flag(excl + READ));
-      if (found !== null) return this.inversion(cur, h, bit, found, 'backwards');
+      if (found >= 0) return this.inversion(cur, h, bit, found, 'backwards');
     } else {
       // became irq-safe: it must lead to no irq-unsafe lock (forwards)
       const found = this.searchForward(h.cls, h.read === 2, flag(excl) | flag(excl + READ), true);
-      if (found !== null) return this.inversion(cur, h, bit, found.cls, 'forwards');
+      if (found >= 0) return this.inversion(cur, h, bit, found, 'forwards');
     }
     return true;
   }
@@ -268,93 +274,103 @@ export class Lockdep {
   // ---------------------------------------------------------------------------------
 
   /**
-   * BFS forward from `root` along strong paths. Returns the first class (other than the root,
-   * unless `includeRoot`) whose usage intersects `mask` (read bits count only when the class was
-   * reached by a path not ending in a recursive read), with the parent links to rebuild the path.
+   * The searches share scratch buffers (they never nest): per class the best state reached
+   * (0 unseen, 1 only through a recursive-read/shared junction, 2 freely), the BFS queue and its
+   * states, and parent links. Hunts run many short runs; this keeps lock operations allocation-free.
    */
-  private searchForward(root: number, rootViaR: boolean, mask: number, readMaskable: boolean, includeRoot = false): { cls: number; viaR: boolean; parent: Int32Array } | null {
-    const n = this.classes.length;
-    const best = new Uint8Array(n); // 0 unseen, 1 seen via R only, 2 seen via N
-    const parent = new Int32Array(n).fill(-1);
-    const queue: number[] = [root];
-    const qR: boolean[] = [rootViaR];
+  private scratch(n: number): void {
+    if (scratchBest.length < n) {
+      const cap = Math.max(n, scratchBest.length * 2);
+      scratchBest = new Uint8Array(cap);
+      scratchQueue = new Int32Array(cap * 2);
+      scratchState = new Uint8Array(cap * 2);
+      scratchParent = new Int32Array(cap);
+    }
+    scratchBest.fill(0, 0, n);
+  }
+
+  /**
+   * BFS forward from `root` along strong paths (no -(*R)-> L -(S*)->): the first class (the root
+   * too when `includeRoot`) whose usage meets `mask`; read bits count only where the class was
+   * reached other than through a recursive read, when `readMaskable`. Returns the class or -1.
+   */
+  private searchForward(root: number, rootViaR: boolean, mask: number, readMaskable: boolean, includeRoot = false): number {
+    const cls = this.classes;
+    if (!includeRoot && cls[root].out.size === 0) return -1;
+    this.scratch(cls.length);
+    const best = scratchBest, queue = scratchQueue, st = scratchState;
+    let head = 0, tail = 0;
+    queue[tail] = root;
+    st[tail++] = rootViaR ? 1 : 0;
     best[root] = rootViaR ? 1 : 2;
     const writeMask = mask & WRITE_BITS;
-    for (let qi = 0; qi < queue.length; qi++) {
-      const x = queue[qi];
-      const viaR = qR[qi];
+    while (head < tail) {
+      const x = queue[head];
+      const viaR = st[head++] === 1;
       if (x !== root || includeRoot) {
-        const u = this.classes[x].usage & (viaR && readMaskable ? writeMask : mask);
-        if (u !== 0) return { cls: x, viaR, parent };
+        if ((cls[x].usage & (viaR && readMaskable ? writeMask : mask)) !== 0) return x;
       }
-      for (const e of this.classes[x].out.values()) {
+      for (const e of cls[x].out.values()) {
         const allowed = viaR ? e.types & FROM_E : e.types;
         if (allowed === 0) continue;
         const nextR = (allowed & TO_N) === 0;
         const rank = nextR ? 1 : 2;
         if (best[e.to] >= rank) continue;
         best[e.to] = rank;
-        parent[e.to] = x;
-        queue.push(e.to);
-        qR.push(nextR);
+        queue[tail] = e.to;
+        st[tail++] = nextR ? 1 : 0;
       }
     }
-    return null;
+    return -1;
   }
 
   /**
-   * BFS backward from `root` along strong paths to a class with usage in `mask` (root excluded).
-   * A class whose path starts shared (it was held as a reader) matches on write usage only: a
+   * BFS backward from `root` along strong paths. With `mask`, returns the first class (root
+   * excluded) whose usage meets it, or -1; without (mask 0), ORs every reached class's usage
+   * into `accumulated` (root included) and records them in the queue for the caller.
+   * A class whose path starts shared (it was held as a reader) counts its write usage only: a
    * reader in an interrupt cannot be blocked by other readers.
    */
-  private searchBackward(root: number, rootShared: boolean, mask: number): number | null {
-    const n = this.classes.length;
-    const best = new Uint8Array(n);
-    const queue: number[] = [root];
-    const qS: boolean[] = [rootShared];
+  private accumulated = 0;
+  private searchBackward(root: number, rootShared: boolean, mask: number): number {
+    const cls = this.classes;
+    if (mask !== 0 && cls[root].in.size === 0) return -1;
+    if (mask === 0 && cls[root].in.size === 0) {
+      this.accumulated = rootShared ? cls[root].usage & WRITE_BITS : cls[root].usage;
+      scratchQueue[0] = root;
+      this.reached = 1;
+      return -1;
+    }
+    this.scratch(cls.length);
+    const best = scratchBest, queue = scratchQueue, st = scratchState;
+    let head = 0, tail = 0;
+    queue[tail] = root;
+    st[tail++] = rootShared ? 1 : 0;
     best[root] = rootShared ? 1 : 2;
-    for (let qi = 0; qi < queue.length; qi++) {
-      const x = queue[qi];
-      const shared = qS[qi];
-      if (x !== root && (this.classes[x].usage & (shared ? mask & WRITE_BITS : mask)) !== 0) return x;
-      for (const e of this.classes[x].in.values()) {
+    let acc = 0;
+    while (head < tail) {
+      const x = queue[head];
+      const shared = st[head++] === 1;
+      const u = shared ? cls[x].usage & WRITE_BITS : cls[x].usage;
+      if (mask === 0) acc |= u;
+      else if (x !== root && (u & mask) !== 0) return x;
+      for (const e of cls[x].in.values()) {
         const allowed = shared ? e.types & TO_N : e.types;
         if (allowed === 0) continue;
         const prevS = (allowed & FROM_E) === 0;
         const rank = prevS ? 1 : 2;
         if (best[e.from] >= rank) continue;
         best[e.from] = rank;
-        queue.push(e.from);
-        qS.push(prevS);
+        queue[tail] = e.from;
+        st[tail++] = prevS ? 1 : 0;
       }
     }
-    return null;
+    this.accumulated = acc;
+    this.reached = tail;
+    return -1;
   }
-
-  /** Every class that reaches `root` backwards (strong paths), root included, with their usage OR-ed. */
-  private accumulateBackward(root: number, rootShared: boolean): { usage: number; classes: number[] } {
-    const n = this.classes.length;
-    const best = new Uint8Array(n);
-    const queue: number[] = [root];
-    const qS: boolean[] = [rootShared];
-    best[root] = rootShared ? 1 : 2;
-    let usage = 0;
-    for (let qi = 0; qi < queue.length; qi++) {
-      const x = queue[qi];
-      usage |= qS[qi] ? this.classes[x].usage & WRITE_BITS : this.classes[x].usage;
-      for (const e of this.classes[x].in.values()) {
-        const allowed = qS[qi] ? e.types & TO_N : e.types;
-        if (allowed === 0) continue;
-        const prevS = (allowed & FROM_E) === 0;
-        const rank = prevS ? 1 : 2;
-        if (best[e.from] >= rank) continue;
-        best[e.from] = rank;
-        queue.push(e.from);
-        qS.push(prevS);
-      }
-    }
-    return { usage, classes: queue };
-  }
+  /** How many classes the last accumulating backward search reached (in scratchQueue). */
+  private reached = 0;
 
   // ---------------------------------------------------------------------------------
   // validate_chain: check_deadlock, check_prevs_add, check_noncircular, check_irq_usage
@@ -419,7 +435,7 @@ export class Lockdep {
     }
     if (existing !== undefined) existing.types |= type;
     else {
-      const e: Edge = { from: prev.cls, to: next.cls, types: type, stack: this.stackText(cur) };
+      const e: Edge = { from: prev.cls, to: next.cls, types: type, stack: cur.stack.slice() };
       pc.out.set(next.cls, e);
       this.classes[next.cls].in.set(prev.cls, e);
       this.edges++;
@@ -429,21 +445,24 @@ export class Lockdep {
 
   /** Strong path next -> ... -> prev such that adding prev -> next makes a strong cycle. */
   private findCycle(next: Held, prev: Held): number[] | null {
-    const n = this.classes.length;
-    const best = new Uint8Array(n);
-    const parent = new Int32Array(n).fill(-1);
-    const queue: number[] = [next.cls];
-    const qR: boolean[] = [next.read === 2];
+    const cls = this.classes;
+    if (cls[next.cls].out.size === 0 || cls[prev.cls].in.size === 0) return null;
+    this.scratch(cls.length);
+    const best = scratchBest, queue = scratchQueue, st = scratchState, parent = scratchParent;
+    let head = 0, tail = 0;
+    queue[tail] = next.cls;
+    st[tail++] = next.read === 2 ? 1 : 0;
     best[next.cls] = next.read === 2 ? 1 : 2;
-    for (let qi = 0; qi < queue.length; qi++) {
-      const x = queue[qi];
-      const viaR = qR[qi];
+    parent[next.cls] = -1;
+    while (head < tail) {
+      const x = queue[head];
+      const viaR = st[head++] === 1;
       if (x === prev.cls && (prev.read === 0 || !viaR)) {
         const path: number[] = [];
-        for (let c = x; c !== -1; c = c === next.cls ? -1 : parent[c]) path.push(c);
+        for (let c = x; c !== -1; c = parent[c]) path.push(c);
         return path.reverse(); // next ... prev
       }
-      for (const e of this.classes[x].out.values()) {
+      for (const e of cls[x].out.values()) {
         const allowed = viaR ? e.types & FROM_E : e.types;
         if (allowed === 0) continue;
         const nextR = (allowed & TO_N) === 0;
@@ -451,8 +470,8 @@ export class Lockdep {
         if (best[e.to] >= rank) continue;
         best[e.to] = rank;
         parent[e.to] = x;
-        queue.push(e.to);
-        qR.push(nextR);
+        queue[tail] = e.to;
+        st[tail++] = nextR ? 1 : 0;
       }
     }
     return null;
@@ -460,12 +479,18 @@ export class Lockdep {
 
   private checkIrqUsage(cur: Task, prev: Held, next: Held, state: number): boolean {
     const usedIn = flag(state + USED_IN_HARDIRQ) | flag(state + USED_IN_HARDIRQ + READ);
-    const back = this.accumulateBackward(prev.cls, prev.read !== 0);
-    if ((back.usage & usedIn) === 0) return true;
+    this.searchBackward(prev.cls, prev.read !== 0, 0);
+    if ((this.accumulated & usedIn) === 0) return true;
+    let safe = prev.cls;
+    for (let i = 0; i < this.reached; i++) {
+      if ((this.classes[scratchQueue[i]].usage & usedIn) !== 0) {
+        safe = scratchQueue[i];
+        break;
+      }
+    }
     const fwd = this.searchForward(next.cls, next.read === 2, flag(state + ENABLED_HARDIRQ), false, true);
-    if (fwd === null) return true;
-    const safe = back.classes.find((c) => (this.classes[c].usage & usedIn) !== 0) ?? prev.cls;
-    return this.safeUnsafe(cur, prev, next, state, safe, fwd.cls);
+    if (fwd < 0) return true;
+    return this.safeUnsafe(cur, prev, next, state, safe, fwd);
   }
 
   // ---------------------------------------------------------------------------------
@@ -508,7 +533,7 @@ export class Lockdep {
   }
 
   private usageTrace(cls: number, bit: number): string[] {
-    const at = this.classes[cls].usageAt[bit] ?? [];
+    const at = [...(this.classes[cls].usageAt[bit] ?? [])].reverse();
     return [`${USAGE_NAMES[bit]} at:`, ...at.map((f) => `  ${f}`)];
   }
 
@@ -539,7 +564,7 @@ export class Lockdep {
     for (let i = path.length - 1, k = path.length - 1; i >= 0; i--, k--) {
       const c = path[i];
       const into = i > 0 ? this.classes[path[i - 1]].out.get(c) : undefined;
-      const frames = i === 0 ? this.stackText(cur) : (into?.stack ?? []);
+      const frames = i === 0 ? this.stackText(cur) : [...(into?.stack ?? [])].reverse();
       chain.push(`-> #${k} ${this.classText(c)}:`, ...frames.map((f) => `       ${f}`), '');
     }
     const body = [
@@ -587,7 +612,7 @@ export class Lockdep {
       `${cur.comm}/${cur.pid} ${this.irqState(cur)} takes:`,
       `${this.lockText(h)}, at: ${h.at}`,
       `{${USAGE_NAMES[oldBit]}} state was registered at:`,
-      ...(this.classes[h.cls].usageAt[oldBit] ?? []).map((f) => `  ${f}`),
+      ...[...(this.classes[h.cls].usageAt[oldBit] ?? [])].reverse().map((f) => `  ${f}`),
       '',
       'other info that might help us debug this:',
       ' Possible unsafe locking scenario:',

@@ -91,10 +91,14 @@ export class Machine {
   }
 
   /** Call every subscriber of hook `name`. */
-  emit<K extends HookName>(name: K, ...args: Parameters<NonNullable<KernelHooks[K]>>): void {
-    for (const h of this.hookList) {
-      const f = h[name] as ((...a: unknown[]) => void) | undefined;
-      if (f !== undefined) f.apply(h, args);
+  emit<K extends HookName>(name: K, ...args: Parameters<NonNullable<KernelHooks[K]>>): void;
+  // Hot path (every lock operation): fixed arity, no rest array, no apply.
+  emit(name: HookName, a?: unknown, b?: unknown, c?: unknown, d?: unknown): void {
+    const list = this.hookList;
+    for (let i = 0; i < list.length; i++) {
+      const h = list[i];
+      const f = h[name] as ((a: unknown, b: unknown, c: unknown, d: unknown) => void) | undefined;
+      if (f !== undefined) f.call(h, a, b, c, d);
     }
   }
 
