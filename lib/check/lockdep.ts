@@ -108,7 +108,7 @@ function isRead(lock: Lock, how: string): boolean {
 }
 
 function waitType(kind: string): string {
-  return kind === 'mutex' || kind === 'rw_semaphore' ? '-{4:4}' : '-{2:2}';
+  return kind === 'mutex' || kind === 'rw_semaphore' ? '-{4:4}' : kind === 'lockdep_map' ? '-{0:0}' : '-{2:2}';
 }
 
 export class Lockdep {
@@ -136,7 +136,8 @@ export class Lockdep {
     if (!this.on) return;
     const pc = cur.preempt_count;
     let read = 0;
-    if (isRead(lock, how)) {
+    if (how === 'lock_map_acquire_read') read = 2;
+    else if (isRead(lock, how)) {
       // rwlock_acquire_read: recursive only when forced, or in interrupt context (queued rwlocks).
       read = lock.kind === 'rwlock' && (this.opts.forceReadLockRecursive === true || in_interrupt(pc)) ? 2 : 1;
     }

@@ -137,7 +137,7 @@ function realises(prediction: string[], deadlock: string[]): boolean {
  * --confirm: for each lockdep prediction, the schedule that really deadlocks on those classes:
  * one the hunt already found, or a search of up to the hunt's budget from a derived seed.
  */
-function confirmPredictions(program: ReturnType<typeof scenarioProgram>, opts: HuntOptions, h: HuntResult): Map<string, string> {
+export function confirmPredictions(program: ReturnType<typeof scenarioProgram>, opts: HuntOptions, h: HuntResult): Map<string, string> {
   const out = new Map<string, string>();
   for (const f of h.findings) {
     if (f.kind !== 'lockdep' || !CONFIRMABLE.has(f.subkind ?? '')) continue;

@@ -5,7 +5,7 @@
  */
 import type { Task } from './task';
 
-export type LockKind = 'spinlock' | 'raw_spinlock' | 'mutex' | 'rwlock' | 'rw_semaphore';
+export type LockKind = 'spinlock' | 'raw_spinlock' | 'mutex' | 'rwlock' | 'rw_semaphore' | 'lockdep_map';
 
 export interface Owner {
   task: Task;
@@ -63,4 +63,27 @@ export function recordReleased(cur: Task, lock: Lock): void {
 /** lockdep_set_class(lock, key): give the lock another class name. */
 export function lockdep_set_class(lock: Lock, className: string): void {
   lock.lockClass = className;
+}
+
+/**
+ * A lockdep map: a pseudo-lock nobody waits on, acquired and released around an operation so
+ * lockdep sees the dependency (a work item's and a workqueue's completion maps; fs_reclaim).
+ */
+export class lockdep_map extends Lock {
+  constructor(obj: number, name: string) {
+    super('lockdep_map', name, obj);
+  }
+}
+
+/** lock_map_acquire / lock_map_acquire_read (a recursive read): annotate only, never wait. */
+export function lock_map_acquire(cur: Task, map: lockdep_map, read = false): void {
+  const how = read ? 'lock_map_acquire_read' : 'lock_map_acquire';
+  cur.cpu.machine.emit('lockAcquire', cur, map, how, false);
+  cur.held.push({ lock: map, depth: cur.depth, how, at: cur.site });
+}
+
+/** lock_map_release. */
+export function lock_map_release(cur: Task, map: lockdep_map): void {
+  cur.cpu.machine.emit('lockRelease', cur, map, 'lock_map_release');
+  recordReleased(cur, map);
 }

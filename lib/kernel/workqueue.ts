@@ -20,6 +20,7 @@
  */
 import { ProgramError, WAKE } from '../../scheduler';
 import { completion, complete, DECLARE_COMPLETION } from './completion';
+import { lock_map_acquire, lock_map_release, lockdep_map } from './lock';
 import type { KernelBody, Machine } from './machine';
 import { hex } from './preempt';
 import { migrate_task, might_sleep, schedule_timeout, sleep, wake_up_process } from './sched';
@@ -81,11 +82,17 @@ export class work_struct {
   canceling = 0;
   dwork: delayed_work | null = null;
   readonly obj: number;
+  private map: lockdep_map | null = null;
   constructor(
     readonly m: Machine,
     readonly name: string,
   ) {
     this.obj = m.sim.object(`work:${name}`);
+  }
+
+  /** The work's lockdep map, "(work_completion)(<func>)": held while it runs, taken by flushers. */
+  get lockdep_map(): lockdep_map {
+    return (this.map ??= new lockdep_map(this.obj, `(work_completion)(${this.func?.name || this.name})`));
   }
 
   /** The work function's name, for reports. */
@@ -228,6 +235,8 @@ export class workqueue_struct {
   draining = false;
   destroyed = false;
   readonly obj: number;
+  /** "(wq_completion)<name>": held by its workers around every item, taken by flush_workqueue. */
+  readonly lockdep_map: lockdep_map;
   constructor(
     readonly st: WqState,
     readonly name: string,
@@ -235,6 +244,7 @@ export class workqueue_struct {
     readonly max_active: number,
   ) {
     this.obj = st.m.sim.object(`wq:${name}`);
+    this.lockdep_map = new lockdep_map(this.obj, `(wq_completion)${name}`);
   }
 
   get ordered(): boolean {
@@ -802,6 +812,9 @@ function start_flush_work(cur: Task, work: work_struct): completion | null {
 }
 
 function* __flush_work(cur: Task, work: work_struct): KernelBody<boolean> {
+  // lockdep: the flusher depends on the work item (and so on every lock it takes).
+  lock_map_acquire(cur, work.lockdep_map);
+  lock_map_release(cur, work.lockdep_map);
   yield cur.thread.write(work.obj);
   const x = start_flush_work(cur, work);
   if (x === null) return false;
@@ -838,6 +851,8 @@ export function* flush_delayed_work(cur: Task, dw: delayed_work): KernelBody<boo
 export function* flush_workqueue(cur: Task, wq: workqueue_struct): KernelBody<void> {
   yield* fn(cur, 'flush_workqueue', (function* () {
     yield* might_sleep(cur, 'flush_workqueue');
+    lock_map_acquire(cur, wq.lockdep_map);
+    lock_map_release(cur, wq.lockdep_map);
     yield cur.thread.write(wq.obj);
     check_flush_dependency(cur, wq, null);
     const target = wq.nextSeq;
@@ -927,7 +942,12 @@ function* process_one_work(cur: Task, w: worker, work: work_struct): KernelBody<
   const pc = cur.preempt_count;
   const held = cur.held.length;
   const rcu = cur.rcu_read_depth;
+  // lockdep: the item runs holding its workqueue's and its own completion maps, as upstream.
+  lock_map_acquire(cur, pwq.wq.lockdep_map);
+  lock_map_acquire(cur, work.lockdep_map);
   yield* fn(cur, 'process_one_work', fn(cur, func.name || work.name, func(cur, work)));
+  lock_map_release(cur, work.lockdep_map);
+  lock_map_release(cur, pwq.wq.lockdep_map);
   if (cur.preempt_count !== pc || cur.held.length !== held || cur.rcu_read_depth !== rcu) {
     m.log.printk(cur.cpu.id, `BUG: workqueue leaked atomic, lock or RCU: ${cur.comm}[${cur.pid}]\n     preempt=${hex(cur.preempt_count)} lock=${held}->${cur.held.length} RCU=${rcu}->${cur.rcu_read_depth} workfn=${func.name || work.name}`);
   }
