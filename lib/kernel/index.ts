@@ -24,3 +24,5 @@ export * from './rwlock';
 export * from './rwsem';
 export * from './workqueue';
 export * from './object';
+export * from './gfp';
+export * from './fs-reclaim';

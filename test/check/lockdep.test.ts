@@ -15,6 +15,8 @@ import { DEFINE_SPINLOCK, spin_lock, spin_trylock, spin_unlock, type spinlock_t 
 import { DEFINE_RWLOCK, read_lock, read_unlock, write_lock, write_unlock, type rwlock_t } from '../../lib/kernel/rwlock';
 import { DECLARE_RWSEM, down_read, down_write, up_read, up_write, type rw_semaphore } from '../../lib/kernel/rwsem';
 import type { Task } from '../../lib/kernel/task';
+import { GFP_KERNEL, GFP_NOFS, memalloc_nofs_restore, memalloc_nofs_save } from '../../lib/kernel/gfp';
+import { fs_reclaim_acquire, fs_reclaim_release, might_alloc } from '../../lib/kernel/fs-reclaim';
 
 type Col = 'spin' | 'wlock' | 'rlock' | 'mutex' | 'wsem' | 'rsem';
 const COLS: Col[] = ['spin', 'wlock', 'rlock', 'mutex', 'wsem', 'rsem'];
@@ -251,5 +253,58 @@ describe('lockdep: the locking selftest matrix', () => {
       expect(run('spin', 'L(A) T(B) U(B) U(A) L(B) L(A) U(A) U(B)')).to.deep.equal([]);
       expect(run('spin', 'T(A) L(B) U(B) U(A) L(B) L(A) U(A) U(B)')).to.deep.equal(['circular']);
     });
+  });
+});
+
+describe('lockdep: fs_reclaim (the memory model hook)', () => {
+  const nest = (body: (cur: Task) => Generator<unknown, void, unknown>): string[] => {
+    const p: Program = {
+      name: 'fs_reclaim',
+      setup(sim) {
+        const m = new Machine(sim, { cpus: 1 });
+        installLockdep(m);
+        m.kthread('t', 0, body);
+      },
+    };
+    return new Engine().run(p, new ReplayStrategy([], 'lenient'), 0, 50).findings.filter((f) => f.kind === 'lockdep').map((f) => f.subkind ?? '');
+  };
+  it('correct nesting S, wrong nesting F, protected nesting S (the selftests)', () => {
+    expect(
+      nest(function* (cur) {
+        fs_reclaim_acquire(cur, GFP_KERNEL);
+        yield* might_alloc(cur, GFP_NOFS);
+        fs_reclaim_release(cur, GFP_KERNEL);
+      }),
+    ).to.deep.equal([]);
+    expect(
+      nest(function* (cur) {
+        fs_reclaim_acquire(cur, GFP_KERNEL);
+        yield* might_alloc(cur, GFP_KERNEL);
+        fs_reclaim_release(cur, GFP_KERNEL);
+      }),
+    ).to.deep.equal(['recursive']);
+    expect(
+      nest(function* (cur) {
+        fs_reclaim_acquire(cur, GFP_KERNEL);
+        const f = memalloc_nofs_save(cur);
+        yield* might_alloc(cur, GFP_KERNEL);
+        memalloc_nofs_restore(cur, f);
+        fs_reclaim_release(cur, GFP_KERNEL);
+      }),
+    ).to.deep.equal([]);
+  });
+  it('a GFP_KERNEL allocation under a lock reclaim also takes: circular through fs_reclaim', () => {
+    const k = nest(function* (cur) {
+      const m = cur.cpu.machine;
+      const l = DEFINE_MUTEX(m, 'shrinker_mutex');
+      fs_reclaim_acquire(cur, GFP_KERNEL); // reclaim runs the shrinker, which takes the mutex
+      yield* mutex_lock(cur, l);
+      yield* mutex_unlock(cur, l);
+      fs_reclaim_release(cur, GFP_KERNEL);
+      yield* mutex_lock(cur, l);
+      yield* might_alloc(cur, GFP_KERNEL); // and allocates under it elsewhere
+      yield* mutex_unlock(cur, l);
+    });
+    expect(k).to.deep.equal(['circular']);
   });
 });
