@@ -178,6 +178,23 @@ export class Lockdep {
     ]);
   }
 
+  /** debug_check_no_locks_freed: the running task must not hold any of `locks`. */
+  locksFreed(cur: Task, locks: Lock[], why: string): void {
+    if (!this.on) return;
+    const stack = this.stackOf(cur);
+    const h = stack.find((x) => locks.includes(x.lock));
+    if (h === undefined) return;
+    const name = this.classes[h.cls].name;
+    this.report(cur, 'held_lock_freed', 'WARNING: held lock freed!', [name], [
+      `${cur.comm}/${cur.pid} is freeing memory (${why}), with a lock still held there!`,
+      `${this.lockText(h)}, at: ${h.at}`,
+      this.heldText(cur),
+      '',
+      'stack backtrace:',
+      ...this.stackText(cur).map((f) => ` ${f}`),
+    ]);
+  }
+
   /** lock_downgrade: the topmost hold of `lock` is a (non-recursive) read hold from now on. */
   downgrade(cur: Task, lock: Lock): void {
     if (!this.on) return;
@@ -724,6 +741,9 @@ export function installLockdep(m: Machine, opts: LockdepOptions = {}): Lockdep |
     },
     lockDowngrade(cur, lock) {
       ld.downgrade(cur, lock);
+    },
+    locksFreed(cur, locks, why) {
+      ld.locksFreed(cur, locks, why);
     },
   });
   return ld;

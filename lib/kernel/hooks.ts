@@ -18,6 +18,8 @@ export interface KernelHooks {
   lockAcquire?(cur: Task, lock: Lock, how: string, trylock: boolean): void;
   lockAcquired?(cur: Task, lock: Lock, how: string): void;
   lockRelease?(cur: Task, lock: Lock, how: string): void;
+  /** Memory holding these locks is freed or re-initialised (debug_check_no_locks_freed). */
+  locksFreed?(cur: Task, locks: Lock[], why: string): void;
   /** A write hold became a read hold (downgrade_write; lockdep's lock_downgrade). */
   lockDowngrade?(cur: Task, lock: Lock): void;
   /** rcu_read_lock / rcu_read_unlock (after the nesting count changed). */

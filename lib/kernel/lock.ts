@@ -87,3 +87,17 @@ export function lock_map_release(cur: Task, map: lockdep_map): void {
   cur.cpu.machine.emit('lockRelease', cur, map, 'lock_map_release');
   recordReleased(cur, map);
 }
+
+/**
+ * debug_check_no_locks_freed: memory holding `locks` is being freed or re-initialised; lockdep
+ * complains if the running task holds any of them ("held lock freed!"). Then the locks start
+ * over unlocked, as a re-initialised lock does.
+ */
+export function debug_check_no_locks_freed(cur: Task, locks: Lock[], why: string): void {
+  cur.cpu.machine.emit('locksFreed', cur, locks, why);
+}
+
+/** spin_lock_init / mutex_init / init_rwsem on a lock that already exists (re-initialisation). */
+export function lock_reinit(cur: Task, lock: Lock): void {
+  debug_check_no_locks_freed(cur, [lock], `${lock.kind}_init`);
+}

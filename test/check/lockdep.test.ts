@@ -8,7 +8,7 @@ import { expect } from 'chai';
 import { Engine, ReplayStrategy, type Program } from '../../scheduler';
 import { installLockdep } from '../../lib/check/lockdep';
 import { Machine } from '../../lib/kernel/machine';
-import type { Lock } from '../../lib/kernel/lock';
+import { lock_reinit, type Lock } from '../../lib/kernel/lock';
 import { DEFINE_MUTEX, mutex_lock, mutex_unlock, type mutex } from '../../lib/kernel/mutex';
 import { HARDIRQ_OFFSET, SOFTIRQ_OFFSET } from '../../lib/kernel/preempt';
 import { DEFINE_SPINLOCK, spin_lock, spin_trylock, spin_unlock, type spinlock_t } from '../../lib/kernel/spinlock';
@@ -57,7 +57,7 @@ function ops(col: Col) {
 }
 
 /**
- * Run a script: tokens L(x) U(x) R(x) RU(x) W(x) WU(x) T(x) (spin_trylock), IRQ{ } SIRQ{ } (fake
+ * Run a script: tokens L(x) U(x) R(x) RU(x) W(x) WU(x) T(x) (spin_trylock), I(x) (re-init), IRQ{ } SIRQ{ } (fake
  * hardirq / softirq entry, as the selftests' HARDIRQ_ENTER does), OFF ON (local_irq_disable/
  * enable). Lock names: A B C D are distinct classes; X1 X2 two instances of class X. Plain locks
  * (for rows mixing rw locks with ordinary ones) are written lower-case: b c.
@@ -84,7 +84,7 @@ function run(col: Col, script: string, opts: { recursive?: boolean } = {}): stri
       m.kthread('selftest', 0, function* (cur) {
         const saved: boolean[] = [];
         for (const tok of toks) {
-          const mm = /^(L|U|R|RU|W|WU|T)\((\w+)\)$/.exec(tok);
+          const mm = /^(L|U|R|RU|W|WU|T|I)\((\w+)\)$/.exec(tok);
           if (mm) {
             const l = get(mm[2]);
             if (mm[1] === 'L') yield* o.lock(cur, l);
@@ -93,6 +93,7 @@ function run(col: Col, script: string, opts: { recursive?: boolean } = {}): stri
             else if (mm[1] === 'RU') yield* o.read(cur, l, true);
             else if (mm[1] === 'W') yield* o.write(cur, l, false);
             else if (mm[1] === 'WU') yield* o.write(cur, l, true);
+            else if (mm[1] === 'I') lock_reinit(cur, l);
             else yield* spin_trylock(cur, l as spinlock_t);
           } else if (tok === 'IRQ{') {
             saved.push(cur.thread.interruptible);
@@ -133,6 +134,7 @@ describe('lockdep: the locking selftest matrix', () => {
     ['A-B-C-D-B-D-D-A', 'L(A) L(B) U(B) U(A) L(C) L(D) U(D) U(C) L(B) L(D) U(D) U(B) L(D) L(A) U(A) U(D)', 'FFSFFF'],
     ['A-B-C-D-B-C-D-A', 'L(A) L(B) U(B) U(A) L(C) L(D) U(D) U(C) L(B) L(C) U(C) U(B) L(D) L(A) U(A) U(D)', 'FFSFFF'],
     ['double unlock', 'L(A) U(A) U(A)', 'FFFFFF'],
+    ['initialize held', 'L(A) I(A)', 'FFFFFF'],
     ['bad unlock order (not an error)', 'L(A) L(B) U(A) U(B)', 'SSSSSS'],
   ];
   for (const [name, script, expected] of families) {
@@ -153,6 +155,8 @@ describe('lockdep: the locking selftest matrix', () => {
     expect(run('spin', 'L(X1) L(X2)')).to.deep.equal(['recursive']);
     expect(run('spin', 'L(A) L(B) U(B) U(A) L(B) L(A)')).to.deep.equal(['circular']);
     expect(run('spin', 'L(A) U(A) U(A)')).to.deep.equal(['bad_unlock']);
+    expect(run('spin', 'L(A) I(A)')).to.deep.equal(['held_lock_freed']);
+    expect(run('spin', 'L(A) U(A) I(A)')).to.deep.equal([]);
     expect(run('spin', 'L(A) U(A) IRQ{ L(A) U(A) }')).to.deep.equal(['inconsistent']);
     expect(run('spin', 'IRQ{ L(A) U(A) } L(B) U(B) OFF L(A) L(B) U(B) U(A) ON')).to.deep.equal(['irq_safe_unsafe']);
     expect(run('spin', 'OFF L(A) L(B) U(B) U(A) ON IRQ{ L(A) U(A) } L(B) U(B)')).to.deep.equal(['irq_inversion']);
