@@ -308,26 +308,23 @@ export class Lockdep {
   }
 
   /**
-   * BFS forward from `root` along strong paths (no -(*R)-> L -(S*)->): the first class (the root
-   * too when `includeRoot`) whose usage meets `mask`; read bits count only where the class was
-   * reached other than through a recursive read, when `readMaskable`. Returns the class or -1.
+   * BFS forward from `root` along strong paths (no -(*R)-> L -(S*)->): the first class `accept`
+   * takes (given whether it was reached only through a recursive read), or -1. Parent links of
+   * the search are left in scratchParent for the caller to rebuild the path.
    */
-  private searchForward(root: number, rootViaR: boolean, mask: number, readMaskable: boolean, includeRoot = false): number {
+  private bfsForward(root: number, rootViaR: boolean, accept: (x: number, viaR: boolean) => boolean): number {
     const cls = this.classes;
-    if (!includeRoot && cls[root].out.size === 0) return -1;
     this.scratch(cls.length);
-    const best = scratchBest, queue = scratchQueue, st = scratchState;
+    const best = scratchBest, queue = scratchQueue, st = scratchState, parent = scratchParent;
     let head = 0, tail = 0;
     queue[tail] = root;
     st[tail++] = rootViaR ? 1 : 0;
     best[root] = rootViaR ? 1 : 2;
-    const writeMask = mask & WRITE_BITS;
+    parent[root] = -1;
     while (head < tail) {
       const x = queue[head];
       const viaR = st[head++] === 1;
-      if (x !== root || includeRoot) {
-        if ((cls[x].usage & (viaR && readMaskable ? writeMask : mask)) !== 0) return x;
-      }
+      if (accept(x, viaR)) return x;
       for (const e of cls[x].out.values()) {
         const allowed = viaR ? e.types & FROM_E : e.types;
         if (allowed === 0) continue;
@@ -335,11 +332,24 @@ export class Lockdep {
         const rank = nextR ? 1 : 2;
         if (best[e.to] >= rank) continue;
         best[e.to] = rank;
+        parent[e.to] = x;
         queue[tail] = e.to;
         st[tail++] = nextR ? 1 : 0;
       }
     }
     return -1;
+  }
+
+  /**
+   * The first class forward of `root` (the root too when `includeRoot`) whose usage meets
+   * `mask`; read bits count only where the class was reached other than through a recursive
+   * read, when `readMaskable`. Returns the class or -1.
+   */
+  private searchForward(root: number, rootViaR: boolean, mask: number, readMaskable: boolean, includeRoot = false): number {
+    const cls = this.classes;
+    if (!includeRoot && cls[root].out.size === 0) return -1;
+    const writeMask = mask & WRITE_BITS;
+    return this.bfsForward(root, rootViaR, (x, viaR) => (x !== root || includeRoot) && (cls[x].usage & (viaR && readMaskable ? writeMask : mask)) !== 0);
   }
 
   /**
@@ -440,7 +450,7 @@ export class Lockdep {
 
   private checkPrevAdd(cur: Task, prev: Held, next: Held): boolean {
     if (prev.cls === next.cls) return true; // recursive read of one class: no self edge
-    const type = (prev.read !== 0 ? SN : EN) * (next.read === 2 ? 2 : 1);
+    const type = prev.read !== 0 ? (next.read === 2 ? SR : SN) : next.read === 2 ? ER : EN;
     const pc = this.classes[prev.cls];
     const existing = pc.out.get(next.cls);
     if (existing !== undefined && (existing.types & type) !== 0) return true;
@@ -465,34 +475,12 @@ export class Lockdep {
   private findCycle(next: Held, prev: Held): number[] | null {
     const cls = this.classes;
     if (cls[next.cls].out.size === 0 || cls[prev.cls].in.size === 0) return null;
-    this.scratch(cls.length);
-    const best = scratchBest, queue = scratchQueue, st = scratchState, parent = scratchParent;
-    let head = 0, tail = 0;
-    queue[tail] = next.cls;
-    st[tail++] = next.read === 2 ? 1 : 0;
-    best[next.cls] = next.read === 2 ? 1 : 2;
-    parent[next.cls] = -1;
-    while (head < tail) {
-      const x = queue[head];
-      const viaR = st[head++] === 1;
-      if (x === prev.cls && (prev.read === 0 || !viaR)) {
-        const path: number[] = [];
-        for (let c = x; c !== -1; c = parent[c]) path.push(c);
-        return path.reverse(); // next ... prev
-      }
-      for (const e of cls[x].out.values()) {
-        const allowed = viaR ? e.types & FROM_E : e.types;
-        if (allowed === 0) continue;
-        const nextR = (allowed & TO_N) === 0;
-        const rank = nextR ? 1 : 2;
-        if (best[e.to] >= rank) continue;
-        best[e.to] = rank;
-        parent[e.to] = x;
-        queue[tail] = e.to;
-        st[tail++] = nextR ? 1 : 0;
-      }
-    }
-    return null;
+    // conflict: prev is held exclusively, or the path into it does not end in a recursive read
+    const x = this.bfsForward(next.cls, next.read === 2, (c, viaR) => c === prev.cls && (prev.read === 0 || !viaR));
+    if (x < 0) return null;
+    const path: number[] = [];
+    for (let c = x; c !== -1; c = scratchParent[c]) path.push(c);
+    return path.reverse(); // next ... prev
   }
 
   private checkIrqUsage(cur: Task, prev: Held, next: Held, state: number): boolean {

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { Engine, hunt, makeStrategy, type Program } from '../../scheduler';
+import { hunt, type Program } from '../../scheduler';
 import {
   DEFINE_MUTEX,
   DEFINE_SPINLOCK,
@@ -31,33 +31,7 @@ import {
   spin_unlock_irqrestore,
   type Task,
 } from '../../lib/kernel';
-import { installDetectors } from '../../lib/check';
-
-/** A one-machine program; `body` builds the scenario, `check` inspects the log it wrote. */
-function prog(name: string, cpus: number, body: (m: Machine, log: string[]) => void): Program {
-  return {
-    name,
-    setup(sim) {
-      const m = new Machine(sim, { cpus });
-      installDetectors(m);
-      const log: string[] = [];
-      sim.world = { m, log };
-      body(m, log);
-    },
-  };
-}
-
-function everySchedule(p: Program, check: (log: string[], r: ReturnType<Engine['run']>) => void, limit = 5000): number {
-  const e = new Engine();
-  const s = makeStrategy({ strategy: 'dfs' });
-  let n = 0;
-  while (!s.exhausted() && n < limit) {
-    const r = e.run(p, s, 0, 50);
-    check((e.world as { log: string[] }).log, r);
-    n++;
-  }
-  return n;
-}
+import { kernelProgram as prog, everySchedule } from '../support/kernel';
 
 describe('kernel execution model', () => {
   it('never delivers an IRQ where IRQs are off, and delivers it once they are on', () => {

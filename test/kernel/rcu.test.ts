@@ -21,37 +21,19 @@ import {
   synchronize_rcu,
 } from '../../lib/kernel/rcu';
 import { READ_ONCE, WRITE_ONCE, kfree, kobject_alloc, kzalloc_obj } from '../../lib/kernel/object';
-import { installDetectors } from '../../lib/check';
+import { kernelProgram, everySchedule as every } from '../support/kernel';
 
 type Log = string[];
 
-function prog(name: string, opts: MachineOptions, body: (m: Machine, log: Log) => void): Program {
-  return {
-    name,
-    params: { ...opts },
-    setup(sim) {
-      const m = new Machine(sim, opts);
-      installDetectors(m);
-      const log: Log = [];
-      sim.world = { m, log };
-      m.addHooks({ rcuGracePeriod: (e, id) => log.push(`gp-${e} ${id}`) });
-      body(m, log);
-    },
-  };
-}
+/** Programs here also log grace-period starts and ends. */
+const prog = (name: string, opts: MachineOptions, body: (m: Machine, log: Log) => void): Program =>
+  kernelProgram(name, opts, (m, log) => {
+    m.addHooks({ rcuGracePeriod: (e, id) => log.push(`gp-${e} ${id}`) });
+    body(m, log);
+  });
 
-/** Every schedule of `p` under DFS (optionally bounded); `check` sees each run's log. Returns the count. */
-function everySchedule(p: Program, check: (log: Log, r: RunResult) => void, bounds: { preemptionBound?: number; irqBound?: number } = {}, limit = 20_000): number {
-  const e = new Engine();
-  const s = makeStrategy({ strategy: 'dfs', ...bounds });
-  let n = 0;
-  while (!s.exhausted()) {
-    const r = e.run(p, s, 0, 50);
-    check((e.world as { log: Log }).log, r);
-    if (++n >= limit) throw new Error(`more than ${limit} schedules`);
-  }
-  return n;
-}
+const everySchedule = (p: Program, check: (log: Log, r: RunResult) => void, bounds: { preemptionBound?: number; irqBound?: number } = {}, limit = 20_000): number =>
+  every(p, check, { ...bounds, limit });
 
 const at = (log: Log, entry: string): number => log.indexOf(entry);
 

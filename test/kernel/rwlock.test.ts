@@ -1,8 +1,7 @@
 import { expect } from 'chai';
-import { Engine, hunt, makeStrategy, type Finding, type Program } from '../../scheduler';
-import { installDetectors } from '../../lib/check';
+import { hunt, type Finding, type Program } from '../../scheduler';
+import { kernelProgram as prog, everySchedule as every } from '../support/kernel';
 import { raise_irq, request_irq } from '../../lib/kernel/irq';
-import { Machine, type MachineOptions } from '../../lib/kernel/machine';
 import { DEFINE_MUTEX, mutex_lock, mutex_unlock } from '../../lib/kernel/mutex';
 import { PREEMPT_OFFSET, SOFTIRQ_DISABLE_OFFSET } from '../../lib/kernel/preempt';
 import {
@@ -41,38 +40,13 @@ import type { Task } from '../../lib/kernel/task';
 
 type Body = Generator<unknown, void, unknown>;
 
-/** A one-machine program with every detector; `build` writes what it saw to `log`. */
-function prog(name: string, opts: MachineOptions, build: (m: Machine, log: string[]) => void): Program {
-  return {
-    name,
-    params: { ...opts },
-    setup(sim) {
-      const m = new Machine(sim, opts);
-      installDetectors(m);
-      const log: string[] = [];
-      sim.world = { m, log };
-      build(m, log);
-    },
-  };
-}
-
 /**
  * Run every schedule (exhaustive DFS); returns how many ran. Programs of two tasks (plus
  * interrupt handlers) are explored without bounds; with three or more, `preemptionBound` caps
  * task switches (CHESS) so the tree stays small, while interrupt delivery stays unbounded.
  */
-function everySchedule(p: Program, check: (log: string[], findings: Finding[]) => void, preemptionBound?: number, limit = 50_000): number {
-  const e = new Engine();
-  const s = makeStrategy({ strategy: 'dfs', preemptionBound });
-  let n = 0;
-  while (!s.exhausted()) {
-    if (n >= limit) throw new Error(`${p.name}: more than ${limit} schedules`);
-    const r = e.run(p, s, 0, 50);
-    check((e.world as { log: string[] }).log, r.findings);
-    n++;
-  }
-  return n;
-}
+const everySchedule = (p: Program, check: (log: string[], findings: Finding[]) => void, preemptionBound?: number, limit = 50_000): number =>
+  every(p, (log, r) => check(log, r.findings), { preemptionBound, limit });
 
 const kinds = (fs: Finding[]): string[] => fs.map((f) => f.kind);
 

@@ -1,7 +1,5 @@
 import { expect } from 'chai';
-import { Engine, makeStrategy, type Program, type RunResult } from '../../scheduler';
-import { installDetectors } from '../../lib/check';
-import { Machine } from '../../lib/kernel/machine';
+import { kernelProgram as prog, everySchedule } from '../support/kernel';
 import { in_serving_softirq, in_task, in_irq } from '../../lib/kernel/preempt';
 import { local_bh_disable, local_bh_enable } from '../../lib/kernel/preemption';
 import { BLOCK_SOFTIRQ, NET_RX_SOFTIRQ, open_softirq, raise_softirq, raise_softirq_irqoff } from '../../lib/kernel/softirq';
@@ -9,32 +7,6 @@ import { del_timer_sync, jiffies, mod_timer, msecs_to_jiffies, timer_setup } fro
 import { IRQF_ONESHOT, IRQ_WAKE_THREAD, disable_irq, enable_irq, raise_irq, request_irq, request_threaded_irq } from '../../lib/kernel/irq';
 import { DEFINE_SPINLOCK, spin_lock, spin_lock_bh, spin_unlock, spin_unlock_bh } from '../../lib/kernel/spinlock';
 import type { Task } from '../../lib/kernel/task';
-
-function prog(name: string, cpus: number, body: (m: Machine, log: string[]) => void): Program {
-  return {
-    name,
-    setup(sim) {
-      const m = new Machine(sim, { cpus });
-      installDetectors(m);
-      const log: string[] = [];
-      sim.world = { m, log };
-      body(m, log);
-    },
-  };
-}
-
-function everySchedule(p: Program, check: (log: string[], r: RunResult) => void, limit = 20000, window = Infinity): number {
-  const e = new Engine({ window });
-  const s = makeStrategy({ strategy: 'dfs' });
-  let n = 0;
-  while (!s.exhausted() && n < limit) {
-    const r = e.run(p, s, 0, 50);
-    check((e.world as { log: string[] }).log, r);
-    n++;
-  }
-  expect(s.exhausted(), 'DFS finished within the limit').to.equal(true);
-  return n;
-}
 
 const ctx = (cur: Task) =>
   `${cur.context} softirq=${in_serving_softirq(cur.preempt_count)} task=${in_task(cur.preempt_count)} irq=${in_irq(cur.preempt_count)} off=${cur.irqs_disabled} cpu=${cur.cpu.id}`;

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { Engine, hunt, makeStrategy, type Program, type RunResult } from '../../scheduler';
-import { installDetectors } from '../../lib/check';
+import { kernelProgram as prog, everySchedule as every } from '../support/kernel';
 import { DECLARE_COMPLETION, complete, wait_for_completion } from '../../lib/kernel/completion';
 import { raise_irq, request_irq } from '../../lib/kernel/irq';
 import { Machine } from '../../lib/kernel/machine';
@@ -42,34 +42,6 @@ interface World {
   log: string[];
 }
 
-/** A one-machine program; `body` builds the scenario and writes what happens to `log`. */
-function prog(name: string, cpus: number, body: (m: Machine, log: string[]) => void): Program {
-  return {
-    name,
-    setup(sim) {
-      const m = new Machine(sim, { cpus });
-      installDetectors(m);
-      const log: string[] = [];
-      sim.world = { m, log } satisfies World;
-      body(m, log);
-    },
-  };
-}
-
-/** Every DFS schedule (within the preemption bound): check each; returns how many ran. */
-function everySchedule(p: Program, check: (log: string[], r: RunResult) => void, preemptionBound = 2, limit = 3000): number {
-  const e = new Engine();
-  const s = makeStrategy({ strategy: 'dfs', preemptionBound });
-  let n = 0;
-  while (!s.exhausted() && n < limit) {
-    const r = e.run(p, s, 0, 100);
-    check((e.world as World).log, r);
-    n++;
-  }
-  expect(s.exhausted(), `more than ${limit} schedules`).to.equal(true);
-  return n;
-}
-
 /** The default schedule only. */
 function once(p: Program): { log: string[]; r: RunResult } {
   const e = new Engine();
@@ -78,6 +50,10 @@ function once(p: Program): { log: string[]; r: RunResult } {
 }
 
 const kinds = (r: RunResult) => r.findings.map((f) => f.kind);
+
+/** Every DFS schedule within the preemption bound (2 by default here). */
+const everySchedule = (p: Program, check: (log: string[], r: RunResult) => void, preemptionBound = 2, limit = 3000): number =>
+  every(p, check, { preemptionBound, limit, expectedSteps: 100 });
 
 describe('workqueues', () => {
   it('runs a work item in process context on a kworker of the queueing CPU', () => {
