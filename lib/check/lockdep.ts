@@ -308,35 +308,45 @@ export class Lockdep {
   }
 
   /**
-   * BFS forward from `root` along strong paths (no -(*R)-> L -(S*)->): the first class `accept`
-   * takes (given whether it was reached only through a recursive read), or -1. Parent links of
-   * the search are left in scratchParent for the caller to rebuild the path.
+   * BFS from `root` along strong paths (no -(*R)-> L -(S*)->), forwards over dependencies or
+   * backwards against them: the first class `accept` takes, or -1. The flag a class is reached
+   * with says the path so far constrains the next edge: forwards, it was entered through a
+   * recursive read (so only -(E*)-> may follow); backwards, it is left as a shared holder (so
+   * only -(*N)-> may lead into it). Parent links and the queue (`reached` long) stay in the
+   * scratch buffers for the caller.
    */
-  private bfsForward(root: number, rootViaR: boolean, accept: (x: number, viaR: boolean) => boolean): number {
+  private bfs(root: number, rootFlag: boolean, backward: boolean, accept: (x: number, flag: boolean) => boolean): number {
     const cls = this.classes;
     this.scratch(cls.length);
     const best = scratchBest, queue = scratchQueue, st = scratchState, parent = scratchParent;
+    const restrict = backward ? TO_N : FROM_E;
+    const free = backward ? FROM_E : TO_N;
     let head = 0, tail = 0;
     queue[tail] = root;
-    st[tail++] = rootViaR ? 1 : 0;
-    best[root] = rootViaR ? 1 : 2;
+    st[tail++] = rootFlag ? 1 : 0;
+    best[root] = rootFlag ? 1 : 2;
     parent[root] = -1;
     while (head < tail) {
       const x = queue[head];
-      const viaR = st[head++] === 1;
-      if (accept(x, viaR)) return x;
-      for (const e of cls[x].out.values()) {
-        const allowed = viaR ? e.types & FROM_E : e.types;
+      const flag = st[head++] === 1;
+      if (accept(x, flag)) {
+        this.reached = tail;
+        return x;
+      }
+      for (const e of (backward ? cls[x].in : cls[x].out).values()) {
+        const allowed = flag ? e.types & restrict : e.types;
         if (allowed === 0) continue;
-        const nextR = (allowed & TO_N) === 0;
-        const rank = nextR ? 1 : 2;
-        if (best[e.to] >= rank) continue;
-        best[e.to] = rank;
-        parent[e.to] = x;
-        queue[tail] = e.to;
-        st[tail++] = nextR ? 1 : 0;
+        const y = backward ? e.from : e.to;
+        const nextFlag = (allowed & free) === 0;
+        const rank = nextFlag ? 1 : 2;
+        if (best[y] >= rank) continue;
+        best[y] = rank;
+        parent[y] = x;
+        queue[tail] = y;
+        st[tail++] = nextFlag ? 1 : 0;
       }
     }
+    this.reached = tail;
     return -1;
   }
 
@@ -349,52 +359,33 @@ export class Lockdep {
     const cls = this.classes;
     if (!includeRoot && cls[root].out.size === 0) return -1;
     const writeMask = mask & WRITE_BITS;
-    return this.bfsForward(root, rootViaR, (x, viaR) => (x !== root || includeRoot) && (cls[x].usage & (viaR && readMaskable ? writeMask : mask)) !== 0);
+    return this.bfs(root, rootViaR, false, (x, viaR) => (x !== root || includeRoot) && (cls[x].usage & (viaR && readMaskable ? writeMask : mask)) !== 0);
   }
 
   /**
-   * BFS backward from `root` along strong paths. With `mask`, returns the first class (root
-   * excluded) whose usage meets it, or -1; without (mask 0), ORs every reached class's usage
-   * into `accumulated` (root included) and records them in the queue for the caller.
-   * A class whose path starts shared (it was held as a reader) counts its write usage only: a
-   * reader in an interrupt cannot be blocked by other readers.
+   * Backward from `root`. With `mask`, the first class (root excluded) whose usage meets it, or
+   * -1; with mask 0, ORs the usage of every class reached (root included) into `accumulated`,
+   * the classes left in scratchQueue. A class whose path starts shared (it was held as a
+   * reader) counts its write usage only: a reader in an interrupt cannot be blocked by readers.
    */
   private accumulated = 0;
   private searchBackward(root: number, rootShared: boolean, mask: number): number {
     const cls = this.classes;
-    if (mask !== 0 && cls[root].in.size === 0) return -1;
-    if (mask === 0 && cls[root].in.size === 0) {
-      this.accumulated = rootShared ? cls[root].usage & WRITE_BITS : cls[root].usage;
+    const usage = (x: number, shared: boolean): number => (shared ? cls[x].usage & WRITE_BITS : cls[x].usage);
+    if (cls[root].in.size === 0) {
+      if (mask !== 0) return -1;
+      this.accumulated = usage(root, rootShared);
       scratchQueue[0] = root;
       this.reached = 1;
       return -1;
     }
-    this.scratch(cls.length);
-    const best = scratchBest, queue = scratchQueue, st = scratchState;
-    let head = 0, tail = 0;
-    queue[tail] = root;
-    st[tail++] = rootShared ? 1 : 0;
-    best[root] = rootShared ? 1 : 2;
+    if (mask !== 0) return this.bfs(root, rootShared, true, (x, shared) => x !== root && (usage(x, shared) & mask) !== 0);
     let acc = 0;
-    while (head < tail) {
-      const x = queue[head];
-      const shared = st[head++] === 1;
-      const u = shared ? cls[x].usage & WRITE_BITS : cls[x].usage;
-      if (mask === 0) acc |= u;
-      else if (x !== root && (u & mask) !== 0) return x;
-      for (const e of cls[x].in.values()) {
-        const allowed = shared ? e.types & TO_N : e.types;
-        if (allowed === 0) continue;
-        const prevS = (allowed & FROM_E) === 0;
-        const rank = prevS ? 1 : 2;
-        if (best[e.from] >= rank) continue;
-        best[e.from] = rank;
-        queue[tail] = e.from;
-        st[tail++] = prevS ? 1 : 0;
-      }
-    }
+    this.bfs(root, rootShared, true, (x, shared) => {
+      acc |= usage(x, shared);
+      return false;
+    });
     this.accumulated = acc;
-    this.reached = tail;
     return -1;
   }
   /** How many classes the last accumulating backward search reached (in scratchQueue). */
@@ -476,7 +467,7 @@ export class Lockdep {
     const cls = this.classes;
     if (cls[next.cls].out.size === 0 || cls[prev.cls].in.size === 0) return null;
     // conflict: prev is held exclusively, or the path into it does not end in a recursive read
-    const x = this.bfsForward(next.cls, next.read === 2, (c, viaR) => c === prev.cls && (prev.read === 0 || !viaR));
+    const x = this.bfs(next.cls, next.read === 2, false, (c, viaR) => c === prev.cls && (prev.read === 0 || !viaR));
     if (x < 0) return null;
     const path: number[] = [];
     for (let c = x; c !== -1; c = scratchParent[c]) path.push(c);

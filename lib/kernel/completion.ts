@@ -6,18 +6,27 @@
 import { armTimeout, might_sleep, sleep, wake_up_process } from './sched';
 import type { Machine } from './machine';
 import type { Task } from './task';
+import { wait_queue_head_t } from './wait';
 
 const UINT_MAX = 0xffffffff;
 
+/** struct completion: a done count and a wait queue (FIFO: complete() wakes the first). */
 export class completion {
   done = 0;
-  readonly waiters: Task[] = [];
-  readonly obj: number;
+  readonly wait: wait_queue_head_t;
   constructor(
     m: Machine,
     readonly name: string,
   ) {
-    this.obj = m.sim.object(name);
+    this.wait = new wait_queue_head_t(m, name);
+  }
+
+  get waiters(): Task[] {
+    return this.wait.waiters;
+  }
+
+  get obj(): number {
+    return this.wait.obj;
   }
 }
 
