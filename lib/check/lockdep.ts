@@ -190,8 +190,7 @@ export class Lockdep {
       `${this.lockText(h)}, at: ${h.at}`,
       this.heldText(cur),
       '',
-      'stack backtrace:',
-      ...this.stackText(cur).map((f) => ` ${f}`),
+      ...this.backtrace(cur),
     ]);
   }
 
@@ -402,11 +401,7 @@ export class Lockdep {
       if (next.read === 2 && prev.read !== 0) continue; // recursive read inside a read: allowed
       const name = this.classes[next.cls].name;
       this.report(cur, 'recursive', 'WARNING: possible recursive locking detected', [name], [
-        `${cur.comm}/${cur.pid} is trying to acquire lock:`,
-        ` ${this.lockText(next)}, at: ${next.at}`,
-        '',
-        'but task is already holding lock:',
-        ` ${this.lockText(prev)}, at: ${prev.at}`,
+        ...this.acquiring(cur, next, prev, ' '),
         '',
         'other info that might help us debug this:',
         ' Possible unsafe locking scenario:',
@@ -422,8 +417,7 @@ export class Lockdep {
         '',
         this.heldText(cur),
         '',
-        'stack backtrace:',
-        ...this.stackText(cur).map((f) => ` ${f}`),
+        ...this.backtrace(cur),
       ]);
       return false;
     }
@@ -520,6 +514,22 @@ export class Lockdep {
     return [`${s.length} lock${s.length > 1 ? 's' : ''} held by ${cur.comm}/${cur.pid}:`, ...s.map((h, i) => ` #${i}: ${this.lockText(h)}, at: ${h.at}`)].join('\n');
   }
 
+  /** "... is trying to acquire lock: / but task is already holding lock:" */
+  private acquiring(cur: Task, next: Held, prev: Held, indent: string): string[] {
+    return [
+      `${cur.comm}/${cur.pid} is trying to acquire lock:`,
+      `${indent}${this.lockText(next)}, at: ${next.at}`,
+      '',
+      'but task is already holding lock:',
+      `${indent}${this.lockText(prev)}, at: ${prev.at}`,
+    ];
+  }
+
+  /** "stack backtrace:" and the running context's call stack, innermost first. */
+  private backtrace(cur: Task): string[] {
+    return ['stack backtrace:', ...this.stackText(cur).map((f) => ` ${f}`)];
+  }
+
   private irqState(cur: Task): string {
     const pc = cur.preempt_count;
     const hc = (pc & HARDIRQ_MASK) !== 0 ? 1 : 0;
@@ -565,11 +575,7 @@ export class Lockdep {
       chain.push(`-> #${k} ${this.classText(c)}:`, ...frames.map((f) => `       ${f}`), '');
     }
     const body = [
-      `${cur.comm}/${cur.pid} is trying to acquire lock:`,
-      `${this.lockText(next)}, at: ${next.at}`,
-      '',
-      'but task is already holding lock:',
-      `${this.lockText(prev)}, at: ${prev.at}`,
+      ...this.acquiring(cur, next, prev, ''),
       '',
       'which lock already depends on the new lock.',
       '',
@@ -595,8 +601,7 @@ export class Lockdep {
       '',
       this.heldText(cur),
       '',
-      'stack backtrace:',
-      ...this.stackText(cur).map((f) => ` ${f}`),
+      ...this.backtrace(cur),
     );
     return this.report(cur, 'circular', 'WARNING: possible circular locking dependency detected', names, body);
   }
@@ -625,8 +630,7 @@ export class Lockdep {
       this.heldText(cur),
       '',
       `(the lock is taken in ${state.toLowerCase()} context and with ${state.toLowerCase()}s enabled)`,
-      'stack backtrace:',
-      ...this.stackText(cur).map((f) => ` ${f}`),
+      ...this.backtrace(cur),
     ]);
   }
 
@@ -659,10 +663,9 @@ export class Lockdep {
       this.heldText(cur),
       '',
       `the shortest dependencies between 2nd lock and 1st lock:`,
-      ...this.usageTrace(other, dir === 'forwards' ? exclusiveBit(bit) : exclusiveBit(bit)),
+      ...this.usageTrace(other, exclusiveBit(bit)),
       '',
-      'stack backtrace:',
-      ...this.stackText(cur).map((f) => ` ${f}`),
+      ...this.backtrace(cur),
     ]);
   }
 
@@ -697,8 +700,7 @@ export class Lockdep {
       ...this.irqScenario(safeName, unsafeName, unsafe !== next.cls || safe !== prev.cls ? this.classes[next.cls].name : null),
       this.heldText(cur),
       '',
-      'stack backtrace:',
-      ...this.stackText(cur).map((f) => ` ${f}`),
+      ...this.backtrace(cur),
     ]);
   }
 }
