@@ -74,6 +74,10 @@ export interface RunMetrics {
   deviations: number;
   /** Largest thread clock at the end (ns). */
   endTime: number;
+  /** Model counters (sim.count): summed over a hunt's runs. Absent when the run kept none. */
+  counters?: Record<string, number>;
+  /** Model high-water marks (sim.peak): the largest over a hunt's runs. */
+  peaks?: Record<string, number>;
 }
 
 export interface Deviation {
@@ -210,6 +214,8 @@ export class Engine implements ChoiceView {
   /** Deviations packed as (step, sub, kind, id) quadruples; unpacked only when asked for. */
   private dev = new Int32Array(256);
   private devLen = 0;
+  private counters: Record<string, number> | null = null;
+  private peaks: Record<string, number> | null = null;
 
   constructor(opts: EngineOptions = {}) {
     this.window = opts.window ?? Infinity;
@@ -230,6 +236,22 @@ export class Engine implements ChoiceView {
   /** Virtual time of whatever is executing now: the stepping thread, or the firing timer. */
   now(): number {
     return this.exec !== null ? this.exec.clock : this.timerNow;
+  }
+
+  /**
+   * A model counter of this run (allocations, hypercalls, bytes copied): adds `delta`. Counters
+   * are summed over a hunt; they never influence the schedule.
+   */
+  count(name: string, delta = 1): void {
+    const c = (this.counters ??= {});
+    c[name] = (c[name] ?? 0) + delta;
+  }
+
+  /** A model high-water mark of this run (pool usage, stall time): keeps the largest `v`. */
+  peak(name: string, v: number): void {
+    const p = (this.peaks ??= {});
+    const old = p[name];
+    if (old === undefined || v > old) p[name] = v;
   }
 
   /** The thread executing now, or null inside a timer callback / setup. */
@@ -603,6 +625,7 @@ export class Engine implements ChoiceView {
     this.choices = this.preemptions = this.switches = this.interrupts = 0;
     this.coalesced = this.timersFired = this.faults = 0;
     this.devLen = 0;
+    this.counters = this.peaks = null;
   }
 
   private loop(): void {
@@ -1231,6 +1254,8 @@ export class Engine implements ChoiceView {
       deviations: this.devLen >> 2,
       endTime: this.endTime(),
     };
+    if (this.counters !== null) metrics.counters = this.counters;
+    if (this.peaks !== null) metrics.peaks = this.peaks;
     let packed = NO_DEVIATIONS;
     if (this.devLen > 0) {
       // An element loop beats TypedArray.prototype.slice for the short lists a run has.

@@ -101,6 +101,14 @@ function addMetrics(a: RunMetrics, b: RunMetrics): void {
   a.faults += b.faults;
   a.deviations += b.deviations;
   if (b.endTime > a.endTime) a.endTime = b.endTime;
+  if (b.counters !== undefined) {
+    const c = (a.counters ??= {});
+    for (const k in b.counters) c[k] = (c[k] ?? 0) + b.counters[k];
+  }
+  if (b.peaks !== undefined) {
+    const p = (a.peaks ??= {});
+    for (const k in b.peaks) if (p[k] === undefined || b.peaks[k] > p[k]) p[k] = b.peaks[k];
+  }
 }
 
 export function engineOptions(o: EngineOptions): EngineOptions {

@@ -169,6 +169,9 @@ function metricsOf(h: HuntResult): Record<string, number> {
     preemptions: h.totals.preemptions,
     interrupts: h.totals.interrupts,
     maxVirtualTimeNs: h.totals.endTime,
+    // The model's own counters (summed over the schedules) and high-water marks (largest).
+    ...h.totals.counters,
+    ...h.totals.peaks,
   };
 }
 

@@ -36,6 +36,14 @@ export interface KernelHooks {
   rcuGracePeriod?(event: 'start' | 'end', id: number): void;
   /** A cross-CPU function call is issued. */
   crossCall?(cur: Task, how: 'single' | 'many' | 'each', targets: Cpu[], wait: boolean): void;
+  /**
+   * The memory model (lib/mm): an allocation that failed (after the slow path gave up), the OOM
+   * killer picking a victim, and cma_alloc being entered. `info` is the model's record; detectors
+   * narrow it (lib/check/alloc.ts, lib/check/cma.ts).
+   */
+  allocFailure?(cur: Task, info: unknown): void;
+  oomKill?(cur: Task, info: unknown): void;
+  cmaAlloc?(cur: Task, info: unknown): void;
 }
 
 export type HookName = keyof KernelHooks;
