@@ -8,7 +8,8 @@
  *  - spinning until an IPI is handled -> the context running on the target CPU, which has not
  *    taken it (IRQs off, or stuck itself);
  *  - waiting for a CPU -> the context running on it;
- *  - waiting in synchronize_rcu -> every reader the grace period still waits for.
+ *  - waiting in synchronize_rcu -> every reader the grace period still waits for;
+ *  - waiting for a resource with known owners (a driver's tags) -> the tasks holding it.
  * A cycle is a `deadlock` finding naming every participant; a hang without one is left to the
  * engine's `no_progress`. Checked at quiescence only: a cycle while other CPUs still run is found
  * when they stop (or hit the step budget).
@@ -34,6 +35,7 @@ function edges(n: Node): Node[] {
   if (w === null) return [];
   if (w.lock) return w.lock.waitsFor(n.task, n.depth).map((o) => top(o.task));
   if ((w.kind === 'ipi' || w.kind === 'flag') && w.pendingOn) return w.pendingOn().map((c) => top(c.running));
+  if (w.holders) return w.holders().map(top);
   if (w.kind === 'cpu' && w.cpu) return w.cpu.curr ? [top(w.cpu.curr)] : [];
   // synchronize_rcu waits for the read-side sections the current grace period waits on
   if (w.kind === 'rcu') return rcuStateIfUsed(n.task.cpu.machine)?.gp?.waitingOn.map((r) => top(r.task)) ?? [];
@@ -47,7 +49,7 @@ function site(n: Node): string {
 
 function label(n: Node): string {
   const w = n.task.waits[n.depth];
-  const what = w?.lock ? w.lock.lockClass : (w?.kind ?? 'run');
+  const what = w?.lock ? w.lock.lockClass : w?.holders ? w.what : (w?.kind ?? 'run');
   return `${what}@${site(n)}`;
 }
 

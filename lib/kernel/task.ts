@@ -24,6 +24,11 @@ export interface WaitInfo {
   cpu?: Cpu;
   /** For ipi and flag spinners: the CPUs whose running context must act before this one can go on. */
   pendingOn?: () => Cpu[];
+  /**
+   * For waits on a resource with known owners (a driver's tags, a reserve): the tasks whose
+   * release would end the wait. The wait-for graph follows them.
+   */
+  holders?: () => Task[];
   what: string;
   /**
    * A service thread waiting for work (TASK_IDLE: a kworker, irq thread or ksoftirqd with

@@ -34,7 +34,7 @@ function remove(wq: wait_queue_head_t, t: Task): void {
  * The loop every wait_event form shares. `timeoutNs` < 0 means none. Returns false when the
  * timeout expired with the condition still false.
  */
-function* waitLoop(cur: Task, wq: wait_queue_head_t, cond: () => boolean, timeoutNs: number, where: string): Generator<unknown, boolean, unknown> {
+function* waitLoop(cur: Task, wq: wait_queue_head_t, cond: () => boolean, timeoutNs: number, where: string, holders?: () => Task[]): Generator<unknown, boolean, unknown> {
   yield* might_sleep(cur, where);
   const sim = cur.thread.sim;
   const deadline = timeoutNs < 0 ? Infinity : sim.now() + timeoutNs;
@@ -49,15 +49,19 @@ function* waitLoop(cur: Task, wq: wait_queue_head_t, cond: () => boolean, timeou
       return false;
     }
     if (deadline !== Infinity) armTimeout(cur, deadline - sim.now(), where);
-    yield* sleep(cur, { kind: 'wait_queue', what: wq.name }, where);
+    yield* sleep(cur, { kind: 'wait_queue', what: wq.name, holders }, where);
   }
   remove(wq, cur); // finish_wait
   return true;
 }
 
-/** wait_event(wq, condition): sleep (TASK_UNINTERRUPTIBLE) until `cond()` is true. */
-export function* wait_event(cur: Task, wq: wait_queue_head_t, cond: () => boolean): Generator<unknown, void, unknown> {
-  yield* waitLoop(cur, wq, cond, -1, 'wait_event');
+/**
+ * wait_event(wq, condition): sleep (TASK_UNINTERRUPTIBLE) until `cond()` is true. `holders`, when
+ * the condition waits for a resource with known owners (tags, reserved elements), names the tasks
+ * that must release it, so the deadlock detector can follow the wait.
+ */
+export function* wait_event(cur: Task, wq: wait_queue_head_t, cond: () => boolean, holders?: () => Task[]): Generator<unknown, void, unknown> {
+  yield* waitLoop(cur, wq, cond, -1, 'wait_event', holders);
 }
 
 /** wait_event_timeout: true (the kernel's remaining jiffies > 0) if the condition came true in time. */
