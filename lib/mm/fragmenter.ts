@@ -1,0 +1,143 @@
+/**
+ * Memory aging: bring a fresh PhysMem to the fragmented state of a machine that has been up a while.
+ *
+ * Each round is a fill to `peak` occupancy (page cache and anonymous memory, movable order 0, with
+ * interleaved kernel allocations: unmovable of mixed order, reclaimable slab) and a reclaim back down
+ * to `trough` that frees random live allocations. A small fraction of the kernel allocations is
+ * long-lived (dentries, inodes, page tables, driver buffers): those never go away, so the scatter of
+ * pinned pages grows with every round. All allocations go through PhysMem.rmqueue, so unmovable
+ * requests that find no unmovable free page take the real fallback path (claim a pageblock or steal a
+ * buddy from a movable one), which is what pollutes movable pageblocks on a real machine.
+ *
+ * At the end the transient kernel allocations are freed; the movable survivors are returned for the
+ * memory model to adopt as page cache, and the long-lived kernel allocations stay allocated.
+ */
+import { ProgramError } from '../../scheduler/errors';
+import { Rng } from '../../scheduler/rng';
+import { MIGRATE_MOVABLE, MIGRATE_RECLAIMABLE, MIGRATE_UNMOVABLE } from './config';
+import type { PhysMem } from './physmem';
+import { WMARK_HIGH } from './zone';
+
+export interface AgeOptions {
+  seed: number;
+  /** Fill/reclaim cycles. 0 leaves memory untouched. */
+  rounds: number;
+  /** Zone indices to age (default: every zone). */
+  zones?: number[];
+  /** Occupancy (fraction of managed pages) each fill reaches, default 0.85; capped to keep free pages above the high watermark. */
+  peak?: number;
+  /** Occupancy each reclaim returns to, default 0.7 (so a round churns peak - trough of memory). */
+  trough?: number;
+  /** Fraction of allocations that are unmovable kernel memory, default 0.08. */
+  unmovable?: number;
+  /** Fraction that are reclaimable slab, default 0.04. */
+  reclaimable?: number;
+  /** Fraction of unmovable/reclaimable allocations that live for the rest of uptime, default 0.02. */
+  longLived?: number;
+  /** Fraction of unmovable allocations above order 0 (orders 1..3, halving in frequency), default 0.15. */
+  highOrder?: number;
+}
+
+export interface AgeResult {
+  /** Head pfns of the surviving order-0 MOVABLE pages (the memory model adopts them as page cache). */
+  movable: Int32Array;
+  /** Pages pinned by surviving unmovable/reclaimable allocations. */
+  unmovable: number;
+}
+
+function fraction(v: number | undefined, def: number, what: string): number {
+  const x = v ?? def;
+  if (typeof x !== 'number' || !(x >= 0 && x <= 1)) throw new ProgramError(`bad age option ${what}=${String(x)}: expected a fraction in [0, 1]`);
+  return x;
+}
+
+const KIND_MOVABLE = 0;
+const KIND_UNMOVABLE = 1;
+const KIND_RECLAIMABLE = 2;
+
+export function age(phys: PhysMem, opts: AgeOptions): AgeResult {
+  const { seed, rounds } = opts;
+  if (!Number.isSafeInteger(seed) || seed < 0) throw new ProgramError(`bad age option seed=${String(seed)}: expected a non-negative integer`);
+  if (!Number.isSafeInteger(rounds) || rounds < 0) throw new ProgramError(`bad age option rounds=${String(rounds)}: expected a non-negative integer`);
+  const peak = fraction(opts.peak, 0.85, 'peak');
+  const trough = fraction(opts.trough, 0.7, 'trough');
+  if (trough > peak) throw new ProgramError(`bad age options: trough ${trough} above peak ${peak}`);
+  const pUnmov = fraction(opts.unmovable, 0.08, 'unmovable');
+  const pRecl = fraction(opts.reclaimable, 0.04, 'reclaimable');
+  if (pUnmov + pRecl > 1) throw new ProgramError('bad age options: unmovable + reclaimable above 1');
+  const pLong = fraction(opts.longLived, 0.02, 'longLived');
+  const pHigh = fraction(opts.highOrder, 0.15, 'highOrder');
+  const zones = (opts.zones ?? phys.zones.map((z) => z.idx)).map((i) => {
+    const z = phys.zoneByIdx(i);
+    if (!z) throw new ProgramError(`bad age option zones: no zone ${i}`);
+    return z;
+  });
+
+  const rng = new Rng(seed);
+  let movable = new Int32Array(0);
+  let movableN = 0;
+  let pinned = 0;
+  if (rounds === 0) return { movable, unmovable: 0 };
+
+  for (const z of zones) {
+    // Short-lived allocations live in parallel arrays with swap-remove, so a random one frees in O(1).
+    const cap = z.managed;
+    const livePfn = new Int32Array(cap);
+    const liveOrder = new Uint8Array(cap);
+    const liveKind = new Uint8Array(cap);
+    let live = 0;
+    const floorFree = z.watermark[WMARK_HIGH] + 1;
+    const peakFree = Math.max(floorFree, Math.ceil(z.managed * (1 - peak)));
+    const troughFree = Math.max(peakFree, Math.floor(z.managed * (1 - trough)));
+    for (let r = 0; r < rounds; r++) {
+      // Fill: page cache grows, the kernel allocates alongside.
+      while (z.nr_free > peakFree && live < cap) {
+        const u = rng.double();
+        let kind = KIND_MOVABLE;
+        let order = 0;
+        if (u < pUnmov) {
+          kind = KIND_UNMOVABLE;
+          if (rng.double() < pHigh) {
+            const v = rng.double();
+            order = v < 4 / 7 ? 1 : v < 6 / 7 ? 2 : 3;
+          }
+        } else if (u < pUnmov + pRecl) kind = KIND_RECLAIMABLE;
+        const mt = kind === KIND_MOVABLE ? MIGRATE_MOVABLE : kind === KIND_UNMOVABLE ? MIGRATE_UNMOVABLE : MIGRATE_RECLAIMABLE;
+        let pfn = phys.rmqueue(z, order, mt, 0);
+        if (pfn < 0 && order > 0) {
+          order = 0;
+          pfn = phys.rmqueue(z, 0, mt, 0);
+        }
+        if (pfn < 0) break;
+        if (kind !== KIND_MOVABLE && rng.double() < pLong) {
+          pinned += 1 << order; // long-lived: never freed, never tracked
+          continue;
+        }
+        livePfn[live] = pfn;
+        liveOrder[live] = order;
+        liveKind[live] = kind;
+        live++;
+      }
+      // Reclaim: random victims until the trough (kswapd to the high watermark and beyond).
+      while (z.nr_free < troughFree && live > 0) {
+        const i = rng.int(live);
+        phys.free(livePfn[i], liveOrder[i]);
+        live--;
+        livePfn[i] = livePfn[live];
+        liveOrder[i] = liveOrder[live];
+        liveKind[i] = liveKind[live];
+      }
+    }
+    // Transient kernel allocations end; movable survivors become page cache.
+    let nm = 0;
+    for (let i = 0; i < live; i++) if (liveKind[i] === KIND_MOVABLE) nm++;
+    const grown = new Int32Array(movableN + nm);
+    grown.set(movable.subarray(0, movableN));
+    for (let i = 0; i < live; i++) {
+      if (liveKind[i] === KIND_MOVABLE) grown[movableN++] = livePfn[i];
+      else phys.free(livePfn[i], liveOrder[i]);
+    }
+    movable = grown;
+  }
+  return { movable, unmovable: pinned };
+}
