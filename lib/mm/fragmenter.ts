@@ -4,8 +4,10 @@
  * Each round is a fill to `peak` occupancy (page cache and anonymous memory, movable order 0, with
  * interleaved kernel allocations: unmovable of mixed order, reclaimable slab) and a reclaim back down
  * to `trough` that frees random live allocations. A small fraction of the kernel allocations is
- * long-lived (dentries, inodes, page tables, driver buffers): those never go away, so the scatter of
- * pinned pages grows with every round. All allocations go through PhysMem.rmqueue, so unmovable
+ * long-lived (dentries, inodes, page tables, driver buffers): they stay until the long-lived set
+ * reaches `maxPinned` of the zone, after which it turns over slowly (a random old one freed per new
+ * one), each newcomer landing wherever memory is free at the time, so the scatter of pinned pages
+ * spreads with every round even at constant size. All allocations go through PhysMem.rmqueue, so unmovable
  * requests that find no unmovable free page take the real fallback path (claim a pageblock or steal a
  * buddy from a movable one), which is what pollutes movable pageblocks on a real machine.
  *
@@ -24,9 +26,9 @@ export interface AgeOptions {
   rounds: number;
   /** Zone indices to age (default: every zone). */
   zones?: number[];
-  /** Occupancy (fraction of managed pages) each fill reaches, default 0.85; capped to keep free pages above the high watermark. */
+  /** Occupancy (fraction of managed pages) each fill reaches, default 0.98 (page cache fills memory); capped to keep free pages above the high watermark. */
   peak?: number;
-  /** Occupancy each reclaim returns to, default 0.7 (so a round churns peak - trough of memory). */
+  /** Occupancy each reclaim returns to, default 0.85 (so a round churns peak - trough of memory). */
   trough?: number;
   /** Fraction of allocations that are unmovable kernel memory, default 0.08. */
   unmovable?: number;
@@ -36,6 +38,11 @@ export interface AgeOptions {
   longLived?: number;
   /** Fraction of unmovable allocations above order 0 (orders 1..3, halving in frequency), default 0.15. */
   highOrder?: number;
+  /**
+   * Cap on long-lived pages as a fraction of the zone, default 0.1. Past it the long-lived set turns over
+   * (a random old one is freed for each new one), so the scatter keeps spreading at constant size.
+   */
+  maxPinned?: number;
 }
 
 export interface AgeResult {
@@ -59,14 +66,15 @@ export function age(phys: PhysMem, opts: AgeOptions): AgeResult {
   const { seed, rounds } = opts;
   if (!Number.isSafeInteger(seed) || seed < 0) throw new ProgramError(`bad age option seed=${String(seed)}: expected a non-negative integer`);
   if (!Number.isSafeInteger(rounds) || rounds < 0) throw new ProgramError(`bad age option rounds=${String(rounds)}: expected a non-negative integer`);
-  const peak = fraction(opts.peak, 0.85, 'peak');
-  const trough = fraction(opts.trough, 0.7, 'trough');
+  const peak = fraction(opts.peak, 0.98, 'peak');
+  const trough = fraction(opts.trough, 0.85, 'trough');
   if (trough > peak) throw new ProgramError(`bad age options: trough ${trough} above peak ${peak}`);
   const pUnmov = fraction(opts.unmovable, 0.08, 'unmovable');
   const pRecl = fraction(opts.reclaimable, 0.04, 'reclaimable');
   if (pUnmov + pRecl > 1) throw new ProgramError('bad age options: unmovable + reclaimable above 1');
   const pLong = fraction(opts.longLived, 0.02, 'longLived');
   const pHigh = fraction(opts.highOrder, 0.15, 'highOrder');
+  const maxPinned = fraction(opts.maxPinned, 0.1, 'maxPinned');
   const zones = (opts.zones ?? phys.zones.map((z) => z.idx)).map((i) => {
     const z = phys.zoneByIdx(i);
     if (!z) throw new ProgramError(`bad age option zones: no zone ${i}`);
@@ -86,6 +94,12 @@ export function age(phys: PhysMem, opts: AgeOptions): AgeResult {
     const liveOrder = new Uint8Array(cap);
     const liveKind = new Uint8Array(cap);
     let live = 0;
+    // Long-lived kernel allocations, same layout.
+    const longPfn = new Int32Array(cap);
+    const longOrder = new Uint8Array(cap);
+    let nLong = 0;
+    let zonePinned = 0;
+    const pinCap = Math.floor(z.managed * maxPinned);
     const floorFree = z.watermark[WMARK_HIGH] + 1;
     const peakFree = Math.max(floorFree, Math.ceil(z.managed * (1 - peak)));
     const troughFree = Math.max(peakFree, Math.floor(z.managed * (1 - trough)));
@@ -110,7 +124,21 @@ export function age(phys: PhysMem, opts: AgeOptions): AgeResult {
         }
         if (pfn < 0) break;
         if (kind !== KIND_MOVABLE && rng.double() < pLong) {
-          pinned += 1 << order; // long-lived: never freed, never tracked
+          longPfn[nLong] = pfn;
+          longOrder[nLong] = order;
+          nLong++;
+          zonePinned += 1 << order;
+          // Turn over: an old long-lived allocation finally goes (an inode evicted, a driver unloaded).
+          while (zonePinned > pinCap && nLong > 1) {
+            const i = rng.int(nLong - 1);
+            phys.free(longPfn[i], longOrder[i]);
+            zonePinned -= 1 << longOrder[i];
+            nLong--;
+            longPfn[i] = longPfn[nLong - 1];
+            longOrder[i] = longOrder[nLong - 1];
+            longPfn[nLong - 1] = longPfn[nLong];
+            longOrder[nLong - 1] = longOrder[nLong];
+          }
           continue;
         }
         livePfn[live] = pfn;
@@ -138,6 +166,7 @@ export function age(phys: PhysMem, opts: AgeOptions): AgeResult {
       else phys.free(livePfn[i], liveOrder[i]);
     }
     movable = grown;
+    pinned += zonePinned;
   }
   return { movable, unmovable: pinned };
 }

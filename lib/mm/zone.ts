@@ -111,6 +111,9 @@ function unusable_free(z: Zone, order: number, allocFlags: number): number {
 /** __zone_watermark_ok() with an explicit free page count (zone_watermark_fast passes it in). */
 export function __zone_watermark_ok(phys: PhysMem, z: Zone, order: number, mark: number, highestZoneIdx: number,
   allocFlags: number, freePages: number): boolean {
+  // Upstream, get_page_from_freelist() lets ALLOC_NO_WATERMARKS through after a failed check; folded in
+  // here so that no caller can forget it. (Only __GFP_MEMALLOC / PF_MEMALLOC / OOM-victim paths set it.)
+  if (allocFlags & ALLOC_NO_WATERMARKS) return true;
   let min = mark;
   // free may go negative; that is fine.
   const free = freePages - unusable_free(z, order, allocFlags);
