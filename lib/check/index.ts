@@ -1,5 +1,6 @@
 /** The detectors: each subscribes to the kernel model's hooks and reports findings. */
 import type { Machine } from '../kernel/machine';
+import { installAllocCheck } from './alloc';
 import { installDeadlockCheck } from './deadlock';
 import { installIpiCheck } from './ipi';
 import { installMightSleep } from './might-sleep';
@@ -7,13 +8,14 @@ import { installLockdep } from './lockdep';
 import { installRcuCheck } from './rcu';
 import { installWatchdogs } from './watchdog';
 
-export { installDeadlockCheck, installIpiCheck, installLockdep, installMightSleep, installRcuCheck, installWatchdogs };
+export { installAllocCheck, installDeadlockCheck, installIpiCheck, installLockdep, installMightSleep, installRcuCheck, installWatchdogs };
 
 export function installDetectors(m: Machine): void {
   installMightSleep(m);
   installIpiCheck(m);
   installDeadlockCheck(m);
   installRcuCheck(m);
+  installAllocCheck(m); // findings only from a machine with a memory model (lib/mm)
   installLockdep(m); // only when the machine has lockdep on
   installWatchdogs(m); // only in timed mode or under a fair strategy
 }

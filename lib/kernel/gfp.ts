@@ -24,6 +24,8 @@ export const __GFP_NORETRY = 1 << 16;
 export const __GFP_MEMALLOC = 1 << 17;
 export const __GFP_COMP = 1 << 18;
 export const __GFP_NOMEMALLOC = 1 << 19;
+export const __GFP_HARDWALL = 1 << 20;
+export const __GFP_THISNODE = 1 << 21;
 export const __GFP_NOLOCKDEP = 1 << 26;
 
 export const __GFP_RECLAIM = __GFP_DIRECT_RECLAIM | __GFP_KSWAPD_RECLAIM;
@@ -33,6 +35,11 @@ export const GFP_KERNEL = __GFP_RECLAIM | __GFP_IO | __GFP_FS;
 export const GFP_NOWAIT = __GFP_KSWAPD_RECLAIM | __GFP_NOWARN;
 export const GFP_NOIO = __GFP_RECLAIM;
 export const GFP_NOFS = __GFP_RECLAIM | __GFP_IO;
+/** User-space pages: may reclaim with I/O and FS, confined to the cpuset (hardwall). */
+export const GFP_USER = __GFP_RECLAIM | __GFP_IO | __GFP_FS | __GFP_HARDWALL;
+export const GFP_HIGHUSER = GFP_USER | __GFP_HIGHMEM;
+/** Anonymous and page-cache pages: movable, so compaction and CMA can migrate them. */
+export const GFP_HIGHUSER_MOVABLE = GFP_HIGHUSER | __GFP_MOVABLE;
 export const GFP_DMA = __GFP_DMA;
 export const GFP_DMA32 = __GFP_DMA32;
 
@@ -49,12 +56,14 @@ export function gfpName(gfp: number): string {
     ['GFP_NOIO', GFP_NOIO],
     ['GFP_ATOMIC', GFP_ATOMIC],
     ['GFP_NOWAIT', GFP_NOWAIT],
+    ['GFP_USER', GFP_USER],
+    ['GFP_HIGHUSER_MOVABLE', GFP_HIGHUSER_MOVABLE],
   ];
   for (const [n, v] of composites) if (gfp === v) return n;
   const bits: [string, number][] = Object.entries({
     __GFP_DMA, __GFP_HIGHMEM, __GFP_DMA32, __GFP_MOVABLE, __GFP_RECLAIMABLE, __GFP_HIGH, __GFP_IO, __GFP_FS, __GFP_ZERO,
     __GFP_DIRECT_RECLAIM, __GFP_KSWAPD_RECLAIM, __GFP_WRITE, __GFP_NOWARN, __GFP_RETRY_MAYFAIL, __GFP_NOFAIL, __GFP_NORETRY,
-    __GFP_MEMALLOC, __GFP_COMP, __GFP_NOMEMALLOC, __GFP_NOLOCKDEP,
+    __GFP_MEMALLOC, __GFP_COMP, __GFP_NOMEMALLOC, __GFP_HARDWALL, __GFP_THISNODE, __GFP_NOLOCKDEP,
   });
   const set = bits.filter(([, v]) => (gfp & v) !== 0).map(([n]) => n);
   return set.length ? set.join('|') : '0';
