@@ -15,7 +15,8 @@ export interface MemProgramOptions extends MmOptions {
 
 export function memProgram(name: string, o: MemProgramOptions, build: (m: Machine, log: string[]) => void): Program {
   const { cpus, swapDevice, ...mmo } = o;
-  const image = mmo.image ?? mm_prepare(mmo);
+  const { image: given, coco: _c, hypercallNs: _h, swap: _s, bdi: _b, kswapd: _k, ...imageOpts } = mmo;
+  const image = given ?? mm_prepare(imageOpts);
   let first = true;
   return kernelProgram(name, { cpus: cpus ?? 2 }, (m, log) => {
     if (!first) image.restore();
