@@ -9,11 +9,16 @@
 import type { Machine } from '../kernel/machine';
 import { hex, in_atomic, in_irq, in_serving_softirq, NMI_MASK } from '../kernel/preempt';
 import type { Task } from '../kernel/task';
-import { isCmaAllocInfo } from '../mm/cma';
+import type { CmaAllocInfo } from '../mm/cma';
 import { machineStates } from '../report/cpu-state';
 import { callTrace } from './might-sleep';
 
-/** Why `cur` cannot sleep here, or null when it can. */
+/** The hook's record (lib/mm/cma.ts), narrowed without importing the memory model. */
+function isCmaAllocInfo(x: unknown): x is CmaAllocInfo {
+  return typeof x === 'object' && x !== null && typeof (x as CmaAllocInfo).cma === 'string' && typeof (x as CmaAllocInfo).count === 'number';
+}
+
+/** Why `cur` cannot sleep here (empty when it can). */
 function atomicReasons(cur: Task): string[] {
   const pc = cur.preempt_count;
   const r: string[] = [];
