@@ -30,6 +30,10 @@ export function describeWait(t: Task, depth = t.depth): string | null {
   }
   if (w.kind === 'ipi') return `spinning until ${w.what} is handled (csd_lock_wait)`;
   if (w.kind === 'cpu') return `waiting to run on ${w.cpu}`;
+  if (w.holders) {
+    const hs = w.holders();
+    return `waiting for ${w.what}${hs.length ? ` held by ${hs.map((o) => `${o.cpu} ${o}`).join(', ')}` : ''}`;
+  }
   return `waiting for ${w.what}`;
 }
 
