@@ -47,8 +47,8 @@ import type { PhysMem } from './physmem';
 
 /** Migration cost per 4 KiB page (see the header). */
 export const CMA_MIGRATE_PAGE_NS = 4_000;
-export const ENOMEM = 12;
-export const EBUSY = 16;
+const ENOMEM = 12;
+const EBUSY = 16;
 /** The default area's name (dma_contiguous_reserve). */
 export const CMA_DEFAULT_NAME = 'reserved';
 

@@ -73,8 +73,8 @@ export const GFP_PGTABLE_KERNEL = GFP_KERNEL | __GFP_ZERO;
 const VMAP_AREA_SIZE = 64;
 const VM_STRUCT_SIZE = 64;
 
-export const ENOMEM = 12;
-export const EINVAL = 22;
+const ENOMEM = 12;
+const EINVAL = 22;
 
 export type VmKind = 'vmalloc' | 'vmap' | 'ioremap';
 
