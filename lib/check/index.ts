@@ -1,6 +1,7 @@
 /** The detectors: each subscribes to the kernel model's hooks and reports findings. */
 import type { Machine } from '../kernel/machine';
 import { installAllocCheck } from './alloc';
+import { installCmaCheck } from './cma';
 import { installDeadlockCheck } from './deadlock';
 import { installIpiCheck } from './ipi';
 import { installMightSleep } from './might-sleep';
@@ -8,7 +9,7 @@ import { installLockdep } from './lockdep';
 import { installRcuCheck } from './rcu';
 import { installWatchdogs } from './watchdog';
 
-export { installAllocCheck, installDeadlockCheck, installIpiCheck, installLockdep, installMightSleep, installRcuCheck, installWatchdogs };
+export { installAllocCheck, installCmaCheck, installDeadlockCheck, installIpiCheck, installLockdep, installMightSleep, installRcuCheck, installWatchdogs };
 
 export function installDetectors(m: Machine): void {
   installMightSleep(m);
@@ -16,6 +17,7 @@ export function installDetectors(m: Machine): void {
   installDeadlockCheck(m);
   installRcuCheck(m);
   installAllocCheck(m); // findings only from a machine with a memory model (lib/mm)
+  installCmaCheck(m);
   installLockdep(m); // only when the machine has lockdep on
   installWatchdogs(m); // only in timed mode or under a fair strategy
 }

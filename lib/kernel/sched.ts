@@ -45,6 +45,8 @@ export function* sleep(cur: Task, why: WaitInfo, where = 'schedule'): Generator<
   m.emit('sleep', cur);
   yield* releaseCpu(cur);
   if (!cur.woken) yield cur.thread.block(cur.sleepWq); // check-and-block is one step
+  // Woken before it blocked: it still resumes no earlier than its waker (as a block would).
+  else if (cur.wokenAt > cur.thread.clock) yield cur.thread.work(cur.wokenAt - cur.thread.clock);
   cur.woken = false;
   cur.state = 'TASK_RUNNING';
   cur.waitingFor = null;
@@ -54,6 +56,7 @@ export function* sleep(cur: Task, why: WaitInfo, where = 'schedule'): Generator<
 /** wake_up_process(): make a sleeping (or about to sleep) task runnable. */
 export function wake_up_process(task: Task): void {
   task.woken = true;
+  task.wokenAt = task.thread.sim.now();
   task.thread.sim.wake(task.sleepWq);
 }
 

@@ -65,6 +65,8 @@ export class Task {
   sleepWq!: Waitable;
   /** Set by wake_up_process before the task has gone to sleep, so the wakeup is not lost. */
   woken = false;
+  /** Virtual time of that early wakeup: the task cannot go on before its waker's time. */
+  wokenAt = 0;
   /** Counts sleeps, so a timeout armed for one sleep cannot wake a later one. */
   sleepSeq = 0;
   /** Virtual time the current sleep began (hung-task watchdog). */

@@ -14,3 +14,7 @@ export * from './user';
 export * from './mempool';
 export * from './swap';
 export * from './tagged-swap';
+export * from './slab';
+export * from './vmalloc';
+export * from './cma';
+export * from './decrypt';
