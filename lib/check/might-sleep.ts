@@ -28,6 +28,16 @@ const SITES: Record<string, string> = {
   rcu_barrier: 'kernel/rcu/tree.c',
   msleep: 'kernel/time/sleep_timeout.c',
   might_sleep: 'include/linux/kernel.h',
+  // the memory model (lib/mm): where the kernel's check sits for each allocation path
+  alloc_pages: 'include/linux/sched/mm.h', // might_alloc()
+  might_alloc: 'include/linux/sched/mm.h',
+  mempool_alloc: 'include/linux/sched/mm.h',
+  cma_alloc: 'mm/cma.c',
+  alloc_vmap_area: 'mm/vmalloc.c',
+  vfree: 'mm/vmalloc.c',
+  vunmap: 'mm/vmalloc.c',
+  vmap: 'mm/vmalloc.c',
+  remove_vm_area: 'mm/vmalloc.c',
 };
 
 function heldText(t: Task): string {
