@@ -534,11 +534,8 @@ export function* vfree(cur: Task, addr: number): KernelBody<void> {
     BUG_ON(cur, (cur.preempt_count & NMI_MASK) !== 0, 'vfree in NMI');
     yield* might_sleep(cur, 'vfree');
     if (addr === 0) return;
-    const area = yield* remove_vm_area(cur, addr);
-    if (area === null) {
-      WARN(cur, true, `Trying to vfree() nonexistent vm area (${fmtAddr(addr)})`);
-      return;
-    }
+    const area = yield* remove_or_warn(cur, addr, 'vfree');
+    if (area === null) return;
     if (area.kind !== 'vmalloc') throw new ProgramError(`vfree(${fmtAddr(addr)}) of a ${area.kind} area: use vunmap`);
     const m = cur.cpu.machine;
     for (const pfn of area.pages) __free_pages(cur, pfn, 0);
@@ -549,6 +546,13 @@ export function* vfree(cur: Task, addr: number): KernelBody<void> {
     else yield* kfree(cur, area.pagesArray);
     yield* kfree(cur, area.obj);
   })());
+}
+
+/** remove_vm_area, warning as vfree/vunmap do when the address maps nothing. */
+function* remove_or_warn(cur: Task, addr: number, what: string): KernelBody<vm_struct | null> {
+  const area = yield* remove_vm_area(cur, addr);
+  if (area === null) WARN(cur, true, `Trying to ${what}() nonexistent vm area (${fmtAddr(addr)})`);
+  return area;
 }
 
 /**
@@ -582,11 +586,8 @@ export function* vunmap(cur: Task, addr: number): KernelBody<void> {
     BUG_ON(cur, in_interrupt(cur.preempt_count), 'vunmap in interrupt');
     yield* might_sleep(cur, 'vunmap');
     if (addr === 0) return;
-    const area = yield* remove_vm_area(cur, addr);
-    if (area === null) {
-      WARN(cur, true, `Trying to vunmap() nonexistent vm area (${fmtAddr(addr)})`);
-      return;
-    }
+    const area = yield* remove_or_warn(cur, addr, 'vunmap');
+    if (area === null) return;
     if (area.kind === 'vmalloc') throw new ProgramError(`vunmap(${fmtAddr(addr)}) of a vmalloc area: use vfree`);
     area.pages = [];
     yield* kfree(cur, area.obj);
