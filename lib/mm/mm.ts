@@ -122,12 +122,6 @@ export class MemoryModel {
     return mm;
   }
 
-  /** The task of an mm id, if it is a simulated one. */
-  taskOf(id: number): Task | null {
-    for (const [t, mm] of this.taskMm) if (mm.id === id) return t;
-    return null;
-  }
-
   /** tsk_is_oom_victim(). */
   isOomVictim(t: Task): boolean {
     const mm = this.taskMm.get(t);

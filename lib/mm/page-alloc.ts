@@ -89,17 +89,23 @@ export interface AllocFailureInfo {
   buddyinfo: string;
 }
 
+const GFP_CLASSES = ['GFP_KERNEL', 'GFP_NOFS', 'GFP_NOIO', 'GFP_ATOMIC', 'GFP_NOWAIT', 'other'];
+
+/** Index into GFP_CLASSES of the composite an allocation counts under (modifiers ignored). */
+function gfpClassIndex(gfp: number): number {
+  switch (gfp & (__GFP_HIGH | __GFP_IO | __GFP_FS | __GFP_DIRECT_RECLAIM | __GFP_KSWAPD_RECLAIM)) {
+    case GFP_KERNEL: return 0;
+    case GFP_NOFS: return 1;
+    case GFP_NOIO: return 2;
+    case GFP_ATOMIC: return 3;
+    case GFP_NOWAIT & ~__GFP_NOWARN: return 4;
+    default: return 5;
+  }
+}
+
 /** The GFP composite an allocation is counted under (modifiers such as __GFP_ZERO ignored). */
 export function gfpClass(gfp: number): string {
-  const base = gfp & (__GFP_HIGH | __GFP_IO | __GFP_FS | __GFP_DIRECT_RECLAIM | __GFP_KSWAPD_RECLAIM);
-  switch (base) {
-    case GFP_KERNEL: return 'GFP_KERNEL';
-    case GFP_NOFS: return 'GFP_NOFS';
-    case GFP_NOIO: return 'GFP_NOIO';
-    case GFP_ATOMIC: return 'GFP_ATOMIC';
-    case GFP_NOWAIT & ~__GFP_NOWARN: return 'GFP_NOWAIT';
-    default: return 'other';
-  }
+  return GFP_CLASSES[gfpClassIndex(gfp)];
 }
 
 /** The zones an allocation may use, best first: its highest allowed zone downwards. */
@@ -158,13 +164,12 @@ function pfmemalloc_flags(model: MemoryModel, cur: Task, gfp: number): number {
   return 0;
 }
 
-/** Per-order, per-class counter names, built once. */
-const counterNames = new Map<string, string>();
-function counter(kind: string, order: number, gfp: number): string {
-  const k = `${kind}.o${order}.${gfpClass(gfp)}`;
-  let n = counterNames.get(k);
-  if (n === undefined) counterNames.set(k, (n = k));
-  return n;
+/** Counter names by kind, order and class, built on first use (no string building per allocation). */
+const counterNames: Record<string, string[]> = { alloc: [], fail: [] };
+function counter(kind: 'alloc' | 'fail', order: number, gfp: number): string {
+  const names = counterNames[kind];
+  const i = order * GFP_CLASSES.length + gfpClassIndex(gfp);
+  return (names[i] ??= `${kind}.o${order}.${GFP_CLASSES[gfpClassIndex(gfp)]}`);
 }
 
 /**
@@ -257,7 +262,7 @@ function* slowpath(cur: Task, model: MemoryModel, gfp: number, order: number, hi
     if ((gfp & __GFP_NORETRY) !== 0) break;
     if (costly && (gfp & __GFP_RETRY_MAYFAIL) === 0) break;
 
-    const retry = yield* should_reclaim_retry(cur, model, order, allocFlags, highestIdx, r.progress > 0, noProgressLoops);
+    const retry = yield* should_reclaim_retry(cur, model, order, highestIdx, r.progress > 0, noProgressLoops);
     noProgressLoops = retry.loops;
     if (retry.retry) continue;
 
@@ -359,7 +364,7 @@ function* direct_compact(cur: Task, model: MemoryModel, gfp: number, order: numb
  * min watermark, discounted by the rounds that made no progress; a workqueue worker sleeps a
  * jiffy first so the concurrency manager sees it congested.
  */
-function* should_reclaim_retry(cur: Task, model: MemoryModel, order: number, allocFlags: number, highestIdx: number, progress: boolean, loops: number): KernelBody<{ retry: boolean; loops: number }> {
+function* should_reclaim_retry(cur: Task, model: MemoryModel, order: number, highestIdx: number, progress: boolean, loops: number): KernelBody<{ retry: boolean; loops: number }> {
   if (progress && order <= PAGE_ALLOC_COSTLY_ORDER) loops = 0;
   else loops++;
   if (loops > MAX_RECLAIM_RETRIES) {
@@ -378,7 +383,6 @@ function* should_reclaim_retry(cur: Task, model: MemoryModel, order: number, all
       return { retry: true, loops };
     }
   }
-  void allocFlags;
   return { retry: false, loops };
 }
 
@@ -416,8 +420,6 @@ export function __free_pages(cur: Task, pfn: number, order: number): void {
   model.count('free_pages', 1 << order);
   model.sample();
 }
-
-export const free_pages = __free_pages;
 
 /** page_to_phys: the block's physical address. */
 export function page_to_phys(m: Machine, pfn: number): number {

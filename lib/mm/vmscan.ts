@@ -44,7 +44,7 @@ interface ScanControl {
   nrToReclaim: number;
   kswapd: boolean;
   reclaimed: number;
-  /** Pages under writeback met (submitted now or earlier). */
+  /** Pages this pass submitted for writeback. */
   writeback: number;
 }
 
@@ -128,7 +128,6 @@ function* shrink_node(cur: Task, model: MemoryModel, sc: ScanControl): KernelBod
       } else break;
     }
   }
-  sc.writeback += lru.len[LRU_WRITEBACK] > 0 && sc.writeback === 0 ? 1 : 0;
   if (n > 0) yield cur.thread.work(n * SCAN_PAGE_NS);
   model.count('pgscan', n);
   model.count('pgsteal', sc.reclaimed);
@@ -143,7 +142,7 @@ export function* try_to_free_pages(cur: Task, model: MemoryModel, order: number,
   const sc: ScanControl = { gfp, nrToReclaim: Math.max(SWAP_CLUSTER_MAX, 1 << order), kswapd: false, reclaimed: 0, writeback: 0 };
   yield* fn(cur, 'shrink_node', shrink_node(cur, model, sc));
   yield cur.thread.work(SHRINK_SLAB_NS);
-  if (sc.reclaimed === 0) yield* reclaim_throttle(cur, model, sc.writeback > 0 ? 'writeback' : 'noprogress');
+  if (sc.reclaimed === 0) yield* reclaim_throttle(cur, model, model.lru.len[LRU_WRITEBACK] > 0 ? 'writeback' : 'noprogress');
   return sc.reclaimed;
 }
 
