@@ -25,6 +25,9 @@ import { HARDIRQ_MASK, SOFTIRQ_MASK, SOFTIRQ_OFFSET, in_interrupt } from '../ker
 import type { Task } from '../kernel/task';
 import { machineStates } from '../report/cpu-state';
 
+/** The head of a one-CPU "Possible unsafe locking scenario" table (recursive, inconsistent). */
+const ONE_CPU_SCENARIO = ['other info that might help us debug this:', ' Possible unsafe locking scenario:', '', '       CPU0', '       ----'];
+
 // ---- usage bits: state (hard 0 / soft 4) | dir (used-in 0 / enabled 2) | read 1 ----
 const USED_IN_HARDIRQ = 0;
 const ENABLED_HARDIRQ = 2;
@@ -403,11 +406,7 @@ export class Lockdep {
       this.report(cur, 'recursive', 'WARNING: possible recursive locking detected', [name], [
         ...this.acquiring(cur, next, prev, ' '),
         '',
-        'other info that might help us debug this:',
-        ' Possible unsafe locking scenario:',
-        '',
-        '       CPU0',
-        '       ----',
+        ...ONE_CPU_SCENARIO,
         `  lock(${name});`,
         `  lock(${name});`,
         '',
@@ -616,11 +615,7 @@ export class Lockdep {
       `{${USAGE_NAMES[oldBit]}} state was registered at:`,
       ...[...(this.classes[h.cls].usageAt[oldBit] ?? [])].reverse().map((f) => `  ${f}`),
       '',
-      'other info that might help us debug this:',
-      ' Possible unsafe locking scenario:',
-      '',
-      '       CPU0',
-      '       ----',
+      ...ONE_CPU_SCENARIO,
       `  lock(${name});`,
       '  <Interrupt>',
       `    lock(${name});`,
