@@ -44,6 +44,14 @@ export interface KernelHooks {
   allocFailure?(cur: Task, info: unknown): void;
   oomKill?(cur: Task, info: unknown): void;
   cmaAlloc?(cur: Task, info: unknown): void;
+  /**
+   * The DMA layer (lib/dma): swiotlb found no room for a bounce buffer ("swiotlb buffer is
+   * full"), DMA-API debug caught a misuse (or a WARN of the mapping path), and iommu_map
+   * refused a request. `info` is the DMA layer's record; lib/check/dma.ts narrows it.
+   */
+  swiotlbFull?(cur: Task, info: unknown): void;
+  dmaDebug?(cur: Task | null, info: unknown): void;
+  iommuMap?(cur: Task, info: unknown): void;
 }
 
 export type HookName = keyof KernelHooks;

@@ -18,3 +18,4 @@ export * from './slab';
 export * from './vmalloc';
 export * from './cma';
 export * from './decrypt';
+export * from './contents';

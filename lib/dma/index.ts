@@ -1,0 +1,6 @@
+/** The DMA layer: devices, dma-direct, atomic pools, IOMMU, DMA-API debug, and the swiotlb. */
+export * from './attrs';
+export * from './device';
+export * from './state';
+export * from './init';
+export * from './swiotlb';

@@ -1,0 +1,2 @@
+/** Every swiotlb design registers itself on import. */
+import './static';
