@@ -4,3 +4,4 @@ export * from './device';
 export * from './state';
 export * from './init';
 export * from './swiotlb';
+export * from './debug';
