@@ -5,3 +5,5 @@ export * from './state';
 export * from './init';
 export * from './swiotlb';
 export * from './debug';
+export * from './contiguous';
+export * from './direct';
