@@ -590,6 +590,7 @@ export class Engine implements ChoiceView {
     this.seed = seed;
     this.expectedSteps = expectedSteps;
     this.workloadRng = null;
+    this.onMaskedSpan = null;
     strategy.begin(seed, expectedSteps);
     this.step = 0;
     this.sub = 0;
@@ -924,7 +925,10 @@ export class Engine implements ChoiceView {
     src.delivered++;
     this.interrupts++;
     if (src.raiseTime > t.clock) t.clock = src.raiseTime;
-    if (src.masks) t._interruptible = false;
+    if (src.masks && t._interruptible) {
+      t._interruptible = false;
+      this._maskChanged(t, false);
+    }
     if (this.instrument) this.log(`irq ${src.name} delivered on ${t.name}`);
     this.hash = mix(this.hash, 0x1e9 + src.id);
     const hf = new Frame(t, src.handler(t, src), src);
@@ -1021,7 +1025,10 @@ export class Engine implements ChoiceView {
     t.opA = f.sA;
     t.opB = f.sB;
     t.opObj = f.sObj;
-    t._interruptible = f.sInterruptible;
+    if (t._interruptible !== f.sInterruptible) {
+      t._interruptible = f.sInterruptible;
+      this._maskChanged(t, f.sInterruptible);
+    }
     if (this.instrument) this.log(`irq ${done.irq.name} returns on ${t.name}`);
     if (f.state === F_RUN) {
       if (f.wakeClock > t.clock) t.clock = f.wakeClock;
@@ -1151,6 +1158,23 @@ export class Engine implements ChoiceView {
     }
     if (en) this.readyInsert(t);
     else this.readyRemove(t);
+  }
+
+  /**
+   * Called with the length of every span a thread spent with asynchronous events masked (the
+   * kernel model: IRQs off), when it ends. Null: no accounting.
+   */
+  onMaskedSpan: ((t: Thread, ns: number) => void) | null = null;
+
+  /** @internal A thread's interruptibility changed: open or close a masked span. */
+  _maskChanged(t: Thread, interruptible: boolean): void {
+    if (this.onMaskedSpan === null) return;
+    if (!interruptible) t.maskedAt = t.clock;
+    else if (t.maskedAt >= 0) {
+      const ns = t.clock - t.maskedAt;
+      t.maskedAt = -1;
+      this.onMaskedSpan(t, ns);
+    }
   }
 
   /** @internal Thread.interruptible setter. */

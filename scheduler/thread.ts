@@ -63,6 +63,8 @@ export class Thread {
   inIrqWatch = false;
   /** @internal use `interruptible`; the engine reads and restores it directly. */
   _interruptible = true;
+  /** Clock when events were last masked (-1 while interruptible): masked-span accounting. */
+  maskedAt = -1;
   /** Slot for the layer above (the kernel model keeps its CPU/task state here). */
   local: any = undefined;
   /**
@@ -87,6 +89,7 @@ export class Thread {
   set interruptible(v: boolean) {
     if (v === this._interruptible) return;
     this._interruptible = v;
+    this.sim._maskChanged(this, v);
     if (this.pendingIrqs.length > 0) this.sim._interruptibilityChanged(this);
   }
 

@@ -50,7 +50,7 @@ export abstract class Lock {
 /** Record that `cur`'s running context now holds `lock` (owner, held-locks list, hook). */
 export function recordAcquired(cur: Task, lock: Lock, how: string): void {
   lock.owner = { task: cur, depth: cur.depth };
-  cur.held.push({ lock, depth: cur.depth, how, at: cur.site });
+  cur.held.push({ lock, depth: cur.depth, how, at: cur.site, since: cur.thread.clock });
   cur.cpu.machine.emit('lockAcquired', cur, lock, how);
 }
 

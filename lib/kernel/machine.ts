@@ -7,6 +7,7 @@ import { Engine, ProgramError, type Thread } from '../../scheduler';
 import { Resource } from '../../scheduler/resource';
 import { Cpu } from './cpu';
 import type { HookName, KernelHooks } from './hooks';
+import { irqsoff_tracer_init, lockstat_init } from './lockstat';
 import { KernelLog } from './log';
 import { acquireCpu, releaseCpu } from './sched';
 import type { IrqLine } from './irq';
@@ -27,6 +28,10 @@ export interface MachineOptions {
   arch?: 'x86' | 'arm64';
   /** CONFIG_HZ: jiffies per second. Default 250. */
   hz?: number;
+  /** CONFIG_LOCK_STAT: per lock class acquisitions, contentions, wait and hold times as metrics. */
+  lockStat?: boolean;
+  /** The irqsoff tracer: IRQs-off time per CPU (total and longest span) as metrics. */
+  irqsoffTracer?: boolean;
 }
 
 export type KernelBody<R = unknown> = Generator<unknown, R, unknown>;
@@ -83,6 +88,8 @@ export class Machine {
     this.tick = new TickState(this);
     smp_init(this);
     timers_init(this);
+    if (opts.lockStat) lockstat_init(this);
+    if (opts.irqsoffTracer) irqsoff_tracer_init(this);
   }
 
   /** Subscribe a detector. */

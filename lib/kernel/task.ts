@@ -44,6 +44,8 @@ export interface HeldLock {
   depth: number;
   how: string;
   at: string;
+  /** Virtual time it was acquired (lock statistics). */
+  since?: number;
 }
 
 export class Task {
