@@ -7,3 +7,4 @@ export * from './swiotlb';
 export * from './debug';
 export * from './contiguous';
 export * from './direct';
+export * from './pool';

@@ -6,6 +6,7 @@
 import type { Machine } from '../kernel/machine';
 import { phys_contents_enable } from '../mm/contents';
 import { mmIfPresent } from '../mm/mm';
+import { dma_atomic_pool_init } from './pool';
 import { attachDma, DmaState, type DmaOptions } from './state';
 import { swiotlb_init, type SwiotlbImage, type SwiotlbOptions } from './swiotlb/setup';
 
@@ -22,6 +23,7 @@ export function dma_init(m: Machine, o: DmaInitOptions = {}): DmaState {
   const model = mmIfPresent(m);
   const st = new DmaState(m, opts, model !== null && model.coco !== 'none');
   attachDma(m, st);
+  dma_atomic_pool_init(m);
   if (swiotlb !== undefined && swiotlb !== null) swiotlb_init(m, swiotlb);
   return st;
 }
