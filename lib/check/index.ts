@@ -2,6 +2,7 @@
 import type { Machine } from '../kernel/machine';
 import { installAllocCheck } from './alloc';
 import { installCmaCheck } from './cma';
+import { installDmaCheck } from './dma';
 import { installDeadlockCheck } from './deadlock';
 import { installIpiCheck } from './ipi';
 import { installMightSleep } from './might-sleep';
@@ -9,7 +10,7 @@ import { installLockdep } from './lockdep';
 import { installRcuCheck } from './rcu';
 import { installWatchdogs } from './watchdog';
 
-export { installAllocCheck, installCmaCheck, installDeadlockCheck, installIpiCheck, installLockdep, installMightSleep, installRcuCheck, installWatchdogs };
+export { installAllocCheck, installCmaCheck, installDmaCheck, installDeadlockCheck, installIpiCheck, installLockdep, installMightSleep, installRcuCheck, installWatchdogs };
 
 export function installDetectors(m: Machine): void {
   installMightSleep(m);
@@ -18,6 +19,7 @@ export function installDetectors(m: Machine): void {
   installRcuCheck(m);
   installAllocCheck(m); // findings only from a machine with a memory model (lib/mm)
   installCmaCheck(m);
+  installDmaCheck(m); // swiotlb_full, dma_debug, iommu_map: only from a machine with a DMA layer
   installLockdep(m); // only when the machine has lockdep on
   installWatchdogs(m); // only in timed mode or under a fair strategy
 }

@@ -8,3 +8,4 @@ export * from './debug';
 export * from './contiguous';
 export * from './direct';
 export * from './pool';
+export * from './iommu';
