@@ -18,18 +18,24 @@
  * 64-byte line plus a barrier; zeroing a buffer costs ZERO_BYTES_PER_NS.
  */
 import { ProgramError } from '../../scheduler';
-import { __GFP_DMA, __GFP_DMA32 } from '../kernel/gfp';
+import { __GFP_DMA, __GFP_DMA32, __GFP_NOWARN, __GFP_ZERO, gfpflags_allow_blocking } from '../kernel/gfp';
 import type { KernelBody, Machine } from '../kernel/machine';
 import type { Task } from '../kernel/task';
 import { ZONE_DMA, ZONE_DMA32 } from '../mm/config';
+import { phys_contents } from '../mm/contents';
 import { set_memory_decrypted, set_memory_encrypted } from '../mm/decrypt';
 import { mm, mmIfPresent } from '../mm/mm';
 import { alloc_pages, __free_pages } from '../mm/page-alloc';
-import { get_order } from '../mm/slab';
-import { DMA_BIT_MASK } from './attrs';
-import { dma_alloc_contiguous, dma_free_contiguous } from './contiguous';
-import type { device } from './device';
-import { dmaIfPresent } from './state';
+import { get_order, page_address } from '../mm/slab';
+import { flush_tlb_kernel_range, vmap, vunmap, VMALLOC_END, VMALLOC_START } from '../mm/vmalloc';
+import { DMA_ATTR_NO_KERNEL_MAPPING, DMA_ATTR_NO_WARN, DMA_ATTR_SKIP_CPU_SYNC, DMA_BIT_MASK, DMA_MAPPING_ERROR } from './attrs';
+import { dev_get_cma_area, dma_alloc_contiguous, dma_alloc_from_contiguous, dma_free_contiguous, dma_release_from_contiguous } from './contiguous';
+import { dma_capable, type device } from './device';
+import { dma_alloc_from_pool, dma_free_from_pool } from './pool';
+import { for_each_sg, sg_phys, type scatterlist } from './scatterlist';
+import { dma_state, dmaIfPresent, type Arm32Allocator } from './state';
+import { is_swiotlb_active, is_swiotlb_force_bounce, swiotlb_find_pool, swiotlb_map, swiotlb_sync_single_for_cpu, swiotlb_sync_single_for_device, swiotlb_tbl_unmap_single, type DmaWarnInfo } from './swiotlb/map';
+import type { BounceRef } from './swiotlb/policy';
 
 /** Cache maintenance (clean / invalidate by VA) per 64-byte line, and the barrier after it. */
 export const ARCH_SYNC_NS_PER_LINE = 2;
@@ -173,4 +179,342 @@ export function* dma_set_encrypted(cur: Task, dev: device, vaddr: number, size: 
 /** arch_sync_dma_for_device / _for_cpu / arch_dma_prep_coherent: cache maintenance by VA. */
 export function arch_sync_cost(size: number): number {
   return ARCH_SYNC_BARRIER_NS + Math.ceil(size / 64) * ARCH_SYNC_NS_PER_LINE;
+}
+
+// ---- streaming mappings ----
+
+/** The direct path's own bookkeeping per map/unmap (dma_map_page_attrs, phys_to_dma, checks). */
+export const DIRECT_MAP_NS = 25;
+
+export const M_DIRECT_MAPS = 'dma.direct.maps';
+export const M_DIRECT_BOUNCED = 'dma.direct.bounced';
+export const M_DIRECT_OVERFLOW = 'dma.direct.overflow';
+export const M_ARCH_SYNC = 'dma.direct.arch_syncs';
+
+/** A mask or limit as the kernel prints it (%llx): DMA_BIT_MASK(64) is all ones. */
+export function fmtMask(v: number): string {
+  return v >= DMA_BIT_MASK(64) ? 'ffffffffffffffff' : v.toString(16);
+}
+
+function directWarn(cur: Task, dev: device, subkind: string, message: string): void {
+  const info: DmaWarnInfo = { subkind, dev: dev.name, message };
+  cur.cpu.machine.emit('dmaDebug', cur, info);
+}
+
+/** arch_sync_dma_for_device / arch_sync_dma_for_cpu: cache maintenance of a non-coherent device's buffer. */
+function* arch_sync_dma(cur: Task, size: number): KernelBody<void> {
+  cur.thread.sim.count(M_ARCH_SYNC, 1);
+  yield cur.thread.work(arch_sync_cost(size));
+}
+
+/**
+ * dma_direct_map_page(dev, phys, size, dir, attrs): the bus address of [phys, phys + size), or
+ * DMA_MAPPING_ERROR. Bounces through swiotlb when the device must (force bounce) or cannot reach
+ * the buffer; without a swiotlb an unreachable buffer WARNs "DMA addr ... overflow".
+ */
+export function* dma_direct_map_page(cur: Task, dev: device, phys: number, size: number, dir: number, attrs: number): KernelBody<number> {
+  const sim = cur.thread.sim;
+  yield cur.thread.work(DIRECT_MAP_NS);
+  let addr = phys; // phys_to_dma
+  if (is_swiotlb_force_bounce(dev)) {
+    addr = yield* swiotlb_map(cur, dev, phys, size, dir, attrs);
+    if (addr !== DMA_MAPPING_ERROR) sim.count(M_DIRECT_BOUNCED, 1);
+  } else if (!dma_capable(dev, addr, size)) {
+    if (!is_swiotlb_active(dev)) {
+      sim.count(M_DIRECT_OVERFLOW, 1);
+      directWarn(cur, dev, 'map_overflow', `DMA addr 0x${addr.toString(16)}+${size} overflow (mask ${fmtMask(dev.dma_mask)}, bus limit ${fmtMask(dev.bus_dma_limit)}).`);
+      return DMA_MAPPING_ERROR;
+    }
+    addr = yield* swiotlb_map(cur, dev, phys, size, dir, attrs);
+    if (addr !== DMA_MAPPING_ERROR) sim.count(M_DIRECT_BOUNCED, 1);
+  }
+  if (addr === DMA_MAPPING_ERROR) return addr;
+  if (!dev.dma_coherent && !(attrs & DMA_ATTR_SKIP_CPU_SYNC)) yield* arch_sync_dma(cur, size);
+  sim.count(M_DIRECT_MAPS, 1);
+  return addr;
+}
+
+/** The bounce buffer at `addr`, if `addr` is one (swiotlb_find_pool), else null. */
+function* findBounce(cur: Task, dev: device, addr: number): KernelBody<BounceRef | null> {
+  if (dev.dma_io_tlb_mem === null) return null;
+  return yield* swiotlb_find_pool(cur, dev, addr);
+}
+
+/**
+ * dma_direct_unmap_page: cache maintenance for the CPU (non-coherent), then, if the address is a
+ * bounce buffer, copy back (unless DMA_ATTR_SKIP_CPU_SYNC) and release it.
+ */
+export function* dma_direct_unmap_page(cur: Task, dev: device, addr: number, size: number, dir: number, attrs: number): KernelBody<void> {
+  yield cur.thread.work(DIRECT_MAP_NS);
+  if (!dev.dma_coherent && !(attrs & DMA_ATTR_SKIP_CPU_SYNC)) yield* arch_sync_dma(cur, size);
+  const ref = yield* findBounce(cur, dev, addr);
+  if (ref !== null) yield* swiotlb_tbl_unmap_single(cur, dev, addr, size, dir, attrs, ref);
+}
+
+/** dma_direct_sync_single_for_cpu: cache maintenance, then copy a bounce buffer back. */
+export function* dma_direct_sync_single_for_cpu(cur: Task, dev: device, addr: number, size: number, dir: number): KernelBody<void> {
+  if (!dev.dma_coherent) yield* arch_sync_dma(cur, size);
+  const ref = yield* findBounce(cur, dev, addr);
+  if (ref !== null) yield* swiotlb_sync_single_for_cpu(cur, dev, addr, size, dir, ref);
+}
+
+/** dma_direct_sync_single_for_device: fill a bounce buffer, then cache maintenance. */
+export function* dma_direct_sync_single_for_device(cur: Task, dev: device, addr: number, size: number, dir: number): KernelBody<void> {
+  const ref = yield* findBounce(cur, dev, addr);
+  if (ref !== null) yield* swiotlb_sync_single_for_device(cur, dev, addr, size, dir, ref);
+  if (!dev.dma_coherent) yield* arch_sync_dma(cur, size);
+}
+
+/**
+ * dma_direct_map_sg: map each segment; at the first failure unmap the segments already mapped
+ * (without CPU sync) and fail with -EIO (dma_map_sg turns it into 0).
+ */
+export function* dma_direct_map_sg(cur: Task, dev: device, sgl: readonly scatterlist[], nents: number, dir: number, attrs: number): KernelBody<number> {
+  const m = cur.cpu.machine;
+  for (const [i, sg] of for_each_sg(sgl, nents)) {
+    sg.dma_address = yield* dma_direct_map_page(cur, dev, sg_phys(m, sg), sg.length, dir, attrs);
+    if (sg.dma_address === DMA_MAPPING_ERROR) {
+      yield* dma_direct_unmap_sg(cur, dev, sgl, i, dir, attrs | DMA_ATTR_SKIP_CPU_SYNC);
+      return -EIO;
+    }
+    sg.dma_length = sg.length;
+  }
+  return nents;
+}
+
+/** dma_direct_unmap_sg. */
+export function* dma_direct_unmap_sg(cur: Task, dev: device, sgl: readonly scatterlist[], nents: number, dir: number, attrs: number): KernelBody<void> {
+  for (const [, sg] of for_each_sg(sgl, nents)) yield* dma_direct_unmap_page(cur, dev, sg.dma_address, sg.dma_length, dir, attrs);
+}
+
+export function* dma_direct_sync_sg_for_cpu(cur: Task, dev: device, sgl: readonly scatterlist[], nents: number, dir: number): KernelBody<void> {
+  for (const [, sg] of for_each_sg(sgl, nents)) yield* dma_direct_sync_single_for_cpu(cur, dev, sg.dma_address, sg.length, dir);
+}
+
+export function* dma_direct_sync_sg_for_device(cur: Task, dev: device, sgl: readonly scatterlist[], nents: number, dir: number): KernelBody<void> {
+  for (const [, sg] of for_each_sg(sgl, nents)) yield* dma_direct_sync_single_for_device(cur, dev, sg.dma_address, sg.length, dir);
+}
+
+// ---- coherent allocations ----
+
+export const EIO = 5;
+
+/** What dma_direct_alloc hands back: the CPU address (a cookie with NO_KERNEL_MAPPING) and the bus address. */
+export interface DmaCoherent {
+  vaddr: number;
+  dma_handle: number;
+}
+
+export const M_COHERENT_POOL = 'dma.coherent.from_pool';
+export const M_COHERENT_PAGES = 'dma.coherent.from_pages';
+export const M_COHERENT_FAIL = 'dma.coherent.fail';
+
+/** Zero a fresh buffer (memset): its cost, and its bytes when contents are tracked. */
+function* zeroBuffer(cur: Task, phys: number, size: number): KernelBody<void> {
+  yield cur.thread.work(Math.ceil(size / ZERO_BYTES_PER_NS));
+  phys_contents(cur.cpu.machine)?.fill(phys, size, 0);
+}
+
+/** dma_direct_alloc_from_pool: the atomic pools, accepting only memory the coherent mask reaches. */
+function* dma_direct_alloc_from_pool(cur: Task, dev: device, size: number, gfp: number): KernelBody<DmaCoherent | null> {
+  const got = yield* dma_alloc_from_pool(cur, dev, size, gfp | dma_direct_optimal_gfp_mask(dev).gfp, dma_coherent_ok);
+  if (got === null) return null;
+  cur.thread.sim.count(M_COHERENT_POOL, 1);
+  return { vaddr: got.vaddr, dma_handle: got.phys };
+}
+
+/**
+ * dma_direct_alloc(dev, size, &dma_handle, gfp, attrs): a zeroed coherent buffer. Callers that
+ * cannot sleep get the atomic pools when the buffer must be decrypted (CoCo) or remapped
+ * (non-coherent device with CONFIG_DMA_DIRECT_REMAP); everyone else gets pages (CMA or buddy),
+ * decrypted in place in a CoCo guest, remapped uncached for a non-coherent device.
+ */
+export function* dma_direct_alloc(cur: Task, dev: device, sizeIn: number, gfpIn: number, attrs: number): KernelBody<DmaCoherent | null> {
+  const m = cur.cpu.machine;
+  const st = dma_state(m);
+  if (st.opts.arm32) return yield* arm_dma_alloc(cur, dev, sizeIn, gfpIn, attrs);
+  const size = page_align(m, sizeIn);
+  let gfp = gfpIn;
+  if (attrs & DMA_ATTR_NO_WARN) gfp |= __GFP_NOWARN;
+  const cc = force_dma_unencrypted(dev);
+  if ((attrs & DMA_ATTR_NO_KERNEL_MAPPING) && !cc) {
+    // dma_direct_alloc_no_mapping: the page itself is the cookie; nothing to zero or map.
+    const pfn = yield* __dma_direct_alloc_pages(cur, dev, size, gfp & ~__GFP_ZERO);
+    if (pfn < 0) return fail(cur);
+    if (!dev.dma_coherent) yield* arch_sync_dma(cur, size); // arch_dma_prep_coherent
+    cur.thread.sim.count(M_COHERENT_PAGES, 1);
+    return { vaddr: page_address(m, pfn), dma_handle: mm(m).phys.pfnToPhys(pfn) };
+  }
+  let remap = false;
+  if (!dev.dma_coherent) {
+    remap = st.remap;
+    if (!remap) {
+      if (m.log.firstTime('dma_direct_alloc:unsupported')) m.log.printk(cur.cpu.id, 'coherent DMA allocations not supported on this platform.');
+      return fail(cur);
+    }
+  }
+  // Remapping or decrypting may block: a caller that cannot gets the atomic pools.
+  if ((remap || cc) && !gfpflags_allow_blocking(gfp)) {
+    const r = yield* dma_direct_alloc_from_pool(cur, dev, size, gfp);
+    return r ?? fail(cur);
+  }
+  const pfn = yield* __dma_direct_alloc_pages(cur, dev, size, gfp & ~__GFP_ZERO);
+  if (pfn < 0) return fail(cur);
+  const phys = mm(m).phys.pfnToPhys(pfn);
+  let vaddr: number;
+  if (remap) {
+    yield* arch_sync_dma(cur, size); // arch_dma_prep_coherent: no dirty lines on the kernel alias
+    const count = size / dma_page_size(m);
+    const pfns: number[] = [];
+    for (let i = 0; i < count; i++) pfns.push(pfn + i);
+    vaddr = yield* vmap(cur, pfns, count); // dma_common_contiguous_remap
+    if (vaddr === 0) {
+      yield* __dma_direct_free_pages(cur, dev, pfn, size);
+      return fail(cur);
+    }
+  } else {
+    vaddr = page_address(m, pfn);
+    // A failed decryption may have left pages shared: leak them rather than hand them back.
+    if ((yield* dma_set_decrypted(cur, dev, vaddr, size)) !== 0) {
+      cur.thread.sim.count(M_LEAKED, size / dma_page_size(m));
+      return fail(cur);
+    }
+  }
+  yield* zeroBuffer(cur, phys, size);
+  cur.thread.sim.count(M_COHERENT_PAGES, 1);
+  return { vaddr, dma_handle: phys };
+}
+
+function fail(cur: Task): null {
+  cur.thread.sim.count(M_COHERENT_FAIL, 1);
+  return null;
+}
+
+/**
+ * dma_direct_free(dev, size, cpu_addr, dma_addr, attrs): back to the atomic pool it came from,
+ * or unmap / re-encrypt (leaking on failure) and free the pages.
+ */
+export function* dma_direct_free(cur: Task, dev: device, sizeIn: number, vaddr: number, dma_addr: number, attrs: number): KernelBody<void> {
+  const m = cur.cpu.machine;
+  if (dma_state(m).opts.arm32) return yield* arm_dma_free(cur, dev, sizeIn, vaddr, dma_addr, attrs);
+  const size = page_align(m, sizeIn);
+  const phys = mm(m).phys;
+  const pfn = phys.physToPfn(dma_addr); // dma_direct_to_page
+  if ((attrs & DMA_ATTR_NO_KERNEL_MAPPING) && !force_dma_unencrypted(dev)) {
+    yield* dma_free_contiguous(cur, dev, pfn, size);
+    return;
+  }
+  if (yield* dma_free_from_pool(cur, dev, dma_addr, size)) return;
+  if (vaddr >= VMALLOC_START && vaddr < VMALLOC_END) {
+    yield* vunmap(cur, vaddr);
+  } else if ((yield* dma_set_encrypted(cur, dev, vaddr, size)) !== 0) {
+    return; // leaked on purpose
+  }
+  yield* __dma_direct_free_pages(cur, dev, pfn, size);
+}
+
+// ---- ARM32's allocator choice (arch/arm/mm/dma-mapping.c, KERNEL-FACTS 7) ----
+
+/** Which ARM32 allocator served a buffer, and what to give back. */
+interface Arm32Buffer {
+  allocator: Arm32Allocator;
+  pfn: number;
+  order: number;
+  count: number;
+  vaddr: number;
+}
+
+const arm32Buffers = new WeakMap<device, Map<number, Arm32Buffer>>();
+
+export const M_ARM32 = {
+  cma: 'dma.arm32.cma',
+  simple: 'dma.arm32.simple',
+  remap: 'dma.arm32.remap',
+  pool: 'dma.arm32.pool',
+} as const;
+
+/**
+ * The ARM32 choice in __dma_alloc: CMA when the caller may block and an area exists, else the
+ * simple buddy allocator for a coherent device, else remap when the caller may block, else the
+ * atomic pool.
+ */
+export function arm32_choose_allocator(m: Machine, dev: device, gfp: number): Arm32Allocator {
+  const allowblock = gfpflags_allow_blocking(gfp);
+  if (allowblock && dev_get_cma_area(m, dev) !== null) return 'cma';
+  if (dev.dma_coherent) return 'simple';
+  if (allowblock) return 'remap';
+  return 'pool';
+}
+
+/**
+ * arm_dma_alloc / __dma_alloc. Simplified: ARM32's own atomic pool (256 KiB, coherent_pool=) is
+ * stood in for by the generic atomic pools; __dma_alloc_buffer keeps the whole power-of-two block
+ * instead of splitting it and freeing the pages past the size; __dma_remap of CMA pages (the
+ * linear map made uncached in place) costs a kernel TLB flush and cache maintenance.
+ */
+export function* arm_dma_alloc(cur: Task, dev: device, sizeIn: number, gfpIn: number, _attrs: number): KernelBody<DmaCoherent | null> {
+  const m = cur.cpu.machine;
+  const phys = mm(m).phys;
+  const size = page_align(m, sizeIn);
+  let gfp = gfpIn & ~__GFP_ZERO;
+  if (dma_coherent_limit(dev) < DMA_BIT_MASK(32)) gfp |= __GFP_DMA;
+  const allocator = arm32_choose_allocator(m, dev, gfp);
+  const count = size / phys.pageSize;
+  const order = get_order(size, phys.pageSize);
+  let pfn = -1;
+  let vaddr = 0;
+  if (allocator === 'pool') {
+    const got = yield* dma_alloc_from_pool(cur, dev, size, gfp);
+    if (got === null) return fail(cur);
+    pfn = phys.physToPfn(got.phys);
+    vaddr = got.vaddr;
+  } else {
+    if (allocator === 'cma') pfn = yield* dma_alloc_from_contiguous(cur, dev, count, order, (gfp & __GFP_NOWARN) !== 0);
+    else pfn = yield* alloc_pages(cur, gfp, order);
+    if (pfn < 0) return fail(cur);
+    yield* zeroBuffer(cur, phys.pfnToPhys(pfn), size);
+    if (!dev.dma_coherent) yield* arch_sync_dma(cur, size); // __dma_clear_buffer's flush
+    vaddr = page_address(m, pfn);
+    if (allocator === 'cma' && !dev.dma_coherent) {
+      yield* flush_tlb_kernel_range(cur, vaddr, vaddr + size); // __dma_remap
+    } else if (allocator === 'remap') {
+      const pfns: number[] = [];
+      for (let i = 0; i < count; i++) pfns.push(pfn + i);
+      vaddr = yield* vmap(cur, pfns, count);
+      if (vaddr === 0) {
+        __free_pages(cur, pfn, order);
+        return fail(cur);
+      }
+    }
+  }
+  let bufs = arm32Buffers.get(dev);
+  if (bufs === undefined) arm32Buffers.set(dev, (bufs = new Map()));
+  const handle = phys.pfnToPhys(pfn);
+  bufs.set(handle, { allocator, pfn, order, count, vaddr });
+  cur.thread.sim.count(M_ARM32[allocator], 1);
+  return { vaddr, dma_handle: handle };
+}
+
+/** arm_dma_free: back through the allocator that served the buffer. */
+export function* arm_dma_free(cur: Task, dev: device, sizeIn: number, _vaddr: number, dma_addr: number, _attrs: number): KernelBody<void> {
+  const m = cur.cpu.machine;
+  const buf = arm32Buffers.get(dev)?.get(dma_addr);
+  if (buf === undefined) throw new ProgramError(`arm_dma_free(${dev.name}): 0x${dma_addr.toString(16)} was not allocated by arm_dma_alloc`);
+  arm32Buffers.get(dev)!.delete(dma_addr);
+  const size = page_align(m, sizeIn);
+  switch (buf.allocator) {
+    case 'pool':
+      yield* dma_free_from_pool(cur, dev, dma_addr, size);
+      return;
+    case 'cma':
+      if (!dev.dma_coherent) yield* flush_tlb_kernel_range(cur, buf.vaddr, buf.vaddr + size);
+      if (!(yield* dma_release_from_contiguous(cur, dev, buf.pfn, buf.count))) __free_pages(cur, buf.pfn, buf.order);
+      return;
+    case 'remap':
+      yield* vunmap(cur, buf.vaddr);
+      __free_pages(cur, buf.pfn, buf.order);
+      return;
+    case 'simple':
+      __free_pages(cur, buf.pfn, buf.order);
+  }
 }

@@ -9,3 +9,5 @@ export * from './contiguous';
 export * from './direct';
 export * from './pool';
 export * from './iommu';
+export * from './scatterlist';
+export * from './mapping';
