@@ -1,2 +1,4 @@
 /** Every swiotlb design registers itself on import. */
 import './static';
+import './chunked-growth';
+import './upstream';
