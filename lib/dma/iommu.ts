@@ -23,7 +23,7 @@
  * no page-table page allocation; iova_rbtree_lock is a cost, not a contended lock; the rcache is
  * one bounded stack per CPU and size instead of magazines and a depot; iommu_map over an already
  * mapped page fails with -EEXIST without the io-pgtable WARN; a partial unmap of a large page
- * removes the whole page; no CMA for contiguous allocations; PCI SAC-first IOVA allocation is
+ * removes the whole page; PCI SAC-first IOVA allocation is
  * not modelled. Costs are the model's estimates and say so.
  */
 import { ProgramError } from '../../scheduler';
@@ -37,7 +37,10 @@ import { __free_pages, alloc_pages, page_to_phys } from '../mm/page-alloc';
 import { get_order, page_address } from '../mm/slab';
 import { vmap, vunmap } from '../mm/vmalloc';
 import { DMA_ATTR_ALLOC_SINGLE_PAGES, DMA_ATTR_FORCE_CONTIGUOUS, DMA_ATTR_PRIVILEGED, DMA_ATTR_SKIP_CPU_SYNC, DMA_BIDIRECTIONAL, DMA_FROM_DEVICE, DMA_MAPPING_ERROR, DMA_TO_DEVICE } from './attrs';
+import { dma_alloc_contiguous, dma_free_contiguous } from './contiguous';
 import type { device } from './device';
+import { arch_sync_cost, ZERO_BYTES_PER_NS } from './direct';
+import { dma_alloc_from_pool, dma_free_from_pool } from './pool';
 import { dma_state } from './state';
 import { is_swiotlb_active, swiotlb_find_pool, swiotlb_sync_single_for_cpu, swiotlb_sync_single_for_device, swiotlb_tbl_map_single, swiotlb_tbl_unmap_single, type DmaWarnInfo } from './swiotlb/map';
 
@@ -77,7 +80,6 @@ export const IOMMU_PTE_NS = 20; // one PTE written or cleared
 export const IOTLB_SYNC_NS = 1500; // strict-mode invalidation and wait (CMD_SYNC / VT-d wait descriptor)
 export const IOVA_ALLOC_NS = 150; // rbtree search under iova_rbtree_lock
 export const IOVA_RCACHE_NS = 30; // per-CPU rcache hit
-export const CACHE_MAINT_BYTES_PER_NS = 16; // arch_sync_dma for non-coherent devices
 
 export const M_IOMMU_MAPS = 'iommu.maps';
 export const M_IOMMU_UNMAPS = 'iommu.unmaps';
@@ -392,9 +394,9 @@ export function dma_info_to_prot(dir: number, coherent: boolean, attrs: number):
   return prot;
 }
 
-/** arch_sync_dma_for_device / _for_cpu: cache maintenance for a non-coherent device. */
+/** arch_sync_dma_for_device / _for_cpu: cache maintenance for a non-coherent device (dma-direct's cost). */
 function* arch_sync(cur: Task, size: number): KernelBody<void> {
-  if (size > 0) yield cur.thread.work(Math.ceil(size / CACHE_MAINT_BYTES_PER_NS));
+  if (size > 0) yield cur.thread.work(arch_sync_cost(size));
 }
 
 /**
@@ -503,7 +505,7 @@ export function* iommu_dma_map_page(cur: Task, dev: device, phys: number, size: 
       }
       const c = phys_contents(cur.cpu.machine);
       if (c !== null && padSize > 0) c.fill(padStart, padSize, 0);
-      if (padSize > 0) yield cur.thread.work(Math.ceil(padSize / 16));
+      if (padSize > 0) yield cur.thread.work(Math.ceil(padSize / ZERO_BYTES_PER_NS));
     }
     if (!coherent && !(attrs & DMA_ATTR_SKIP_CPU_SYNC)) yield* arch_sync(cur, size);
     const iova = yield* __iommu_dma_map(cur, dev, p, size, prot, dev.dma_mask);
@@ -706,7 +708,7 @@ interface IommuAlloc {
   kind: 'remap' | 'pages' | 'pool';
   /** Buddy chunks [pfn, order] (remap, pages). */
   chunks: [number, number][];
-  /** Pool buffers: the physical address and size. */
+  /** Pool buffers: the physical address; pool and contiguous buffers: the size allocated. */
   phys: number;
   poolSize: number;
 }
@@ -778,18 +780,6 @@ export interface IommuDmaBuffer {
   vaddr: number;
   dma_handle: number;
   size: number;
-}
-
-/** The atomic pools (lib/dma/pool.ts), looked up when first needed so this file builds without them. */
-export interface AtomicPoolOps {
-  alloc(cur: Task, dev: device, size: number, gfp: number): KernelBody<{ phys: number; vaddr: number } | null>;
-  free(cur: Task, dev: device, phys: number, size: number): KernelBody<boolean>;
-}
-let atomicPools: AtomicPoolOps | null = null;
-
-/** Let lib/dma/pool.ts (or a test) provide dma_alloc_from_pool / dma_free_from_pool. */
-export function iommu_set_atomic_pools(ops: AtomicPoolOps | null): void {
-  atomicPools = ops;
 }
 
 /**
@@ -867,8 +857,7 @@ export function* iommu_dma_alloc(cur: Task, dev: device, size: number, gfp: numb
     let phys: number;
     let vaddr: number;
     if (dma_state(m).remap && !blocking && !dev.dma_coherent) {
-      if (atomicPools === null) throw new ProgramError('iommu_dma_alloc: an atomic allocation for a non-coherent device needs the atomic pools (lib/dma/pool.ts)');
-      const got = yield* atomicPools.alloc(cur, dev, allocSize, zgfp);
+      const got = yield* dma_alloc_from_pool(cur, dev, allocSize, zgfp);
       if (got === null) {
         sim.count(M_IOMMU_ALLOC_FAILURES, 1);
         return null;
@@ -878,17 +867,20 @@ export function* iommu_dma_alloc(cur: Task, dev: device, size: number, gfp: numb
       vaddr = got.vaddr;
       rec = { kind: 'pool', chunks: [], phys, poolSize: allocSize };
     } else {
-      // iommu_dma_alloc_pages: one contiguous block (no zone restriction: the IOMMU reaches all memory).
+      // iommu_dma_alloc_pages: CMA first, then one buddy block (no zone restriction: the IOMMU
+      // reaches all memory).
       const order = get_order(allocSize, pageSize);
-      const pfn = yield* alloc_pages(cur, zgfp & ~(__GFP_DMA | __GFP_DMA32), order);
+      let pfn = yield* dma_alloc_contiguous(cur, dev, allocSize, zgfp);
+      const fromCma = pfn >= 0;
+      if (!fromCma) pfn = yield* alloc_pages(cur, zgfp & ~(__GFP_DMA | __GFP_DMA32), order);
       if (pfn < 0) {
         sim.count(M_IOMMU_ALLOC_FAILURES, 1);
         return null;
       }
-      sim.count(M_IOMMU_ALLOC_ORDER[order], 1);
+      if (!fromCma) sim.count(M_IOMMU_ALLOC_ORDER[order], 1);
       phys = page_to_phys(m, pfn);
       vaddr = page_address(m, pfn);
-      rec = { kind: 'pages', chunks: [[pfn, order]], phys, poolSize: 0 };
+      rec = { kind: 'pages', chunks: [[pfn, order]], phys, poolSize: allocSize };
     }
     const handle = yield* __iommu_dma_map(cur, dev, phys, size, prot, dev.coherent_dma_mask);
     if (handle === DMA_MAPPING_ERROR) {
@@ -906,11 +898,9 @@ function addBit(bitmap: number, bit: number): number {
 }
 
 function* release(cur: Task, dev: device, rec: IommuAlloc): KernelBody<void> {
-  if (rec.kind === 'pool') {
-    if (atomicPools !== null) yield* atomicPools.free(cur, dev, rec.phys, rec.poolSize);
-    return;
-  }
-  free_chunks(cur, rec.chunks);
+  if (rec.kind === 'pool') yield* dma_free_from_pool(cur, dev, rec.phys, rec.poolSize);
+  else if (rec.kind === 'pages') yield* dma_free_contiguous(cur, dev, rec.chunks[0][0], rec.poolSize);
+  else free_chunks(cur, rec.chunks);
 }
 
 /** iommu_dma_free: unmap, then give back what iommu_dma_alloc took (vunmap for the remap path). */
