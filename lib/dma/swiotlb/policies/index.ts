@@ -1,4 +1,7 @@
 /** Every swiotlb design registers itself on import. */
 import './static';
+import './rfc-dynamic';
+import './v2-list';
+import './rbtree';
 import './chunked-growth';
 import './upstream';
