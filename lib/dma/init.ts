@@ -23,7 +23,8 @@ export function dma_init(m: Machine, o: DmaInitOptions = {}): DmaState {
   const model = mmIfPresent(m);
   const st = new DmaState(m, opts, model !== null && model.coco !== 'none');
   attachDma(m, st);
-  dma_atomic_pool_init(m);
   if (swiotlb !== undefined && swiotlb !== null) swiotlb_init(m, swiotlb);
+  // postcore_initcall, after the swiotlb (which may retake the memory image's snapshot)
+  dma_atomic_pool_init(m);
   return st;
 }
