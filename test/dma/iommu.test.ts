@@ -84,10 +84,7 @@ function freePages(m: Machine): number {
 
 function run(o: Opts, body: Body): RunResult {
   const { img, sw } = image(o.swiotlb ?? false);
-  let first = true;
   const p = memProgram('iommu', { image: img, cpus: 1 }, (m) => {
-    if (!first) sw?.restore?.();
-    first = false;
     dma_init(m, { swiotlb: sw, data: true });
     if (o.fragment !== undefined) fragment(m, o.fragment);
     const domain = iommu_domain_alloc('smmu0', o.domain);
