@@ -155,6 +155,7 @@ describe('swiotlb upstream: transient pools and growth', () => {
   it('CoCo (TDX): a transient pool made in hardirq context comes from the atomic pool, no might_sleep; the worker decrypts its pool', () => {
     let backing = '';
     let mapped = -2;
+    let freed = false;
     const p = program('upstream-coco-atomic', { coco: 'tdx' }, ({ m, dev }) => {
       const line = request_irq(m, 1, 'nvme_irq', function* nvme_irq(cur: Task) {
         mapped = yield* swiotlb_map(cur, dev, ORIG + 16 * SZ, SZ, DMA_TO_DEVICE, 0);
@@ -165,9 +166,14 @@ describe('swiotlb upstream: transient pools and growth', () => {
         raise_irq(m, line);
         yield cur.thread.point();
         yield* msleep(cur, 20); // the dyn_alloc worker runs
+        const t = dev.dma_io_tlb_pools[0];
+        yield* swiotlb_tbl_unmap_single(cur, dev, mapped, SZ, DMA_TO_DEVICE, 0);
+        yield* msleep(cur, 5); // the RCU callback gives the buffer back to the atomic pool (softirq: must not sleep)
+        freed = t.freed;
       });
     });
     const r = runIteration(p, { iteration: 0 });
+    expect(freed).to.equal(true);
     expect(kinds(r)).to.not.include('might_sleep');
     expect(r.findings.map((f) => f.headline)).to.deep.equal([]);
     expect(mapped).to.be.greaterThan(0);
