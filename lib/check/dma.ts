@@ -8,8 +8,9 @@
  * - `dma_debug` (with `subkind`): CONFIG_DMA_API_DEBUG's err_printk reports (lib/dma/debug.ts)
  *   and the mapping path's WARNs (DmaWarnInfo from lib/dma/swiotlb/map.ts and dma-direct).
  *   err_printk WARNs only while dma_debug's num_errors allows: 1 by default, so the log shows
- *   the machine's first dma-debug error only; WARN_ONCE-style mapping-path warnings print once
- *   per fingerprint. Findings count every occurrence either way.
+ *   the machine's first dma-debug error only; mapping-path warnings print as the kernel's do
+ *   (WARN_ONCE once per fingerprint, WARN every time, dev_warn_ratelimited 10 per 5 s).
+ *   Findings count every occurrence either way.
  * - `iommu_map`: iommu_map refused a request not aligned to the domain's smallest page size
  *   ("iommu: unaligned: iova 0x... pa 0x... size 0x... min_pagesz 0x..."), a pr_err printed
  *   every time.
@@ -59,15 +60,33 @@ function callerOf(cur: Task): string {
   return cur.context;
 }
 
-/** Where the kernel's WARN for a mapping-path subkind sits, and whether it is WARN_ONCE or a ratelimited line. */
-const WARN_SITES: Record<string, { at: string; warn: boolean }> = {
-  map_overflow: { at: 'kernel/dma/swiotlb.c swiotlb_map', warn: true },
-  buffer_overflow: { at: 'kernel/dma/swiotlb.c swiotlb_bounce', warn: true },
-  access_before_start: { at: 'kernel/dma/swiotlb.c swiotlb_bounce', warn: true },
-  bad_direction: { at: 'kernel/dma/swiotlb.c swiotlb_sync_single', warn: true },
-  no_swiotlb: { at: 'kernel/dma/swiotlb.c swiotlb_tbl_map_single', warn: false },
+/**
+ * Where the kernel's warning for a mapping-path subkind sits and how it prints: a WARN_ONCE
+ * (once per fingerprint here), a WARN / WARN_ON (every time), or a ratelimited line without a
+ * trace (dev_warn_ratelimited).
+ */
+type WarnStyle = 'once' | 'every' | 'ratelimited';
+const WARN_SITES: Record<string, { at: string; style: WarnStyle }> = {
+  map_overflow: { at: 'kernel/dma/swiotlb.c swiotlb_map', style: 'once' },
+  buffer_overflow: { at: 'kernel/dma/swiotlb.c swiotlb_bounce', style: 'once' },
+  access_before_start: { at: 'kernel/dma/swiotlb.c swiotlb_bounce', style: 'once' },
+  bad_direction: { at: 'kernel/dma/swiotlb.c swiotlb_sync_single', style: 'once' },
+  no_swiotlb: { at: 'kernel/dma/swiotlb.c swiotlb_tbl_map_single', style: 'ratelimited' },
+  map_single_vmalloc: { at: 'include/linux/dma-mapping.h dma_map_single_attrs', style: 'once' },
+  free_irqs_disabled: { at: 'kernel/dma/mapping.c dma_free_attrs', style: 'every' },
+  pool_exhausted: { at: 'kernel/dma/pool.c dma_alloc_from_pool', style: 'every' },
+  pool_unsuitable: { at: 'kernel/dma/pool.c dma_alloc_from_pool', style: 'every' },
+  iommu_unmap_size: { at: 'drivers/iommu/dma-iommu.c __iommu_dma_unmap', style: 'every' },
+  iommu_unmap_unmapped: { at: 'drivers/iommu/dma-iommu.c iommu_dma_unmap_page', style: 'every' },
 };
-const DEFAULT_WARN_SITE = { at: 'kernel/dma/mapping.c', warn: true };
+const DEFAULT_WARN_SITE = { at: 'kernel/dma/mapping.c', style: 'every' as WarnStyle };
+/** dma-direct's own overflow WARN_ONCE shares the subkind with swiotlb's; its text tells them apart. */
+const DIRECT_OVERFLOW = { at: 'kernel/dma/direct.h dma_direct_map_phys', style: 'once' as WarnStyle };
+
+function warnSite(info: DmaWarnInfo): { at: string; style: WarnStyle } {
+  if (info.subkind === 'map_overflow' && info.message.startsWith('DMA addr')) return DIRECT_OVERFLOW;
+  return WARN_SITES[info.subkind] ?? DEFAULT_WARN_SITE;
+}
 
 function hex(v: number): string {
   return `0x${v.toString(16)}`;
@@ -158,13 +177,14 @@ function reportDebug(m: Machine, cur: Task | null, info: DmaDebugInfo): void {
 
 /** A mapping-path WARN (dev_WARN_ONCE) or warning line, reported through the same kind. */
 function reportWarn(m: Machine, cur: Task | null, info: DmaWarnInfo): void {
-  const where = WARN_SITES[info.subkind] ?? DEFAULT_WARN_SITE;
+  const where = warnSite(info);
   const site = cur === null ? 'unknown' : callerOf(cur);
   const fp = `dma_debug:${info.subkind}:${info.dev}@${site}`;
-  const logged = where.warn ? m.log.firstTime(fp) : m.log.ratelimit(`dma_warn:${info.subkind}`, RATELIMIT_INTERVAL, RATELIMIT_BURST);
+  const warn = where.style !== 'ratelimited';
+  const logged = where.style === 'once' ? m.log.firstTime(fp) : where.style === 'every' ? true : m.log.ratelimit(`dma_warn:${info.subkind}`, RATELIMIT_INTERVAL, RATELIMIT_BURST);
   const line = `${info.dev}: ${info.message}`;
-  const lines = where.warn ? ['------------[ cut here ]------------', line] : [line];
-  if (where.warn && cur !== null) lines.push(`WARNING: CPU: ${cur.cpu.id} PID: ${cur.pid} at ${where.at}`, cpuLine(cur), callTrace(cur, [where.at.split(' ').pop() ?? 'dma_map']));
+  const lines = warn ? ['------------[ cut here ]------------', line] : [line];
+  if (warn && cur !== null) lines.push(`WARNING: CPU: ${cur.cpu.id} PID: ${cur.pid} at ${where.at}`, cpuLine(cur), callTrace(cur, [where.at.split(' ').pop() ?? 'dma_map']));
   const text = lines.join('\n');
   if (logged) m.log.printk(cur === null ? 0 : cur.cpu.id, text);
   m.sim.report({
