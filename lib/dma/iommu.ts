@@ -818,6 +818,8 @@ export function* iommu_dma_alloc(cur: Task, dev: device, size: number, gfp: numb
         sim.count(M_IOMMU_ALLOC_FAILURES, 1);
         return null;
       }
+      // __GFP_ZERO: clear every page.
+      for (const [pfn, order] of chunks) yield* zeroPages(cur, page_to_phys(m, pfn), 2 ** order * pageSize);
       const len = domain.iova_align(sz);
       const iova = yield* iommu_dma_alloc_iova(cur, domain, len, dev.coherent_dma_mask, dev);
       if (iova === 0) {
@@ -880,6 +882,7 @@ export function* iommu_dma_alloc(cur: Task, dev: device, size: number, gfp: numb
       if (!fromCma) sim.count(M_IOMMU_ALLOC_ORDER[order], 1);
       phys = page_to_phys(m, pfn);
       vaddr = page_address(m, pfn);
+      yield* zeroPages(cur, phys, allocSize);
       rec = { kind: 'pages', chunks: [[pfn, order]], phys, poolSize: allocSize };
     }
     const handle = yield* __iommu_dma_map(cur, dev, phys, size, prot, dev.coherent_dma_mask);
@@ -891,6 +894,12 @@ export function* iommu_dma_alloc(cur: Task, dev: device, size: number, gfp: numb
     allocsOf(dev).set(vaddr, rec);
     return { vaddr, dma_handle: handle, size };
   })());
+}
+
+/** __GFP_ZERO's clearing: its cost, and the bytes when contents are tracked. */
+function* zeroPages(cur: Task, phys: number, bytes: number): KernelBody<void> {
+  yield cur.thread.work(Math.ceil(bytes / ZERO_BYTES_PER_NS));
+  phys_contents(cur.cpu.machine)?.fill(phys, bytes, 0);
 }
 
 function addBit(bitmap: number, bit: number): number {
