@@ -31,6 +31,7 @@ import { GFP_KERNEL, GFP_NOFS, GFP_NOIO, GFP_NOWAIT, __GFP_NOWARN, gfpflags_allo
 import { lockdep_set_class } from '../../../kernel/lock';
 import type { KernelBody, Machine } from '../../../kernel/machine';
 import { DEFINE_SPINLOCK, spin_lock, spin_lock_irqsave, spin_unlock, spin_unlock_irqrestore, type spinlock_t } from '../../../kernel/spinlock';
+import { fn } from '../../../kernel/stack';
 import type { Task } from '../../../kernel/task';
 import { page_to_phys } from '../../../mm/page-alloc';
 import { kfree, kmalloc, page_address, PAGE_OFFSET } from '../../../mm/slab';
@@ -227,7 +228,11 @@ export abstract class DynBufferPolicy implements SwiotlbPolicy {
   }
 
   /** swiotlb_dyn_map: a buffer of its own for this mapping, added to the device's index. */
-  protected *dynMap(cur: Task, dev: device, orig: number, allocSize: number, offset: number, allocAlignMask: number, attrs: number): KernelBody<number> {
+  protected dynMap(cur: Task, dev: device, orig: number, allocSize: number, offset: number, allocAlignMask: number, attrs: number): KernelBody<number> {
+    return fn(cur, 'swiotlb_dyn_map', this.dynMapBody(cur, dev, orig, allocSize, offset, allocAlignMask, attrs));
+  }
+
+  private *dynMapBody(cur: Task, dev: device, orig: number, allocSize: number, offset: number, allocAlignMask: number, attrs: number): KernelBody<number> {
     const st = this.st!;
     const m = cur.cpu.machine;
     const sim = cur.thread.sim;
@@ -304,12 +309,17 @@ export abstract class DynBufferPolicy implements SwiotlbPolicy {
     let ix = dev.swiotlbIndex as DynDeviceIndex | undefined;
     if (this.skipWhenEmpty && (ix === undefined || ix.index.count === 0)) return false;
     ix ??= this.indexOf(dev);
-    const flags = yield* this.lock(cur, ix);
-    const b = yield* this.walk(cur, ix, tlbAddr, this.mru);
-    yield* this.unlock(cur, ix, flags);
+    const b = yield* fn(cur, 'lookup_dyn_slot', this.lookupLocked(cur, ix, tlbAddr));
     if (b === null) return false;
     b.lookup(tlbAddr, out);
     return true;
+  }
+
+  private *lookupLocked(cur: Task, ix: DynDeviceIndex, tlbAddr: number): KernelBody<io_tlb_dyn_slot | null> {
+    const flags = yield* this.lock(cur, ix);
+    const b = yield* this.walk(cur, ix, tlbAddr, this.mru);
+    yield* this.unlock(cur, ix, flags);
+    return b;
   }
 
   *release(cur: Task, dev: device, tlbAddr: number, ref: BounceRef): KernelBody<void> {
@@ -317,6 +327,11 @@ export abstract class DynBufferPolicy implements SwiotlbPolicy {
       yield* swiotlb_release_slots(cur, dev, dev.dma_io_tlb_mem!, ref.pool, tlbAddr);
       return;
     }
+    yield* fn(cur, 'swiotlb_dyn_unmap', this.dynUnmap(cur, dev, tlbAddr));
+  }
+
+  /** swiotlb_dyn_unmap: unlink the buffer under the index lock, then free it. */
+  private *dynUnmap(cur: Task, dev: device, tlbAddr: number): KernelBody<void> {
     const ix = this.indexOf(dev);
     // swiotlb_dyn_unmap: look the buffer up again under the lock and unlink it
     const flags = yield* this.lock(cur, ix);
