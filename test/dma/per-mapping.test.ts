@@ -219,6 +219,43 @@ describe('swiotlb per-mapping designs', () => {
     });
   });
 
+  it('CoCo: unmapping a decrypted per-mapping buffer from the completion interrupt re-encrypts in hardirq (might_sleep)', () => {
+    const p = prog('coco-irq-unmap', { policy: 'v2-list', coco: 'tdx' }, (m, dev) => {
+      let tlb = -1;
+      const line = request_irq(m, 0, 'nvme0q0', function* (cur) {
+        if (tlb >= 0) yield* swiotlb_tbl_unmap_single(cur, dev, tlb, 16 * KIB, DMA_TO_DEVICE, 0);
+        tlb = -1;
+      });
+      m.kthread('io', 0, function* (cur) {
+        yield* fillPool(cur, m, dev);
+        const buf = page_to_phys(m, yield* alloc_pages(cur, GFP_KERNEL, 2));
+        tlb = yield* swiotlb_map(cur, dev, buf, 16 * KIB, DMA_TO_DEVICE, DMA_ATTR_MAY_SLEEP);
+        raise_irq(m, line);
+        yield cur.thread.point();
+      });
+    });
+    const r = runIteration(p, { iteration: 0 });
+    expect(kinds(r)).to.include('might_sleep');
+  });
+
+  it('dynamicFirst (the patches\' order): page-sized unaligned mappings go dynamic at once, small or min_align ones to the pool', () => {
+    const where: string[] = [];
+    const p = prog('dyn-first', { policy: { name: 'rbtree', dynamicFirst: true } }, (m, dev) => {
+      const nvme = device_register(m, { name: 'nvme1', minAlignMask: 0xfff });
+      m.kthread('io', 0, function* (cur) {
+        const st = swiotlb_state(m);
+        const buf = page_to_phys(m, yield* alloc_pages(cur, GFP_KERNEL, 4));
+        for (const [d, size] of [[dev, 512], [dev, 8 * KIB], [nvme, 8 * KIB]] as const) {
+          const tlb = yield* swiotlb_map(cur, d, buf, size, DMA_TO_DEVICE, 0);
+          where.push(`${d.name}/${size}:${st.mem.defpool.contains(tlb) ? 'pool' : 'dynamic'}`);
+          yield* swiotlb_tbl_unmap_single(cur, d, tlb, size, DMA_TO_DEVICE, 0);
+        }
+      });
+    });
+    expect(runIteration(p, { iteration: 0 }).findings).to.deep.equal([]);
+    expect(where.slice(-3)).to.deep.equal(['nvme0/512:pool', 'nvme0/8192:dynamic', 'nvme1/8192:pool']);
+  });
+
   describe('index lookup cost against live buffers', () => {
     /** n live dynamic buffers: steps to look up the oldest, the same again, then each once. */
     function steps(policy: string, n: number): { first: number; again: number; each: number[]; dynBytes: number } {
