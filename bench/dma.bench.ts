@@ -108,7 +108,7 @@ function modelProgram(policy: PolicySpec, poolBytes: number, pairs: number, qd: 
 function runOnce(p: Program): Record<string, number> {
   const e = new Engine({ stepBudget: Infinity });
   const r = e.run(p, makeStrategy({ strategy: 'random' }), 1, 100);
-  return r.metrics.counters;
+  return r.metrics.counters ?? {};
 }
 
 function main(): void {

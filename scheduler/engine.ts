@@ -840,8 +840,11 @@ export class Engine implements ChoiceView {
       }
     } else if (kind === OP_RELEASE) {
       const r = t.opObj as Resource;
-      if (r.queue.waiters.length > 0) this.wakeFrame(r.queue.waiters.shift()!, t.clock);
-      else if (r.free < r.capacity) r.free++;
+      if (r.queue.waiters.length > 0) {
+        const f = r.queue.waiters.shift()!;
+        this.wakeFrame(f, t.clock);
+        if (r.onHandover !== null) r.onHandover(f.thread, f.thread.frames.indexOf(f));
+      } else if (r.free < r.capacity) r.free++;
       else throw new ProgramError(`thread ${t.name}: release of ${r.name} with all ${r.capacity} unit(s) free`);
       this.advance(t);
     } else if (kind === OP_SPIN) {

@@ -21,6 +21,11 @@ export class Resource {
   readonly obj: number;
   /** Waiters for the hand-over, FIFO. */
   readonly queue: Waitable;
+  /**
+   * Told, at the release step itself, which waiter (thread and frame depth) the unit went to:
+   * the layer above can record the new owner before the waiter next runs.
+   */
+  onHandover: ((t: Thread, depth: number) => void) | null = null;
 
   constructor(
     sim: Engine,

@@ -163,3 +163,8 @@ export function dma_get_seg_boundary(dev: device): number {
 export function dev_is_dma_coherent(dev: device): boolean {
   return dev.dma_coherent;
 }
+
+/** A mask or limit as the kernel prints it (%llx): DMA_BIT_MASK(64) is not exact in a double. */
+export function fmtMask(v: number): string {
+  return v >= DMA_BIT_MASK(64) ? 'ffffffffffffffff' : v.toString(16);
+}

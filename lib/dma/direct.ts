@@ -30,7 +30,7 @@ import { get_order, page_address } from '../mm/slab';
 import { flush_tlb_kernel_range, vmap, vunmap, VMALLOC_END, VMALLOC_START } from '../mm/vmalloc';
 import { DMA_ATTR_NO_KERNEL_MAPPING, DMA_ATTR_NO_WARN, DMA_ATTR_SKIP_CPU_SYNC, DMA_BIT_MASK, DMA_MAPPING_ERROR } from './attrs';
 import { dev_get_cma_area, dma_alloc_contiguous, dma_alloc_from_contiguous, dma_free_contiguous, dma_release_from_contiguous } from './contiguous';
-import { dma_capable, type device } from './device';
+import { dma_capable, type device, fmtMask } from './device';
 import { dma_alloc_from_pool, dma_free_from_pool } from './pool';
 import { for_each_sg, sg_phys, type scatterlist } from './scatterlist';
 import { dma_state, dmaIfPresent, type Arm32Allocator } from './state';
@@ -192,9 +192,6 @@ export const M_DIRECT_OVERFLOW = 'dma.direct.overflow';
 export const M_ARCH_SYNC = 'dma.direct.arch_syncs';
 
 /** A mask or limit as the kernel prints it (%llx): DMA_BIT_MASK(64) is all ones. */
-export function fmtMask(v: number): string {
-  return v >= DMA_BIT_MASK(64) ? 'ffffffffffffffff' : v.toString(16);
-}
 
 function directWarn(cur: Task, dev: device, subkind: string, message: string): void {
   const info: DmaWarnInfo = { subkind, dev: dev.name, message };

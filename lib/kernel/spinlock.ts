@@ -21,6 +21,13 @@ export class spinlock_t extends Lock {
     const res = new Resource(sim, name, 1);
     super(raw ? 'raw_spinlock' : 'spinlock', name, res.obj);
     this.res = res;
+    // The unlock hands the lock to the first spinner at once: it owns it (and no longer spins)
+    // from that step, even if an interrupt keeps it from running before anything else happens.
+    res.onHandover = (t, depth) => {
+      const task = t.local as Task;
+      this.owner = { task, depth };
+      task.waits[depth] = null;
+    };
   }
 }
 export type raw_spinlock_t = spinlock_t;
@@ -53,8 +60,8 @@ function* drop(cur: Task, lock: spinlock_t, how: string): Generator<unknown, voi
     // itself stays unlocked.
     yield cur.thread.write(lock.obj);
   } else {
-    yield cur.thread.release(lock.res); // hands over to the first spinner, if any
-    if (lock.owner?.task === cur) lock.owner = null; // a spinner handed the lock sets itself
+    yield cur.thread.release(lock.res); // hands over to the first spinner, if any (onHandover)
+    if (lock.res.free > 0) lock.owner = null;
   }
   recordReleased(cur, lock);
 }

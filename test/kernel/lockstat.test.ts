@@ -23,7 +23,7 @@ describe('kernel: lock statistics and the irqsoff tracer', () => {
     });
     let contended = 0;
     for (let it = 0; it < 20; it++) {
-      const { counters, peaks } = runIteration(p, { iteration: it, strategy: 'random' }).metrics;
+      const { counters = {}, peaks = {} } = runIteration(p, { iteration: it, strategy: 'random' }).metrics;
       expect(counters['lock.demo_lock.acquisitions']).to.equal(6);
       expect(counters['lock.demo_lock.hold_ns']).to.equal(6000);
       expect(peaks['lock.demo_lock.hold_max_ns']).to.equal(1000);
@@ -48,7 +48,7 @@ describe('kernel: lock statistics and the irqsoff tracer', () => {
         yield cur.thread.work(100);
       });
     });
-    const { counters, peaks } = runIteration(p, { iteration: 0 }).metrics;
+    const { counters = {}, peaks = {} } = runIteration(p, { iteration: 0 }).metrics;
     expect(counters['lock.plain_lock.hold_ns']).to.equal(1000);
     expect(counters['irqsoff.cpu0.ns']).to.equal(700);
     expect(peaks['irqsoff.cpu0.max_ns']).to.equal(700);

@@ -11,7 +11,7 @@ describe('scenario swiotlb-nvme', function () {
   this.timeout(180_000);
 
   it('rfc-dynamic with a spin_lock index lock: lockdep within 1 schedule, a reached deadlock within 10 (PCT, seed 7)', () => {
-    const h = hunt(program('rfc-dynamic-spinlock'), { iterations: 10, seed: 7, strategy: 'pct', stopWhenSeen: ['lockdep', 'deadlock'] });
+    const h = hunt(program('buggy'), { iterations: 10, seed: 7, strategy: 'pct', stopWhenSeen: ['lockdep', 'deadlock'] });
     const lockdep = h.findings.find((f) => f.kind === 'lockdep');
     const deadlock = h.findings.find((f) => f.kind === 'deadlock');
     expect(lockdep, 'lockdep').to.not.equal(undefined);
@@ -24,7 +24,7 @@ describe('scenario swiotlb-nvme', function () {
   });
 
   it('rfc-dynamic with spin_lock_irqsave stays clean over 100 PCT schedules (10x the bound above)', () => {
-    const h = hunt(program('rfc-dynamic-irqsave'), { iterations: 100, seed: 7, strategy: 'pct', stopAtFirst: false });
+    const h = hunt(program('fixed'), { iterations: 100, seed: 7, strategy: 'pct', stopAtFirst: false });
     expect(h.findings.map((f) => `${f.kind}: ${f.headline}`)).to.deep.equal([]);
   });
 
@@ -38,13 +38,13 @@ describe('scenario swiotlb-nvme', function () {
       expect(c['blk.requests'], v).to.equal(REQUESTS);
       expect(c['nvme.completions_hardirq'], v).to.equal(REQUESTS);
       expect(kinds, v).to.not.include.members(['deadlock', 'no_progress']);
-      if (v !== 'rfc-dynamic-spinlock') expect(kinds, v).to.not.include('lockdep');
+      if (v !== 'buggy') expect(kinds, v).to.not.include('lockdep');
       if (v === 'static' || v === 'chunked-growth') {
         expect(c['blk.requeues'], v).to.be.greaterThan(0);
         expect(kinds, v).to.deep.equal(['swiotlb_full']);
       } else {
         expect(c['blk.requeues'] ?? 0, v).to.equal(0);
-        if (v !== 'rfc-dynamic-spinlock') expect(kinds, v).to.deep.equal([]);
+        if (v !== 'buggy') expect(kinds, v).to.deep.equal([]);
       }
     }
   });

@@ -10,7 +10,7 @@
 import type { KernelBody } from '../../kernel/machine';
 import type { Task } from '../../kernel/task';
 import { DMA_ATTR_NO_WARN, DMA_ATTR_SKIP_CPU_SYNC, DMA_BIDIRECTIONAL, DMA_FROM_DEVICE, DMA_MAPPING_ERROR, DMA_TO_DEVICE } from '../attrs';
-import { dma_capable, dma_limit, type device } from '../device';
+import { dma_capable, dma_limit, fmtMask, type device } from '../device';
 import { IO_TLB_MAX_BYTES, IO_TLB_SIZE, MAP_OVERHEAD_NS, INVALID_PHYS_ADDR } from './constants';
 import { swiotlb_align_offset } from './find';
 import { BounceRef } from './policy';
@@ -218,7 +218,7 @@ export function* swiotlb_map(cur: Task, dev: device, phys: number, size: number,
   if (tlb === DMA_MAPPING_ERROR) return DMA_MAPPING_ERROR;
   if (!dma_capable(dev, tlb, size)) {
     yield* swiotlb_tbl_unmap_single(cur, dev, tlb, size, dir, attrs | DMA_ATTR_SKIP_CPU_SYNC);
-    warn(cur, dev, 'map_overflow', `swiotlb addr 0x${tlb.toString(16)}+${size} overflow (mask ${dev.dma_mask.toString(16)}, bus limit ${dev.bus_dma_limit.toString(16)}).`);
+    warn(cur, dev, 'map_overflow', `swiotlb addr 0x${tlb.toString(16)}+${size} overflow (mask ${fmtMask(dev.dma_mask)}, bus limit ${fmtMask(dev.bus_dma_limit)}).`);
     return DMA_MAPPING_ERROR;
   }
   return tlb;

@@ -135,6 +135,11 @@ function checkOptions(o: SwiotlbOptions): void {
  * re-snapshotted); without one it sits at `base`. `cpus` decides the area count.
  */
 export function swiotlb_prepare(image: MemoryImage | null, o: SwiotlbOptions & { cpus: number; cc?: boolean }): SwiotlbImage {
+  return prepare(image, o, true);
+}
+
+/** `snapshot`: make the carved pool part of the image (prepare); a per-run pool must not be. */
+function prepare(image: MemoryImage | null, o: SwiotlbOptions & { cpus: number; cc?: boolean }, snapshot: boolean): SwiotlbImage {
   const { cpus, cc: ccOpt, ...opts } = o;
   checkOptions(opts);
   const cc = ccOpt ?? false;
@@ -146,7 +151,7 @@ export function swiotlb_prepare(image: MemoryImage | null, o: SwiotlbOptions & {
     start = placed.start;
     nslabs = placed.nslabs;
     sizing.messages.push(...placed.messages);
-    image.snapshot();
+    if (snapshot) image.snapshot();
   } else {
     start = opts.base ?? 16 * MIB;
   }
@@ -171,8 +176,9 @@ export function swiotlb_init(m: Machine, src: SwiotlbImage | SwiotlbOptions = {}
     img = src;
     if (img.runs++ > 0) img.pool.restore();
   } else {
-    // Built per run: with a memory model, carve from the run's (already restored) image.
-    img = swiotlb_prepare(model ? model.image : null, { ...src, cpus: m.cpus.length, cc });
+    // Built per run: with a memory model, carve from the run's (already restored) image; the
+    // next run's restore gives the pages back, so the image's snapshot stays as it was.
+    img = prepare(model ? model.image : null, { ...src, cpus: m.cpus.length, cc }, false);
     img.runs = 1;
   }
   const opts = img.opts;
