@@ -48,4 +48,30 @@ describe('scenario swiotlb-nvme', function () {
       }
     }
   });
+
+  it('a policy run reports IRQs-off time per CPU and lock wait/hold times per lock class', () => {
+    const r = runIteration(program('fixed'), { iteration: 0, window: 0 });
+    const c = r.metrics.counters ?? {};
+    const p = r.metrics.peaks ?? {};
+    for (let cpu = 0; cpu < scenario.params.cpus; cpu++) {
+      expect(c[`irqsoff.cpu${cpu}.ns`], `cpu${cpu}`).to.be.greaterThan(0);
+      expect(p[`irqsoff.cpu${cpu}.max_ns`], `cpu${cpu}`).to.be.greaterThan(0);
+    }
+    for (const cls of ['&area->lock', '&dev->dma_io_tlb_dyn_lock']) {
+      expect(c[`lock.${cls}.acquisitions`], cls).to.be.greaterThan(0);
+      expect(c[`lock.${cls}.hold_ns`], cls).to.be.greaterThan(0);
+      expect(p[`lock.${cls}.hold_max_ns`], cls).to.be.greaterThan(0);
+    }
+  });
+
+  it('hunts every design (10 random schedules each, 4 CPUs, queue depth 64): only the buggy lock deadlocks', () => {
+    const registered = swiotlbPolicyNames();
+    for (const v of scenario.variants.map((x) => x.name)) {
+      if (v === 'buggy' || !registered.includes(VARIANT_POLICY[v].name)) continue;
+      const h = hunt(program(v), { iterations: 10, seed: 3, strategy: 'random', stopAtFirst: false });
+      const kinds = [...new Set(h.findings.map((f) => f.kind))];
+      expect(kinds, v).to.not.include.members(['deadlock', 'no_progress', 'lockdep', 'might_sleep']);
+      expect(h.totals.counters?.['blk.requests'] ?? 0, v).to.be.greaterThan(0);
+    }
+  });
 });
