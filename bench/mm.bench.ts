@@ -12,22 +12,13 @@ import { installDetectors } from '../lib/check';
 import { GFP_KERNEL } from '../lib/kernel/gfp';
 import { Machine } from '../lib/kernel/machine';
 import { __free_pages, alloc_pages, MIB, MIGRATE_MOVABLE, MIGRATE_UNMOVABLE, mm_init, mm_prepare, PhysMem } from '../lib/mm';
+import { best as bestOf } from './best';
 
 const QUICK = process.argv.includes('--quick');
 const PAIRS = (QUICK ? 200_000 : 2_000_000);
 const RUNS = 5;
 
-function best(f: () => number): number {
-  f();
-  let b = Infinity;
-  for (let i = 0; i < RUNS; i++) {
-    const t0 = process.hrtime.bigint();
-    f();
-    const s = Number(process.hrtime.bigint() - t0) / 1e9;
-    if (s < b) b = s;
-  }
-  return b;
-}
+const best = (f: () => unknown): number => bestOf(RUNS, f);
 
 /** A stack of free page numbers: pop to allocate, push to free. */
 function baseline(pairs: number): number {

@@ -32,6 +32,10 @@ import { dmaIfPresent } from '../state';
 import { IO_TLB_SEGSIZE, IO_TLB_SHIFT, IO_TLB_SIZE } from './constants';
 import { io_tlb_pool, type PoolBacking } from './pool';
 import { swiotlbIfPresent } from './state';
+import { rcu_read_lock, rcu_read_unlock } from '../../kernel/rcu';
+import { pool_lookup } from './find';
+import type { BounceRef } from './policy';
+import { M_LOOKUP_STEPS } from './policies/static';
 
 /** sizeof(struct io_tlb_pool) with the DYNAMIC fields, and of one io_tlb_area / io_tlb_slot (64-bit). */
 export const IO_TLB_POOL_BYTES = 112;
@@ -271,4 +275,26 @@ export function swiotlb_walk_pools(pools: readonly io_tlb_pool[], addr: number, 
     if (pools[i].contains(addr)) return pools[i];
   }
   return null;
+}
+
+/**
+ * is_swiotlb_buffer + the pool lookup of a growth design: under rcu_read_lock, walk each RCU list
+ * in turn (global pools, then a device's transient pools), charging the range checks inside the
+ * read-side section (a grace period waits for them), and fill `out` from the pool found.
+ */
+export function* swiotlb_rcu_lookup(cur: Task, lists: readonly (readonly io_tlb_pool[])[], tlbAddr: number, out: BounceRef, steps: { n: number }): KernelBody<boolean> {
+  yield* rcu_read_lock(cur);
+  steps.n = 0;
+  let pool: io_tlb_pool | null = null;
+  for (let i = 0; i < lists.length && pool === null; i++) pool = swiotlb_walk_pools(lists[i], tlbAddr, steps);
+  const sim = cur.thread.sim;
+  const n = steps.n;
+  sim.count(M_LOOKUP_STEPS, n);
+  if (pool !== null) {
+    if (pool.freed) sim.count(M_LOOKUP_FREED, 1);
+    pool_lookup(pool, tlbAddr, out);
+  }
+  if (n > 0) yield cur.thread.work(n * POOL_CHECK_NS);
+  yield* rcu_read_unlock(cur);
+  return pool !== null;
 }

@@ -39,7 +39,7 @@ import { page_to_phys } from '../../../mm/page-alloc';
 import { get_order, kfree, kzalloc, page_address } from '../../../mm/slab';
 import type { device } from '../../device';
 import { IO_TLB_SEGSIZE, IO_TLB_SHIFT, IO_TLB_SIZE } from '../constants';
-import { pool_assign, pool_lookup, swiotlb_find_in_pools, swiotlb_release_slots } from '../find';
+import { pool_assign, swiotlb_find_in_pools, swiotlb_release_slots } from '../find';
 import {
   force_dma_unencrypted,
   IO_TLB_AREA_BYTES,
@@ -49,22 +49,19 @@ import {
   M_GROW_FAILURES,
   M_GROW_POOLS,
   M_LEAKED_PAGES,
-  M_LOOKUP_FREED,
-  POOL_CHECK_NS,
   RATELIMIT_BURST,
   RATELIMIT_NS,
   swiotlb_alloc_tlb,
   swiotlb_free_tlb,
   swiotlb_init_late_pool,
   swiotlb_phys_limit,
-  swiotlb_walk_pools,
+  swiotlb_rcu_lookup,
   type TlbBuffer,
 } from '../grow';
 import type { io_tlb_mem } from '../mem';
 import { BounceRef, checkPolicyParams, registerSwiotlbPolicy, type PolicySpec, type SwiotlbPolicy } from '../policy';
 import type { io_tlb_pool } from '../pool';
 import type { SwiotlbState } from '../state';
-import { M_LOOKUP_STEPS } from './static';
 
 export const M_GROW_CMA_BYTES = 'swiotlb.grow_cma_bytes';
 export const M_GROW_KICKS = 'swiotlb.grow_kicks';
@@ -226,20 +223,7 @@ export class ChunkedGrowthPolicy implements SwiotlbPolicy {
 
   *find(cur: Task, dev: device, tlbAddr: number, out: BounceRef): KernelBody<boolean> {
     if (dev.dma_io_tlb_mem === null) return false;
-    yield* rcu_read_lock(cur);
-    const steps = this.steps;
-    steps.n = 0;
-    const pool = swiotlb_walk_pools(this.pools, tlbAddr, steps);
-    const sim = cur.thread.sim;
-    const n = steps.n;
-    sim.count(M_LOOKUP_STEPS, n);
-    if (pool !== null) {
-      if (pool.freed) sim.count(M_LOOKUP_FREED, 1);
-      pool_lookup(pool, tlbAddr, out);
-    }
-    if (n > 0) yield cur.thread.work(n * POOL_CHECK_NS);
-    yield* rcu_read_unlock(cur);
-    return pool !== null;
+    return yield* swiotlb_rcu_lookup(cur, [this.pools], tlbAddr, out, this.steps);
   }
 
   *release(cur: Task, dev: device, tlbAddr: number, ref: BounceRef): KernelBody<void> {

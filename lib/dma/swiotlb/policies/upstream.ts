@@ -35,28 +35,25 @@ import { DECLARE_WORK, schedule_work, type work_struct } from '../../../kernel/w
 import { mmIfPresent } from '../../../mm/mm';
 import { dma_limit, type device } from '../../device';
 import { IO_TLB_MIN_SLABS, IO_TLB_SIZE, nr_slots } from '../constants';
-import { pool_assign, pool_lookup, swiotlb_find_in_pools, swiotlb_release_slots, swiotlb_search_pool_area } from '../find';
+import { pool_assign, swiotlb_find_in_pools, swiotlb_release_slots, swiotlb_search_pool_area } from '../find';
 import {
   M_GROW_BYTES,
   M_GROW_FAILURES,
   M_GROW_POOLS,
-  M_LOOKUP_FREED,
   M_TRANSIENT_FAILURES,
   M_TRANSIENT_PEAK,
   M_TRANSIENT_POOLS,
-  POOL_CHECK_NS,
   RATELIMIT_BURST,
   RATELIMIT_NS,
   swiotlb_alloc_pool,
   swiotlb_dyn_free,
   swiotlb_phys_limit,
-  swiotlb_walk_pools,
+  swiotlb_rcu_lookup,
 } from '../grow';
 import type { io_tlb_mem } from '../mem';
 import { BounceRef, checkPolicyParams, registerSwiotlbPolicy, type PolicySpec, type SwiotlbPolicy } from '../policy';
 import type { io_tlb_pool } from '../pool';
 import type { SwiotlbState } from '../state';
-import { M_LOOKUP_STEPS } from './static';
 
 
 export class UpstreamPolicy implements SwiotlbPolicy {
@@ -160,22 +157,7 @@ export class UpstreamPolicy implements SwiotlbPolicy {
     const mem = dev.dma_io_tlb_mem;
     // smp_rmb(); READ_ONCE(dev->dma_uses_io_tlb): a device that never bounced has nothing to find
     if (mem === null || !dev.dma_uses_io_tlb) return false;
-    yield* rcu_read_lock(cur);
-    const steps = this.steps;
-    steps.n = 0;
-    let pool = swiotlb_walk_pools(this.pools, tlbAddr, steps);
-    if (pool === null) pool = swiotlb_walk_pools(dev.dma_io_tlb_pools, tlbAddr, steps);
-    const sim = cur.thread.sim;
-    const n = steps.n;
-    sim.count(M_LOOKUP_STEPS, n);
-    if (pool !== null) {
-      if (pool.freed) sim.count(M_LOOKUP_FREED, 1);
-      pool_lookup(pool, tlbAddr, out);
-    }
-    // the walk's cost inside the read-side section: a grace period waits for it
-    if (n > 0) yield cur.thread.work(n * POOL_CHECK_NS);
-    yield* rcu_read_unlock(cur);
-    return pool !== null;
+    return yield* swiotlb_rcu_lookup(cur, [this.pools, dev.dma_io_tlb_pools], tlbAddr, out, this.steps);
   }
 
   *release(cur: Task, dev: device, tlbAddr: number, ref: BounceRef): KernelBody<void> {
