@@ -95,8 +95,7 @@ export function pool_containing(pools: readonly io_tlb_pool[], addr: number): io
 /** swiotlb_release_slots: free the run holding tlbAddr under its area lock; slots freed. */
 export function* swiotlb_release_slots(cur: Task, dev: device, mem: io_tlb_mem, pool: io_tlb_pool, tlbAddr: number): KernelBody<number> {
   const offset = swiotlb_align_offset(dev, 0, tlbAddr);
-  const { index } = pool.runOf(tlbAddr, offset);
-  const lock = pool.locks[pool.areaOf(index)];
+  const lock = pool.locks[pool.areaOf(pool.runStart(tlbAddr, offset))];
   const flags = yield* spin_lock_irqsave(cur, lock);
   const n = pool.release(tlbAddr, offset);
   yield* spin_unlock_irqrestore(cur, lock, flags);

@@ -193,8 +193,7 @@ export class io_tlb_pool {
    * segment. `offset` is the in-slot offset min_align_mask kept. Returns the slots freed.
    */
   release(tlbAddr: number, offset: number): number {
-    let index = Math.floor((tlbAddr - offset - this.start) / IO_TLB_SIZE);
-    index -= this.pad_slots[index];
+    const index = this.runStart(tlbAddr, offset);
     const nslots = Math.ceil((this.alloc_size[index] + offset) / IO_TLB_SIZE);
     const list = this.list;
     const segEnd = (Math.floor(index / IO_TLB_SEGSIZE) + 1) * IO_TLB_SEGSIZE;
@@ -217,11 +216,10 @@ export class io_tlb_pool {
     return Math.floor(slot / this.area_nslabs);
   }
 
-  /** The run starting at the data slot of tlbAddr: its pad-adjusted first slot and length. */
-  runOf(tlbAddr: number, offset: number): { index: number; nslots: number } {
-    let index = Math.floor((tlbAddr - offset - this.start) / IO_TLB_SIZE);
-    index -= this.pad_slots[index];
-    return { index, nslots: Math.ceil((this.alloc_size[index] + offset) / IO_TLB_SIZE) };
+  /** The first slot (pad slots included) of the run holding tlbAddr's data slot. */
+  runStart(tlbAddr: number, offset: number): number {
+    const index = Math.floor((tlbAddr - offset - this.start) / IO_TLB_SIZE);
+    return index - this.pad_slots[index];
   }
 
   private touch(lo: number, hi: number): void {
