@@ -3,22 +3,15 @@
  * with --json one JSON object on stdout and nothing else. Exit codes: 0 as expected, 1 a run not
  * as expected, 2 bad input (one line on stderr, no stack trace unless --debug).
  */
-import {
-  InputError,
-  ProgramError,
-  hunt,
-  programHash,
-  replay,
-  runIteration,
-  type FoundFinding,
-  type HuntOptions,
-  type HuntResult,
-} from '../../scheduler';
-import { findingJson, type FindingJson } from '../report/json';
-import { scenarioProgram, type Params, type ScenarioDef, type VariantDef } from '../scenario/define';
+import { InputError, ProgramError, programHash, replay } from '../../scheduler';
+import { findingJson } from '../report/json';
+import { scenarioProgram, type Perturbation, type ScenarioDef, type VariantDef } from '../scenario/define';
+import { huntVariant, replayCommand, variantHuntOptions, type RunJson } from '../scenario/hunt';
 import { allScenarios, findScenario } from '../scenario/registry';
-import { decided, hasExpectation, judge } from '../scenario/verdict';
+import { judge } from '../scenario/verdict';
 import { applyParams, parseCli, type CliOptions } from './options';
+
+export type { RunJson } from '../scenario/hunt';
 
 export interface Io {
   out: (s: string) => void;
@@ -29,17 +22,6 @@ const stdio: Io = {
   out: (s) => process.stdout.write(s.endsWith('\n') ? s : `${s}\n`),
   err: (s) => process.stderr.write(s.endsWith('\n') ? s : `${s}\n`),
 };
-
-export interface RunJson {
-  variant: string;
-  expect: VariantDef['expect'];
-  verdict: 'as-expected' | 'unexpected';
-  schedulesRun: number;
-  findings: FindingJson[];
-  metrics: Record<string, number>;
-  coverage: Record<string, number>;
-  why?: string;
-}
 
 const USAGE = `usage: irqsim <list|run|hunt|replay> [scenario] [options]
   irqsim list [--json]
@@ -108,130 +90,17 @@ function variantsOf(def: ScenarioDef, which: string): VariantDef[] {
   return [v];
 }
 
-function replayCommand(def: ScenarioDef, variant: string, params: Params, schedule: string, o: CliOptions): string {
-  const extra = Object.keys(params)
-    .filter((k) => params[k] !== def.params[k])
-    .map((k) => ` --param ${k}=${params[k]}`)
-    .join('');
-  const ld = o.lockdep === undefined ? '' : ` --lockdep ${o.lockdep ? 'on' : 'off'}`;
-  return `npx irqsim replay ${def.id} ${schedule} --variant ${variant}${extra}${ld}`;
-}
-
 /** Machine options the command line overrides. */
 function machineOverrides(o: CliOptions): { lockdep?: boolean } {
   return o.lockdep === undefined ? {} : { lockdep: o.lockdep };
 }
 
-/** lockdep subkinds that predict a deadlock a schedule can reach. */
-const CONFIRMABLE = new Set(['circular', 'recursive', 'inconsistent', 'irq_safe_unsafe', 'irq_inversion']);
-
-const classesOf = (f: { data?: Record<string, unknown> }): string[] => (f.data?.classes as string[] | undefined) ?? [];
-
-/** A deadlock realises a lockdep prediction when it waits on the predicted classes. */
-function realises(prediction: string[], deadlock: string[]): boolean {
-  const shared = deadlock.filter((c) => prediction.includes(c.replace(/\/\d+$/, '')) || prediction.includes(c)).length;
-  return deadlock.length > 0 && shared >= Math.min(2, prediction.length);
-}
-
-/**
- * --confirm: for each lockdep prediction, the schedule that really deadlocks on those classes:
- * one the hunt already found, or a search of up to the hunt's budget from a derived seed.
- */
-export function confirmPredictions(program: ReturnType<typeof scenarioProgram>, opts: HuntOptions, h: HuntResult): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const f of h.findings) {
-    if (f.kind !== 'lockdep' || !CONFIRMABLE.has(f.subkind ?? '')) continue;
-    const want = classesOf(f);
-    const seen = h.findings.find((d) => d.kind === 'deadlock' && realises(want, classesOf(d)));
-    if (seen !== undefined) {
-      out.set(f.fingerprint, `confirmed by schedule ${seen.shrunk ?? seen.schedule}`);
-      continue;
-    }
-    const budget = opts.iterations ?? 1000;
-    const c = hunt(program, {
-      ...opts,
-      seed: ((opts.seed ?? 0) + 0x5eed) >>> 0,
-      iterations: budget,
-      stopWhen: (found) => found.some((d) => d.kind === 'deadlock' && realises(want, classesOf(d))),
-      shrink: false,
-    });
-    const d = c.findings.find((x) => x.kind === 'deadlock' && realises(want, classesOf(x)));
-    out.set(f.fingerprint, d ? `confirmed by schedule ${d.schedule}` : `not reached in ${c.schedulesRun} schedules`);
-  }
-  return out;
-}
-
-function metricsOf(h: HuntResult): Record<string, number> {
-  return {
-    schedules: h.schedulesRun,
-    steps: h.totals.steps,
-    choices: h.totals.choices,
-    preemptions: h.totals.preemptions,
-    interrupts: h.totals.interrupts,
-    maxVirtualTimeNs: h.totals.endTime,
-    // The model's own counters (summed over the schedules) and high-water marks (largest).
-    ...h.totals.counters,
-    ...h.totals.peaks,
-  };
-}
-
-function huntVariant(def: ScenarioDef, v: VariantDef, params: Params, o: CliOptions, single: boolean): RunJson {
-  const program = scenarioProgram(def, v.name, params, machineOverrides(o));
-  const opts: HuntOptions = { iterations: 1000, ...def.options, ...v.options, ...o.hunt };
-  const kindsOf = (fs: readonly FoundFinding[]) => fs.map((f) => f.kind);
-  let h: HuntResult;
-  if (single) {
-    // `run`: one schedule (iteration 0), fully instrumented.
-    const r = runIteration(program, { ...opts, iteration: 0, instrument: true });
-    h = {
-      program: program.name,
-      hash: programHash(program, opts),
-      strategy: String(opts.strategy ?? 'random'),
-      seed: opts.seed ?? 0,
-      iterations: 1,
-      schedulesRun: 1,
-      firstIteration: r.findings.length ? 0 : -1,
-      findings: r.findings.map((f) => ({ ...f, iteration: 0, schedule: '', runs: 1, totalCount: f.count })),
-      totals: r.metrics,
-      expectedSteps: r.metrics.steps,
-      exhausted: false,
-    };
-  } else {
-    h = hunt(program, {
-      ...opts,
-      stopAtFirst: !o.all && !hasExpectation(v.expect),
-      stopWhen: o.all || !hasExpectation(v.expect) ? undefined : (found) => decided(v.expect, kindsOf(found)),
-      shrink: o.shrink,
-      checkDeterminism: o.checkDeterminism,
-    });
-  }
-  const confirmed = (o.confirm || v.confirm === true) && !single ? confirmPredictions(program, opts, h) : new Map<string, string>();
-  const metrics = metricsOf(h);
-  const kinds = kindsOf(h.findings);
-  const j = judge(v.expect, kinds, metrics);
-  // A single run cannot be expected to reach every expected kind: only unexpected ones count.
-  const verdict = single ? (j.unexpected.length === 0 && j.missingMetrics.length === 0 ? 'as-expected' : 'unexpected') : j.verdict;
-  const why = [
-    j.missing.length && !single ? `expected ${j.missing.join(', ')} not seen in ${h.schedulesRun} schedules` : '',
-    j.unexpected.length ? `unexpected ${j.unexpected.join(', ')}` : '',
-    j.missingMetrics.length ? `metrics missing: ${j.missingMetrics.join(', ')}` : '',
-  ]
-    .filter(Boolean)
-    .join('; ');
-  return {
-    variant: v.name,
-    expect: v.expect,
-    verdict,
-    schedulesRun: h.schedulesRun,
-    findings: h.findings.map((f) => {
-      const j = findingJson(f, f.schedule ? replayCommand(def, v.name, params, f.shrunk ?? f.schedule, o) : '');
-      const c = confirmed.get(f.fingerprint);
-      return c === undefined ? j : { ...j, confirmed: c };
-    }),
-    metrics,
-    coverage: { schedules: h.schedulesRun, expectedSteps: h.expectedSteps },
-    ...(why ? { why } : {}),
-  };
+/** --perturb <name>: the scenario's declared parameter change and its budget scale. */
+function perturbationOf(def: ScenarioDef, name: string | undefined): Perturbation | null {
+  if (name === undefined) return null;
+  const p = (def.perturbations ?? []).find((x) => x.name === name);
+  if (!p) throw new InputError(`scenario ${def.id} has no perturbation "${name}": it has ${(def.perturbations ?? []).map((x) => x.name).join(', ') || '(none)'}`);
+  return p;
 }
 
 function cmdHunt(o: CliOptions, io: Io, single: boolean): number {
@@ -240,23 +109,29 @@ function cmdHunt(o: CliOptions, io: Io, single: boolean): number {
   if (o.positionals.length > 1) throw new InputError(`unexpected argument "${o.positionals[1]}"`);
   const defs = target === 'all' && !single ? allScenarios() : [findScenario(target)];
   if (target === 'all' && o.params.length) throw new InputError('--param needs a single scenario');
+  if (target === 'all' && o.perturb !== undefined) throw new InputError('--perturb needs a single scenario');
   const outputs = defs.map((def) => {
-    const params = applyParams(def, o.params);
+    const pert = perturbationOf(def, o.perturb);
+    const params = applyParams(def, o.params, pert?.params);
     const program = scenarioProgram(def, def.variants[0].name, params, machineOverrides(o));
-    const runs = variantsOf(def, o.variant).map((v) => huntVariant(def, v, params, o, single));
+    const runs = variantsOf(def, o.variant).map((v) => {
+      const over = { ...o.hunt };
+      if (pert && over.iterations === undefined) over.iterations = Math.max(1, Math.round((variantHuntOptions(def, v).iterations ?? 1000) * (pert.scale ?? 1)));
+      return huntVariant(def, v, params, { hunt: over, all: o.all, confirm: o.confirm, shrink: o.shrink, checkDeterminism: o.checkDeterminism, single, machine: machineOverrides(o) });
+    });
     return {
       scenario: { id: def.id, name: def.name, file: def.file, hash: programHash(program, o.hunt) },
-      options: { seed: o.hunt.seed ?? 0, strategy: o.hunt.strategy ?? 'random', iterations: o.hunt.iterations ?? def.options?.iterations ?? 1000, ...o.hunt, params },
+      options: { seed: o.hunt.seed ?? 0, strategy: o.hunt.strategy ?? 'random', iterations: o.hunt.iterations ?? def.options?.iterations ?? 1000, ...o.hunt, params, ...(pert ? { perturbation: pert.name } : {}) },
       runs,
     };
   });
   const ok = outputs.every((x) => x.runs.every((r) => r.verdict === 'as-expected'));
   if (o.json) io.out(JSON.stringify(outputs.length === 1 ? outputs[0] : { scenarios: outputs }));
-  else for (const x of outputs) printText(io, x.scenario, x.runs);
+  else for (const [i, x] of outputs.entries()) printText(io, x.scenario, x.runs, defs[i].keyMetrics ?? []);
   return ok ? 0 : 1;
 }
 
-function printText(io: Io, s: { id: string; name: string }, runs: RunJson[]): void {
+function printText(io: Io, s: { id: string; name: string }, runs: RunJson[], keyMetrics: string[]): void {
   io.out(`== ${s.id}: ${s.name}`);
   for (const r of runs) {
     const kinds = r.findings.map((f) => `${f.kind}${f.count > 1 ? ` x${f.count}` : ''}`).join(', ') || 'clean';
@@ -272,6 +147,23 @@ function printText(io: Io, s: { id: string; name: string }, runs: RunJson[]): vo
   const w = Math.max(7, ...runs.map((r) => r.variant.length));
   io.out(`${'variant'.padEnd(w)}  verdict       schedules  findings`);
   for (const r of runs) io.out(`${r.variant.padEnd(w)}  ${r.verdict.padEnd(12)}  ${String(r.schedulesRun).padStart(9)}  ${r.findings.map((f) => f.kind).join(', ') || '-'}`);
+  if (keyMetrics.length > 0) {
+    io.out('');
+    io.out(metricsTable(runs, keyMetrics));
+  }
+}
+
+/** The claim's metrics, one column per variant (summed over each hunt's schedules). */
+export function metricsTable(runs: RunJson[], names: string[]): string {
+  const rows = [['metric', ...runs.map((r) => r.variant)], ...names.map((n) => [n, ...runs.map((r) => formatMetric(r.metrics[n]))])];
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((row) => row[c].length)));
+  return rows.map((row) => row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ')).join('\n');
+}
+
+export function formatMetric(v: number | undefined): string {
+  if (v === undefined) return '-';
+  if (Number.isInteger(v)) return String(v);
+  return Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 1 ? v.toFixed(2) : v.toPrecision(3);
 }
 
 function cmdReplay(o: CliOptions, io: Io): number {
@@ -283,7 +175,7 @@ function cmdReplay(o: CliOptions, io: Io): number {
   const v = variantsOf(def, o.variant === 'all' ? def.variants[0].name : o.variant)[0];
   const program = scenarioProgram(def, v.name, params, machineOverrides(o));
   const r = replay(program, schedule, { ...o.hunt, mode: o.continueReplay ? 'continue' : 'strict' });
-  const findings = r.findings.map((f) => findingJson({ ...f, iteration: 0, schedule: r.ran, runs: 1, totalCount: f.count }, replayCommand(def, v.name, params, r.ran, o)));
+  const findings = r.findings.map((f) => findingJson({ ...f, iteration: 0, schedule: r.ran, runs: 1, totalCount: f.count }, replayCommand(def, v.name, params, r.ran, machineOverrides(o))));
   const unexpected = judge(v.expect, r.findings.map((f) => f.kind), {}).unexpected;
   if (o.json) {
     io.out(JSON.stringify({ scenario: { id: def.id, name: def.name, file: def.file }, variant: v.name, schedule: r.ran, divergedAt: r.divergedAt, events: r.events, findings }));

@@ -29,6 +29,7 @@ const SPEC = {
   'no-shrink': { type: 'boolean' },
   confirm: { type: 'boolean' },
   lockdep: { type: 'string' },
+  perturb: { type: 'string' },
   // later issues: recognised, refused with a clear error until built
   workers: { type: 'string' },
   shard: { type: 'string' },
@@ -63,6 +64,8 @@ export interface CliOptions {
   hunt: Partial<HuntOptions>;
   /** --confirm: search for a schedule realising each lockdep prediction. */
   confirm: boolean;
+  /** --perturb <name>: one of the scenario's declared perturbations. */
+  perturb?: string;
   /** --lockdep on|off (undefined: the scenario's machine decides, on by default). */
   lockdep?: boolean;
 }
@@ -96,6 +99,10 @@ export function parseCli(argv: string[]): CliOptions {
   }
   const [command = '', ...positionals] = parsed.positionals;
   const hunt: Partial<HuntOptions> = {};
+  // IRQSIM_SEED / IRQSIM_ITERATIONS reproduce a CI hunt locally; the flags win over them.
+  const env = envHuntOverrides();
+  if (env.seed !== undefined) hunt.seed = env.seed;
+  if (env.iterations !== undefined) hunt.iterations = env.iterations;
   if (typeof v.seed === 'string') hunt.seed = checkSeed(v.seed);
   if (typeof v.iterations === 'string') hunt.iterations = checkPositiveInt(v.iterations, 'iteration count');
   if (typeof v.strategy === 'string') hunt.strategy = v.strategy;
@@ -119,6 +126,7 @@ export function parseCli(argv: string[]): CliOptions {
     positionals,
     confirm: v.confirm === true,
     ...(lockdep !== undefined ? { lockdep } : {}),
+    ...(typeof v.perturb === 'string' ? { perturb: v.perturb } : {}),
     variant: typeof v.variant === 'string' ? v.variant : 'all',
     json: v.json === true,
     debug: v.debug === true,
@@ -131,9 +139,31 @@ export function parseCli(argv: string[]): CliOptions {
   };
 }
 
-/** --param key=value overrides, typed by the declared default. */
-export function applyParams(def: ScenarioDef, overrides: string[]): Params {
-  const params: Params = { ...def.params };
+/** IRQSIM_SEED and IRQSIM_ITERATIONS, checked as the flags are (a bad value is a one-line error). */
+export function envHuntOverrides(env: NodeJS.ProcessEnv = process.env): { seed?: number; iterations?: number } {
+  const out: { seed?: number; iterations?: number } = {};
+  const seed = env.IRQSIM_SEED;
+  const it = env.IRQSIM_ITERATIONS;
+  if (seed !== undefined && seed !== '') {
+    try {
+      out.seed = checkSeed(seed);
+    } catch (e) {
+      throw new InputError(`IRQSIM_SEED: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+  if (it !== undefined && it !== '') {
+    try {
+      out.iterations = checkPositiveInt(it, 'iteration count');
+    } catch (e) {
+      throw new InputError(`IRQSIM_ITERATIONS: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+  return out;
+}
+
+/** --param key=value overrides (after a perturbation's), typed by the declared default. */
+export function applyParams(def: ScenarioDef, overrides: string[], base: Partial<Params> = {}): Params {
+  const params: Params = { ...def.params, ...base } as Params;
   for (const o of overrides) {
     const eq = o.indexOf('=');
     if (eq <= 0) throw new InputError(`bad --param "${o}": expected key=value`);

@@ -41,6 +41,13 @@ export interface VariantDef {
   confirm?: boolean;
 }
 
+export interface Perturbation<P extends Params = Params> {
+  name: string;
+  params: Partial<P>;
+  /** Multiply every variant's schedule budget (default 1). */
+  scale?: number;
+}
+
 export interface BuildContext<P extends Params, S = unknown> {
   variant: string;
   params: P;
@@ -72,6 +79,22 @@ export interface ScenarioDef<P extends Params = Params, S = unknown> {
   build: (m: Machine, ctx: BuildContext<P, S>) => void;
   /** Hunt defaults for every variant (iterations, strategy...). */
   options?: Partial<HuntOptions>;
+  /**
+   * The metrics the claim is about, shown side by side per variant in the text output; the
+   * first is the demo table's key metric.
+   */
+  keyMetrics?: string[];
+  /**
+   * Metrics computed from a hunt's totals (counters summed over its schedules, peaks the
+   * largest), such as a rate per 1000 mappings. Non-finite results are dropped.
+   */
+  derive?: (metrics: Readonly<Record<string, number>>, schedules: number) => Record<string, number>;
+  /**
+   * Parameter changes under which every variant's verdict must still hold, with the schedule
+   * budget scaled by `scale` (default 1). `irqsim hunt --perturb <name>` runs one; the
+   * perturbation suite runs them all.
+   */
+  perturbations?: Perturbation<P>[];
   /** Set by the loader: the file it came from. */
   file?: string;
 }
@@ -80,6 +103,9 @@ export function defineScenario<P extends Params, S = unknown>(def: ScenarioDef<P
   if (!/^[A-Za-z][\w-]*$/.test(def.id)) throw new Error(`scenario id ${JSON.stringify(def.id)} must be a word`);
   const names = def.variants.map((v) => v.name);
   if (new Set(names).size !== names.length) throw new Error(`scenario ${def.id}: variant names repeat`);
+  for (const p of def.perturbations ?? []) {
+    for (const k of Object.keys(p.params)) if (!(k in def.params)) throw new Error(`scenario ${def.id}: perturbation ${p.name} sets undeclared parameter ${k}`);
+  }
   return def;
 }
 

@@ -6,7 +6,7 @@
  */
 import { expect } from 'chai';
 import { hunt, replay, type Program } from '../../scheduler';
-import { confirmPredictions } from '../../lib/cli/main';
+import { confirmPredictions } from '../../lib/scenario/hunt';
 import { raise_irq, request_threaded_irq, IRQ_WAKE_THREAD } from '../../lib/kernel/irq';
 import type { Machine } from '../../lib/kernel/machine';
 import { DEFINE_MUTEX, mutex_lock, mutex_unlock } from '../../lib/kernel/mutex';

@@ -1,0 +1,176 @@
+/**
+ * Hunting one variant of a scenario: the engine hunt, --confirm, the verdict against the
+ * variant's expectation, findings as CONTRACT.md's JSON with their replay commands. The CLI,
+ * the demo and the mocha `hunt()` helper all go through here, so they agree on every verdict.
+ */
+import {
+  hunt,
+  programHash,
+  runIteration,
+  type FoundFinding,
+  type HuntOptions,
+  type HuntResult,
+} from '../../scheduler';
+import type { MachineOptions } from '../kernel/machine';
+import { findingJson, type FindingJson } from '../report/json';
+import { scenarioProgram, type Params, type ScenarioDef, type VariantDef } from './define';
+import { decided, hasExpectation, judge } from './verdict';
+
+export interface RunJson {
+  variant: string;
+  expect: VariantDef['expect'];
+  verdict: 'as-expected' | 'unexpected';
+  schedulesRun: number;
+  findings: FindingJson[];
+  metrics: Record<string, number>;
+  coverage: Record<string, number>;
+  why?: string;
+}
+
+export interface VariantHuntOptions {
+  /** Overrides of the variant's and scenario's hunt defaults (seed, iterations, strategy...). */
+  hunt?: Partial<HuntOptions>;
+  /** Spend the whole budget (--all). */
+  all?: boolean;
+  /** Search for a schedule realising each lockdep prediction (--confirm). */
+  confirm?: boolean;
+  /** Shrink each finding's schedule (default true). */
+  shrink?: boolean;
+  checkDeterminism?: boolean;
+  /** `run`: one fully instrumented schedule (iteration 0) instead of a hunt. */
+  single?: boolean;
+  /** Machine options the command line overrides (--lockdep). */
+  machine?: Partial<MachineOptions>;
+}
+
+/** The hunt options a variant runs with: built-in default, scenario, variant, then the caller's. */
+export function variantHuntOptions(def: ScenarioDef, v: VariantDef, over: Partial<HuntOptions> = {}): HuntOptions {
+  return { iterations: 1000, ...def.options, ...v.options, ...over };
+}
+
+export function replayCommand(def: ScenarioDef, variant: string, params: Params, schedule: string, machine: Partial<MachineOptions> = {}): string {
+  const extra = Object.keys(params)
+    .filter((k) => params[k] !== def.params[k])
+    .map((k) => ` --param ${k}=${params[k]}`)
+    .join('');
+  const ld = machine.lockdep === undefined ? '' : ` --lockdep ${machine.lockdep ? 'on' : 'off'}`;
+  return `npx irqsim replay ${def.id} ${schedule} --variant ${variant}${extra}${ld}`;
+}
+
+/** lockdep subkinds that predict a deadlock a schedule can reach. */
+const CONFIRMABLE = new Set(['circular', 'recursive', 'inconsistent', 'irq_safe_unsafe', 'irq_inversion']);
+
+const classesOf = (f: { data?: Record<string, unknown> }): string[] => (f.data?.classes as string[] | undefined) ?? [];
+
+/** A deadlock realises a lockdep prediction when it waits on the predicted classes. */
+function realises(prediction: string[], deadlock: string[]): boolean {
+  const shared = deadlock.filter((c) => prediction.includes(c.replace(/\/\d+$/, '')) || prediction.includes(c)).length;
+  return deadlock.length > 0 && shared >= Math.min(2, prediction.length);
+}
+
+/**
+ * --confirm: for each lockdep prediction, the schedule that really deadlocks on those classes:
+ * one the hunt already found, or a search of up to the hunt's budget from a derived seed.
+ */
+export function confirmPredictions(program: ReturnType<typeof scenarioProgram>, opts: HuntOptions, h: HuntResult): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const f of h.findings) {
+    if (f.kind !== 'lockdep' || !CONFIRMABLE.has(f.subkind ?? '')) continue;
+    const want = classesOf(f);
+    const seen = h.findings.find((d) => d.kind === 'deadlock' && realises(want, classesOf(d)));
+    if (seen !== undefined) {
+      out.set(f.fingerprint, `confirmed by schedule ${seen.shrunk ?? seen.schedule}`);
+      continue;
+    }
+    const budget = opts.iterations ?? 1000;
+    const c = hunt(program, {
+      ...opts,
+      seed: ((opts.seed ?? 0) + 0x5eed) >>> 0,
+      iterations: budget,
+      stopWhen: (found) => found.some((d) => d.kind === 'deadlock' && realises(want, classesOf(d))),
+      shrink: false,
+    });
+    const d = c.findings.find((x) => x.kind === 'deadlock' && realises(want, classesOf(x)));
+    out.set(f.fingerprint, d ? `confirmed by schedule ${d.schedule}` : `not reached in ${c.schedulesRun} schedules`);
+  }
+  return out;
+}
+
+/** The hunt's metrics: engine totals, the model's counters (summed) and peaks (largest), derived. */
+function metricsOf(def: ScenarioDef, h: HuntResult): Record<string, number> {
+  const m: Record<string, number> = {
+    schedules: h.schedulesRun,
+    steps: h.totals.steps,
+    choices: h.totals.choices,
+    preemptions: h.totals.preemptions,
+    interrupts: h.totals.interrupts,
+    maxVirtualTimeNs: h.totals.endTime,
+    ...h.totals.counters,
+    ...h.totals.peaks,
+  };
+  if (def.derive) {
+    for (const [k, v] of Object.entries(def.derive(m, h.schedulesRun))) if (Number.isFinite(v)) m[k] = v;
+  }
+  return m;
+}
+
+/** Hunt (or with `single`, run once) one variant and judge it. */
+export function huntVariant(def: ScenarioDef, v: VariantDef, params: Params, o: VariantHuntOptions = {}): RunJson {
+  const machine = o.machine ?? {};
+  const program = scenarioProgram(def, v.name, params, machine);
+  const opts = variantHuntOptions(def, v, o.hunt);
+  const kindsOf = (fs: readonly FoundFinding[]) => fs.map((f) => f.kind);
+  let h: HuntResult;
+  if (o.single === true) {
+    const r = runIteration(program, { ...opts, iteration: 0, instrument: true });
+    h = {
+      program: program.name,
+      hash: programHash(program, opts),
+      strategy: String(opts.strategy ?? 'random'),
+      seed: opts.seed ?? 0,
+      iterations: 1,
+      schedulesRun: 1,
+      firstIteration: r.findings.length ? 0 : -1,
+      findings: r.findings.map((f) => ({ ...f, iteration: 0, schedule: '', runs: 1, totalCount: f.count })),
+      totals: r.metrics,
+      expectedSteps: r.metrics.steps,
+      exhausted: false,
+    };
+  } else {
+    const all = o.all === true;
+    h = hunt(program, {
+      ...opts,
+      stopAtFirst: !all && !hasExpectation(v.expect),
+      stopWhen: all || !hasExpectation(v.expect) ? undefined : (found) => decided(v.expect, kindsOf(found)),
+      shrink: o.shrink ?? true,
+      checkDeterminism: o.checkDeterminism ?? false,
+    });
+  }
+  const confirmed = (o.confirm === true || v.confirm === true) && o.single !== true ? confirmPredictions(program, opts, h) : new Map<string, string>();
+  const metrics = metricsOf(def, h);
+  const j = judge(v.expect, kindsOf(h.findings), metrics);
+  // A single run cannot be expected to reach every expected kind: only unexpected ones count.
+  const single = o.single === true;
+  const verdict = single ? (j.unexpected.length === 0 && j.missingMetrics.length === 0 ? 'as-expected' : 'unexpected') : j.verdict;
+  const why = [
+    j.missing.length && !single ? `expected ${j.missing.join(', ')} not seen in ${h.schedulesRun} schedules` : '',
+    j.unexpected.length ? `unexpected ${j.unexpected.join(', ')}` : '',
+    j.missingMetrics.length ? `metrics missing: ${j.missingMetrics.join(', ')}` : '',
+  ]
+    .filter(Boolean)
+    .join('; ');
+  return {
+    variant: v.name,
+    expect: v.expect,
+    verdict,
+    schedulesRun: h.schedulesRun,
+    findings: h.findings.map((f) => {
+      const fj = findingJson(f, f.schedule ? replayCommand(def, v.name, params, f.shrunk ?? f.schedule, machine) : '');
+      const c = confirmed.get(f.fingerprint);
+      return c === undefined ? fj : { ...fj, confirmed: c };
+    }),
+    metrics,
+    coverage: { schedules: h.schedulesRun, expectedSteps: h.expectedSteps },
+    ...(why ? { why } : {}),
+  };
+}
