@@ -28,6 +28,9 @@ import { callTrace } from './might-sleep';
 const RATELIMIT_INTERVAL = 5 * NSEC_PER_SEC;
 const RATELIMIT_BURST = 10;
 
+/** "swiotlb buffer is full" lines the ratelimit let through (swiotlb.full counts every failure). */
+export const M_FULL_PRINTED = 'swiotlb.full_printed';
+
 function isObj(x: unknown): x is Record<string, unknown> {
   return typeof x === 'object' && x !== null;
 }
@@ -108,7 +111,11 @@ export function installDmaCheck(m: Machine): void {
       const info = raw;
       const logged = m.log.ratelimit('swiotlb_full', RATELIMIT_INTERVAL, RATELIMIT_BURST);
       const line = `${info.dev}: swiotlb buffer is full (sz: ${info.size} bytes), total ${info.total} (slots), used ${info.used} (slots)`;
-      if (logged) m.log.printk(cur.cpu.id, line);
+      if (logged) {
+        m.log.printk(cur.cpu.id, line);
+        // What dmesg shows, as a metric beside swiotlb.full (every failure): hunts sum both.
+        m.sim.count(M_FULL_PRINTED, 1);
+      }
       m.sim.report({
         kind: 'swiotlb_full',
         fingerprint: `swiotlb_full:${info.dev}:${info.policy}`,

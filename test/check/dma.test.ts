@@ -60,6 +60,7 @@ describe('check/dma: swiotlb_full, dma_debug warnings, iommu_map', () => {
     expect(f[0].fingerprint).to.equal('swiotlb_full:0000:03:00.0:static');
     expect(f[0].data).to.deep.include({ dev: '0000:03:00.0', size: 4096, total: 512, used: 512, policy: 'static' });
     expect(r.metrics.counters?.['swiotlb.full']).to.equal(25);
+    expect(r.metrics.counters?.['swiotlb.full_printed']).to.equal(10);
   });
 
   it('the ratelimit window reopens after 5 s: 15 + 15 failures print 10 + 10', () => {
@@ -71,6 +72,7 @@ describe('check/dma: swiotlb_full, dma_debug warnings, iommu_map', () => {
     const f = of(r, 'swiotlb_full')[0];
     expect(f.count).to.equal(30);
     expect(f.loggedCount).to.equal(20);
+    expect(r.metrics.counters?.['swiotlb.full_printed']).to.equal(20);
   });
 
   it('DMA_ATTR_NO_WARN: no finding, only the swiotlb.full_nowarn metric', () => {
