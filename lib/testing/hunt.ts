@@ -10,11 +10,11 @@ import type { Params, ScenarioDef } from '../scenario/define';
 import { huntVariant, variantHuntOptions, type RunJson } from '../scenario/hunt';
 import { findScenario } from '../scenario/registry';
 
-export interface HuntHelperOptions extends Partial<HuntOptions> {
+export interface HuntHelperOptions<P extends Params = Params> extends Partial<HuntOptions> {
   /** Variant to hunt (default `buggy`). */
   variant?: string;
   /** Parameter overrides, checked against the declared ones. */
-  params?: Partial<Params>;
+  params?: Partial<P>;
   /** Spend the whole budget instead of stopping once the expectation is decided. */
   all?: boolean;
   /** Search for a schedule realising each lockdep prediction. */
@@ -34,18 +34,19 @@ export interface HuntReport extends RunJson {
   rerun: string;
 }
 
-function resolveScenario(s: ScenarioDef | string): ScenarioDef {
-  return typeof s === 'string' ? findScenario(s) : s;
+// A scenario's parameter type only narrows Params; the hunt reads them as declared.
+function resolveScenario<P extends Params, S>(s: ScenarioDef<P, S> | string): ScenarioDef {
+  return typeof s === 'string' ? findScenario(s) : (s as unknown as ScenarioDef);
 }
 
 /** Synchronous form, for scripts. */
-export function huntSync(scenario: ScenarioDef | string, o: HuntHelperOptions = {}): HuntReport {
+export function huntSync<P extends Params, S>(scenario: ScenarioDef<P, S> | string, o: HuntHelperOptions<P> = {}): HuntReport {
   const def = resolveScenario(scenario);
   const { variant: name = 'buggy', params: over = {}, all, confirm, shrink, lockdep, ...hunt } = o;
   const v = def.variants.find((x) => x.name === name);
   if (!v) throw new InputError(`scenario ${def.id} has no variant "${name}": it has ${def.variants.map((x) => x.name).join(', ')}`);
   for (const k of Object.keys(over)) if (!(k in def.params)) throw new InputError(`unknown parameter "${k}" for ${def.id}: declared are ${Object.keys(def.params).join(', ')}`);
-  const params = applyParams(def, [], over);
+  const params = applyParams(def, [], over as Partial<Params>);
   const env = envHuntOverrides();
   const opts: Partial<HuntOptions> = { ...hunt, ...(env.seed !== undefined ? { seed: env.seed } : {}), ...(env.iterations !== undefined ? { iterations: env.iterations } : {}) };
   const resolved = variantHuntOptions(def, v, opts);
@@ -67,6 +68,6 @@ export function huntSync(scenario: ScenarioDef | string, o: HuntHelperOptions = 
  * The hunt itself is synchronous and deterministic; the promise lets a suite await it as it would
  * any other fixture.
  */
-export async function hunt(scenario: ScenarioDef | string, o: HuntHelperOptions = {}): Promise<HuntReport> {
+export async function hunt<P extends Params, S>(scenario: ScenarioDef<P, S> | string, o: HuntHelperOptions<P> = {}): Promise<HuntReport> {
   return huntSync(scenario, o);
 }

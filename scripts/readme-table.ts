@@ -1,0 +1,33 @@
+/**
+ * npm run readme:table — regenerate README's "What irqsim finds" table from a demo run, so the
+ * README never carries hand-typed results. The table sits between two marker comments.
+ */
+import { readFileSync, writeFileSync } from 'fs';
+import { join } from 'path';
+import { catalogRows, formatMarkdown, runCatalog } from '../demo/catalog';
+
+const START = '<!-- demo-table:start (npm run readme:table writes this) -->';
+const END = '<!-- demo-table:end -->';
+
+async function main(): Promise<number> {
+  const file = join(__dirname, '..', 'README.md');
+  const readme = readFileSync(file, 'utf8');
+  const a = readme.indexOf(START);
+  const b = readme.indexOf(END);
+  if (a < 0 || b < a) {
+    process.stderr.write(`readme:table: README.md lacks the markers ${START} ... ${END}\n`);
+    return 2;
+  }
+  const rows = catalogRows(await runCatalog());
+  writeFileSync(file, `${readme.slice(0, a + START.length)}\n${formatMarkdown(rows)}\n${readme.slice(b)}`);
+  process.stdout.write(`README.md: ${rows.length} rows written\n`);
+  return rows.every((r) => r.verdict === 'as-expected') ? 0 : 1;
+}
+
+main().then(
+  (c) => (process.exitCode = c),
+  (e) => {
+    process.stderr.write(`readme:table: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.exitCode = 2;
+  },
+);
