@@ -18,6 +18,19 @@ export interface DmaOptions {
   remap?: boolean;
   /** Model ARM32's dma_alloc_coherent allocator choice instead of dma-direct's. */
   arm32?: boolean;
+  /**
+   * ARM32 before v3.6 (Russell King's design): bytes of the consistent DMA region
+   * (CONSISTENT_DMA_SIZE) whose page tables consistent_init allocates at boot; every
+   * non-coherent allocation, atomic or not, is remapped into it without allocating page tables.
+   * 0 / absent: the v3.6+ choice (atomic pool, or remap through the vmalloc space).
+   */
+  arm32Consistent?: number;
+  /**
+   * ARM32, hypothetical (rejected in Russell King's 2014 mail): an atomic non-coherent allocation
+   * takes lowmem pages and changes the cache attributes of the linear map's section entries in
+   * place (break, TLB flush on every CPU by IPI, make) instead of using the atomic pool.
+   */
+  arm32SectionRemap?: boolean;
   /** CONFIG_DMA_API_DEBUG (default true): misuse is reported as dma_debug findings. */
   debug?: boolean;
 }

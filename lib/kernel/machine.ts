@@ -24,8 +24,11 @@ export interface MachineOptions {
   preemption?: PreemptionModel;
   /** CONFIG_LOCKDEP / IRQ tracing: switches lockdep-only warnings on. Default true. */
   lockdep?: boolean;
-  /** How irqs_disabled() prints in splats: x86 prints 1, arm64 the raw flag (128). */
-  arch?: 'x86' | 'arm64';
+  /**
+   * The architecture, for what differs in the model: how irqs_disabled() prints in splats (x86
+   * prints 1; arm64 and 32-bit ARM the raw PSR I bit, 128), and ARM's flush_tlb_kernel_range.
+   */
+  arch?: 'x86' | 'arm64' | 'arm';
   /** CONFIG_HZ: jiffies per second. Default 250. */
   hz?: number;
   /** CONFIG_LOCK_STAT: per lock class acquisitions, contentions, wait and hold times as metrics. */
@@ -42,7 +45,7 @@ export class Machine {
   readonly log: KernelLog;
   readonly preemption: PreemptionModel;
   readonly lockdep: boolean;
-  readonly arch: 'x86' | 'arm64';
+  readonly arch: 'x86' | 'arm64' | 'arm';
   readonly hz: number;
   readonly softirq: SoftirqState;
   readonly tick: TickState;
