@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { existsSync } from 'fs';
 import { spawnSync } from 'child_process';
 import { join } from 'path';
-import { main, type Io } from '../../lib/cli/main';
+import { main, metricsTable, type Io } from '../../lib/cli/main';
 
 function cli(...argv: string[]): { code: number; out: string; err: string } {
   let out = '';
@@ -82,6 +82,8 @@ describe('irqsim command line', () => {
       [['replay', 'abba', '1:00000000:random:0:0::zzzzz'], /checksum mismatch/],
       [['replay', 'abba'], /needs a scenario and a schedule/],
       [['frob'], /unknown command "frob"/],
+      [['hunt', 'abba', '--perturb', 'warp'], /has no perturbation "warp"/],
+      [['hunt', 'all', '--perturb', 'warp'], /--perturb needs a single scenario/],
     ];
     for (const [argv, msg] of cases) {
       const r = cli(...argv);
@@ -90,6 +92,35 @@ describe('irqsim command line', () => {
       expect(r.err.trim().split('\n'), argv.join(' ')).to.have.length(1);
       expect(r.err, argv.join(' ')).to.match(msg);
     }
+  });
+
+  it('IRQSIM_SEED and IRQSIM_ITERATIONS set a hunt\'s seed and budget; the flags win; a bad value is one line, exit 2', () => {
+    const saved = { s: process.env.IRQSIM_SEED, i: process.env.IRQSIM_ITERATIONS };
+    try {
+      process.env.IRQSIM_SEED = '5';
+      process.env.IRQSIM_ITERATIONS = '3';
+      const j = JSON.parse(cli('hunt', 'abba', '--variant', 'fixed', '--json').out);
+      expect(j.options.seed).to.equal(5);
+      expect(j.runs[0].schedulesRun).to.equal(3);
+      const k = JSON.parse(cli('hunt', 'abba', '--variant', 'fixed', '--json', '--iterations', '4').out);
+      expect(k.runs[0].schedulesRun).to.equal(4);
+      process.env.IRQSIM_ITERATIONS = 'many';
+      const bad = cli('hunt', 'abba');
+      expect(bad.code).to.equal(2);
+      expect(bad.err.trim().split('\n')).to.have.length(1);
+      expect(bad.err).to.match(/IRQSIM_ITERATIONS: bad iteration count/);
+    } finally {
+      for (const [k, v] of [['IRQSIM_SEED', saved.s], ['IRQSIM_ITERATIONS', saved.i]] as const) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+    }
+  });
+
+  it('metricsTable puts each variant\'s metrics side by side', () => {
+    const run = (variant: string, metrics: Record<string, number>) => ({ variant, expect: {}, verdict: 'as-expected' as const, schedulesRun: 1, findings: [], metrics, coverage: {} });
+    const t = metricsTable([run('buggy', { 'swiotlb.hypercalls': 2000, rate: 0.125 }), run('fixed', { 'swiotlb.hypercalls': 1 })], ['swiotlb.hypercalls', 'rate']);
+    expect(t.split('\n')).to.deep.equal(['metric              buggy  fixed', 'swiotlb.hypercalls   2000      1', 'rate                0.125      -']);
   });
 
   it('a scenario file runs itself as `irqsim hunt <file>` (through npx ts-node)', function () {
