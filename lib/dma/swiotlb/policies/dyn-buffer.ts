@@ -238,7 +238,7 @@ export abstract class DynBufferPolicy implements SwiotlbPolicy {
     const sim = cur.thread.sim;
     const pageSize = dev.dma_io_tlb_mem!.pageSize;
     const gfp = ((attrs & DMA_ATTR_MAY_SLEEP) !== 0 ? GFP_BY_NAME[this.p.maySleepGfp] : GFP_NOWAIT) | __GFP_NOWARN;
-    const meta = yield* kmalloc(cur, DYN_SLOT_BYTES, gfp);
+    const meta = yield* this.allocSlot(cur, gfp);
     if (meta === 0) {
       sim.count(M_DYN_ALLOC_FAILURES, 1);
       return -1;
@@ -260,7 +260,7 @@ export abstract class DynBufferPolicy implements SwiotlbPolicy {
         from = 'atomic_pool';
       }
     } else {
-      pfn = yield* __dma_direct_alloc_pages(cur, dev, bytes, gfp);
+      pfn = yield* this.allocPages(cur, dev, bytes, gfp);
       if (pfn >= 0) {
         base = page_to_phys(m, pfn);
         if (st.cc) {
@@ -272,7 +272,7 @@ export abstract class DynBufferPolicy implements SwiotlbPolicy {
       }
     }
     if (base < 0) {
-      yield* kfree(cur, meta);
+      yield* this.freeSlot(cur, meta);
       sim.count(M_DYN_ALLOC_FAILURES, 1);
       return -1;
     }
@@ -352,9 +352,27 @@ export abstract class DynBufferPolicy implements SwiotlbPolicy {
     else {
       let leak = false;
       if (b.decrypted) leak = (yield* dma_set_encrypted(cur, b.dev, PAGE_OFFSET + b.base, b.bytes)) !== 0;
-      if (!leak) yield* __dma_direct_free_pages(cur, b.dev, b.pfn, b.bytes);
+      if (!leak) yield* this.freePages(cur, b.dev, b.pfn, b.bytes);
     }
-    yield* kfree(cur, b.meta);
+    yield* this.freeSlot(cur, b.meta);
+  }
+
+  /** kmalloc of the descriptor (a design may take it from a reserve instead). 0 on failure. */
+  protected allocSlot(cur: Task, gfp: number): KernelBody<number> {
+    return kmalloc(cur, DYN_SLOT_BYTES, gfp);
+  }
+
+  protected freeSlot(cur: Task, meta: number): KernelBody<void> {
+    return kfree(cur, meta);
+  }
+
+  /** dma_direct_alloc_pages of the buffer (a design may take it from a reserve instead). -1 on failure. */
+  protected allocPages(cur: Task, dev: device, bytes: number, gfp: number): KernelBody<number> {
+    return __dma_direct_alloc_pages(cur, dev, bytes, gfp);
+  }
+
+  protected freePages(cur: Task, dev: device, pfn: number, bytes: number): KernelBody<void> {
+    return __dma_direct_free_pages(cur, dev, pfn, bytes);
   }
 
   /** Search the index (lock held), charging its steps. */
