@@ -32,6 +32,13 @@ export class Cpu {
     return this.curr ?? this.idle;
   }
 
+  /**
+   * Interrupt frames (hardirq, and the softirqs its exit runs) open on the idle task. A task
+   * woken meanwhile is scheduled only when they are done, at irq exit, as the kernel's idle loop
+   * does: the handler keeps the CPU even though no task holds the run queue.
+   */
+  idleIrq = 0;
+
   /** Virtual time of the last context switch (the soft-lockup watchdog's touch). */
   lastSwitch = 0;
 

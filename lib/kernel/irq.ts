@@ -58,6 +58,8 @@ export function hardirqEntry(name: string, handler: (cur: Task) => KernelBody<un
   return function* (t: Thread) {
     const cur = t.local as Task;
     const d = t.nesting;
+    const onIdle = cur === cur.cpu.idle;
+    if (onIdle) cur.cpu.idleIrq++;
     cur.contexts[d] = `hardirq ${name}`;
     cur.stacks[d] = [name];
     cur.waits[d] = null;
@@ -65,6 +67,7 @@ export function hardirqEntry(name: string, handler: (cur: Task) => KernelBody<un
     yield* handler(cur);
     cur.preempt_count -= HARDIRQ_OFFSET;
     yield* irqExitSoftirqs(cur); // irq_exit: softirqs raised by the handler run here
+    if (onIdle) cur.cpu.idleIrq--;
     cur.contexts.length = d;
     cur.stacks.length = d;
     cur.waits.length = d;

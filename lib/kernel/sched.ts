@@ -19,7 +19,13 @@ function machine(cur: Task): Machine {
 export function* acquireCpu(cur: Task): Generator<unknown, void, unknown> {
   const c = cur.cpu;
   cur.waitingFor = { kind: 'cpu', cpu: c, what: `${c}` };
-  yield cur.thread.acquire(c.runqueue);
+  for (;;) {
+    // An interrupt running on the idle CPU finishes first (the scheduler runs at its exit).
+    if (c.idleIrq > 0) yield cur.thread.spinUntil(() => c.idleIrq === 0);
+    yield cur.thread.acquire(c.runqueue);
+    if (c.idleIrq === 0) break;
+    yield cur.thread.release(c.runqueue); // an interrupt reached the idle CPU first
+  }
   cur.waitingFor = null;
   c.setCurr(cur);
 }
