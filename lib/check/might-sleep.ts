@@ -1,11 +1,26 @@
 /**
  * CONFIG_DEBUG_ATOMIC_SLEEP: __might_resched's conditions at every sleeping primitive, and
  * __schedule_bug ("scheduling while atomic") when a task really schedules from atomic context.
- * The splat follows the kernel's text (KERNEL-FACTS 4.2); the log prints at most one per
- * second, as the kernel's ratelimit does, while the finding counts every occurrence.
+ * The splat follows the kernel's text (KERNEL-FACTS 4.2); the finding counts every occurrence,
+ * the log prints what the kernel's ratelimit lets through.
+ *
+ * The ratelimit is __might_resched's own (kernel/sched/core.c), one static for every caller:
+ *
+ *     static unsigned long prev_jiffy;
+ *     ...
+ *     if (time_before(jiffies, prev_jiffy + HZ) && prev_jiffy)
+ *         return;
+ *     prev_jiffy = jiffies;
+ *
+ * so after a printed splat every other one within the next HZ jiffies is dropped whole (no text,
+ * no stack, no taint), whichever code path it comes from: a second bug within a second of the
+ * first is invisible in dmesg. jiffies start at INITIAL_JIFFIES (-300 s worth, as unsigned int),
+ * so prev_jiffy is 0 only before the first splat ("&& prev_jiffy" exists for that); the
+ * simulation's clock starts at 0 and is offset the same way. Metrics: might_sleep.printed and
+ * might_sleep.suppressed (the "scheduling while atomic" bug is not ratelimited).
  */
 import type { Machine } from '../kernel/machine';
-import { NSEC_PER_SEC } from '../kernel/log';
+import { jiffies } from '../kernel/timer';
 import { hex, in_atomic } from '../kernel/preempt';
 import { PF_IDLE, type Task } from '../kernel/task';
 import { machineStates } from '../report/cpu-state';
@@ -46,14 +61,37 @@ function heldText(t: Task): string {
   return [head, ...t.held.map((h, i) => ` #${i}: (${h.lock.lockClass}){....}, at: ${h.at}`)].join('\n');
 }
 
+/** The innermost transcribed frame that is not `where` itself, or the context's name. */
+function callerOf(cur: Task, where: string): string {
+  const st = cur.stack;
+  for (let i = st.length - 1; i >= 0; i--) if (st[i] !== where) return st[i];
+  return cur.context;
+}
+
 export function callTrace(t: Task, top: string[]): string {
   const frames = [...top, ...[...t.stack].reverse()];
   const ctx = t.depth > 0 ? 'IRQ' : 'TASK';
   return ['Call Trace:', ` <${ctx}>`, ...frames.map((f) => ` ${f}`), ` </${ctx}>`].join('\n');
 }
 
+/** INITIAL_JIFFIES: ((unsigned long)(unsigned int)(-300 * HZ)). */
+export function initial_jiffies(hz: number): number {
+  return 2 ** 32 - 300 * hz;
+}
+
+/** How irqs_disabled() prints: x86 1, ARM and arm64 the raw PSR I bit (0x80). */
+export function irqs_disabled_flag(m: Machine): number {
+  return m.arch === 'x86' ? 1 : 128;
+}
+
+export const M_MIGHT_SLEEP_PRINTED = 'might_sleep.printed';
+export const M_MIGHT_SLEEP_SUPPRESSED = 'might_sleep.suppressed';
+
 export function installMightSleep(m: Machine): void {
   const sim = m.sim;
+  /** __might_resched's static prev_jiffy (0: nothing printed yet). */
+  let prev_jiffy = 0;
+  const j0 = initial_jiffies(m.hz);
   m.addHooks({
     mightSleep(cur: Task, where: string) {
       const pc = cur.preempt_count;
@@ -61,8 +99,9 @@ export function installMightSleep(m: Machine): void {
       const irqsOff = cur.irqs_disabled;
       if (pc === 0 && rcu === 0 && !irqsOff && (cur.flags & PF_IDLE) === 0) return;
       const site = SITES[where] ?? SITES.might_sleep;
-      const caller = cur.site;
-      const irqFlag = irqsOff ? (m.arch === 'arm64' ? 128 : 1) : 0;
+      // the caller of the sleeping function (alloc_pages' own frame is not where it was called)
+      const caller = callerOf(cur, where);
+      const irqFlag = irqsOff ? irqs_disabled_flag(m) : 0;
       const text = [
         `BUG: sleeping function called from invalid context at ${site}`,
         `in_atomic(): ${in_atomic(pc) ? 1 : 0}, irqs_disabled(): ${irqFlag}, non_block: 0, pid: ${cur.pid}, name: ${cur.comm}`,
@@ -72,8 +111,14 @@ export function installMightSleep(m: Machine): void {
         `CPU: ${cur.cpu.id} PID: ${cur.pid} Comm: ${cur.comm} (${cur.context})`,
         callTrace(cur, ['dump_stack_lvl', '__might_resched', where]),
       ].join('\n');
-      const logged = m.log.ratelimit('might_sleep', NSEC_PER_SEC, 1);
-      if (logged) m.log.printk(cur.cpu.id, text);
+      // 64-bit unsigned long: no wrap within a run (a 32-bit kernel wraps 300 s after boot)
+      const now = j0 + jiffies(m);
+      const logged = !(prev_jiffy !== 0 && now < prev_jiffy + m.hz);
+      if (logged) {
+        prev_jiffy = now;
+        m.log.printk(cur.cpu.id, text);
+      }
+      sim.count(logged ? M_MIGHT_SLEEP_PRINTED : M_MIGHT_SLEEP_SUPPRESSED, 1);
       sim.report({
         kind: 'might_sleep',
         fingerprint: `might_sleep:${where}@${caller}`,

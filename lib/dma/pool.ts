@@ -36,7 +36,7 @@ import { vmap, vunmap } from '../mm/vmalloc';
 import { WARN_ON_ONCE } from '../kernel/bug';
 import { dev_get_cma_area, dma_alloc_from_contiguous, dma_release_from_contiguous } from './contiguous';
 import type { device } from './device';
-import { arch_sync_cost, ZERO_BYTES_PER_NS } from './direct';
+import { arch_sync_cost, arm_consistent_init, ZERO_BYTES_PER_NS } from './direct';
 import { dma_state, dmaIfPresent } from './state';
 import type { DmaWarnInfo } from './swiotlb/map';
 
@@ -214,6 +214,8 @@ export function dma_atomic_pool_init(m: Machine): AtomicPools | null {
     m.log.printk(0, `DMA: preallocated ${Math.floor(pool.size / KIB)} KiB ${gfpName} pool for atomic allocations`);
   }
   m.sim.peak(M_POOL_SIZE, pools.totalSize);
+  // ARM32 before v3.6: consistent_init (core_initcall) preallocates the region's page tables.
+  if (st.opts.arm32 && st.opts.arm32Consistent) arm_consistent_init(m, st.opts.arm32Consistent);
   return pools;
 }
 
@@ -379,8 +381,8 @@ export function* atomic_pool_expand(cur: Task, pool: gen_pool, pool_size: number
   }
   const count = 2 ** order;
   const bytes = count * phys.pageSize;
-  // arch_dma_prep_coherent: clean the kernel alias (cache maintenance only on arm64 here).
-  if (m.arch === 'arm64') yield cur.thread.work(arch_sync_cost(bytes));
+  // arch_dma_prep_coherent: clean the kernel alias (cache maintenance only on ARM here).
+  if (m.arch !== 'x86') yield cur.thread.work(arch_sync_cost(bytes));
   let addr = page_address(m, pfn);
   if (st.remap) {
     const pfns: number[] = [];

@@ -206,16 +206,51 @@ function insertBusy(st: VmState, va: VmapArea): void {
   st.busy.splice(i, 0, va);
 }
 
+/** ARM: does TLB maintenance need IPIs (no hardware broadcast), per machine (default true). */
+const armTlbBroadcast = new WeakMap<Machine, boolean>();
+
 /**
- * flush_tlb_kernel_range(start, end) on x86: on_each_cpu(do_kernel_range_flush or
- * do_flush_tlb_all, wait=1), so every CPU takes an IPI and the caller spins for them.
+ * tlb_ops_need_broadcast() on ARM (arch/arm/include/asm/smp_plat.h): an SMP whose TLB
+ * maintenance is not broadcast by the hardware (ARM11 MPCore; ID_MMFR3 maintenance broadcast
+ * < 1) must flush other CPUs' TLBs by IPI. The model's default for an 'arm' machine with more
+ * than one CPU is true; arm_set_tlb_ops_need_broadcast(m, false) gives a Cortex-A9/A15 MP.
+ */
+export function tlb_ops_need_broadcast(m: Machine): boolean {
+  return m.cpus.length > 1 && (armTlbBroadcast.get(m) ?? true);
+}
+
+export function arm_set_tlb_ops_need_broadcast(m: Machine, v: boolean): void {
+  armTlbBroadcast.set(m, v);
+}
+
+/**
+ * flush_tlb_kernel_range(start, end).
+ * x86: on_each_cpu(do_kernel_range_flush or do_flush_tlb_all, wait=1), so every CPU takes an
+ * IPI and the caller spins for them.
+ * ARM (arch/arm/kernel/smp_tlb.c): on_each_cpu(ipi_flush_tlb_kernel_range, &ta, 1) when
+ * tlb_ops_need_broadcast(), else local_flush_tlb_kernel_range (the hardware broadcasts it); a
+ * page-by-page flush either way.
  */
 export function* flush_tlb_kernel_range(cur: Task, start: number, end: number): KernelBody<void> {
   const m = cur.cpu.machine;
   const pages = Math.ceil((end - start) / pageSize(m));
-  const all = pages > TLB_SINGLE_PAGE_FLUSH_CEILING;
   mm(m).count('tlb_flush_kernel');
+  if (m.arch === 'arm') {
+    const local = armRangeFlush(pages);
+    if (tlb_ops_need_broadcast(m)) yield* fn(cur, 'flush_tlb_kernel_range', on_each_cpu(cur, local, true));
+    else yield* fn(cur, 'flush_tlb_kernel_range', local(cur));
+    return;
+  }
+  const all = pages > TLB_SINGLE_PAGE_FLUSH_CEILING;
   yield* fn(cur, 'flush_tlb_kernel_range', on_each_cpu(cur, all ? do_flush_tlb_all : rangeFlush(pages), true));
+}
+
+function armRangeFlush(pages: number): (cur: Task) => KernelBody<void> {
+  return function* ipi_flush_tlb_kernel_range(cur: Task) {
+    yield* fn(cur, 'ipi_flush_tlb_kernel_range', (function* () {
+      yield cur.thread.work(pages * TLB_FLUSH_PAGE_NS); // local_flush_tlb_kernel_range
+    })());
+  };
 }
 
 /** flush_tlb_all(): a full flush on every CPU (on_each_cpu with wait). */
@@ -330,6 +365,34 @@ export function* get_vm_area(cur: Task, size: number, kind: VmKind = 'ioremap'):
   return yield* fn(cur, 'get_vm_area', get_vm_area_node(cur, Math.ceil(size / ps) * ps, kind, GFP_KERNEL));
 }
 
+/**
+ * get_vm_area_caller(size, flags, caller): a range of the vmalloc space for map_vm_area, freed
+ * with vunmap (the vm_struct with GFP_KERNEL: it may sleep).
+ */
+export function* get_vm_area_caller(cur: Task, size: number): KernelBody<vm_struct | null> {
+  const ps = pageSize(cur.cpu.machine);
+  if (!Number.isSafeInteger(size) || size <= 0) throw new ProgramError(`get_vm_area_caller: size must be a positive integer, got ${size}`);
+  return yield* fn(cur, 'get_vm_area_caller', get_vm_area_node(cur, Math.ceil(size / ps) * ps, 'vmap', GFP_KERNEL));
+}
+
+/**
+ * map_vm_area(area, prot, pages) (v3.18; vmap_pages_range later): map `pfns` into a
+ * get_vm_area_caller area. The page tables it may need (pud_alloc / pmd_alloc /
+ * pte_alloc_kernel) are GFP_KERNEL whatever the caller's context. 0 or -ENOMEM.
+ */
+export function* map_vm_area(cur: Task, area: vm_struct, pfns: readonly number[]): KernelBody<number> {
+  return yield* fn(cur, 'map_vm_area', (function* () {
+    const m = cur.cpu.machine;
+    if (area.kind !== 'vmap' || pfns.length * pageSize(m) < area.size) throw new ProgramError(`map_vm_area: ${pfns.length} pages for a ${area.kind} area of ${area.size} bytes`);
+    const ret = yield* vmap_pages_range(cur, area.addr, area.addr + area.size);
+    if (ret === 0) {
+      area.pages = pfns.slice(0, area.size / pageSize(m));
+      mm(m).count('vmap');
+    }
+    return ret;
+  })());
+}
+
 /** One page-table page: GFP_PGTABLE_KERNEL in whatever memalloc scope the task is in. */
 function* pgtableAlloc(cur: Task, st: VmState, what: string): KernelBody<number> {
   st.pgtableGfps.push(current_gfp_context(cur, GFP_PGTABLE_KERNEL));
@@ -350,10 +413,13 @@ function* vmap_pages_range(cur: Task, start: number, end: number): KernelBody<nu
   const pmdSpan = ps * ptrs; // bytes one PTE page maps (2 MiB with 4K pages)
   const pudSpan = pmdSpan * ptrs; // bytes one PMD page maps (1 GiB)
   return yield* fn(cur, 'vmap_pages_range', (function* () {
+    // 32-bit ARM without LPAE: two levels, pud and pmd folded into the pgd (one pgd entry, a
+    // pair of hardware entries, covers 2 MiB: one PTE page), so pmd_alloc allocates nothing.
+    const folded = m.arch === 'arm';
     for (let pmdIdx = Math.floor(start / pmdSpan); pmdIdx * pmdSpan < end; pmdIdx++) {
       if (st.ptePages.has(pmdIdx)) continue;
       const pudIdx = Math.floor((pmdIdx * pmdSpan) / pudSpan);
-      if (!st.pmdPages.has(pudIdx)) {
+      if (!folded && !st.pmdPages.has(pudIdx)) {
         const pmd = yield* pgtableAlloc(cur, st, '__pmd_alloc');
         if (pmd < 0) return -ENOMEM;
         if (!st.pmdPages.has(pudIdx)) st.pmdPages.set(pudIdx, pmd);

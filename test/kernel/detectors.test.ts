@@ -121,6 +121,53 @@ describe('might_sleep detector', () => {
     expect((e.world as Machine).log.text().match(/BUG: sleeping function/g)).to.have.length(1);
   });
 
+  it("ratelimits as __might_resched's prev_jiffy does: one splat per HZ jiffies for every call site, the rest counted as suppressed", () => {
+    // splats at t = 0 (site a), 2 ms (site b), 1.002 s (site a again, jiffy 250 < 0 + HZ? no: printed), 1.5 s (b, suppressed)
+    const p = machineProg('ratelimit', { cpus: 1, arch: 'arm' }, (m) => {
+      m.kthread('t', 0, function* (cur) {
+        const at = function* (site: string) {
+          yield* local_irq_disable(cur);
+          yield* fn(cur, site, might_sleep(cur));
+          yield* local_irq_enable(cur);
+        };
+        yield* at('site_a');
+        yield cur.thread.work(2_000_000);
+        yield* at('site_b');
+        yield cur.thread.work(1_000_000_000);
+        yield* at('site_a');
+        yield cur.thread.work(498_000_000);
+        yield* at('site_b');
+      });
+    });
+    const e = new Engine();
+    const r = e.run(p, makeStrategy({}), 1, 100);
+    const byFp = Object.fromEntries(r.findings.map((f) => [f.fingerprint, [f.count, f.loggedCount]]));
+    expect(byFp).to.deep.equal({ 'might_sleep:might_sleep@site_a': [2, 2], 'might_sleep:might_sleep@site_b': [2, 0] });
+    expect(r.metrics.counters).to.include({ 'might_sleep.printed': 2, 'might_sleep.suppressed': 2 });
+    const log = (e.world as Machine).log.text();
+    expect(log.match(/BUG: sleeping function/g)).to.have.length(2);
+    expect(log).to.match(/irqs_disabled\(\): 128/); // 32-bit ARM prints the raw PSR I bit too
+  });
+
+  it('the ratelimit works in jiffies: a splat one second of jiffies after the printed one prints, even if less than 1e9 ns later', () => {
+    // HZ 250: the first splat at 3.9 ms is jiffy 0; the second at 1.0 s is jiffy 250 = prev + HZ: printed
+    const p = machineProg('ratelimit-jiffies', { cpus: 1 }, (m) => {
+      m.kthread('t', 0, function* (cur) {
+        yield cur.thread.work(3_900_000);
+        yield* local_irq_disable(cur);
+        yield* might_sleep(cur);
+        yield* local_irq_enable(cur);
+        yield cur.thread.work(1_000_000_000 - 3_900_000);
+        yield* local_irq_disable(cur);
+        yield* might_sleep(cur);
+        yield* local_irq_enable(cur);
+      });
+    });
+    const r = new Engine().run(p, makeStrategy({}), 1, 100);
+    expect(r.findings[0].count).to.equal(2);
+    expect(r.findings[0].loggedCount).to.equal(2);
+  });
+
   it('prints irqs_disabled() as arm64 does (128) on an arm64 machine', () => {
     const p = machineProg('arm', { cpus: 1, arch: 'arm64' }, (m) => {
       m.kthread('t', 0, function* (cur) {
