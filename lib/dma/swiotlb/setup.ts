@@ -20,6 +20,9 @@ import { attachSwiotlb, SwiotlbState } from './state';
 import './policies';
 
 const MIB = 1 << 20;
+
+/** Hypercalls of the boot pool's one-time decryption in a CoCo guest (swiotlb_update_mem_attributes). */
+export const M_BOOT_DECRYPT_HYPERCALLS = 'swiotlb.boot_decrypt_hypercalls';
 const GIB = 1 << 30;
 
 export interface SwiotlbOptions {
@@ -188,6 +191,13 @@ export function swiotlb_init(m: Machine, src: SwiotlbImage | SwiotlbOptions = {}
   mem.searchOrder = opts.searchOrder ?? 'area-major';
   mem.lock = DEFINE_SPINLOCK(m, 'io_tlb_default_mem.lock');
   img.pool.attach(m, 'io_tlb_default_mem');
+  if (cc) {
+    // swiotlb_update_mem_attributes (mem_encrypt_init): the boot pool is made shared once, one
+    // set_memory_decrypted call over the whole pool (two hypercalls as decrypt.ts charges them),
+    // before any run's clock starts, and never re-encrypted. Counted apart from mm.hypercalls,
+    // which counts the conversions made while the run goes.
+    m.sim.count(M_BOOT_DECRYPT_HYPERCALLS, 2);
+  }
   const policy = swiotlb_policy(opts.policy ?? 'static');
   const st = new SwiotlbState(m, mem, policy, cc || img.cc, opts.copyBytesPerNs ?? BOUNCE_BYTES_PER_NS, phys_contents(m));
   attachSwiotlb(m, st);
