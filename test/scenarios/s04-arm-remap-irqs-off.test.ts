@@ -5,7 +5,7 @@ import scenario from '../../scenarios/s04-arm-remap-irqs-off';
 
 chai.use(irqsimChai);
 
-const fp = (r: { findings: { fingerprint: string; count: number; logged: number }[] }, site: string) => r.findings.find((f) => f.fingerprint === site);
+const fp = (r: { findings: { fingerprint: string; count: number; logged: number; text: string }[] }, site: string) => r.findings.find((f) => f.fingerprint === site);
 
 describe('S4: ARM dma_alloc_coherent with IRQs off (Russell King, 2014)', () => {
   it('buggy (GFP_KERNEL, IRQs off, remap path): might_sleep with irqs_disabled() 128 within 5 schedules; the page-table splat is suppressed by the ratelimit', async () => {
