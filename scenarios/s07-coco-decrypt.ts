@@ -76,7 +76,7 @@ const scenario = defineScenario({
     /** The fixed pool; 0: as a CoCo guest sizes it (6% of memory in [64 MiB, 1 GiB], a power of two). */
     fixedPoolKiB: 0,
     /** The RFC's order: page-sized unaligned mappings try a dynamic buffer first. */
-    dynamicFirst: true,
+    dynamicFirst: true as boolean,
     maySleepGfp: 'GFP_KERNEL',
     /** GEM object size and the scatterlist segment size. */
     objectKiB: 512,
