@@ -19,3 +19,4 @@ export * from './vmalloc';
 export * from './cma';
 export * from './decrypt';
 export * from './contents';
+export * from './uptime';

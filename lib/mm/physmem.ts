@@ -340,6 +340,9 @@ export class PhysMem {
     const start = page & ~(this.pbNr - 1);
     const end = start + this.pbNr;
     if (start < z.startPfn || end > z.endPfn) return -1;
+    // The scan stops as soon as the verdict is known (a cost-only shortcut: same answer as the full count).
+    const half = 1 << (pbo - 1);
+    const kind = startMt === MIGRATE_MOVABLE ? 0 : blockMt === MIGRATE_MOVABLE ? 1 : 2;
     let free = 0;
     let movable = 0;
     for (let p = start; p < end;) {
@@ -348,13 +351,15 @@ export class PhysMem {
       if (s === FREE) free += size;
       else if (s === ALLOC_MOVABLE) movable += size;
       p += size;
+      const left = end - p;
+      if (kind === 0 ? free + movable + left < half : kind === 1 ? movable > this.pbNr - half : free + left < half) return -1;
     }
     let alike: number;
     if (startMt === MIGRATE_MOVABLE) alike = movable;
     // Non-movable into a movable block: everything not free and not movable counts as alike; between
     // unmovable and reclaimable nothing does (they cannot be told apart).
     else alike = blockMt === MIGRATE_MOVABLE ? this.pbNr - (free + movable) : 0;
-    if (free + alike >= 1 << (pbo - 1)) {
+    if (free + alike >= half) {
       this.moveFreepagesBlock(z, start, blockMt, startMt);
       this.pbMt[start >> pbo] = startMt;
       return this.rmqueueSmallest(z, order, startMt);
