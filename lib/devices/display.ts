@@ -21,12 +21,14 @@ import { raise_irq, request_irq } from '../kernel/irq';
 import type { KernelBody, Machine } from '../kernel/machine';
 import { fn } from '../kernel/stack';
 import type { Task } from '../kernel/task';
-import { DMA_BIDIRECTIONAL, DMA_TO_DEVICE } from '../dma/attrs';
+import { DMA_BIDIRECTIONAL, DMA_MAPPING_ERROR, DMA_TO_DEVICE } from '../dma/attrs';
 import type { device } from '../dma/device';
 import type { iommu_domain } from '../dma/iommu';
 import { dma_device_read, dma_device_write, dma_map_sg, dma_unmap_sg } from '../dma/mapping';
-import { sg_init_table, sg_set_page, type scatterlist } from '../dma/scatterlist';
+import { sg_alloc_table_from_pages_segment, sg_init_table, sg_set_page, type scatterlist } from '../dma/scatterlist';
+import { dma_get_max_seg_size } from '../dma/device';
 import { device_register } from '../dma/state';
+import { is_swiotlb_active, is_swiotlb_force_bounce, swiotlb_max_mapping_size } from '../dma/swiotlb/map';
 import { swiotlb_prepare, type SwiotlbImage, type SwiotlbOptions } from '../dma/swiotlb/setup';
 import { phys_contents } from '../mm/contents';
 import type { MemoryImage } from '../mm/image';
@@ -38,6 +40,28 @@ export const M_DISPLAY_FRAMES = 'display.frames';
 export const M_DISPLAY_MAP_FAILURES = 'display.map_failures';
 export const M_DISPLAY_BOUNCE_BYTES = 'display.bounce_bytes';
 export const M_GPU_ALLOC_FAILURES = 'gpu.alloc_failures';
+/** Bytes bounced into the swiotlb by imports that then failed (copied, unmapped, never shown). */
+export const M_DISPLAY_WASTED_BOUNCE_BYTES = 'display.wasted_bounce_bytes';
+/** Segments bounced by imports that then failed. */
+export const M_DISPLAY_WASTED_BOUNCES = 'display.wasted_bounces';
+/** Frames imported: segments of the importer's table and the longest one. */
+export const M_DISPLAY_SEGMENTS = 'display.segments';
+export const M_DISPLAY_MAX_SEGMENT = 'display.max_segment_bytes';
+
+/**
+ * dma_max_mapping_size(dev) as dma-direct answers it (dma_direct_max_mapping_size): the swiotlb's
+ * largest bounce buffer when the device may bounce (swiotlb active and the device addressing-
+ * limited or force-bounced), otherwise unlimited. An IOMMU-backed device is unlimited here (it
+ * bounces only when untrusted).
+ */
+export function dma_max_mapping_size(dev: device): number {
+  if (dev.iommu !== null) return dev.untrusted && is_swiotlb_active(dev) ? swiotlb_max_mapping_size(dev) : Number.MAX_SAFE_INTEGER;
+  if (!is_swiotlb_active(dev)) return Number.MAX_SAFE_INTEGER;
+  const model = mm(dev.m);
+  const required = model.phys.pfnToPhys(model.phys.nrPages) - 1; // dma_get_required_mask, roughly
+  const limit = dev.bus_dma_limit === 0 ? dev.dma_mask : Math.min(dev.dma_mask, dev.bus_dma_limit);
+  return limit < required || is_swiotlb_force_bounce(dev) ? swiotlb_max_mapping_size(dev) : Number.MAX_SAFE_INTEGER;
+}
 
 const GIB = 1 << 30;
 
@@ -53,6 +77,8 @@ export class dma_buf {
     readonly sgl: scatterlist[],
     /** The blocks backing it, as allocated (pfn, order). */
     readonly blocks: { pfn: number; order: number }[],
+    /** Its pages in buffer order (drm_gem_shmem's pages array). */
+    readonly pages: number[] = [],
   ) {}
 }
 
@@ -87,10 +113,37 @@ export function dma_buf_detach(dmabuf: dma_buf, a: dma_buf_attachment): void {
 export function* dma_buf_map_attachment(cur: Task, a: dma_buf_attachment, dir: number, attrs = 0): KernelBody<scatterlist[] | null> {
   return yield* fn(cur, 'dma_buf_map_attachment', (function* () {
     if (a.sgt !== null) throw new ProgramError(`${a.dev.name}: dma_buf_map_attachment twice without unmapping`);
-    const src = a.dmabuf.sgl;
-    const sgl = sg_init_table(src.length);
-    for (let i = 0; i < src.length; i++) sg_set_page(sgl[i], src[i].page_link, src[i].length, src[i].offset);
+    const buf = a.dmabuf;
+    let sgl: scatterlist[];
+    if (buf.exporter.importerSegments) {
+      // The exporter builds the table for this attachment, capped to what the importer can map:
+      // its dma_max_mapping_size (the swiotlb's 256 KiB for a bouncing importer) and its
+      // max_seg_size.
+      const cap = Math.min(dma_max_mapping_size(a.dev), dma_get_max_seg_size(a.dev));
+      sgl = sg_alloc_table_from_pages_segment(buf.pages, 0, buf.size, cap, mm(buf.exporter.m).phys.pageSize);
+    } else {
+      const src = buf.sgl;
+      sgl = sg_init_table(src.length);
+      for (let i = 0; i < src.length; i++) sg_set_page(sgl[i], src[i].page_link, src[i].length, src[i].offset);
+    }
+    const sim = cur.thread.sim;
+    sim.count(M_DISPLAY_SEGMENTS, sgl.length);
+    let longest = 0;
+    for (const sg of sgl) longest = Math.max(longest, sg.length);
+    sim.peak(M_DISPLAY_MAX_SEGMENT, longest);
     const n = yield* dma_map_sg(cur, a.dev, sgl, sgl.length, dir, attrs);
+    if (n === 0) {
+      // dma_map_sg bounced the segments before the one that failed, then unmapped them: those
+      // copies were for nothing. (The entries keep their stale dma_address, as the kernel's do.)
+      const m = cur.cpu.machine;
+      for (const sg of sgl) {
+        if (sg.dma_address === DMA_MAPPING_ERROR || sg.dma_length === 0) break;
+        if (sg.dma_address !== page_to_phys(m, sg.page_link) + sg.offset) {
+          sim.count(M_DISPLAY_WASTED_BOUNCES, 1);
+          sim.count(M_DISPLAY_WASTED_BOUNCE_BYTES, sg.dma_length);
+        }
+      }
+    }
     if (n === 0) return null;
     a.sgt = sgl;
     a.mapped = n;
@@ -117,6 +170,11 @@ export interface GpuOptions {
   gfp?: number;
   /** Rendering time per frame (default 2 ms). */
   renderNs?: number;
+  /**
+   * Build each importer's table with the importer's limits (its dma_max_mapping_size and
+   * max_seg_size) instead of handing it a copy of the exporter's own table (default false).
+   */
+  importerSegments?: boolean;
 }
 
 export class GpuDevice {
@@ -124,11 +182,12 @@ export class GpuDevice {
   readonly chunkOrder: number;
   readonly gfp: number;
   readonly renderNs: number;
+  readonly importerSegments: boolean;
   constructor(
     readonly m: Machine,
     o: GpuOptions = {},
   ) {
-    const known = ['name', 'iommu', 'maxSegSize', 'chunkOrder', 'gfp', 'renderNs'];
+    const known = ['name', 'iommu', 'maxSegSize', 'chunkOrder', 'gfp', 'renderNs', 'importerSegments'];
     for (const k of Object.keys(o)) if (!known.includes(k)) throw new ProgramError(`unknown gpu option '${k}' (known: ${known.join(', ')})`);
     this.dev = device_register(m, { name: o.name ?? 'gpu0', dmaBits: 64, maxSegSize: o.maxSegSize ?? 0xffffffff, iommu: o.iommu ?? null });
     this.chunkOrder = o.chunkOrder ?? 9;
@@ -136,6 +195,7 @@ export class GpuDevice {
     this.gfp = o.gfp ?? GFP_HIGHUSER;
     this.renderNs = o.renderNs ?? 2_000_000;
     if (!(this.renderNs >= 0)) throw new ProgramError(`gpu renderNs must be >= 0, got ${this.renderNs}`);
+    this.importerSegments = o.importerSegments ?? false;
   }
 
   /**
@@ -166,32 +226,12 @@ export class GpuDevice {
         return null;
       }
     }
-    // The table: physically contiguous blocks merged, cut at max_seg_size.
-    const maxSeg = this.dev.max_seg_size;
-    const segs: { pfn: number; len: number }[] = [];
-    let left = size;
-    for (const b of blocks) {
-      let pfn = b.pfn;
-      let len = Math.min(left, (1 << b.order) * pageSize);
-      left -= len;
-      while (len > 0) {
-        const last = segs[segs.length - 1];
-        if (last !== undefined && last.pfn + last.len / pageSize === pfn && last.len % pageSize === 0 && last.len < maxSeg) {
-          const add = Math.min(len, maxSeg - last.len);
-          last.len += add;
-          len -= add;
-          pfn += Math.ceil(add / pageSize);
-          continue;
-        }
-        const take = Math.min(len, maxSeg);
-        segs.push({ pfn, len: take });
-        len -= take;
-        pfn += Math.ceil(take / pageSize);
-      }
-    }
-    const sgl = sg_init_table(segs.length);
-    for (let i = 0; i < segs.length; i++) sg_set_page(sgl[i], segs[i].pfn, segs[i].len, 0);
-    return new dma_buf(this, size, sgl, blocks);
+    // The table: physically contiguous pages merged, cut at max_seg_size (drm_prime_pages_to_sg
+    // passes the exporting device's limit).
+    const pfns: number[] = [];
+    for (const b of blocks) for (let k = 0; k < 1 << b.order && pfns.length < Math.ceil(size / pageSize); k++) pfns.push(b.pfn + k);
+    const sgl = sg_alloc_table_from_pages_segment(pfns, 0, size, this.dev.max_seg_size, pageSize);
+    return new dma_buf(this, size, sgl, blocks, pfns);
   }
 
   /** Render into the frame: GPU time, and the bytes when contents are tracked (through its own mapping). */

@@ -62,3 +62,37 @@ export function* for_each_sg(sgl: readonly scatterlist[], nents: number): Genera
   if (!Number.isSafeInteger(nents) || nents < 0 || nents > sgl.length) throw new ProgramError(`for_each_sg: nents ${nents} with a table of ${sgl.length}`);
   for (let i = 0; i < nents; i++) yield [i, sgl[i]];
 }
+
+/**
+ * sg_alloc_table_from_pages_segment(sgt, pages, n_pages, offset, size, max_segment, gfp): a
+ * table over `pfns` (one entry per page, in buffer order) where runs of physically contiguous
+ * pages merge into one segment of at most `maxSegment` bytes (rounded down to whole pages, as
+ * the kernel does; below one page is -EINVAL). The first segment starts `offset` bytes into the
+ * first page; the table covers `size` bytes. This is how an exporter's table gets its segment
+ * lengths: drm_prime_pages_to_sg passes the exporting device's dma_max_mapping_size.
+ *
+ * Simplified: no chaining and no appending to a previous table (the kernel's `prv`).
+ */
+export function sg_alloc_table_from_pages_segment(pfns: readonly number[], offset: number, size: number, maxSegment: number, pageSize = 4096): scatterlist[] {
+  if (!Number.isSafeInteger(offset) || offset < 0 || offset >= pageSize) throw new ProgramError(`sg_alloc_table_from_pages_segment: offset ${offset} not within the first page`);
+  if (!Number.isSafeInteger(size) || size <= 0 || offset + size > pfns.length * pageSize) throw new ProgramError(`sg_alloc_table_from_pages_segment: size ${size} (offset ${offset}) with ${pfns.length} pages`);
+  const maxPages = Math.floor(Math.min(maxSegment, Number.MAX_SAFE_INTEGER) / pageSize);
+  if (!(maxPages >= 1)) throw new ProgramError(`sg_alloc_table_from_pages_segment: max_segment ${maxSegment} below one page`);
+  const nPages = Math.ceil((offset + size) / pageSize);
+  const runs: { pfn: number; pages: number }[] = [];
+  for (let i = 0; i < nPages; i++) {
+    const pfn = pfns[i];
+    const last = runs[runs.length - 1];
+    if (last !== undefined && last.pfn + last.pages === pfn && last.pages < maxPages) last.pages++;
+    else runs.push({ pfn, pages: 1 });
+  }
+  const sgl = sg_init_table(runs.length);
+  let left = size;
+  for (let i = 0; i < runs.length; i++) {
+    const off = i === 0 ? offset : 0;
+    const len = Math.min(left, runs[i].pages * pageSize - off);
+    sg_set_page(sgl[i], runs[i].pfn, len, off);
+    left -= len;
+  }
+  return sgl;
+}

@@ -1,9 +1,10 @@
 import { expect } from 'chai';
 import { runIteration, type RunResult } from '../../scheduler';
-import { GFP_DMA, GFP_HIGHUSER } from '../../lib/kernel/gfp';
+import { GFP_DMA, GFP_HIGHUSER, GFP_HIGHUSER_MOVABLE } from '../../lib/kernel/gfp';
 import { dma_init } from '../../lib/dma/init';
 import { display_probe, gpu_probe, swiotlb_prepare_below, type DisplayEngine, type GpuOptions } from '../../lib/devices/display';
 import { mm_prepare, MIB } from '../../lib/mm';
+import { sg_alloc_table_from_pages_segment } from '../../lib/dma/scatterlist';
 import { memProgram } from '../support/memory';
 
 const GIB = 1 << 30;
@@ -80,6 +81,32 @@ describe('devices: GPU and display engine sharing frames by dma-buf', () => {
     const c = counters(r);
     expect(c['display.map_failures']).to.equal(6);
     expect(c['display.frames'] ?? 0).to.equal(0);
+    expect(c['swiotlb.maps']).to.equal(c['swiotlb.unmaps']);
+  });
+
+  it('sg_alloc_table_from_pages_segment merges contiguous pages up to max_segment (whole pages), the offset in the first', () => {
+    const sgl = sg_alloc_table_from_pages_segment([10, 11, 12, 13, 20, 21, 5], 512, 7 * 4096 - 1024, 3 * 4096 + 100);
+    expect(sgl.map((s) => [s.page_link, s.offset, s.length])).to.deep.equal([[10, 512, 3 * 4096 - 512], [13, 0, 4096], [20, 0, 8192], [5, 0, 4096 - 512]]);
+    expect(() => sg_alloc_table_from_pages_segment([1], 0, 4096, 2048)).to.throw(/below one page/);
+  });
+
+  it('importerSegments: the exporter builds the importer\'s table within its limits (256 KiB max mapping, 64 KiB max_seg_size), so every frame bounces cleanly', () => {
+    const { p } = pi('importer', { gfp: GFP_HIGHUSER, chunkOrder: 0, importerSegments: true });
+    const r = runIteration(p, { iteration: 0, window: 0 });
+    expect(r.findings.map((f) => f.kind)).to.deep.equal([]);
+    const c = counters(r);
+    expect(c['display.frames']).to.equal(6);
+    expect(r.metrics.peaks?.['display.max_segment_bytes']).to.equal(64 * 1024);
+    expect(c['display.bounce_bytes']).to.equal(6 * FRAME);
+  });
+
+  it('an import that fails at a long segment counts the bounce copies made before it as wasted', () => {
+    const { p } = pi('wasted', { gfp: GFP_HIGHUSER_MOVABLE, chunkOrder: 0 }); // shmem's pages
+    const r = runIteration(p, { iteration: 0, window: 0 });
+    const c = counters(r);
+    expect(c['display.map_failures']).to.equal(6);
+    expect(c['display.wasted_bounce_bytes']).to.be.greaterThan(0);
+    expect(c['display.wasted_bounce_bytes']).to.equal(c['swiotlb.bounce_bytes']);
     expect(c['swiotlb.maps']).to.equal(c['swiotlb.unmaps']);
   });
 });
