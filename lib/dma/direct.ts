@@ -563,7 +563,7 @@ function* consistent_unmap(cur: Task, r: ConsistentRegion, addr: number, size: n
  * TLB, so each change is break (clear the entry), flush every CPU's TLB for the section and wait
  * (flush_tlb_kernel_range: on_each_cpu(ipi_flush_tlb_kernel_range, &ta, 1) on an SMP without
  * hardware broadcast), make (write the new entry). Section use counts say when a section goes
- * back to cacheable. Simplified: the other lowmem pages sharing the section change with it (a
+ * back to cacheable at free. Simplified: the other lowmem pages sharing the section change with it (a
  * real design would split the section into a PTE table, which allocates).
  */
 const sectionUse = new WeakMap<Machine, Map<number, number>>();
@@ -577,14 +577,16 @@ function* change_section_attributes(cur: Task, physStart: number, size: number, 
   for (let sec = first; sec <= last; sec++) {
     const n = use.get(sec) ?? 0;
     use.set(sec, n + (uncached ? 1 : -1));
-    if (uncached ? n !== 0 : n !== 1) continue; // already uncached / still in use
+    // Every allocation writes its section entry (another CPU may be mid-change on it); a section
+    // goes back to cacheable only when its last buffer is freed.
+    if (!uncached && n !== 1) continue;
     const vstart = page_address(m, mm(m).phys.physToPfn(sec * SECTION_SIZE));
+    cur.thread.sim.count(M_ARM32_SECTION_CHANGES, 1);
     yield* fn(cur, uncached ? '__dma_section_set_uncached' : '__dma_section_set_cached', (function* () {
       yield cur.thread.work(SET_PTE_NS); // break: pmd_clear + flush_pmd_entry
       yield* flush_tlb_kernel_range(cur, vstart, vstart + SECTION_SIZE);
       yield cur.thread.work(SET_PTE_NS); // make: the section entry with the new attributes
     })());
-    cur.thread.sim.count(M_ARM32_SECTION_CHANGES, 1);
   }
 }
 
