@@ -32,6 +32,7 @@ import {
   type IommuDomainOptions,
 } from '../../lib/dma';
 import { sg_init_table, sg_set_page } from '../../lib/dma/scatterlist';
+import { iommu_dma_alloc_2016 } from '../../lib/dma/iommu';
 import { MIB, MIGRATE_UNMOVABLE, mm, mm_prepare, page_to_phys, phys_contents, type MemoryImage } from '../../lib/mm';
 import { memProgram } from '../support/memory';
 
@@ -84,6 +85,9 @@ function freePages(m: Machine): number {
 
 function run(o: Opts, body: Body): RunResult {
   const { img, sw } = image(o.swiotlb ?? false);
+  // The image is shared by every test: start from its snapshot whatever the last run left
+  // (memProgram restores only before a program's second run).
+  img.restore();
   const p = memProgram('iommu', { image: img, cpus: 1 }, (m) => {
     dma_init(m, { swiotlb: sw, data: true });
     if (o.fragment !== undefined) fragment(m, o.fragment);
@@ -274,5 +278,65 @@ describe('dma/iommu: domains, IOVA allocation, dma-iommu', () => {
     expect(d.granule).to.equal(4096);
     expect(iommu_domain_alloc('e', { pgsize_bitmap: PGSIZE_64K }).granule).to.equal(0x10000);
     expect(() => iommu_domain_alloc('f', { pgsize_bitmap: 0 })).to.throw(/pgsize_bitmap must be a positive integer/);
+  });
+
+  describe('the 2016 allocator (v4.5 iommu_dma_alloc, Yong Wu\'s ALLOC_SINGLE_PAGES patch)', () => {
+    const D64 = { domain: { pgsize_bitmap: PGSIZE_64K } };
+
+    it('with the patch and the attribute: order-0 pages (scattered: every other page in use), iommu_map refuses them in a 64 KiB domain, everything given back', () => {
+      let before = -1;
+      let after = -2;
+      let res: unknown;
+      const r = run({ ...D64, fragment: 1 }, function* (cur, w) {
+        before = freePages(w.m);
+        res = yield* iommu_dma_alloc_2016(cur, w.dev, MIB, GFP_KERNEL, DMA_ATTR_ALLOC_SINGLE_PAGES);
+        after = freePages(w.m);
+      });
+      expect(res).to.equal(null);
+      expect(counter(r, 'iommu.alloc.o0')).to.equal(256);
+      expect(kinds(r)).to.deep.equal(['iommu_map']);
+      expect(r.findings[0].headline).to.match(/^iommu: unaligned: iova 0x[0-9a-f]+ pa 0x[0-9a-f]+ size 0x[0-9a-f]+ min_pagesz 0x10000/);
+      expect(counter(r, 'iommu.alloc_failures')).to.equal(1);
+      expect(after).to.equal(before);
+    });
+
+    it('on fresh memory the order-0 pages happen to come out contiguous and 64 KiB-aligned, merge into one segment and map (luck, not design)', () => {
+      const r = run(D64, function* (cur, w) {
+        const b = yield* iommu_dma_alloc_2016(cur, w.dev, MIB, GFP_KERNEL, DMA_ATTR_ALLOC_SINGLE_PAGES);
+        expect(b).to.not.equal(null);
+        yield* iommu_dma_free(cur, w.dev, MIB, b!.vaddr, b!.dma_handle);
+      });
+      expect(counter(r, 'iommu.alloc.o0')).to.equal(256);
+      expect(counter(r, 'iommu.map_sg_segments')).to.equal(1);
+      expect(r.findings).to.deep.equal([]);
+    });
+
+    it('without the attribute (or without the patch) on fresh memory: large chunks, mapped and freed cleanly', () => {
+      for (const [attrs, patch] of [[0, true], [DMA_ATTR_ALLOC_SINGLE_PAGES, false]] as const) {
+        let orders: number[] = [];
+        let mapped = -1;
+        const r = run(D64, function* (cur, w) {
+          const b = yield* iommu_dma_alloc_2016(cur, w.dev, 3 * MIB, GFP_KERNEL, attrs, { singlePagesPatch: patch });
+          orders = iommu_dma_buffer_chunks(w.dev, b!.vaddr).map(([, o]) => o);
+          yield* iommu_dma_free(cur, w.dev, 3 * MIB, b!.vaddr, b!.dma_handle);
+          mapped = w.domain.mappedBytes;
+        });
+        expect(r.findings).to.deep.equal([]);
+        expect(orders).to.deep.equal([9, 8]);
+        expect(mapped).to.equal(0);
+      }
+    });
+
+    it('fragmented (no free block of order 4): falls below the granule, keeps the order reached for later chunks, and the map fails', () => {
+      let res: unknown;
+      const r = run({ ...D64, fragment: 4 }, function* (cur, w) {
+        res = yield* iommu_dma_alloc_2016(cur, w.dev, MIB, GFP_KERNEL);
+      });
+      expect(res).to.equal(null);
+      expect(counter(r, 'iommu.alloc_fail.o8')).to.equal(1); // each order above tried once, never again
+      expect(counter(r, 'iommu.alloc_fail.o4')).to.equal(1);
+      expect(counter(r, 'iommu.alloc.o3')).to.equal(32);
+      expect(kinds(r)).to.deep.equal(['iommu_map']);
+    });
   });
 });
