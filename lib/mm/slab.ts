@@ -286,7 +286,9 @@ function* newSlab(cur: Task, s: kmem_cache, gfp: number): KernelBody<Slab | null
   let allocGfp = (flags | __GFP_NOWARN | __GFP_NORETRY) & ~__GFP_NOFAIL;
   if ((allocGfp & __GFP_DIRECT_RECLAIM) !== 0 && s.order > s.minOrder) allocGfp = (allocGfp | __GFP_NOMEMALLOC) & ~__GFP_RECLAIM;
   let pfn = yield* allocSlabPage(cur, allocGfp, order);
-  if (pfn < 0 && s.order > s.minOrder) {
+  if (pfn < 0) {
+    // allocate_slab retries at s->min with the caller's own flags even when that is the same
+    // order: the first try had __GFP_NORETRY, which a small GFP_KERNEL allocation must not keep.
     order = s.minOrder;
     objects = s.minObjects;
     pfn = yield* allocSlabPage(cur, flags, order);
