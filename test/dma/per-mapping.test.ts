@@ -317,6 +317,47 @@ describe('swiotlb per-mapping designs', () => {
       expect([1, 16, 17, 256, 257, 4096].map(mapleLevels)).to.deep.equal([1, 1, 2, 2, 3, 3]);
     });
 
+    it('an address that never bounced costs a miss: the whole list (v2-list) or one tree descent (rbtree); hits and misses counted apart with their ns', () => {
+      const got: Record<string, Record<string, number>> = {};
+      let pooled = 0;
+      for (const policy of ['v2-list', 'rbtree']) {
+        const p = prog(`miss-${policy}`, { policy, memory: 512 * MIB }, (m, dev) => {
+          m.kthread('io', 0, function* (cur) {
+            const held = yield* fillPool(cur, m, dev);
+            pooled = held.length;
+            const buf = page_to_phys(m, yield* alloc_pages(cur, GFP_KERNEL, 0));
+            const tlbs: number[] = [];
+            for (let i = 0; i < 64; i++) tlbs.push(yield* swiotlb_map(cur, dev, buf, 4 * KIB, DMA_TO_DEVICE, 0));
+            // is_swiotlb_buffer of a buffer that was mapped without bouncing (its own address)
+            expect(yield* swiotlb_find_pool(cur, dev, buf)).to.equal(null);
+            expect(yield* swiotlb_find_pool(cur, dev, tlbs[5])).to.not.equal(null);
+            for (const tlb of tlbs) yield* swiotlb_tbl_unmap_single(cur, dev, tlb, 4 * KIB, DMA_TO_DEVICE, 0);
+            yield* emptyPool(cur, dev, held);
+          });
+        });
+        const r = runIteration(p, { iteration: 0 });
+        expect(r.findings).to.deep.equal([]);
+        got[policy] = { ...r.metrics.counters, ...r.metrics.peaks };
+      }
+      const l = got['v2-list'];
+      const t = got.rbtree;
+      expect(l['swiotlb.index_len_peak']).to.equal(64);
+      expect(t['swiotlb.index_len_peak']).to.equal(64);
+      // one miss, walked over all 64 list nodes; the tree stops at a leaf
+      expect(l['swiotlb.index_misses']).to.equal(1);
+      expect(l['swiotlb.index_miss_steps']).to.equal(64);
+      expect(t['swiotlb.index_misses']).to.equal(1);
+      expect(t['swiotlb.index_miss_steps']).to.be.within(1, 2 * Math.log2(65));
+      // swiotlb_find_pool: the miss, and the hits: one lookup, every unmap's (the pool buffers',
+      // and fillPool's probe that got a dynamic buffer), each dynamic unmap walking twice
+      for (const c of [l, t]) {
+        expect(c['swiotlb.find_misses']).to.equal(1);
+        expect(c['swiotlb.find_hits']).to.equal(1 + 64 + pooled + 1);
+        expect(c['swiotlb.index_hits']).to.equal(1 + 65 * 2);
+      }
+      expect(l['swiotlb.find_miss_ns']).to.be.greaterThan(10 * t['swiotlb.find_miss_ns']);
+    });
+
     it('figures: lookup steps at 32 / 256 / 4096 live buffers, list vs rbtree vs maple', function () {
       this.timeout(120_000);
       const rows: string[] = [];

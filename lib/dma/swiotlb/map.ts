@@ -157,12 +157,28 @@ export function* swiotlb_tbl_map_single(cur: Task, dev: device, orig: number, ma
   return tlb;
 }
 
+/**
+ * What is_swiotlb_buffer costs every dma_unmap / dma_sync caller (Hellwig, seeds/000: "overhead
+ * even for callers that don't end up going into the dynamic range or do not use swiotlb at
+ * all"): lookups that found a bounce buffer and lookups that found none (an address mapped
+ * without bouncing), with the CPU time each took (range checks, index walk, index lock wait).
+ */
+export const M_FIND_HITS = 'swiotlb.find_hits';
+export const M_FIND_HIT_NS = 'swiotlb.find_hit_ns';
+export const M_FIND_MISSES = 'swiotlb.find_misses';
+export const M_FIND_MISS_NS = 'swiotlb.find_miss_ns';
+
 /** Resolve a bounce address for `dev` (the v6.12+ swiotlb_find_pool step), or null. */
 export function* swiotlb_find_pool(cur: Task, dev: device, tlbAddr: number): KernelBody<BounceRef | null> {
   const s = st(dev);
   if (s === null || dev.dma_io_tlb_mem === null) return null;
+  const sim = cur.thread.sim;
+  const t0 = sim.now();
   const ref = new BounceRef();
   const hit = yield* s.policy.find(cur, dev, tlbAddr, ref);
+  const ns = sim.now() - t0;
+  sim.count(hit ? M_FIND_HITS : M_FIND_MISSES, 1);
+  if (ns > 0) sim.count(hit ? M_FIND_HIT_NS : M_FIND_MISS_NS, ns);
   return hit ? ref : null;
 }
 

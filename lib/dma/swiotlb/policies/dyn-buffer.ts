@@ -52,6 +52,13 @@ export const M_DYN_ALLOC_FAILURES = 'swiotlb.dyn_alloc_failures';
 export const M_INDEX_LOCK_WAIT_NS = 'swiotlb.index_lock_wait_ns';
 export const M_INDEX_LOCK_HOLD_NS = 'swiotlb.index_lock_hold_ns';
 export const M_INDEX_LOOKUPS = 'swiotlb.index_lookups';
+/** Index lookups that found a buffer / found none (an address the device mapped without bouncing), and their steps. */
+export const M_INDEX_HITS = 'swiotlb.index_hits';
+export const M_INDEX_HIT_STEPS = 'swiotlb.index_hit_steps';
+export const M_INDEX_MISSES = 'swiotlb.index_misses';
+export const M_INDEX_MISS_STEPS = 'swiotlb.index_miss_steps';
+/** Most dynamic buffers one device's index held at once (the list length of v2). */
+export const M_INDEX_LEN_PEAK = 'swiotlb.index_len_peak';
 
 /** sizeof(struct io_tlb_dyn_slot) on 64-bit (list head or tree node + orig, size, page, dma). */
 export const DYN_SLOT_BYTES = 48;
@@ -290,6 +297,7 @@ export abstract class DynBufferPolicy implements SwiotlbPolicy {
     }
     this.liveBuffers++;
     this.liveBytes += bytes;
+    sim.peak(M_INDEX_LEN_PEAK, ix.index.count);
     sim.count(M_DYN_ALLOCS, 1);
     sim.peak(M_DYN_BYTES_PEAK, this.liveBytes);
     return b.tlbAddr;
@@ -381,6 +389,8 @@ export abstract class DynBufferPolicy implements SwiotlbPolicy {
     const steps = ix.index.lastSteps;
     const sim = cur.thread.sim;
     sim.count(M_INDEX_LOOKUPS, 1);
+    sim.count(b === null ? M_INDEX_MISSES : M_INDEX_HITS, 1);
+    sim.count(b === null ? M_INDEX_MISS_STEPS : M_INDEX_HIT_STEPS, steps);
     if (steps > 0) {
       sim.count(M_LOOKUP_STEPS, steps);
       yield cur.thread.work(steps * this.stepNs);

@@ -1,0 +1,155 @@
+/**
+ * S8 (seeds/002, the v2 RESEND review of Petr Tesarik's 'swiotlb: Dynamically allocated bounce
+ * buffers', 2023-05-16): Tesarik observed that the per-device list of dynamic buffers "roughly
+ * followed the queue depth. Walking a few hundred buffers was still fast enough. I admit the list
+ * length may become an issue with high-end NVMe"; Catalin Marinas: "You could replace the list
+ * with an rbtree, O(log n) look-up vs O(n)". And Christoph Hellwig on the RFC (seeds/000): the
+ * lookup "causes quite a bit of overhead even for callers that don't end up going into the dynamic
+ * range" - every dma_unmap / dma_sync must ask is_swiotlb_buffer first.
+ *
+ * An NVMe-like controller whose DMA reaches only the low 4 GiB (a 32-bit mask) on a machine with
+ * memory above 4 GiB: the I/O buffers above 4 GiB bounce, those below do not, so one device has
+ * both kinds of mapping. The boot pool is small (1 MiB), so nearly every bounced request holds a
+ * dynamic buffer on the device's index until its completion interrupt unmaps it; the index holds
+ * about (queue depth x bounced share) buffers. Every unmap, bounced or not, goes
+ * dma_unmap_sg -> dma_direct_unmap_page -> swiotlb_find_pool -> lookup_dyn_slot under
+ * dev->dma_io_tlb_lock (irqsave), and a bounced one walks again in swiotlb_dyn_unmap.
+ *
+ * buggy: v2's list (MRU first; completions come oldest first, so a hit sits near the tail, and a
+ * non-bounced address walks the whole list before it is known not to be a bounce buffer).
+ * fixed: Marinas's rbtree. Runs in timed mode (window 0), so the costs are per-request CPU times.
+ *
+ * Simplified: fio is replaced by a job that picks each buffer's placement (above 4 GiB: GFP_KERNEL
+ * from ZONE_NORMAL; below: GFP_DMA32) so the bounced share is a parameter; the lookup cost is the
+ * model's per-node constant (4 ns a list node or tree node) plus the lock wait, not a measurement.
+ */
+import { runScenarioFile } from '../lib/cli/main';
+import { dma_init } from '../lib/dma/init';
+import { swiotlb_prepare, type SwiotlbImage } from '../lib/dma/swiotlb/setup';
+import { nvme_probe, type NvmeDevice } from '../lib/devices/nvme';
+import { REQ_OP_WRITE, request } from '../lib/devices/block';
+import { fn, GFP_DMA32, GFP_KERNEL, type KernelBody, type Task } from '../lib/kernel';
+import { DECLARE_WAIT_QUEUE_HEAD, wait_event } from '../lib/kernel/wait';
+import { wake_up_process } from '../lib/kernel/sched';
+import { alloc_pages, __free_pages, mm_init, mm_prepare, MIB, type MemoryImage } from '../lib/mm';
+import { get_order } from '../lib/mm/slab';
+import { ProgramError } from '../scheduler';
+import { defineScenario } from '../lib/scenario/define';
+
+/** The index design each variant runs. */
+export const VARIANT_POLICY: Record<string, string> = { buggy: 'v2-list', fixed: 'rbtree' };
+
+interface Prepared {
+  image: MemoryImage;
+  swiotlb: SwiotlbImage;
+  restore(): void;
+}
+
+/** Buffer k of n is placed above 4 GiB (bounces) when it falls in the bounced share (spread evenly). */
+export function bounces(k: number, percent: number): boolean {
+  return Math.floor(((k + 1) * percent) / 100) > Math.floor((k * percent) / 100);
+}
+
+/**
+ * One fio-like job on `cpu`: `iodepth` buffers allocated up front (the bounced share above 4 GiB),
+ * kept in flight until `requests` have completed.
+ */
+function* ioJob(cur: Task, nvme: NvmeDevice, o: { iodepth: number; requests: number; size: number; bouncePercent: number; first: number }): KernelBody<void> {
+  const m = cur.cpu.machine;
+  const order = get_order(o.size, 4096);
+  const bufs: { pfn: number; gfp: number }[] = [];
+  for (let k = 0; k < o.iodepth; k++) {
+    const gfp = bounces(o.first + k, o.bouncePercent) ? GFP_KERNEL : GFP_DMA32;
+    const pfn = yield* alloc_pages(cur, gfp, order);
+    if (pfn < 0) throw new ProgramError(`s08: no memory for I/O buffer ${k} (order ${order}): raise memoryMiB`);
+    bufs.push({ pfn, gfp });
+  }
+  const wq = DECLARE_WAIT_QUEUE_HEAD(m, `${cur.comm}:iodepth`);
+  const free = bufs.map((_, i) => i);
+  let inflight = 0;
+  let sector = o.first * 8 * o.requests;
+  for (let i = 0; i < o.requests; i++) {
+    yield* wait_event(cur, wq, () => free.length > 0);
+    const b = free.shift()!;
+    const rq = new request(REQ_OP_WRITE, bufs[b].pfn, 0, o.size, sector);
+    sector += o.size / 512;
+    rq.end_io = () => {
+      inflight--;
+      free.push(b);
+      for (const t of wq.waiters) wake_up_process(t);
+    };
+    inflight++;
+    yield cur.thread.work(500);
+    yield* nvme.submit(cur, rq);
+  }
+  yield* wait_event(cur, wq, () => inflight === 0);
+  for (const b of bufs) __free_pages(cur, b.pfn, order);
+}
+
+const METRICS = ['swiotlb.index_hits', 'swiotlb.index_hit_steps', 'swiotlb.index_len_peak', 'swiotlb.find_hits', 'swiotlb.find_hit_ns'];
+
+const scenario = defineScenario({
+  id: 'S8',
+  name: 'Per-device index of dynamic bounce buffers at NVMe queue depth: v2 list O(n) vs rbtree O(log n)',
+  description:
+    "Claim S8, from the review of Petr Tesarik's 'swiotlb: Dynamically allocated bounce buffers' v2 RESEND (Tesarik and Catalin Marinas, 2023-05-16, seeds/002): the per-device list of dynamic buffers grows to about the queue depth; walking a few hundred is fast but high-end NVMe may not be; an rbtree gives O(log n). With Christoph Hellwig's point on the RFC (seeds/000): the lookup also costs every unmap that never bounced. A 32-bit-DMA NVMe on a 5 GiB machine keeps queueDepth requests in flight; bouncePercent of its buffers lie above 4 GiB and bounce through a 1 MiB pool, so nearly all of them hold a dynamic buffer on the device's index; every completion unmaps in hardirq and looks its address up first. buggy: v2-list (per-device list, MRU first, lookups walk it under dev->dma_io_tlb_lock) -> steps per lookup grow linearly with the queue depth, and a non-bounced unmap walks the whole list. fixed: rbtree -> logarithmic. Timed mode; reported side by side: steps and ns per dynamic-buffer lookup, per non-bounced unmap, and the index length.",
+  params: {
+    cpus: 4,
+    memoryMiB: 5120,
+    poolKiB: 1024,
+    queueDepth: 1024,
+    rounds: 2,
+    size: 65536,
+    bouncePercent: 75,
+  },
+  machine: (p) => ({ cpus: p.cpus }),
+  variants: [
+    { name: 'buggy', expect: { clean: true, metrics: METRICS } },
+    { name: 'fixed', expect: { clean: true, metrics: METRICS } },
+  ],
+  // a cost measurement: time-ordered runs (window 0), a couple of schedules
+  options: { iterations: 1, window: 0 },
+  keyMetrics: ['lookup.steps_per_dyn_lookup', 'lookup.steps_per_nonbounced_unmap', 'lookup.ns_per_nonbounced_unmap', 'lookup.ns_per_bounced_unmap', 'swiotlb.index_len_peak'],
+  derive(m) {
+    const per = (a: string, b: string) => (m[a] ?? 0) / (m[b] ?? NaN);
+    return {
+      // one walk of the index that found the buffer (find, and swiotlb_dyn_unmap's walk again)
+      'lookup.steps_per_dyn_lookup': per('swiotlb.index_hit_steps', 'swiotlb.index_hits'),
+      // is_swiotlb_buffer for an address that never bounced: the pool range check, then the index
+      'lookup.steps_per_nonbounced_unmap': per('swiotlb.index_miss_steps', 'swiotlb.find_misses'),
+      'lookup.ns_per_nonbounced_unmap': per('swiotlb.find_miss_ns', 'swiotlb.find_misses'),
+      'lookup.ns_per_bounced_unmap': per('swiotlb.find_hit_ns', 'swiotlb.find_hits'),
+    };
+  },
+  perturbations: [
+    { name: 'qd-32', params: { queueDepth: 32 } },
+    { name: 'qd-256', params: { queueDepth: 256 } },
+    { name: 'qd-4096', params: { queueDepth: 4096, rounds: 1 } },
+    { name: 'cpus-2', params: { cpus: 2 } },
+    { name: 'cpus-8', params: { cpus: 8 } },
+    { name: '16k-io', params: { size: 16384 } },
+    { name: 'half-bounced', params: { bouncePercent: 50 } },
+  ],
+  prepare(p, variant): Prepared {
+    if (!(Number.isInteger(p.queueDepth) && p.queueDepth >= p.cpus)) throw new ProgramError(`S8: queueDepth must be an integer of at least one per CPU (${p.cpus}), got ${p.queueDepth}`);
+    if (!(p.bouncePercent >= 0 && p.bouncePercent <= 100)) throw new ProgramError(`S8: bouncePercent must be 0..100, got ${p.bouncePercent}`);
+    if (!(Number.isInteger(p.size) && p.size > 0 && p.size % 4096 === 0)) throw new ProgramError(`S8: size must be a positive multiple of 4096, got ${p.size}`);
+    if (p.memoryMiB <= 4096) throw new ProgramError('S8: memoryMiB must exceed 4096 so that some buffers lie beyond the 32-bit DMA mask');
+    const image = mm_prepare({ memory: p.memoryMiB * MIB });
+    const swiotlb = swiotlb_prepare(image, { cpus: p.cpus, size: p.poolKiB * 1024, policy: VARIANT_POLICY[variant] });
+    return { image, swiotlb, restore: () => image.restore() };
+  },
+  build(m, { params, state }) {
+    mm_init(m, { image: state.image });
+    dma_init(m, { swiotlb: state.swiotlb });
+    const iodepth = Math.floor(params.queueDepth / params.cpus);
+    // one hardware queue per CPU, as deep as its job: the device's depth is queueDepth
+    const nvme = nvme_probe(m, { dmaBits: 32, queueDepth: iodepth, completion: 'hardirq' });
+    for (let c = 0; c < params.cpus; c++) {
+      m.process(`fio/${c}`, c, (cur) => fn(cur, 'io_submit', ioJob(cur, nvme, { iodepth, requests: iodepth * params.rounds, size: params.size, bouncePercent: params.bouncePercent, first: c * iodepth })));
+    }
+  },
+});
+
+export default scenario;
+if (require.main === module) process.exitCode = runScenarioFile(__filename, process.argv.slice(2));
