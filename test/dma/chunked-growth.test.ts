@@ -106,7 +106,7 @@ describe('swiotlb chunked-growth', () => {
     expect(() => runIteration(noCma, { iteration: 0 })).to.throw(/needs CMA: declare an area with cma_declare_contiguous/);
   });
 
-  it('a mapping storm faster than the worker fails maps until the chunk lands', () => {
+  it('a mapping storm faster than the worker fails maps until the chunk lands (the kick-to-chunk latency measured)', () => {
     const results: { t: number; ok: boolean }[] = [];
     let landed = -1;
     const p = program('chunked-storm', 'chunked-growth', ({ m, dev }) => {
@@ -133,6 +133,10 @@ describe('swiotlb chunked-growth', () => {
     expect(c['swiotlb.chunk_misses']).to.equal(failed.length);
     expect(c['swiotlb.misses_while_growing']).to.be.greaterThan(0);
     expect(c['swiotlb.grow_pools']).to.be.at.least(1);
+    // the window, kick to chunk on the list: tens of microseconds here (the worker's turn, the allocation)
+    const lat = peaks(r)['swiotlb.grow_latency_max_ns'];
+    expect(lat).to.be.within(1_000, 1_000_000);
+    expect(c['swiotlb.grow_latency_ns']).to.be.at.least(lat);
     expect(r.findings.every((f) => f.kind === 'swiotlb_full')).to.equal(true);
   });
 

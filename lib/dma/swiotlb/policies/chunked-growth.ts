@@ -23,7 +23,8 @@
  * default pool's size; a multiple of a 256 KiB segment), maxChunks (default 8).
  * Metrics: swiotlb.grow_pools / grow_bytes / grow_cma_bytes / grow_failures, swiotlb.grow_kicks,
  * swiotlb.chunk_misses (maps that found no room), swiotlb.misses_while_growing,
- * swiotlb.grow_capped (a kick refused at maxChunks), swiotlb.lookup_steps.
+ * swiotlb.grow_capped (a kick refused at maxChunks), swiotlb.lookup_steps, swiotlb.grow_latency_ns /
+ * grow_latency_max_ns (kick to chunk added: the window).
  */
 import { ProgramError } from '../../../../scheduler';
 import { GFP_KERNEL } from '../../../kernel/gfp';
@@ -68,6 +69,9 @@ export const M_GROW_KICKS = 'swiotlb.grow_kicks';
 export const M_GROW_CAPPED = 'swiotlb.grow_capped';
 export const M_CHUNK_MISSES = 'swiotlb.chunk_misses';
 export const M_MISSES_WHILE_GROWING = 'swiotlb.misses_while_growing';
+/** From the kick (schedule_work) to the chunk on mem->pools: the window in which maps can fail. */
+export const M_GROW_LATENCY_NS = 'swiotlb.grow_latency_ns';
+export const M_GROW_LATENCY_MAX_NS = 'swiotlb.grow_latency_max_ns';
 
 /** CONFIG_CMA_ALIGNMENT: dma_alloc_from_contiguous aligns to at most 2^8 pages. */
 const CMA_ALIGNMENT = 8;
@@ -88,6 +92,8 @@ export class ChunkedGrowthPolicy implements SwiotlbPolicy {
   chunks = 0;
   /** A chunk_alloc run is queued or running. */
   growing = false;
+  /** When the pending run was kicked. */
+  private kickedAt = 0;
   private mem: io_tlb_mem | null = null;
   private work: work_struct | null = null;
   private area: cma | null = null;
@@ -135,6 +141,7 @@ export class ChunkedGrowthPolicy implements SwiotlbPolicy {
       return;
     }
     this.growing = true;
+    this.kickedAt = sim.now();
     sim.count(M_GROW_KICKS, 1);
     yield* schedule_work(cur, this.work!);
   }
@@ -198,6 +205,9 @@ export class ChunkedGrowthPolicy implements SwiotlbPolicy {
     this.chunks++;
     sim.count(M_GROW_POOLS, 1);
     sim.count(M_GROW_BYTES, bytes);
+    const latency = sim.now() - this.kickedAt;
+    sim.count(M_GROW_LATENCY_NS, latency);
+    sim.peak(M_GROW_LATENCY_MAX_NS, latency);
     this.growing = false;
     if (this.belowReserve(mem)) yield* this.kick(cur);
   }
