@@ -34,8 +34,8 @@ describe('S14: CoCo swiotlb sized at 6% of memory vs a growing pool (scenarios/s
       expect(r).to.be.asExpected;
       expect(held(r, 'light')).to.equal(64 * MIB);
       expect(used(r, 'light')).to.be.below(held(r, 'light') / 100);
-      // heavy: the whole pool in use and no more to be had
-      expect(used(r, 'heavy')).to.equal(64 * MIB);
+      // heavy: the whole pool in use (less what alignment strands) and no more to be had
+      expect(used(r, 'heavy')).to.be.at.least(0.99 * 64 * MIB);
       expect(held(r, 'heavy')).to.equal(64 * MIB);
       expect(r.metrics['blk.requeues']).to.be.greaterThan(0);
     }
@@ -49,8 +49,8 @@ describe('S14: CoCo swiotlb sized at 6% of memory vs a growing pool (scenarios/s
     expect(held(r, 'light')).to.be.at.most((64 * MIB) / 16);
     expect(held(r, 'heavy')).to.be.above(64 * MIB);
     expect(held(r, 'heavy')).to.be.at.least(16 * held(r, 'light'));
-    // every request completed in the end (requeued ones included): 4 CPUs x (16 + 128) x 10
-    expect(r.metrics['blk.requests']).to.equal(10 * 4 * (16 + 128));
+    // every request completed in the end (requeued ones included): 4 CPUs x (16 + 96) x 10
+    expect(r.metrics['blk.requests']).to.equal(10 * 4 * (16 + 96));
   });
 
   for (const name of ['memory-2x', 'cpus-2']) {
@@ -61,7 +61,7 @@ describe('S14: CoCo swiotlb sized at 6% of memory vs a growing pool (scenarios/s
       expect(buggy).to.be.asExpected;
       expect(fixed).to.be.asExpected;
       expect(used(buggy, 'light')).to.be.below(held(buggy, 'light') / 100);
-      expect(used(buggy, 'heavy')).to.equal(held(buggy, 'heavy'));
+      expect(used(buggy, 'heavy')).to.be.at.least(0.99 * held(buggy, 'heavy'));
       expect(held(fixed, 'light')).to.be.at.most(held(buggy, 'light') / 16);
       expect(held(fixed, 'heavy')).to.be.above(held(buggy, 'heavy'));
     });
