@@ -117,7 +117,7 @@ function cmdHunt(o: CliOptions, io: Io, single: boolean): number {
     const runs = variantsOf(def, o.variant).map((v) => {
       const over = { ...o.hunt };
       if (pert && over.iterations === undefined) over.iterations = Math.max(1, Math.round((variantHuntOptions(def, v).iterations ?? 1000) * (pert.scale ?? 1)));
-      return huntVariant(def, v, params, { hunt: over, all: o.all, confirm: o.confirm, shrink: o.shrink, checkDeterminism: o.checkDeterminism, single, machine: machineOverrides(o) });
+      return huntVariant(def, v, params, { hunt: over, all: o.all, confirm: o.confirm, shrink: o.shrink ? undefined : false, checkDeterminism: o.checkDeterminism, single, machine: machineOverrides(o) });
     });
     return {
       scenario: { id: def.id, name: def.name, file: def.file, hash: programHash(program, o.hunt) },

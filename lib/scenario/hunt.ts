@@ -142,7 +142,8 @@ export function huntVariant(def: ScenarioDef, v: VariantDef, params: Params, o: 
       ...opts,
       stopAtFirst: !all && !hasExpectation(v.expect),
       stopWhen: all || !hasExpectation(v.expect) ? undefined : (found) => decided(v.expect, kindsOf(found)),
-      shrink: o.shrink ?? true,
+      // The caller's choice, else the variant's declared one (shrinking long random walks is costly).
+      shrink: o.shrink ?? opts.shrink ?? true,
       checkDeterminism: o.checkDeterminism ?? false,
     });
   }
