@@ -11,7 +11,7 @@ import { hex, in_atomic, in_irq, in_serving_softirq, NMI_MASK } from '../kernel/
 import type { Task } from '../kernel/task';
 import type { CmaAllocInfo } from '../mm/cma';
 import { machineStates } from '../report/cpu-state';
-import { callTrace } from './might-sleep';
+import { callTrace, irqs_disabled_flag } from './might-sleep';
 
 /** The hook's record (lib/mm/cma.ts), narrowed without importing the memory model. */
 function isCmaAllocInfo(x: unknown): x is CmaAllocInfo {
@@ -37,7 +37,7 @@ export function installCmaCheck(m: Machine): void {
       const why = atomicReasons(cur);
       if (why.length === 0) return;
       const pc = cur.preempt_count;
-      const irqFlag = cur.irqs_disabled ? (m.arch === 'arm64' ? 128 : 1) : 0;
+      const irqFlag = cur.irqs_disabled ? irqs_disabled_flag(m) : 0;
       const caller = cur.site;
       const fp = `cma_atomic:cma_alloc@${caller}`;
       const logged = m.log.firstTime(fp);
