@@ -14,9 +14,11 @@ import { DEFINE_SPINLOCK, spin_lock_irqsave, spin_unlock_irqrestore, type spinlo
 import { fn } from '../kernel/stack';
 import type { Task } from '../kernel/task';
 import { alloc_pages, __free_pages } from './page-alloc';
+import { kfree, kmalloc } from './slab';
 
 export type MempoolAlloc<T> = (cur: Task, gfp: number) => KernelBody<T | null>;
-export type MempoolFree<T> = (cur: Task, element: T) => void;
+/** Gives an element back to its allocator; may be a generator (kfree), which runs to its end. */
+export type MempoolFree<T> = (cur: Task, element: T) => void | KernelBody<void>;
 
 export class mempool_t<T> {
   readonly elements: T[] = [];
@@ -44,7 +46,7 @@ export function* mempool_create<T>(cur: Task, name: string, min_nr: number, allo
   while (pool.elements.length < min_nr) {
     const e = yield* alloc(cur, gfp);
     if (e === null) {
-      for (const x of pool.elements) free(cur, x);
+      for (const x of pool.elements) yield* freeElement(cur, pool, x);
       return null;
     }
     pool.elements.push(e);
@@ -117,5 +119,19 @@ export function* mempool_free<T>(cur: Task, element: T, pool: mempool_t<T>): Ker
     }
     yield* spin_unlock_irqrestore(cur, pool.lock, flags);
   }
-  pool.free(cur, element);
+  yield* freeElement(cur, pool, element);
+}
+
+function* freeElement<T>(cur: Task, pool: mempool_t<T>, element: T): KernelBody<void> {
+  const r = pool.free(cur, element);
+  if (r !== undefined) yield* r;
+}
+
+/** mempool_create_kmalloc_pool: elements are kmalloc'ed objects of `size` bytes (their addresses). */
+export function mempool_create_kmalloc_pool(cur: Task, min_nr: number, size: number, gfp: number): KernelBody<mempool_t<number> | null> {
+  const alloc: MempoolAlloc<number> = function* (c, g) {
+    const p = yield* kmalloc(c, size, g);
+    return p === 0 ? null : p;
+  };
+  return mempool_create(cur, `kmalloc_pool-${size}`, min_nr, alloc, (c, p) => kfree(c, p), gfp);
 }

@@ -15,23 +15,35 @@
  * an erase frees one. Every lookup of an address outside the pool takes the lock, even on a
  * device without dynamic buffers (the overhead Hellwig objected to).
  *
+ * `reserve` (not in the RFC; the fixed variant of the deadlock claim, KERNEL-FACTS 3.3): min_nr
+ * elements per mempool for the descriptor, the maple node and the buffer pages (of order
+ * `reserveOrder`; larger buffers bypass it), created once in process context by
+ * swiotlb_dyn_reserve_init (a driver's probe) - the upstream pattern that lets an I/O path make
+ * progress with GFP_NOIO when the allocator has nothing: mempool_alloc tries the allocator
+ * without reclaim or I/O, then takes a reserved element, then waits for one to come back.
+ *
  * Simplified: one index per device (the RFC had one per io_tlb_mem; v2 moved it per device); the
- * node bookkeeping is one node per entry instead of the maple tree's real splits and RCU frees.
+ * node bookkeeping is one node per entry instead of the maple tree's real splits and RCU frees;
+ * one reserve per swiotlb (not per device).
  */
+import { ProgramError } from '../../../../scheduler';
 import { GFP_NOWAIT, __GFP_NOWARN } from '../../../kernel/gfp';
 import type { KernelBody, Machine } from '../../../kernel/machine';
 import type { Task } from '../../../kernel/task';
-import { kfree, kmalloc } from '../../../mm/slab';
+import { mempool_alloc, mempool_create_kmalloc_pool, mempool_create_page_pool, mempool_free, type mempool_t } from '../../../mm/mempool';
+import { get_order, kfree, kmalloc } from '../../../mm/slab';
 import type { device } from '../../device';
+import { swiotlb_state } from '../state';
 import { registerSwiotlbPolicy, type PolicySpec } from '../policy';
 import { RbTree, type RbNode } from '../rbtree';
-import { DynBufferPolicy, dynIndexLock, dynParams, type DynDeviceIndex, type DynIndex, type DynParams, type io_tlb_dyn_slot } from './dyn-buffer';
+import { DYN_SLOT_BYTES, DynBufferPolicy, dynIndexLock, dynParams, type DynDeviceIndex, type DynIndex, type DynParams, type io_tlb_dyn_slot } from './dyn-buffer';
 
 /** sizeof(struct maple_node). */
 export const MAPLE_NODE_BYTES = 256;
 /** Model cost of searching one fanout-16 node (pivot scan). */
 export const MAPLE_LEVEL_NS = 12;
 export const M_MAPLE_NODES = 'swiotlb.maple_node_allocs';
+export const M_RESERVE_INIT_FAILED = 'swiotlb.dyn_reserve_init_failed';
 
 /** ceil(log16 n), at least 1: the levels a lookup walks. */
 export function mapleLevels(n: number): number {
@@ -40,10 +52,20 @@ export function mapleLevels(n: number): number {
   return levels;
 }
 
+/** The mempools of `reserve` (one per swiotlb). */
+export interface DynReserve {
+  slots: mempool_t<number>;
+  nodes: mempool_t<number>;
+  pages: mempool_t<number>;
+  order: number;
+}
+
 class MapleIndex implements DynIndex {
   private readonly tree = new RbTree<io_tlb_dyn_slot>();
   private readonly nodes: number[] = [];
   lastSteps = 0;
+
+  constructor(private readonly reserve: () => DynReserve | null) {}
 
   get count(): number {
     return this.tree.size;
@@ -56,7 +78,8 @@ class MapleIndex implements DynIndex {
   }
 
   *insert(cur: Task, b: io_tlb_dyn_slot): KernelBody<boolean> {
-    const node = yield* kmalloc(cur, MAPLE_NODE_BYTES, GFP_NOWAIT | __GFP_NOWARN);
+    const r = this.reserve();
+    const node = r !== null ? ((yield* mempool_alloc(cur, r.nodes, GFP_NOWAIT | __GFP_NOWARN)) ?? 0) : yield* kmalloc(cur, MAPLE_NODE_BYTES, GFP_NOWAIT | __GFP_NOWARN);
     if (node === 0) return false;
     cur.thread.sim.count(M_MAPLE_NODES, 1);
     this.nodes.push(node);
@@ -68,21 +91,103 @@ class MapleIndex implements DynIndex {
     this.tree.erase(b.node as RbNode<io_tlb_dyn_slot>);
     b.node = null;
     const node = this.nodes.pop();
-    if (node !== undefined) yield* kfree(cur, node);
+    if (node === undefined) return;
+    const r = this.reserve();
+    if (r !== null) yield* mempool_free(cur, node, r.nodes);
+    else yield* kfree(cur, node);
   }
+}
+
+export interface RfcReserveParams {
+  /** min_nr of each reserve mempool (0: none, the RFC as posted). */
+  reserve: number;
+  /** Order of the reserve's page elements. */
+  reserveOrder: number;
 }
 
 export class RfcDynamicPolicy extends DynBufferPolicy {
   protected readonly skipWhenEmpty = false;
   protected readonly stepNs = MAPLE_LEVEL_NS;
+  /** This run's reserve, once swiotlb_dyn_reserve_init made it. */
+  reservePools: DynReserve | null = null;
 
-  constructor(p: DynParams) {
+  constructor(
+    p: DynParams,
+    readonly r: RfcReserveParams = { reserve: 0, reserveOrder: 0 },
+  ) {
     super('rfc-dynamic', p);
+    (this.params as Record<string, unknown>).reserve = r.reserve;
+    (this.params as Record<string, unknown>).reserveOrder = r.reserveOrder;
+  }
+
+  override attach(m: Machine, st: Parameters<DynBufferPolicy['attach']>[1]): void {
+    super.attach(m, st);
+    this.reservePools = null;
   }
 
   protected newIndex(m: Machine, dev: device): DynDeviceIndex {
-    return { lock: dynIndexLock(m, dev, '&dev->dma_io_tlb_dyn_lock'), index: new MapleIndex(), lockedAt: 0 };
+    return { lock: dynIndexLock(m, dev, '&dev->dma_io_tlb_dyn_lock'), index: new MapleIndex(() => this.pools()), lockedAt: 0 };
+  }
+
+  /** The reserve, once created (before that, and without one, the allocator directly). */
+  private pools(): DynReserve | null {
+    return this.reservePools;
+  }
+
+  protected override *allocSlot(cur: Task, gfp: number): KernelBody<number> {
+    const r = this.pools();
+    if (r === null) return yield* super.allocSlot(cur, gfp);
+    return (yield* mempool_alloc(cur, r.slots, gfp)) ?? 0;
+  }
+
+  protected override *freeSlot(cur: Task, meta: number): KernelBody<void> {
+    const r = this.pools();
+    if (r === null) return yield* super.freeSlot(cur, meta);
+    yield* mempool_free(cur, meta, r.slots);
+  }
+
+  protected override *allocPages(cur: Task, dev: device, bytes: number, gfp: number): KernelBody<number> {
+    const r = this.pools();
+    if (r === null || get_order(bytes, dev.dma_io_tlb_mem!.pageSize) > r.order) return yield* super.allocPages(cur, dev, bytes, gfp);
+    return (yield* mempool_alloc(cur, r.pages, gfp)) ?? -1;
+  }
+
+  protected override *freePages(cur: Task, dev: device, pfn: number, bytes: number): KernelBody<void> {
+    const r = this.pools();
+    if (r === null || get_order(bytes, dev.dma_io_tlb_mem!.pageSize) > r.order) return yield* super.freePages(cur, dev, pfn, bytes);
+    yield* mempool_free(cur, pfn, r.pages);
   }
 }
 
-registerSwiotlbPolicy('rfc-dynamic', (spec: PolicySpec) => new RfcDynamicPolicy(dynParams(spec, { maySleepGfp: 'GFP_KERNEL', indexLock: 'spin_lock_irqsave', dynamicFirst: false })));
+/**
+ * Create rfc-dynamic's reserve (its `reserve` parameter) in process context, as a driver creates
+ * its mempools at probe: mempool_create_kmalloc_pool for descriptors and maple nodes and
+ * mempool_create_page_pool for buffers, with `gfp` (GFP_KERNEL upstream). False if it could not
+ * be filled; nothing to do for another design or reserve 0.
+ */
+export function* swiotlb_dyn_reserve_init(cur: Task, gfp: number): KernelBody<boolean> {
+  const policy = swiotlb_state(cur.cpu.machine).policy;
+  if (!(policy instanceof RfcDynamicPolicy) || policy.r.reserve === 0 || policy.reservePools !== null) return true;
+  const n = policy.r.reserve;
+  const slots = yield* mempool_create_kmalloc_pool(cur, n, DYN_SLOT_BYTES, gfp);
+  const nodes = yield* mempool_create_kmalloc_pool(cur, n, MAPLE_NODE_BYTES, gfp);
+  const pages = yield* mempool_create_page_pool(cur, n, policy.r.reserveOrder, gfp);
+  if (slots === null || nodes === null || pages === null) {
+    cur.thread.sim.count(M_RESERVE_INIT_FAILED, 1);
+    return false;
+  }
+  policy.reservePools = { slots, nodes, pages, order: policy.r.reserveOrder };
+  return true;
+}
+
+registerSwiotlbPolicy('rfc-dynamic', (spec: PolicySpec) => {
+  const p = dynParams(spec, { maySleepGfp: 'GFP_KERNEL', indexLock: 'spin_lock_irqsave', dynamicFirst: false }, ['reserve', 'reserveOrder']);
+  const r: RfcReserveParams = { reserve: 0, reserveOrder: 0 };
+  for (const k of ['reserve', 'reserveOrder'] as const) {
+    const v = spec[k];
+    if (v === undefined) continue;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || (k === 'reserveOrder' && v > 10)) throw new ProgramError(`swiotlb policy rfc-dynamic: ${k} must be ${k === 'reserve' ? 'a non-negative integer' : 'an integer from 0 to 10'}, got ${String(v)}`);
+    r[k] = v;
+  }
+  return new RfcDynamicPolicy(p, r);
+});
