@@ -44,7 +44,7 @@ function run(reserve: number): { ok: boolean; counters: Record<string, number>; 
       void mm;
     });
   });
-  const r = runIteration(p, { iteration: 0, maxSteps: 20_000 });
+  const r = runIteration(p, { iteration: 0, stepBudget: 20_000 });
   return { ...out, counters: (r.metrics.counters ?? {}) as Record<string, number>, findings: r.findings.map((f) => f.kind) };
 }
 
