@@ -1,11 +1,11 @@
 import { expect } from 'chai';
 import { runIteration, type RunResult } from '../../scheduler';
-import { GFP_ATOMIC, GFP_KERNEL } from '../../lib/kernel/gfp';
+import { GFP_ATOMIC, GFP_DMA32, GFP_KERNEL, GFP_NOWAIT, __GFP_NOWARN } from '../../lib/kernel/gfp';
 import { raise_irq, request_irq } from '../../lib/kernel/irq';
 import { local_irq_restore, local_irq_save } from '../../lib/kernel/irqflags';
 import type { Machine } from '../../lib/kernel/machine';
 import type { Task } from '../../lib/kernel/task';
-import { GIB, MIB, mm_prepare, type CocoKind, type MemoryImage } from '../../lib/mm';
+import { __free_pages, alloc_pages, GIB, MIB, mm_prepare, page_to_phys, type CocoKind, type MemoryImage } from '../../lib/mm';
 import { cma_declare_contiguous } from '../../lib/mm/cma';
 import { phys_contents } from '../../lib/mm/contents';
 import { PAGE_OFFSET } from '../../lib/mm/slab';
@@ -13,7 +13,10 @@ import {
   DMA_BIDIRECTIONAL, DMA_FROM_DEVICE, DMA_MAPPING_ERROR, DMA_TO_DEVICE, device_register, dma_init, type device, type DeviceOptions,
 } from '../../lib/dma';
 import { dma_alloc_contiguous } from '../../lib/dma/contiguous';
-import { __dma_direct_alloc_pages, dma_direct_optimal_gfp_mask } from '../../lib/dma/direct';
+import { __dma_direct_alloc_pages, dma_direct_optimal_gfp_mask, M_ALLOC_RETRY } from '../../lib/dma/direct';
+import { DMA_ATTR_MAY_SLEEP } from '../../lib/dma/attrs';
+import { swiotlb_map, swiotlb_tbl_unmap_single } from '../../lib/dma/swiotlb/map';
+import { swiotlb_prepare_below } from '../../lib/devices/display';
 import {
   dma_alloc_coherent, dma_device_read, dma_device_write, dma_free_coherent, dma_map_page, dma_map_single, dma_unmap_page, dma_unmap_single,
 } from '../../lib/dma/mapping';
@@ -167,6 +170,70 @@ describe('dma-direct: coherent allocations', () => {
     expect(got).to.deep.include({ isa: 1, pci32: 4, pci64: 0, limit: 4 });
     expect(got['isa.pfn'] * 4096).to.be.below(16 * MIB);
     expect(got['limit.pfn'] * 4096).to.be.below(64 * MIB);
+  });
+
+  // Upstream __dma_direct_alloc_pages (kernel/dma/direct.c): the zone comes from
+  // min_not_zero(coherent_dma_mask, bus_dma_limit) (dma_direct_optimal_gfp_mask), every page is
+  // checked with dma_coherent_ok against the same limit, and a page that lands too high is freed
+  // and the allocation retried with GFP_DMA32, then GFP_DMA.
+  const ONE_G_DEV: DeviceOptions = { name: 'vc4', dmaBits: 32, busLimit: GIB - 1 };
+  const ORDER = 6; // 256 KiB
+
+  /** Take GFP_DMA32 blocks below 1 GiB until ZONE_DMA32 hands out one above it (freed again): its pfn. */
+  function* pushAboveOneGiB(cur: Task, m: Machine): Generator<unknown, number, unknown> {
+    for (;;) {
+      const q = (yield* alloc_pages(cur, GFP_DMA32, ORDER)) as number;
+      if (q < 0) return q;
+      if (page_to_phys(m, q) >= GIB) {
+        __free_pages(cur, q, ORDER);
+        return q;
+      }
+    }
+  }
+
+  for (const [label, gfp] of [['GFP_KERNEL', GFP_KERNEL], ['GFP_NOWAIT', GFP_NOWAIT | __GFP_NOWARN]] as const) {
+    it(`a device with a 1 GiB bus limit gets pages below 1 GiB (${label}), retrying in ZONE_DMA when ZONE_DMA32 hands out a page above it`, () => {
+      const w = world(2 * GIB, 'none', null);
+      const got = { probe: -1, pfn: -1, gfp: -1 };
+      const r = run(`direct-bus-limit-${label}`, w, ONE_G_DEV, function* (cur, m, dev) {
+        got.gfp = dma_direct_optimal_gfp_mask(dev).gfp;
+        got.probe = yield* pushAboveOneGiB(cur, m);
+        got.pfn = yield* __dma_direct_alloc_pages(cur, dev, 4096 << ORDER, gfp);
+      });
+      expect(r.findings).to.deep.equal([]);
+      expect(got.gfp).to.equal(4); // __GFP_DMA32: the 1 GiB limit is above ZONE_DMA (16 MiB), below 4 GiB
+      expect(got.probe * 4096).to.be.at.least(GIB); // ZONE_DMA32 alone would have given a page the device cannot reach
+      expect(got.pfn).to.be.at.least(0);
+      expect(got.pfn * 4096 + (4096 << ORDER) - 1).to.be.at.most(GIB - 1);
+      expect(counters(r)[M_ALLOC_RETRY]).to.equal(1);
+    });
+  }
+
+  it('rfc-dynamic: a dynamic bounce buffer for a device with a 1 GiB bus limit lies below 1 GiB, with no dma-debug warning', () => {
+    const img = mm_prepare({ memory: 2 * GIB });
+    const sw = swiotlb_prepare_below(img, GIB, { cpus: 1, size: MIB, policy: { name: 'rfc-dynamic', maySleepGfp: 'GFP_NOIO' } });
+    const tlbs: number[] = [];
+    const p = memProgram('direct-bus-limit-dyn', { image: img, cpus: 1, kswapd: false }, (m) => {
+      dma_init(m, { swiotlb: sw });
+      const dev = device_register(m, ONE_G_DEV);
+      m.kthread('drv', 0, function* (cur) {
+        tlbs.length = 0;
+        yield* pushAboveOneGiB(cur, m);
+        const buf = yield* alloc_pages(cur, GFP_KERNEL, ORDER);
+        // four 256 KiB mappings fill the 1 MiB boot pool; the next two get dynamic buffers
+        for (let i = 0; i < 6; i++) tlbs.push(yield* swiotlb_map(cur, dev, page_to_phys(m, buf), 256 * 1024, DMA_TO_DEVICE, i === 5 ? DMA_ATTR_MAY_SLEEP : 0));
+        for (const t of tlbs) if (t !== DMA_MAPPING_ERROR) yield* swiotlb_tbl_unmap_single(cur, dev, t, 256 * 1024, DMA_TO_DEVICE, 0);
+      });
+    });
+    const r = runIteration(p, { iteration: 0 });
+    expect(r.findings).to.deep.equal([]);
+    expect(tlbs).to.have.length(6);
+    for (const t of tlbs) {
+      expect(t).to.not.equal(DMA_MAPPING_ERROR);
+      expect(t + 256 * 1024 - 1).to.be.at.most(GIB - 1);
+    }
+    expect(counters(r)).to.deep.include({ 'swiotlb.dyn_allocs': 2, 'swiotlb.dyn_frees': 2 });
+    expect(counters(r)[M_ALLOC_RETRY]).to.equal(2);
   });
 
   it('GFP_ATOMIC in a CoCo guest comes from the (pre-decrypted) atomic pool: no sleep, no hypercall, even in a hardirq', () => {
