@@ -23,10 +23,9 @@ import { runScenarioFile } from '../lib/cli/main';
 import { dma_init } from '../lib/dma/init';
 import type { PolicySpec } from '../lib/dma/swiotlb/policy';
 import { swiotlb_prepare, type SwiotlbImage } from '../lib/dma/swiotlb/setup';
-import { fio, nvme_probe } from '../lib/devices/nvme';
+import { fio, nvme_probe, parseSizes } from '../lib/devices/nvme';
 import type { CompletionMode } from '../lib/devices/block';
 import { mm_init, mm_prepare, MIB, type MemoryImage } from '../lib/mm';
-import { ProgramError } from '../scheduler';
 import { defineScenario } from '../lib/scenario/define';
 
 /** The index lock flavour each variant transcribes. */
@@ -41,16 +40,6 @@ export const INDEXED_DESIGNS = ['rfc-dynamic', 'v2-list', 'rbtree'];
 /** The swiotlb design a run uses: `policy` with the variant's index lock where the design has one. */
 export function policySpec(policy: string, variant: string): PolicySpec {
   return INDEXED_DESIGNS.includes(policy) ? { name: policy, indexLock: VARIANT_LOCK[variant] } : { name: policy };
-}
-
-/** "4096*4,65536*2,131072": sizes with integer weights. */
-export function parseSizes(s: string): [number, number][] {
-  return s.split(',').map((part) => {
-    const [size, w] = part.trim().split('*');
-    const out: [number, number] = [Number(size), w === undefined ? 1 : Number(w)];
-    if (!Number.isSafeInteger(out[0]) || out[0] <= 0 || !Number.isInteger(out[1]) || out[1] < 1) throw new ProgramError(`sizes: bad entry '${part}' (want bytes or bytes*weight)`);
-    return out;
-  });
 }
 
 interface Prepared {

@@ -19,23 +19,12 @@ import { runScenarioFile } from '../lib/cli/main';
 import { dma_init } from '../lib/dma/init';
 import type { PolicySpec } from '../lib/dma/swiotlb/policy';
 import { swiotlb_prepare, type SwiotlbImage } from '../lib/dma/swiotlb/setup';
-import { fio, nvme_probe } from '../lib/devices/nvme';
+import { fio, nvme_probe, parseSizes } from '../lib/devices/nvme';
 import { fn } from '../lib/kernel/stack';
 import { handle_mm_fault, mm_init, mm_prepare, MIB, type MemoryImage } from '../lib/mm';
 import { defineScenario } from '../lib/scenario/define';
-import { ProgramError } from '../scheduler';
 
 const KIB = 1024;
-
-/** "65536*2,16384": request sizes with integer weights (as swiotlb-nvme's sizes parameter). */
-function parseSizes(s: string): [number, number][] {
-  return s.split(',').map((part) => {
-    const [size, w] = part.trim().split('*');
-    const out: [number, number] = [Number(size), w === undefined ? 1 : Number(w)];
-    if (!Number.isSafeInteger(out[0]) || out[0] <= 0 || !Number.isInteger(out[1]) || out[1] < 1) throw new ProgramError(`sizes: bad entry '${part}' (want bytes or bytes*weight)`);
-    return out;
-  });
-}
 
 interface Prepared {
   image: MemoryImage;

@@ -297,6 +297,16 @@ export interface FioOptions {
  * `total weight` requests each size appears exactly its weight's times, spread out. A pure
  * function of the request index, so schedules stay what the strategy chose.
  */
+/** fio's size mix from a scenario parameter: "4096*4,65536*2,131072" (bytes, optional integer weight). */
+export function parseSizes(s: string): [number, number][] {
+  return s.split(',').map((part) => {
+    const [size, w] = part.trim().split('*');
+    const out: [number, number] = [Number(size), w === undefined ? 1 : Number(w)];
+    if (!Number.isSafeInteger(out[0]) || out[0] <= 0 || !Number.isInteger(out[1]) || out[1] < 1) throw new ProgramError(`sizes: bad entry '${part}' (want bytes or bytes*weight)`);
+    return out;
+  });
+}
+
 export function sizePattern(sizes: (number | [number, number])[]): number[] {
   if (!Array.isArray(sizes) || sizes.length === 0) throw new ProgramError('fio sizes must be a non-empty list');
   const entries = sizes.map((s) => (Array.isArray(s) ? s : ([s, 1] as [number, number])));

@@ -28,26 +28,15 @@ import { msleep } from '../kernel/sched';
 import { fn } from '../kernel/stack';
 import type { Task } from '../kernel/task';
 import { MIGRATE_MOVABLE, MIGRATE_RECLAIMABLE, MIGRATE_UNMOVABLE } from './config';
+import type { AgeOptions } from './fragmenter';
 import { LRU_FILE_CLEAN } from './lru';
 import { mm, type MemoryModel } from './mm';
 import { ALLOC_CMA, WMARK_HIGH, type Zone } from './zone';
 
-export interface UptimeOptions {
+/** The fragmenter's workload knobs (fragmenter.ts documents them), plus a seed and a pace. */
+export interface UptimeOptions extends Partial<Omit<AgeOptions, 'seed' | 'rounds' | 'zones'>> {
   /** Seed of the workload's choices (default 1); the same seed and rounds give the same memory. */
   seed?: number;
-  /** Occupancy each fill reaches (default 0.98) and each reclaim returns to (default 0.85). */
-  peak?: number;
-  trough?: number;
-  /** Fraction of allocations that are unmovable kernel memory (default 0.08): the workload's intensity. */
-  unmovable?: number;
-  /** Fraction that are reclaimable slab (default 0.04). */
-  reclaimable?: number;
-  /** Fraction of kernel allocations that stay for the rest of uptime (default 0.02). */
-  longLived?: number;
-  /** Fraction of unmovable allocations of order 1..3 (default 0.15). */
-  highOrder?: number;
-  /** Cap on long-lived pages per zone as a fraction of it (default 0.1); past it they turn over. */
-  maxPinned?: number;
   /** Virtual milliseconds per round (default 0). */
   msPerRound?: number;
 }

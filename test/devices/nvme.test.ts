@@ -5,7 +5,7 @@ import type { Machine } from '../../lib/kernel/machine';
 import type { Task } from '../../lib/kernel/task';
 import { dma_init } from '../../lib/dma/init';
 import { swiotlb_prepare } from '../../lib/dma/swiotlb/setup';
-import { fio, nvme_probe, sizePattern, type FioJob, type NvmeDevice } from '../../lib/devices/nvme';
+import { fio, nvme_probe, parseSizes, sizePattern, type FioJob, type NvmeDevice } from '../../lib/devices/nvme';
 import { COMPLETION_MODES, REQ_OP_READ, REQ_OP_WRITE, request, type CompletionMode } from '../../lib/devices/block';
 import { alloc_pages, mm, mm_prepare, MIB, phys_contents, page_to_phys } from '../../lib/mm';
 import { memProgram } from '../support/memory';
@@ -160,5 +160,11 @@ describe('devices: NVMe-like block device', () => {
       nvme_probe(m, { queueDepht: 3 } as never);
     });
     expect(() => runIteration(q, { iteration: 0 })).to.throw("unknown nvme option 'queueDepht'");
+  });
+
+  it('parseSizes reads a size mix parameter and names a bad entry', () => {
+    expect(parseSizes('4096*4, 65536*2,131072')).to.deep.equal([[4096, 4], [65536, 2], [131072, 1]]);
+    expect(() => parseSizes('4096,-1')).to.throw("sizes: bad entry '-1'");
+    expect(() => parseSizes('4096*0')).to.throw("bad entry '4096*0'");
   });
 });
