@@ -26,13 +26,9 @@
 import { runScenarioFile } from '../lib/cli/main';
 import { dma_init } from '../lib/dma/init';
 import { swiotlb_prepare, type SwiotlbImage } from '../lib/dma/swiotlb/setup';
-import { nvme_probe, type NvmeDevice } from '../lib/devices/nvme';
-import { REQ_OP_WRITE, request } from '../lib/devices/block';
-import { fn, GFP_DMA32, GFP_KERNEL, type KernelBody, type Task } from '../lib/kernel';
-import { DECLARE_WAIT_QUEUE_HEAD, wait_event } from '../lib/kernel/wait';
-import { wake_up_process } from '../lib/kernel/sched';
-import { alloc_pages, __free_pages, mm_init, mm_prepare, MIB, type MemoryImage } from '../lib/mm';
-import { get_order } from '../lib/mm/slab';
+import { nvme_probe, nvme_write_job } from '../lib/devices/nvme';
+import { fn, GFP_DMA32, GFP_KERNEL } from '../lib/kernel';
+import { mm_init, mm_prepare, MIB, type MemoryImage } from '../lib/mm';
 import { ProgramError } from '../scheduler';
 import { defineScenario } from '../lib/scenario/define';
 
@@ -48,42 +44,6 @@ interface Prepared {
 /** Buffer k of n is placed above 4 GiB (bounces) when it falls in the bounced share (spread evenly). */
 export function bounces(k: number, percent: number): boolean {
   return Math.floor(((k + 1) * percent) / 100) > Math.floor((k * percent) / 100);
-}
-
-/**
- * One fio-like job on `cpu`: `iodepth` buffers allocated up front (the bounced share above 4 GiB),
- * kept in flight until `requests` have completed.
- */
-function* ioJob(cur: Task, nvme: NvmeDevice, o: { iodepth: number; requests: number; size: number; bouncePercent: number; first: number }): KernelBody<void> {
-  const m = cur.cpu.machine;
-  const order = get_order(o.size, 4096);
-  const bufs: { pfn: number; gfp: number }[] = [];
-  for (let k = 0; k < o.iodepth; k++) {
-    const gfp = bounces(o.first + k, o.bouncePercent) ? GFP_KERNEL : GFP_DMA32;
-    const pfn = yield* alloc_pages(cur, gfp, order);
-    if (pfn < 0) throw new ProgramError(`s08: no memory for I/O buffer ${k} (order ${order}): raise memoryMiB`);
-    bufs.push({ pfn, gfp });
-  }
-  const wq = DECLARE_WAIT_QUEUE_HEAD(m, `${cur.comm}:iodepth`);
-  const free = bufs.map((_, i) => i);
-  let inflight = 0;
-  let sector = o.first * 8 * o.requests;
-  for (let i = 0; i < o.requests; i++) {
-    yield* wait_event(cur, wq, () => free.length > 0);
-    const b = free.shift()!;
-    const rq = new request(REQ_OP_WRITE, bufs[b].pfn, 0, o.size, sector);
-    sector += o.size / 512;
-    rq.end_io = () => {
-      inflight--;
-      free.push(b);
-      for (const t of wq.waiters) wake_up_process(t);
-    };
-    inflight++;
-    yield cur.thread.work(500);
-    yield* nvme.submit(cur, rq);
-  }
-  yield* wait_event(cur, wq, () => inflight === 0);
-  for (const b of bufs) __free_pages(cur, b.pfn, order);
 }
 
 const METRICS = ['swiotlb.index_hits', 'swiotlb.index_hit_steps', 'swiotlb.index_len_peak', 'swiotlb.find_hits', 'swiotlb.find_hit_ns'];
@@ -146,7 +106,7 @@ const scenario = defineScenario({
     // one hardware queue per CPU, as deep as its job: the device's depth is queueDepth
     const nvme = nvme_probe(m, { dmaBits: 32, queueDepth: iodepth, completion: 'hardirq' });
     for (let c = 0; c < params.cpus; c++) {
-      m.process(`fio/${c}`, c, (cur) => fn(cur, 'io_submit', ioJob(cur, nvme, { iodepth, requests: iodepth * params.rounds, size: params.size, bouncePercent: params.bouncePercent, first: c * iodepth })));
+      m.process(`fio/${c}`, c, (cur) => fn(cur, 'io_submit', nvme_write_job(cur, nvme, { iodepth, requests: iodepth * params.rounds, size: params.size, first: c * iodepth, thinkNs: 500, gfpOf: (k) => (bounces(k, params.bouncePercent) ? GFP_KERNEL : GFP_DMA32) })));
     }
   },
 });

@@ -29,13 +29,9 @@ import { runScenarioFile } from '../lib/cli/main';
 import { dma_init } from '../lib/dma/init';
 import { swiotlb_prepare, type SwiotlbImage } from '../lib/dma/swiotlb/setup';
 import type { PolicySpec } from '../lib/dma/swiotlb/policy';
-import { nvme_probe, type NvmeDevice } from '../lib/devices/nvme';
-import { REQ_OP_WRITE, request } from '../lib/devices/block';
-import { fn, GFP_KERNEL, type KernelBody, type Task } from '../lib/kernel';
-import { DECLARE_WAIT_QUEUE_HEAD, wait_event } from '../lib/kernel/wait';
-import { schedule_timeout, wake_up_process } from '../lib/kernel/sched';
-import { alloc_pages, __free_pages, mm_init, mm_prepare, MIB, type CocoKind, type MemoryImage } from '../lib/mm';
-import { get_order } from '../lib/mm/slab';
+import { nvme_probe, nvme_write_job } from '../lib/devices/nvme';
+import { fn } from '../lib/kernel';
+import { mm_init, mm_prepare, MIB, type CocoKind, type MemoryImage } from '../lib/mm';
 import { ProgramError } from '../scheduler';
 import { defineScenario } from '../lib/scenario/define';
 
@@ -57,41 +53,6 @@ export function variantPolicy(variant: string, p: S9Params): PolicySpec {
   if (variant === 'fixed') return { name: 'upstream' };
   const reserve = variant === 'large-reserve' ? p.largeReserve : p.reserve;
   return { name: 'chunked-growth', reserve, chunkBytes: p.chunkKiB * 1024, maxChunks: p.maxChunks };
-}
-
-/**
- * fio --rate_iops: `requests` requests of `size` bytes, one every `gapNs`, at most `iodepth` in
- * flight (then it waits for a completion), sleeping between submissions.
- */
-function* rateJob(cur: Task, nvme: NvmeDevice, o: { iodepth: number; requests: number; size: number; gapNs: number; first: number }): KernelBody<void> {
-  const m = cur.cpu.machine;
-  const order = get_order(o.size, 4096);
-  const bufs: number[] = [];
-  for (let k = 0; k < o.iodepth; k++) {
-    const pfn = yield* alloc_pages(cur, GFP_KERNEL, order);
-    if (pfn < 0) throw new ProgramError(`S9: no memory for I/O buffer ${k} (order ${order}): raise memoryMiB`);
-    bufs.push(pfn);
-  }
-  const wq = DECLARE_WAIT_QUEUE_HEAD(m, `${cur.comm}:iodepth`);
-  const free = bufs.map((_, i) => i);
-  let inflight = 0;
-  let sector = o.first * (o.size / 512) * o.requests;
-  for (let i = 0; i < o.requests; i++) {
-    yield* wait_event(cur, wq, () => free.length > 0);
-    const b = free.shift()!;
-    const rq = new request(REQ_OP_WRITE, bufs[b], 0, o.size, sector);
-    sector += o.size / 512;
-    rq.end_io = () => {
-      inflight--;
-      free.push(b);
-      for (const t of wq.waiters) wake_up_process(t);
-    };
-    inflight++;
-    yield* nvme.submit(cur, rq);
-    if (o.gapNs > 0) yield* schedule_timeout(cur, o.gapNs, { kind: 'wait_queue', what: 'rate_iops gap' });
-  }
-  yield* wait_event(cur, wq, () => inflight === 0);
-  for (const pfn of bufs) __free_pages(cur, pfn, order);
 }
 
 const ABSENT = ['deadlock', 'no_progress', 'lockdep', 'might_sleep', 'alloc_failure'];
@@ -155,7 +116,7 @@ const scenario = defineScenario({
     const nvme = nvme_probe(m, { queueDepth: params.iodepth, completion: 'hardirq' });
     const gapNs = Math.round(1e6 / params.rateKiops);
     for (let c = 0; c < params.cpus; c++) {
-      m.process(`fio/${c}`, c, (cur) => fn(cur, 'io_submit', rateJob(cur, nvme, { iodepth: params.iodepth, requests: params.requests, size: params.size, gapNs, first: c })));
+      m.process(`fio/${c}`, c, (cur) => fn(cur, 'io_submit', nvme_write_job(cur, nvme, { iodepth: params.iodepth, requests: params.requests, size: params.size, gapNs, first: c })));
     }
   },
 });

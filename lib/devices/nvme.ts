@@ -21,7 +21,7 @@ import { ProgramError } from '../../scheduler';
 import { GFP_KERNEL } from '../kernel/gfp';
 import { request_irq, type IrqLine, raise_irq } from '../kernel/irq';
 import type { KernelBody, Machine } from '../kernel/machine';
-import { wake_up_process } from '../kernel/sched';
+import { schedule_timeout, wake_up_process } from '../kernel/sched';
 import { fn } from '../kernel/stack';
 import type { Task } from '../kernel/task';
 import { DECLARE_WAIT_QUEUE_HEAD, wait_event, type wait_queue_head_t } from '../kernel/wait';
@@ -414,5 +414,58 @@ function* fioJob(cur: Task, nvme: NvmeDevice, job: FioJob, o: { iodepth: number;
   }
   yield* wait_event(cur, job.wq, () => job.inflight === 0);
   job.finishedAt = cur.thread.sim.now();
+  for (const pfn of bufs) __free_pages(cur, pfn, order);
+}
+
+export interface WriteJobOptions {
+  /** Buffers allocated up front and kept in flight (fio's iodepth). */
+  iodepth: number;
+  /** Requests to complete. */
+  requests: number;
+  /** Bytes per request. */
+  size: number;
+  /** This job's index among the jobs: its buffers and its disk region. */
+  first: number;
+  /** GFP of buffer k (default GFP_KERNEL): a zone choice decides which ones bounce. */
+  gfpOf?: (k: number) => number;
+  /** CPU time to build each request before submitting it. */
+  thinkNs?: number;
+  /** fio --rate_iops: sleep this long after each submission. */
+  gapNs?: number;
+}
+
+/**
+ * A fio-like write job on the calling task: `iodepth` buffers from the page allocator, each
+ * resubmitted when its request completes, until `requests` have completed; then the buffers go back.
+ */
+export function* nvme_write_job(cur: Task, nvme: NvmeDevice, o: WriteJobOptions): KernelBody<void> {
+  const m = cur.cpu.machine;
+  const order = get_order(o.size, 4096);
+  const bufs: number[] = [];
+  for (let k = 0; k < o.iodepth; k++) {
+    const pfn = yield* alloc_pages(cur, o.gfpOf ? o.gfpOf(o.first + k) : GFP_KERNEL, order);
+    if (pfn < 0) throw new ProgramError(`${cur.comm}: no memory for I/O buffer ${k} (order ${order}): raise the memory size`);
+    bufs.push(pfn);
+  }
+  const wq = DECLARE_WAIT_QUEUE_HEAD(m, `${cur.comm}:iodepth`);
+  const free = bufs.map((_, i) => i);
+  let inflight = 0;
+  let sector = o.first * (o.size / 512) * o.requests;
+  for (let i = 0; i < o.requests; i++) {
+    yield* wait_event(cur, wq, () => free.length > 0);
+    const b = free.shift()!;
+    const rq = new request(REQ_OP_WRITE, bufs[b], 0, o.size, sector);
+    sector += o.size / 512;
+    rq.end_io = () => {
+      inflight--;
+      free.push(b);
+      for (const t of wq.waiters) wake_up_process(t);
+    };
+    inflight++;
+    if (o.thinkNs) yield cur.thread.work(o.thinkNs);
+    yield* nvme.submit(cur, rq);
+    if (o.gapNs) yield* schedule_timeout(cur, o.gapNs, { kind: 'wait_queue', what: 'rate_iops gap' });
+  }
+  yield* wait_event(cur, wq, () => inflight === 0);
   for (const pfn of bufs) __free_pages(cur, pfn, order);
 }
