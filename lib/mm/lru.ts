@@ -39,7 +39,15 @@ export class Lru {
   readonly swapents = new Int32Array(MAX_MM);
   /** Swap slots in use (swapped-out pages), against the swap device's capacity. */
   swapUsed = 0;
-  private saved: { list: Uint8Array; slot: Int32Array; owner: Uint16Array; pages: Int32Array[]; len: Int32Array; rss: Int32Array; swapents: Int32Array; swapUsed: number } | null = null;
+  /**
+   * Anonymous pages whose swap write completed since the last reclaim pass took them. The kernel
+   * rotates such a folio to the tail of the inactive list at completion (folio_end_writeback ->
+   * folio_rotate_reclaimable, PG_reclaim) and the next shrink_folio_list frees it, counting it in
+   * nr_reclaimed. Here the completion frees the page at once (README simplification) and the
+   * next pass takes the credit from this count (vmscan.ts shrink_node).
+   */
+  rotated = 0;
+  private saved: { list: Uint8Array; slot: Int32Array; owner: Uint16Array; pages: Int32Array[]; len: Int32Array; rss: Int32Array; swapents: Int32Array; swapUsed: number; rotated: number } | null = null;
 
   constructor(readonly nrPages: number) {
     this.list = new Uint8Array(nrPages);
@@ -102,9 +110,12 @@ export class Lru {
     this.list[oldPfn] = LRU_NONE;
   }
 
-  /** zone_reclaimable_pages, node-wide: file pages, plus anon when swap has room. */
+  /**
+   * zone_reclaimable_pages, node-wide: file pages, plus anon when swap has room. Pages under
+   * writeback count too: in the kernel they stay on their LRU list until reclaim frees them.
+   */
   reclaimable(canSwap: boolean): number {
-    return this.len[LRU_FILE_CLEAN] + this.len[LRU_FILE_DIRTY] + (canSwap ? this.len[LRU_ANON] : 0);
+    return this.len[LRU_FILE_CLEAN] + this.len[LRU_FILE_DIRTY] + this.len[LRU_WRITEBACK] + (canSwap ? this.len[LRU_ANON] : 0);
   }
 
   snapshot(): void {
@@ -118,6 +129,7 @@ export class Lru {
       rss: this.rss.slice(),
       swapents: this.swapents.slice(),
       swapUsed: this.swapUsed,
+      rotated: this.rotated,
     };
   }
 
@@ -132,5 +144,6 @@ export class Lru {
     this.rss.set(s.rss);
     this.swapents.set(s.swapents);
     this.swapUsed = s.swapUsed;
+    this.rotated = s.rotated;
   }
 }

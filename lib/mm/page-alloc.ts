@@ -360,9 +360,12 @@ function* direct_compact(cur: Task, model: MemoryModel, gfp: number, order: numb
 }
 
 /**
- * should_reclaim_retry: keep reclaiming while the free plus reclaimable pages could meet the
- * min watermark, discounted by the rounds that made no progress; a workqueue worker sleeps a
- * jiffy first so the concurrency manager sees it congested.
+ * should_reclaim_retry: up to MAX_RECLAIM_RETRIES rounds in a row without progress (then the
+ * highatomic reserve, then the OOM path), and only while the free plus reclaimable pages
+ * (zone_reclaimable_pages) could meet the min watermark; a workqueue worker sleeps a jiffy
+ * first so the concurrency manager sees it congested. No backoff by the failed rounds (removed
+ * upstream in v4.12: "We give up when we either have tried MAX_RECLAIM_RETRIES in a row without
+ * success, or when we couldn't even meet the watermark if we reclaimed all remaining pages").
  */
 function* should_reclaim_retry(cur: Task, model: MemoryModel, order: number, highestIdx: number, progress: boolean, loops: number): KernelBody<{ retry: boolean; loops: number }> {
   if (progress && order <= PAGE_ALLOC_COSTLY_ORDER) loops = 0;
@@ -376,7 +379,6 @@ function* should_reclaim_retry(cur: Task, model: MemoryModel, order: number, hig
   for (const z of zonelist(model, highestIdx)) {
     let available = z.nr_free + (first ? reclaimable : 0);
     first = false;
-    available -= Math.ceil((loops * available) / MAX_RECLAIM_RETRIES);
     if (available - (1 << order) + 1 > wmark_pages(z, ALLOC_WMARK_MIN) + z.lowmem_reserve[highestIdx]) {
       if (wq_worker(cur) !== null) yield* schedule_timeout(cur, nsPerJiffy(cur.cpu.machine), { kind: 'wait_queue', what: 'should_reclaim_retry' });
       else yield* cond_resched(cur);

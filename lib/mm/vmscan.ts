@@ -5,7 +5,9 @@
  *    wakes the flusher ("Only kswapd can writeback filesystem folios");
  *  - anonymous pages are swapped out when the reclaim context has __GFP_IO and a swap device has
  *    room: reclaim *submits* the write (which may block in the driver) and moves on; the page is
- *    freed when the write completes (PG_reclaim's immediate reclaim);
+ *    freed when the write completes (PG_reclaim's immediate reclaim), and the next pass counts it
+ *    as reclaimed, as the kernel's next shrink_folio_list frees the folio that
+ *    folio_rotate_reclaimable put at the inactive tail;
  *  - nobody waits for writeback: a direct reclaimer that freed nothing throttles with a timeout
  *    (reclaim_throttle: HZ/10 while writeback is pending, one jiffy without progress, not at all
  *    for kernel threads other than kswapd), woken early as writes complete.
@@ -58,7 +60,9 @@ function freeReclaimed(model: MemoryModel, pfn: number): void {
 function writebackDone(model: MemoryModel, pfn: number, anon: boolean): void {
   if (model.lru.list[pfn] !== LRU_WRITEBACK) return; // reaped meanwhile (OOM)
   if (anon) {
+    // folio_rotate_reclaimable: the kernel frees it in the next reclaim pass, which counts it.
     freeReclaimed(model, pfn);
+    model.lru.rotated++;
     model.count('pswpout');
   } else {
     model.lru.move(pfn, LRU_FILE_CLEAN);
@@ -97,8 +101,16 @@ function* pageout(cur: Task, model: MemoryModel, pfn: number, anon: boolean): Ke
 /** shrink_node: one pass over the lists. */
 function* shrink_node(cur: Task, model: MemoryModel, sc: ScanControl): KernelBody<void> {
   const lru = model.lru;
-  // Clean page cache: dropped without I/O.
   let n = 0;
+  // Anonymous pages whose swap write completed were rotated to the inactive tail: this pass frees
+  // them first and counts them (already freed at completion here, see Lru.rotated).
+  const rotated = Math.min(lru.rotated, sc.nrToReclaim - sc.reclaimed);
+  if (rotated > 0) {
+    lru.rotated -= rotated;
+    sc.reclaimed += rotated;
+    n += rotated;
+  }
+  // Clean page cache: dropped without I/O.
   while (sc.reclaimed < sc.nrToReclaim && lru.len[LRU_FILE_CLEAN] > 0) {
     freeReclaimed(model, lru.peek(LRU_FILE_CLEAN));
     sc.reclaimed++;

@@ -5,6 +5,10 @@ import { DEFINE_MUTEX, mutex_lock, mutex_unlock } from '../../lib/kernel/mutex';
 import {
   add_to_page_cache,
   alloc_pages,
+  IdealDisk,
+  LRU_ANON,
+  LRU_WRITEBACK,
+  try_to_free_pages,
   __free_pages,
   mempool_alloc,
   mempool_create_page_pool,
@@ -120,6 +124,40 @@ describe('mm: reclaim', () => {
     const r = runIteration(p, { iteration: 0, window: 0 });
     expect(r.metrics.counters?.['mm.pswpout']).to.be.greaterThan(0);
     expect(freeAfter).to.be.greaterThan(high);
+  });
+
+  // mm/swap.c folio_rotate_reclaimable (from folio_end_writeback for a PG_reclaim folio) puts a
+  // folio whose swap write completed at the inactive tail; the next shrink_folio_list frees it
+  // and counts it in nr_reclaimed, so the next reclaim round reports progress. Meanwhile the
+  // folio under writeback is still on the LRU, counted by zone_reclaimable_pages.
+  it('pages whose swap write completed count as progress of the next reclaim pass; pages under writeback stay reclaimable', () => {
+    const got: number[] = [];
+    const p = memProgram('rotate', { ...pressure, kswapd: false, swapDevice: (m) => new IdealDisk(m, 'swap0', 1 << 20, 100_000) }, (m) => {
+      m.process('app', 0, function* (cur) {
+        got.length = 0;
+        const model = mm(m);
+        const anon0 = model.lru.len[LRU_ANON];
+        got.push(yield* try_to_free_pages(cur, model, 0, GFP_KERNEL)); // submits, frees nothing yet
+        // (the completion that ended the throttle already freed its page)
+        got.push(model.lru.len[LRU_WRITEBACK], model.lru.rotated, anon0 - model.lru.reclaimable(true));
+        yield cur.thread.work(1_000_000); // every write completes
+        got.push(model.lru.len[LRU_WRITEBACK]);
+        got.push(yield* try_to_free_pages(cur, model, 0, GFP_KERNEL)); // frees the rotated pages
+        got.push(model.lru.len[LRU_WRITEBACK]);
+      });
+    });
+    const r = runIteration(p, { iteration: 0, window: 0 });
+    expect(r.findings).to.deep.equal([]);
+    const [first, wb, done, notCounted, wbAfter, second, wbSecond] = got;
+    expect(first).to.equal(0);
+    expect(wb).to.be.greaterThan(0);
+    expect(wb + done).to.equal(32); // SWAP_CLUSTER_MAX submitted
+    expect(notCounted).to.equal(done); // only the freed pages left zone_reclaimable_pages, not those under writeback
+    expect(wbAfter).to.equal(0);
+    expect(second).to.equal(32);
+    expect(wbSecond).to.equal(0); // the rotated pages filled nr_to_reclaim: nothing new submitted
+    expect(r.metrics.counters?.['mm.pswpout']).to.equal(32);
+    expect(r.metrics.counters?.['mm.swap_submitted']).to.equal(32);
   });
 
   it('page cache added by a writer becomes reclaimable', () => {
