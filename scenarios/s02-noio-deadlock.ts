@@ -124,7 +124,7 @@ const scenario = defineScenario({
     { name: 'buggy', expect: { findings: ['deadlock'] }, options: { strategy: 'pct', iterations: 20 } },
     { name: 'fixed', expect: { clean: true, metrics: ['swiotlb.dyn_allocs', 'mm.allocstall'] }, options: { strategy: 'pct', iterations: 8 } },
     { name: 'noio-only', expect: { findings: ['stall'], absent: ['deadlock', 'no_progress', 'oom_kill'] }, options: { strategy: 'fair-pct', iterations: 12, window: 0, horizon: 1_000_000_000 } },
-    { name: 'nowait', expect: { absent: ['deadlock', 'no_progress'], metrics: ['nvme.map_failures', 'blk.requeues'] }, options: { strategy: 'pct', iterations: 2 } },
+    { name: 'nowait', expect: { absent: ['deadlock', 'no_progress'], metrics: ['nvme.map_failures', 'blk.requeues'] }, options: { strategy: 'pct', iterations: 3 } },
   ],
   keyMetrics: ['mm.allocstall', 'mm.swap_submitted', 'nvme.map_failures', 'mm.mempool_reserve_used', 'swiotlb.dyn_allocs', 'blk.tag_waits'],
   perturbations: [

@@ -41,6 +41,7 @@ import {
   BLK_STS_OK,
   BLK_STS_RESOURCE,
   blk_mq_complete_request,
+  M_REQUEUES,
   blk_mq_submit_request,
   REQ_OP_READ,
   REQ_OP_WRITE,
@@ -269,7 +270,11 @@ export class NvmeDevice implements IoBackend {
 
 /** nvme_probe: the controller, its queues and interrupt vectors. Needs dma_init first. */
 export function nvme_probe(m: Machine, o: NvmeOptions = {}): NvmeDevice {
-  return new NvmeDevice(m, o);
+  const dev = new NvmeDevice(m, o);
+  // The device's statistics exist from probe on, so a run without failures reports a zero.
+  m.sim.count(M_NVME_MAP_FAILURES, 0);
+  m.sim.count(M_REQUEUES, 0);
+  return dev;
 }
 
 // ---- fio ----
