@@ -8,7 +8,7 @@ import { dma_init } from '../lib/dma/init';
 import { iommu_dma_alloc, iommu_dma_alloc_2016, iommu_dma_free, iommu_domain_alloc, PGSIZE_16K, PGSIZE_4K, PGSIZE_64K, type IommuDmaBuffer } from '../lib/dma/iommu';
 import { device_register } from '../lib/dma/state';
 import { fn, GFP_KERNEL, type Task } from '../lib/kernel';
-import { mm_init, mm_prepare, MIB, MIGRATE_UNMOVABLE, type MemoryImage } from '../lib/mm';
+import { mm_init, mm_prepare, MIB, pin_every, type MemoryImage } from '../lib/mm';
 import { ProgramError } from '../scheduler';
 import { defineScenario } from '../lib/scenario/define';
 
@@ -16,25 +16,6 @@ const PGSIZE: Record<number, number> = { 4: PGSIZE_4K, 16: PGSIZE_16K, 64: PGSIZ
 
 /** Prepared images by parameters (aging memory takes a while). */
 const images = new Map<string, MemoryImage>();
-
-/**
- * Heavy fragmentation, as Doug Anderson's argument supposes it: an unmovable page (slab, page
- * tables) in every 2^order-page block, so no free block of that order or above exists and
- * compaction cannot make one.
- */
-function pinEvery(image: MemoryImage, order: number): void {
-  if (!Number.isInteger(order) || order < 1 || order > image.phys.maxOrder) throw new ProgramError(`pinnedOrder must be an integer from 1 to ${image.phys.maxOrder}, got ${order}`);
-  const phys = image.phys;
-  for (const z of phys.zones) {
-    const pages: number[] = [];
-    for (;;) {
-      const pfn = phys.rmqueue(z, 0, MIGRATE_UNMOVABLE, 0);
-      if (pfn < 0) break;
-      pages.push(pfn);
-    }
-    for (const pfn of pages) if (pfn % 2 ** order !== 0) phys.free(pfn, 0);
-  }
-}
 
 const scenario = defineScenario({
   id: 'S12',
@@ -99,7 +80,9 @@ const scenario = defineScenario({
     // The pinned machine has no page cache to reclaim or migrate out of the way (fresh, then pinned).
     const image = mm_prepare({ memory: p.memoryMiB * MIB, uptime: pinned >= 0 ? 0 : p.uptime, ageSeed: p.seedAge });
     if (pinned >= 0) {
-      pinEvery(image, pinned);
+      // Heavy fragmentation as Doug Anderson's argument supposes it: an unmovable page in every
+      // 2^pinned-page block, so no free block of that order exists and compaction cannot make one.
+      pin_every(image.phys, pinned);
       image.snapshot();
     }
     images.set(key, image);

@@ -52,29 +52,72 @@ export interface AgeResult {
   unmovable: number;
 }
 
-function fraction(v: number | undefined, def: number, what: string): number {
+function fraction(v: number | undefined, def: number, what: string, who: string): number {
   const x = v ?? def;
-  if (typeof x !== 'number' || !(x >= 0 && x <= 1)) throw new ProgramError(`bad age option ${what}=${String(x)}: expected a fraction in [0, 1]`);
+  if (typeof x !== 'number' || !(x >= 0 && x <= 1)) throw new ProgramError(`bad ${who} option ${what}=${String(x)}: expected a fraction in [0, 1]`);
   return x;
 }
 
-const KIND_MOVABLE = 0;
-const KIND_UNMOVABLE = 1;
-const KIND_RECLAIMABLE = 2;
+/** The workload's mix, checked: shared by age() at boot and mm_uptime() at run time. */
+export interface WorkloadMix {
+  peak: number;
+  trough: number;
+  pUnmov: number;
+  pRecl: number;
+  pLong: number;
+  pHigh: number;
+  maxPinned: number;
+}
+
+/** The mix from the options with their defaults; `who` names the caller in errors ("age", "uptime"). */
+export function workloadMix(opts: Partial<AgeOptions>, who: string): WorkloadMix {
+  const peak = fraction(opts.peak, 0.98, 'peak', who);
+  const trough = fraction(opts.trough, 0.85, 'trough', who);
+  if (trough > peak) throw new ProgramError(`bad ${who} options: trough ${trough} above peak ${peak}`);
+  const pUnmov = fraction(opts.unmovable, 0.08, 'unmovable', who);
+  const pRecl = fraction(opts.reclaimable, 0.04, 'reclaimable', who);
+  if (pUnmov + pRecl > 1) throw new ProgramError(`bad ${who} options: unmovable + reclaimable above 1`);
+  return {
+    peak,
+    trough,
+    pUnmov,
+    pRecl,
+    pLong: fraction(opts.longLived, 0.02, 'longLived', who),
+    pHigh: fraction(opts.highOrder, 0.15, 'highOrder', who),
+    maxPinned: fraction(opts.maxPinned, 0.1, 'maxPinned', who),
+  };
+}
+
+export const KIND_MOVABLE = 0;
+export const KIND_UNMOVABLE = 1;
+export const KIND_RECLAIMABLE = 2;
+/** Migrate type of each kind. */
+export const KIND_MIGRATETYPE = [MIGRATE_MOVABLE, MIGRATE_UNMOVABLE, MIGRATE_RECLAIMABLE];
+
+/**
+ * Draw one allocation of the mix: page cache (order 0), unmovable kernel memory (orders 1..3
+ * halving in frequency for a share of it) or reclaimable slab. Returns kind * 4 + order, so the
+ * hot loop builds no object per draw.
+ */
+export function drawAllocation(rng: Rng, mix: WorkloadMix): number {
+  const u = rng.double();
+  if (u < mix.pUnmov) {
+    let order = 0;
+    if (rng.double() < mix.pHigh) {
+      const v = rng.double();
+      order = v < 4 / 7 ? 1 : v < 6 / 7 ? 2 : 3;
+    }
+    return KIND_UNMOVABLE * 4 + order;
+  }
+  return u < mix.pUnmov + mix.pRecl ? KIND_RECLAIMABLE * 4 : KIND_MOVABLE * 4;
+}
 
 export function age(phys: PhysMem, opts: AgeOptions): AgeResult {
   const { seed, rounds } = opts;
   if (!Number.isSafeInteger(seed) || seed < 0) throw new ProgramError(`bad age option seed=${String(seed)}: expected a non-negative integer`);
   if (!Number.isSafeInteger(rounds) || rounds < 0) throw new ProgramError(`bad age option rounds=${String(rounds)}: expected a non-negative integer`);
-  const peak = fraction(opts.peak, 0.98, 'peak');
-  const trough = fraction(opts.trough, 0.85, 'trough');
-  if (trough > peak) throw new ProgramError(`bad age options: trough ${trough} above peak ${peak}`);
-  const pUnmov = fraction(opts.unmovable, 0.08, 'unmovable');
-  const pRecl = fraction(opts.reclaimable, 0.04, 'reclaimable');
-  if (pUnmov + pRecl > 1) throw new ProgramError('bad age options: unmovable + reclaimable above 1');
-  const pLong = fraction(opts.longLived, 0.02, 'longLived');
-  const pHigh = fraction(opts.highOrder, 0.15, 'highOrder');
-  const maxPinned = fraction(opts.maxPinned, 0.1, 'maxPinned');
+  const mix = workloadMix(opts, 'age');
+  const { peak, trough, pLong, maxPinned } = mix;
   const zones = (opts.zones ?? phys.zones.map((z) => z.idx)).map((i) => {
     const z = phys.zoneByIdx(i);
     if (!z) throw new ProgramError(`bad age option zones: no zone ${i}`);
@@ -106,17 +149,10 @@ export function age(phys: PhysMem, opts: AgeOptions): AgeResult {
     for (let r = 0; r < rounds; r++) {
       // Fill: page cache grows, the kernel allocates alongside.
       while (z.nr_free > peakFree && live < cap) {
-        const u = rng.double();
-        let kind = KIND_MOVABLE;
-        let order = 0;
-        if (u < pUnmov) {
-          kind = KIND_UNMOVABLE;
-          if (rng.double() < pHigh) {
-            const v = rng.double();
-            order = v < 4 / 7 ? 1 : v < 6 / 7 ? 2 : 3;
-          }
-        } else if (u < pUnmov + pRecl) kind = KIND_RECLAIMABLE;
-        const mt = kind === KIND_MOVABLE ? MIGRATE_MOVABLE : kind === KIND_UNMOVABLE ? MIGRATE_UNMOVABLE : MIGRATE_RECLAIMABLE;
+        const drawn = drawAllocation(rng, mix);
+        const kind = drawn >> 2;
+        let order = drawn & 3;
+        const mt = KIND_MIGRATETYPE[kind];
         let pfn = phys.rmqueue(z, order, mt, 0);
         if (pfn < 0 && order > 0) {
           order = 0;
@@ -169,4 +205,21 @@ export function age(phys: PhysMem, opts: AgeOptions): AgeResult {
     pinned += zonePinned;
   }
   return { movable, unmovable: pinned };
+}
+
+/**
+ * Worst-case fragmentation on demand: keep the first page of every `order`-aligned block
+ * allocated (unmovable), free the rest, so no free block of that order or above remains.
+ */
+export function pin_every(phys: PhysMem, order: number): void {
+  if (!Number.isInteger(order) || order < 1 || order > phys.maxOrder) throw new ProgramError(`pin order must be an integer from 1 to ${phys.maxOrder}, got ${order}`);
+  for (const z of phys.zones) {
+    const pages: number[] = [];
+    for (;;) {
+      const pfn = phys.rmqueue(z, 0, MIGRATE_UNMOVABLE, 0);
+      if (pfn < 0) break;
+      pages.push(pfn);
+    }
+    for (const pfn of pages) if (pfn % 2 ** order !== 0) phys.free(pfn, 0);
+  }
 }

@@ -27,8 +27,7 @@ import type { KernelBody, Machine } from '../kernel/machine';
 import { msleep } from '../kernel/sched';
 import { fn } from '../kernel/stack';
 import type { Task } from '../kernel/task';
-import { MIGRATE_MOVABLE, MIGRATE_RECLAIMABLE, MIGRATE_UNMOVABLE } from './config';
-import type { AgeOptions } from './fragmenter';
+import { drawAllocation, KIND_MIGRATETYPE, KIND_MOVABLE, workloadMix, type AgeOptions } from './fragmenter';
 import { LRU_FILE_CLEAN } from './lru';
 import { mm, type MemoryModel } from './mm';
 import { ALLOC_CMA, WMARK_HIGH, type Zone } from './zone';
@@ -39,12 +38,6 @@ export interface UptimeOptions extends Partial<Omit<AgeOptions, 'seed' | 'rounds
   seed?: number;
   /** Virtual milliseconds per round (default 0). */
   msPerRound?: number;
-}
-
-function fraction(v: number | undefined, def: number, what: string): number {
-  const x = v ?? def;
-  if (typeof x !== 'number' || !(x >= 0 && x <= 1)) throw new ProgramError(`bad uptime option ${what}=${String(x)}: expected a fraction in [0, 1]`);
-  return x;
 }
 
 /** Per-zone long-lived set, kept across calls. */
@@ -71,10 +64,6 @@ const states = new WeakMap<Machine, UptimeState>();
 export function mm_uptime_rounds(m: Machine): number {
   return states.get(m)?.rounds ?? 0;
 }
-
-const KIND_MOVABLE = 0;
-const KIND_UNMOVABLE = 1;
-const KIND_RECLAIMABLE = 2;
 
 /**
  * Let the machine run `rounds` rounds of the fragmenting workload (see the header). Callable from
@@ -106,15 +95,8 @@ export function* mm_uptime(cur: Task, rounds: number, opts: UptimeOptions = {}):
 function runRounds(model: MemoryModel, st: UptimeState, rounds: number, opts: UptimeOptions): void {
   const phys = model.phys;
   const lru = model.lru;
-  const peak = fraction(opts.peak, 0.98, 'peak');
-  const trough = fraction(opts.trough, 0.85, 'trough');
-  if (trough > peak) throw new ProgramError(`bad uptime options: trough ${trough} above peak ${peak}`);
-  const pUnmov = fraction(opts.unmovable, 0.08, 'unmovable');
-  const pRecl = fraction(opts.reclaimable, 0.04, 'reclaimable');
-  if (pUnmov + pRecl > 1) throw new ProgramError('bad uptime options: unmovable + reclaimable above 1');
-  const pLong = fraction(opts.longLived, 0.02, 'longLived');
-  const pHigh = fraction(opts.highOrder, 0.15, 'highOrder');
-  const maxPinned = fraction(opts.maxPinned, 0.1, 'maxPinned');
+  const mix = workloadMix(opts, 'uptime');
+  const { peak, trough, pLong, maxPinned } = mix;
   const rng = st.rng;
   for (const z of phys.zones) {
     if (z.managed === 0) continue;
@@ -138,17 +120,10 @@ function runRounds(model: MemoryModel, st: UptimeState, rounds: number, opts: Up
     for (let r = 0; r < rounds; r++) {
       // Fill: page cache grows, the kernel allocates alongside.
       while (z.nr_free > peakFree) {
-        const u = rng.double();
-        let kind = KIND_MOVABLE;
-        let order = 0;
-        if (u < pUnmov) {
-          kind = KIND_UNMOVABLE;
-          if (rng.double() < pHigh) {
-            const v = rng.double();
-            order = v < 4 / 7 ? 1 : v < 6 / 7 ? 2 : 3;
-          }
-        } else if (u < pUnmov + pRecl) kind = KIND_RECLAIMABLE;
-        const mt = kind === KIND_MOVABLE ? MIGRATE_MOVABLE : kind === KIND_UNMOVABLE ? MIGRATE_UNMOVABLE : MIGRATE_RECLAIMABLE;
+        const drawn = drawAllocation(rng, mix);
+        const kind = drawn >> 2;
+        let order = drawn & 3;
+        const mt = KIND_MIGRATETYPE[kind];
         let pfn = phys.rmqueue(z, order, mt, kind === KIND_MOVABLE ? ALLOC_CMA : 0);
         if (pfn < 0 && order > 0) {
           order = 0;

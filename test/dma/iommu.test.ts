@@ -33,7 +33,7 @@ import {
 } from '../../lib/dma';
 import { sg_init_table, sg_set_page } from '../../lib/dma/scatterlist';
 import { iommu_dma_alloc_2016 } from '../../lib/dma/iommu';
-import { MIB, MIGRATE_UNMOVABLE, mm, mm_prepare, page_to_phys, phys_contents, type MemoryImage } from '../../lib/mm';
+import { MIB, mm, mm_prepare, page_to_phys, phys_contents, pin_every, type MemoryImage } from '../../lib/mm';
 import { memProgram } from '../support/memory';
 
 interface World {
@@ -65,20 +65,6 @@ function image(swiotlb: boolean) {
   return v;
 }
 
-/** Pin the first page of every `order`-aligned block (unmovable) so no free block of that order is left. */
-function fragment(m: Machine, order: number): void {
-  const phys = mm(m).phys;
-  for (const z of phys.zones) {
-    const pages: number[] = [];
-    for (;;) {
-      const pfn = phys.rmqueue(z, 0, MIGRATE_UNMOVABLE, 0);
-      if (pfn < 0) break;
-      pages.push(pfn);
-    }
-    for (const pfn of pages) if (pfn % 2 ** order !== 0) phys.free(pfn, 0);
-  }
-}
-
 function freePages(m: Machine): number {
   return mm(m).phys.zones.reduce((s, z) => s + z.nr_free, 0);
 }
@@ -90,7 +76,7 @@ function run(o: Opts, body: Body): RunResult {
   img.restore();
   const p = memProgram('iommu', { image: img, cpus: 1 }, (m) => {
     dma_init(m, { swiotlb: sw, data: true });
-    if (o.fragment !== undefined) fragment(m, o.fragment);
+    if (o.fragment !== undefined) pin_every(mm(m).phys, o.fragment);
     const domain = iommu_domain_alloc('smmu0', o.domain);
     const dev = device_register(m, { name: 'gpu0', iommu: domain, ...o.dev });
     m.kthread('drv', 0, function* (cur) {
