@@ -1,0 +1,199 @@
+import { expect } from 'chai';
+import { applyParams } from '../../lib/cli/options';
+import { escapeHtml, renderFindingSvg, renderHtml, type ScenarioResults } from '../../lib/report/html';
+import type { FindingJson } from '../../lib/report/json';
+import { huntVariant, type RunJson } from '../../lib/scenario/hunt';
+import { findScenario } from '../../lib/scenario/registry';
+
+/** What `irqsim hunt <id> --json` prints (lib/cli/main.ts cmdHunt), built in-process. */
+function huntJson(id: string): ScenarioResults {
+  const def = findScenario(id);
+  const params = applyParams(def, []);
+  const runs: RunJson[] = def.variants.map((v) => huntVariant(def, v, params, { hunt: {} }));
+  return {
+    scenario: { id: def.id, name: def.name, file: def.file },
+    options: { seed: 0, strategy: 'random', iterations: def.options?.iterations ?? 1000, params },
+    runs,
+  };
+}
+
+/** The tags the renderer emits; anything else looking like a tag is a leak of unescaped text. */
+const KNOWN = new Set(
+  'html head meta title style body h1 h2 h3 h4 p span a table thead tbody tr th td section article dl dt dd div pre button details summary script svg defs marker path g rect text'.split(' '),
+);
+const VOID = new Set(['meta']);
+
+/** Every tag opened is closed in order; returns the problems found (empty when balanced). */
+function tagProblems(html: string): string[] {
+  const problems: string[] = [];
+  // Raw-text elements: their content is not markup.
+  const body = html.replace(/<(script|style)>[\s\S]*?<\/\1>/g, '<$1></$1>');
+  const stack: string[] = [];
+  const re = /<(\/?)([A-Za-z][A-Za-z0-9-]*)((?:\s+[A-Za-z:-]+(?:="[^"<>]*")?)*)\s*(\/?)>|<!DOCTYPE html>|<!--[\s\S]*?-->/g;
+  let last = 0;
+  let m: RegExpExecArray | null;
+  while ((m = re.exec(body))) {
+    const between = body.slice(last, m.index);
+    if (between.includes('<')) problems.push(`stray "<" before offset ${m.index}: ${JSON.stringify(between.slice(between.indexOf('<'), between.indexOf('<') + 40))}`);
+    if (/&(?!(amp|lt|gt|quot|#39);)/.test(between)) problems.push(`unescaped "&" near offset ${m.index}`);
+    last = re.lastIndex;
+    if (!m[2]) continue;
+    const [, close, rawName, , selfClose] = m;
+    const name = rawName.toLowerCase();
+    if (!KNOWN.has(name)) problems.push(`unexpected tag <${close}${rawName}>`);
+    if (close) {
+      const top = stack.pop();
+      if (top !== name) problems.push(`</${name}> closes <${top ?? 'nothing'}>`);
+    } else if (!selfClose && !VOID.has(name)) stack.push(name);
+  }
+  if (body.slice(last).includes('<')) problems.push('stray "<" at the end');
+  if (stack.length) problems.push(`unclosed: ${stack.join(' > ')}`);
+  return problems;
+}
+
+function allFindings(results: ScenarioResults[]): FindingJson[] {
+  return results.flatMap((s) => s.runs.flatMap((r) => r.findings));
+}
+
+describe('HTML report (lib/report/html.ts)', () => {
+  it('the tag-balance checker itself catches unclosed, misnested, unknown and stray markup', () => {
+    expect(tagProblems('<p><span>x</span></p>')).to.deep.equal([]);
+    expect(tagProblems('<p><span>x</p>')).to.not.deep.equal([]);
+    expect(tagProblems('<div><p>x</div></p>')).to.not.deep.equal([]);
+    expect(tagProblems('<pre><TASK></pre>')).to.not.deep.equal([]);
+    expect(tagProblems('<pre>a < b</pre>')).to.not.deep.equal([]);
+    expect(tagProblems('<pre>a & b</pre>')).to.not.deep.equal([]);
+    expect(tagProblems('<pre>a &lt; b &amp; c</pre><svg><rect x="1"/></svg>')).to.deep.equal([]);
+  });
+
+  let s5: ScenarioResults;
+  let s3: ScenarioResults;
+  before(() => {
+    s5 = huntJson('S5');
+    s3 = huntJson('S3');
+  });
+
+  it('renders one scenario\'s hunt as a balanced, self-contained page', () => {
+    const html = renderHtml(s5);
+    expect(html.startsWith('<!DOCTYPE html>')).to.equal(true);
+    expect(tagProblems(html)).to.deep.equal([]);
+    expect(html).not.to.match(/https?:\/\//);
+    expect(html).not.to.match(/\b(src|href)\s*=\s*"(?!#)/);
+    expect(html).not.to.match(/@import|url\((?!#)/);
+    expect(html).not.to.match(/<link\b/);
+  });
+
+  it('renders hunt-all output ({scenarios: [...]}) with every scenario, variant and verdict', () => {
+    const html = renderHtml({ scenarios: [s5, s3] });
+    expect(tagProblems(html)).to.deep.equal([]);
+    expect(html).not.to.match(/https?:\/\//);
+    for (const s of [s5, s3]) {
+      expect(html).to.include(escapeHtml(`${s.scenario.id}: ${s.scenario.name}`));
+      for (const r of s.runs) {
+        expect(html).to.include(`${escapeHtml(s.scenario.id)} / ${escapeHtml(r.variant)} <span class="verdict`);
+        expect(html).to.include(`>${r.verdict}</span>`);
+      }
+    }
+  });
+
+  it('shows each finding\'s headline, splat, replay command and shrunk schedule, escaped', () => {
+    const results = [s5, s3];
+    const html = renderHtml({ scenarios: results });
+    const findings = allFindings(results);
+    expect(findings.length).to.be.greaterThan(2);
+    for (const f of findings) {
+      expect(html).to.include(escapeHtml(f.headline));
+      expect(html).to.include(`<pre class="splat">${escapeHtml(f.text)}</pre>`);
+      expect(html).to.include(escapeHtml(f.replay));
+      if (f.shrunk) expect(html).to.include(escapeHtml(f.shrunk));
+      if (f.subkind) expect(html).to.include(escapeHtml(`${f.kind} / ${f.subkind}`));
+    }
+  });
+
+  it('draws one SVG per finding, with a lane per CPU', () => {
+    const results = [s5, s3];
+    const html = renderHtml({ scenarios: results });
+    const findings = allFindings(results);
+    expect(html.match(/<svg\b/g) ?? []).to.have.length(findings.length);
+    const articles = html.split('<article class="finding"').slice(1);
+    expect(articles).to.have.length(findings.length);
+    for (const [i, a] of articles.entries()) {
+      expect(a).to.include('<svg');
+      const lanes = a.match(/<g class="lane"/g) ?? [];
+      const cpus = new Set(findings[i].cpuStates.map((s) => s.cpu)).size;
+      expect(lanes.length).to.equal(cpus);
+    }
+  });
+
+  it('marks lockdep predictions that --confirm realised as confirmed', () => {
+    const html = renderHtml(s3);
+    const lockdep = s3.runs.flatMap((r) => r.findings).filter((f) => f.kind === 'lockdep');
+    expect(lockdep.length).to.be.greaterThan(0);
+    for (const f of lockdep) {
+      expect(f.confirmed).to.match(/^confirmed/);
+      expect(html).to.include(`<p class="confirmed">lockdep prediction ${escapeHtml(f.confirmed!)}</p>`);
+    }
+  });
+
+  it('an escaped "<" from a splat does not open a tag', () => {
+    const html = renderHtml(s5);
+    const splat = allFindings([s5]).find((f) => f.text.includes('<TASK>'));
+    expect(splat, 'an S5 splat with a <TASK> call-trace marker').to.not.equal(undefined);
+    expect(html).to.include('&lt;TASK&gt;');
+    expect(html).not.to.match(/<\/?TASK>/i);
+    // A hostile finding: every field that reaches the page carries markup.
+    const evil = '<script>alert("x")</script> & <img src=x onerror=1> \'q\'';
+    const f: FindingJson = {
+      ...allFindings([s5])[0],
+      kind: 'assertion',
+      subkind: `sub${evil}`,
+      headline: `head${evil}`,
+      text: `text${evil}\n<Interrupt>\n  lock(&a->b);`,
+      replay: `npx irqsim replay S5 '${evil}'`,
+      schedule: evil,
+      shrunk: evil,
+      confirmed: `not reached ${evil}`,
+      fingerprint: evil,
+      cpuStates: allFindings([s5])[0].cpuStates.map((s) => ({ ...s, task: `t${evil}`, context: `hardirq ${evil}`, held: [evil], waitingFor: `${evil} CPU1`, stack: [evil] })),
+    };
+    const page = renderHtml({
+      scenario: { id: `S${evil}`, name: evil, file: evil },
+      options: { seed: 0, strategy: evil, params: { p: evil } },
+      runs: [{ variant: evil, expect: { findings: [evil] }, verdict: 'unexpected', schedulesRun: 1, findings: [f], metrics: { [evil]: 1.5 }, coverage: {}, why: evil }],
+    }, { title: evil, keyMetrics: { [`S${evil}`]: [evil] } });
+    expect(tagProblems(page)).to.deep.equal([]);
+    expect(page).not.to.include('<script>alert');
+    expect(page).not.to.include('<img');
+    expect(page).not.to.include('<Interrupt>');
+    expect(page).to.include('&lt;Interrupt&gt;');
+    expect(page).to.include('lock(&amp;a-&gt;b);');
+    expect(page.match(/<script>/g)).to.have.length(1);
+  });
+
+  it('a clean variant renders "clean"', () => {
+    const fixed = s5.runs.find((r) => r.variant === 'fixed')!;
+    expect(fixed.findings).to.deep.equal([]);
+    const html = renderHtml({ ...s5, runs: [fixed] });
+    expect(tagProblems(html)).to.deep.equal([]);
+    expect(html).to.include('<p class="clean">clean: no finding in');
+    expect(html).not.to.include('<svg');
+  });
+
+  it('is deterministic: the same results give the same page', () => {
+    const a = renderHtml({ scenarios: [s5, s3] });
+    const b = renderHtml(JSON.parse(JSON.stringify({ scenarios: [s5, s3] })));
+    expect(a).to.equal(b);
+    expect(a).not.to.match(/\b20\d\d-\d\d-\d\d\b/);
+  });
+
+  it('renderFindingSvg works on its own and on a finding without CPU states', () => {
+    const svg = renderFindingSvg({ kind: 'deadlock', headline: 'x < y', cpus: [], cpuStates: [] }, 'solo');
+    expect(tagProblems(svg)).to.deep.equal([]);
+    expect(svg).to.match(/^<svg[\s\S]*<\/svg>$/);
+    expect(svg).to.include('x &lt; y');
+  });
+
+  it('rejects input that is not hunt --json output', () => {
+    expect(() => renderHtml({} as never)).to.throw(/hunt --json/);
+  });
+});
