@@ -4,6 +4,8 @@
  * as expected, 2 bad input (one line on stderr, no stack trace unless --debug).
  */
 import { InputError, ProgramError, programHash, replay } from '../../scheduler';
+import { readFileSync, renameSync, writeFileSync } from 'fs';
+import { renderHtml } from '../report/html';
 import { findingJson } from '../report/json';
 import { scenarioProgram, type Perturbation, type ScenarioDef, type VariantDef } from '../scenario/define';
 import { huntVariant, replayCommand, variantHuntOptions, type RunJson } from '../scenario/hunt';
@@ -23,17 +25,19 @@ const stdio: Io = {
   err: (s) => process.stderr.write(s.endsWith('\n') ? s : `${s}\n`),
 };
 
-const USAGE = `usage: irqsim <list|run|hunt|replay> [scenario] [options]
+const USAGE = `usage: irqsim <list|run|hunt|replay|report> [scenario] [options]
   irqsim list [--json]
   irqsim hunt <scenario|all> [--variant v] [--seed n] [--iterations n] [--strategy random|pct|fair-pct|dfs] [--json] ...
   irqsim run <scenario> [--variant v] [--json]
-  irqsim replay <scenario> <schedule> [--variant v] [--continue] [--json]`;
+  irqsim replay <scenario> <schedule> [--variant v] [--continue] [--json]
+  irqsim report <results.json> --html <out.html>`;
 
 export function main(argv: string[], io: Io = stdio): number {
   let debug = argv.includes('--debug');
   try {
     const o = parseCli(argv);
     debug = o.debug;
+    if (o.html !== undefined && o.command !== 'report') throw new InputError('--html belongs to irqsim report <results.json> --html <out.html>');
     switch (o.command) {
       case 'list':
         return cmdList(o, io);
@@ -45,12 +49,13 @@ export function main(argv: string[], io: Io = stdio): number {
         return cmdReplay(o, io);
       case '':
         throw new InputError(`no command given\n${USAGE}`);
+      case 'report':
+        return cmdReport(o, io);
       case 'shrink':
       case 'merge':
-      case 'report':
         throw new InputError(`irqsim ${o.command} is not available yet (it arrives with the parallel-hunts and reports issue)`);
       default:
-        throw new InputError(`unknown command "${o.command}": expected list, run, hunt or replay`);
+        throw new InputError(`unknown command "${o.command}": expected list, run, hunt, replay or report`);
     }
   } catch (e) {
     if (e instanceof InputError) {
@@ -186,6 +191,39 @@ function cmdReplay(o: CliOptions, io: Io): number {
     if (findings.length === 0) io.out('\nno findings');
   }
   return unexpected.length === 0 ? 0 : 1;
+}
+
+/** irqsim report <results.json> --html <out.html>: the self-contained HTML page of a hunt's JSON. */
+function cmdReport(o: CliOptions, io: Io): number {
+  const [file, extra] = o.positionals;
+  if (!file) throw new InputError('report needs a results file (the output of irqsim hunt --json)');
+  if (extra) throw new InputError(`unexpected argument "${extra}"`);
+  if (o.html === undefined) throw new InputError('report needs --html <out.html>');
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new InputError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new InputError(`${file} is not JSON (expected the output of irqsim hunt --json)`);
+  }
+  const keyMetrics = Object.fromEntries(allScenarios().map((d) => [d.id, d.keyMetrics ?? []]));
+  let html: string;
+  try {
+    html = renderHtml(json as Parameters<typeof renderHtml>[0], { keyMetrics });
+  } catch (e) {
+    throw new InputError(`${file}: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`);
+  }
+  // Written whole, then renamed: a reader never sees half a page.
+  const tmp = `${o.html}.tmp-${process.pid}`;
+  writeFileSync(tmp, html);
+  renameSync(tmp, o.html);
+  io.err(`irqsim: wrote ${o.html}`);
+  return 0;
 }
 
 /** For scenario files: `npx ts-node scenarios/x.ts [options]` behaves as `irqsim hunt <file>`. */

@@ -47,7 +47,6 @@ const NOT_YET: Record<string, string> = {
   out: 'incremental results files',
   resume: 'resumable hunts',
   trace: 'Chrome trace output',
-  html: 'HTML reports',
 };
 
 export interface CliOptions {
@@ -64,6 +63,8 @@ export interface CliOptions {
   hunt: Partial<HuntOptions>;
   /** --confirm: search for a schedule realising each lockdep prediction. */
   confirm: boolean;
+  /** report --html <out.html>. */
+  html?: string;
   /** --perturb <name>: one of the scenario's declared perturbations. */
   perturb?: string;
   /** --lockdep on|off (undefined: the scenario's machine decides, on by default). */
@@ -127,6 +128,7 @@ export function parseCli(argv: string[]): CliOptions {
     confirm: v.confirm === true,
     ...(lockdep !== undefined ? { lockdep } : {}),
     ...(typeof v.perturb === 'string' ? { perturb: v.perturb } : {}),
+    ...(typeof v.html === 'string' ? { html: v.html } : {}),
     variant: typeof v.variant === 'string' ? v.variant : 'all',
     json: v.json === true,
     debug: v.debug === true,

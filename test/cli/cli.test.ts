@@ -1,5 +1,6 @@
 import { expect } from 'chai';
-import { existsSync } from 'fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'fs';
+import { tmpdir } from 'os';
 import { spawnSync } from 'child_process';
 import { join } from 'path';
 import { main, metricsTable, type Io } from '../../lib/cli/main';
@@ -84,6 +85,11 @@ describe('irqsim command line', () => {
       [['frob'], /unknown command "frob"/],
       [['hunt', 'abba', '--perturb', 'warp'], /has no perturbation "warp"/],
       [['hunt', 'all', '--perturb', 'warp'], /--perturb needs a single scenario/],
+      [['hunt', 'abba', '--html', 'x.html'], /--html belongs to irqsim report/],
+      [['report', '/nonexistent/r.json', '--html', 'x.html'], /cannot read \/nonexistent\/r.json: ENOENT/],
+      [['report', 'package.json', '--html', 'x.html'], /package.json: .*hunt/],
+      [['report', 'README.md', '--html', 'x.html'], /README.md is not JSON/],
+      [['report', 'package.json'], /report needs --html/],
     ];
     for (const [argv, msg] of cases) {
       const r = cli(...argv);
@@ -114,6 +120,28 @@ describe('irqsim command line', () => {
         if (v === undefined) delete process.env[k];
         else process.env[k] = v;
       }
+    }
+  });
+
+  it('report --html writes a self-contained page of a hunt\'s JSON, with each finding\'s headline and replay command', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'irqsim-report-'));
+    try {
+      const hunted = cli('hunt', 'abba', '--json', '--seed', '3');
+      const results = join(dir, 'abba.json');
+      writeFileSync(results, hunted.out);
+      const out = join(dir, 'abba.html');
+      const r = cli('report', results, '--html', out);
+      expect(r.code, r.err).to.equal(0);
+      const html = readFileSync(out, 'utf8');
+      const j = JSON.parse(hunted.out);
+      expect(html).to.match(/^<!DOCTYPE html>/);
+      expect(html).to.not.match(/https?:\/\//);
+      for (const f of j.runs.flatMap((x: { findings: { headline: string; replay: string }[] }) => x.findings)) {
+        expect(html).to.include(f.replay.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;'));
+      }
+      expect(html.match(/<svg/g)?.length ?? 0).to.be.at.least(1);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 
