@@ -725,6 +725,24 @@ function allocsOf(dev: device): Map<number, IommuAlloc> {
 }
 
 /** __iommu_dma_free_pages. */
+/**
+ * dma_common_pages_remap for an IOMMU allocation already mapped at `iova`: vmap the chunks' pages
+ * (sleeps for page tables); on failure undo the IOMMU mapping and free the pages.
+ */
+function* remap_chunks(cur: Task, dev: device, chunks: [number, number][], iova: number, len: number, size: number): KernelBody<{ vaddr: number; dma_handle: number; size: number } | null> {
+  const pfns: number[] = [];
+  for (const [pfn, order] of chunks) for (let k = 0; k < 2 ** order; k++) pfns.push(pfn + k);
+  const vaddr = yield* vmap(cur, pfns, pfns.length);
+  if (vaddr === 0) {
+    yield* __iommu_dma_unmap(cur, dev, iova, len);
+    free_chunks(cur, chunks);
+    cur.thread.sim.count(M_IOMMU_ALLOC_FAILURES, 1);
+    return null;
+  }
+  allocsOf(dev).set(vaddr, { kind: 'remap', chunks, phys: 0, poolSize: 0 });
+  return { vaddr, dma_handle: iova, size };
+}
+
 function free_chunks(cur: Task, chunks: [number, number][]): void {
   for (const [pfn, order] of chunks) __free_pages(cur, pfn, order);
 }
@@ -840,18 +858,7 @@ export function* iommu_dma_alloc(cur: Task, dev: device, size: number, gfp: numb
         }
         at += bytes;
       }
-      // dma_common_pages_remap: vmap the pages (sleeps for page tables).
-      const pfns: number[] = [];
-      for (const [pfn, order] of chunks) for (let k = 0; k < 2 ** order; k++) pfns.push(pfn + k);
-      const vaddr = yield* vmap(cur, pfns, pfns.length);
-      if (vaddr === 0) {
-        yield* __iommu_dma_unmap(cur, dev, iova, len);
-        free_chunks(cur, chunks);
-        sim.count(M_IOMMU_ALLOC_FAILURES, 1);
-        return null;
-      }
-      allocsOf(dev).set(vaddr, { kind: 'remap', chunks, phys: 0, poolSize: 0 });
-      return { vaddr, dma_handle: iova, size };
+      return yield* remap_chunks(cur, dev, chunks, iova, len, size);
     }
 
     const allocSize = Math.ceil(size / pageSize) * pageSize;
@@ -1056,16 +1063,6 @@ export function* iommu_dma_alloc_2016(cur: Task, dev: device, size: number, gfp:
       sim.count(M_IOMMU_ALLOC_FAILURES, 1);
       return null;
     }
-    const pfns: number[] = [];
-    for (const [pfn, order] of chunks) for (let k = 0; k < 2 ** order; k++) pfns.push(pfn + k);
-    const vaddr = yield* vmap(cur, pfns, pfns.length);
-    if (vaddr === 0) {
-      yield* __iommu_dma_unmap(cur, dev, iova, len);
-      free_chunks(cur, chunks);
-      sim.count(M_IOMMU_ALLOC_FAILURES, 1);
-      return null;
-    }
-    allocsOf(dev).set(vaddr, { kind: 'remap', chunks, phys: 0, poolSize: 0 });
-    return { vaddr, dma_handle: iova, size };
+    return yield* remap_chunks(cur, dev, chunks, iova, len, size);
   })());
 }
