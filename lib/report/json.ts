@@ -1,6 +1,7 @@
 /** A finding as CONTRACT.md's JSON describes it. */
 import type { FoundFinding } from '../../scheduler';
 import type { ContextState } from './cpu-state';
+import type { TimelineJson } from './timeline';
 
 export interface FindingJson {
   kind: string;
@@ -18,6 +19,8 @@ export interface FindingJson {
   schedule: string;
   shrunk?: string;
   replay: string;
+  /** What each CPU did in the stretch before the finding (a traced replay of its schedule). */
+  timeline?: TimelineJson;
   /** --confirm, on lockdep findings: "confirmed by schedule <s>" or "not reached in N schedules". */
   confirmed?: string;
 }
