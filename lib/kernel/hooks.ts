@@ -34,6 +34,15 @@ export interface KernelHooks {
   rcuDereference?(cur: Task, obj: unknown): void;
   objectFree?(cur: Task, obj: unknown, how: string): void;
   rcuGracePeriod?(event: 'start' | 'end', id: number): void;
+  /**
+   * Context changes (irq_enter / irq_exit, a softirq vector's action starting / returning), for
+   * tracers and coverage. At hardirqEnter, `cur.held` still lists what the interrupted context
+   * holds.
+   */
+  hardirqEnter?(cur: Task, irq: string): void;
+  hardirqExit?(cur: Task, irq: string): void;
+  softirqEnter?(cur: Task, vec: string): void;
+  softirqExit?(cur: Task, vec: string): void;
   /** A cross-CPU function call is issued. */
   crossCall?(cur: Task, how: 'single' | 'many' | 'each', targets: Cpu[], wait: boolean): void;
   /**

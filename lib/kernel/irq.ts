@@ -64,7 +64,9 @@ export function hardirqEntry(name: string, handler: (cur: Task) => KernelBody<un
     cur.stacks[d] = [name];
     cur.waits[d] = null;
     cur.preempt_count += HARDIRQ_OFFSET;
+    cur.cpu.machine.emit('hardirqEnter', cur, name);
     yield* handler(cur);
+    cur.cpu.machine.emit('hardirqExit', cur, name);
     cur.preempt_count -= HARDIRQ_OFFSET;
     yield* irqExitSoftirqs(cur); // irq_exit: softirqs raised by the handler run here
     if (onIdle) cur.cpu.idleIrq--;

@@ -121,7 +121,9 @@ export function* __do_softirq(cur: Task): KernelBody<void> {
       const action = actions[nr];
       if (action === null) continue; // raised but never opened: the kernel would crash; ignore
       cur.contexts[d] = `softirq ${softirq_to_name[nr]}`;
+      cpu.machine.emit('softirqEnter', cur, softirq_to_name[nr]);
       yield* action(cur);
+      cpu.machine.emit('softirqExit', cur, softirq_to_name[nr]);
     }
     yield* local_irq_disable(cur);
     if (cur.cpu.softirqPending === 0) break;
