@@ -1,13 +1,14 @@
 /**
  * The self-contained HTML report (`irqsim report <results.json> --html out.html`, CONTRACT.md):
  * per scenario and variant the verdict, expectation, schedules and key metrics; per finding its
- * kind, headline, kernel-style splat, replay command and an SVG picture of the machine at the
- * failing step. No network: inline CSS, a few lines of inline JS, no external fonts or scripts.
+ * kind, headline, kernel-style splat, replay command, an SVG timeline of the stretch that led to
+ * it (when the finding carries one) and an SVG picture of the machine at the failing step. No network: inline CSS, a few lines of inline JS, no external fonts or scripts.
  * Every string from the JSON is escaped. Deterministic: the same results give the same page.
  */
 import type { RunJson } from '../scenario/hunt';
 import type { ContextState } from './cpu-state';
 import type { FindingJson } from './json';
+import type { TimelineInstant, TimelineJson, TimelineSlice } from './timeline';
 
 /** One scenario's hunt, as `irqsim hunt <scenario> --json` prints it. */
 export interface ScenarioResults {
@@ -86,6 +87,7 @@ dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:.1rem .8rem;marg
 .cmd{display:flex;gap:.4rem;align-items:flex-start}.cmd pre{flex:1;margin:0}
 button.copy{font:12px system-ui,sans-serif;padding:.25rem .6rem;cursor:pointer}
 .timeline{overflow-x:auto;margin:.4rem 0 .6rem}.timeline svg{display:block}
+svg.tl .slice:hover,svg.tl .mark:hover{stroke:#1d2330;stroke-width:1.5}
 details>summary{cursor:pointer;color:var(--muted)}
 nav ul{margin:.2rem 0;padding-left:1.2rem}
 `;
@@ -97,8 +99,13 @@ const JS = `
     buttons[i].addEventListener('click',function(ev){
       var b=ev.currentTarget;var t=document.getElementById(b.getAttribute('data-for'));
       if(!t)return;var text=t.textContent||'';
-      var done=function(){b.textContent='copied';setTimeout(function(){b.textContent='copy';},1200);};
-      if(navigator.clipboard&&navigator.clipboard.writeText){navigator.clipboard.writeText(text).then(done,function(){});}
+      var show=function(s){b.textContent=s;setTimeout(function(){b.textContent='copy';},1500);};
+      var select=function(){
+        var r=document.createRange();r.selectNodeContents(t);var sel=window.getSelection();sel.removeAllRanges();sel.addRange(r);
+        var ok=false;try{ok=document.execCommand('copy');}catch(e){}
+        show(ok?'copied':'selected: press Ctrl+C');
+      };
+      if(navigator.clipboard&&navigator.clipboard.writeText){navigator.clipboard.writeText(text).then(function(){show('copied');},select);}else{select();}
     });
   }
 })();
@@ -233,7 +240,11 @@ function renderFinding(f: FindingJson, id: string): string {
     out.push(`<div class="cmd"><pre class="replay" id="${id}-replay">${escapeHtml(f.replay)}</pre><button class="copy" type="button" data-for="${id}-replay">copy</button></div>`);
   }
   out.push(`<dl class="facts"><dt>schedule</dt><dd class="mono">${escapeHtml(f.schedule || '-')}</dd>${f.shrunk ? `<dt>shrunk</dt><dd class="mono">${escapeHtml(f.shrunk)}</dd>` : ''}</dl>`);
-  out.push(`<div class="timeline">${renderFindingSvg(f, `${id}-svg`)}</div>`);
+  // Both pictures when there is a timeline: it shows how the CPUs got there (IRQ arrivals, IRQs-off
+  // stretches, lock hold and spin times); the state diagram shows what it does not: each CPU's
+  // held locks, wait-for edges and call stack at the failing step.
+  if (f.timeline) out.push(`<div class="label">timeline (traced replay of the schedule)</div><div class="timeline">${renderTimelineSvg(f, `${id}-tl`)}</div>`);
+  out.push(`<details class="state" open><summary>machine state at the failing step</summary><div class="timeline">${renderFindingSvg(f, `${id}-svg`)}</div></details>`);
   out.push(`<pre class="splat">${escapeHtml(f.text)}</pre>`);
   out.push('</article>');
   return out.join('\n');
@@ -357,4 +368,259 @@ export function renderFindingSvg(f: Pick<FindingJson, 'cpuStates' | 'cpus' | 'ki
     arrows.join('') +
     '</svg>'
   );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The timeline: what each CPU did in the window before the finding (FindingJson.timeline), as a
+// group of rows per CPU under one time axis. Rows: instants (wakeups, IPIs, allocations), the
+// running context (hardirq and softirq drawn inset over the task they interrupted), IRQs off,
+// locks held or spun on, sleeping tasks. The finding is a dashed line across every row.
+
+const TL_X0 = LABEL_W + 8; // left edge of the plot
+const TL_X1 = W - 24; // right edge: room for the finding marker's flag
+const TL_AXIS_H = 26;
+const TL_MARKS_H = 10;
+const TL_CTX_H = 20;
+const TL_IRQ_H = 8;
+const TL_BAR_H = 14;
+const TL_GAP = 8;
+const TL_CH = 6; // width of a 10px monospace character
+/** Lanes that pack overlapping spans into sub-rows draw at most this many. */
+const TL_MAX_SUBROWS = 6;
+
+const TL_COLOURS: Record<TimelineSlice['kind'], string> = {
+  task: '#3b6fb6',
+  softirq: '#8a4fb8',
+  hardirq: '#c0362c',
+  idle: '#d5dae3',
+  irqs_off: '#e06c5f',
+  lock_hold: '#1f7a7a',
+  lock_spin: '#e0a000',
+  sleep: '#9aa5b8',
+};
+const TL_KIND_LABEL: Record<TimelineSlice['kind'], string> = {
+  task: 'task',
+  softirq: 'softirq',
+  hardirq: 'hardirq',
+  idle: 'idle',
+  irqs_off: 'IRQs off',
+  lock_hold: 'lock held',
+  lock_spin: 'lock spin',
+  sleep: 'asleep',
+};
+const TL_MARK_COLOURS: Record<TimelineInstant['kind'], string> = {
+  finding: '#c0362c',
+  wakeup: '#18794e',
+  ipi: '#3b6fb6',
+  alloc: '#b35c00',
+  other: '#5b6475',
+};
+
+/** Virtual ns as a person reads it: ns below 1 µs, µs below 1 ms, then ms. */
+export function formatNs(ns: number): string {
+  const a = Math.abs(ns);
+  if (a < 1000) return `${Number.isInteger(ns) ? ns : ns.toFixed(1)} ns`;
+  if (a < 1e6) return `${trimZeros((ns / 1e3).toFixed(3))} µs`;
+  return `${trimZeros((ns / 1e6).toFixed(3))} ms`;
+}
+
+function trimZeros(s: string): string {
+  return s.includes('.') ? s.replace(/\.?0+$/, '') : s;
+}
+
+/** SVG coordinates with one decimal, so the same input always prints the same text. */
+function px(v: number): string {
+  return String(Math.round(v * 10) / 10);
+}
+
+/** Tick positions for [start, end]: a 1-2-5 step giving about `target` ticks, and its unit. */
+export function timeTicks(start: number, end: number, target = 8): { ticks: number[]; label: (t: number) => string } {
+  const span = Math.max(end - start, 1);
+  const raw = span / target;
+  const pow = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 5, 10].map((m) => m * pow).find((s) => s >= raw) ?? 10 * pow;
+  const ticks: number[] = [];
+  for (let t = Math.ceil(start / step) * step; t <= end + 1e-9 && ticks.length < 50; t += step) ticks.push(Math.round(t * 1e6) / 1e6);
+  // The unit is the largest the step is a whole multiple of, so tick labels are whole numbers.
+  const [div, unit] = step >= 1e6 ? [1e6, 'ms'] : step >= 1e3 ? [1e3, 'µs'] : [1, 'ns'];
+  return { ticks, label: (t) => `${Math.round(t / div)} ${unit}` };
+}
+
+function finite(...xs: unknown[]): boolean {
+  return xs.every((x) => typeof x === 'number' && Number.isFinite(x));
+}
+
+/** Greedy interval packing: the sub-row of each span, so spans in one sub-row never overlap. */
+function packRows(spans: readonly TimelineSlice[]): number[] {
+  const rowEnd: number[] = [];
+  return spans.map((s) => {
+    let r = rowEnd.findIndex((e) => e <= s.start);
+    if (r < 0) r = rowEnd.length < TL_MAX_SUBROWS ? rowEnd.length : TL_MAX_SUBROWS - 1;
+    rowEnd[r] = Math.max(rowEnd[r] ?? -Infinity, s.end);
+    return r;
+  });
+}
+
+/** Nesting depth of each context span: how many earlier spans of the same CPU enclose it. */
+function nestDepths(spans: readonly TimelineSlice[]): number[] {
+  return spans.map((s, i) => Math.min(2, spans.slice(0, i).filter((o) => o.start <= s.start && o.end >= s.end && !(o.start === s.start && o.end === s.end && o.kind === s.kind)).length));
+}
+
+function byTime(a: TimelineSlice, b: TimelineSlice): number {
+  return a.start - b.start || b.end - a.end;
+}
+
+function sliceTitle(s: TimelineSlice): string {
+  return `CPU${s.cpu} ${TL_KIND_LABEL[s.kind] ?? s.kind}: ${s.name}\n${formatNs(s.start)} → ${formatNs(s.end)} (${formatNs(s.end - s.start)})`;
+}
+
+/**
+ * An SVG timeline of a finding: a group of rows per CPU (`<g class="cpu" data-cpu="N">`) under
+ * a time axis, every slice and mark with a `<title>` tooltip, the finding as a dashed marker
+ * line titled with its headline, and a legend. Spans are clipped to the window; input that is
+ * not a TimelineJson draws a one-line note instead of failing the page.
+ */
+export function renderTimelineSvg(f: Pick<FindingJson, 'timeline' | 'time' | 'cpus' | 'kind' | 'headline'>, id = 'timeline'): string {
+  const tl = f.timeline as TimelineJson | undefined;
+  const monoAttrs = 'font-family="ui-monospace,Menlo,Consolas,monospace" font-size="10"';
+  if (!tl || !finite(tl.start, tl.end) || !Array.isArray(tl.slices)) {
+    return `<svg class="tl" width="${W + 16}" height="30" viewBox="0 0 ${W + 16} 30" role="img" aria-label="no timeline" ${monoAttrs}>${text(8, 20, 'no timeline recorded for this finding', 'fill="#5b6475"')}</svg>`;
+  }
+  const start = tl.start;
+  const end = Math.max(tl.end, tl.start);
+  const span = Math.max(end - start, 1);
+  const x = (t: number) => TL_X0 + ((Math.min(Math.max(t, start), end) - start) / span) * (TL_X1 - TL_X0);
+  const slices = tl.slices
+    .filter((s) => s && finite(s.cpu, s.start, s.end) && s.end >= start && s.start <= end)
+    .map((s) => ({ ...s, start: Math.max(s.start, start), end: Math.min(Math.max(s.end, s.start), end) }));
+  const instants = (Array.isArray(tl.instants) ? tl.instants : []).filter((m) => m && finite(m.cpu, m.time) && m.time >= start && m.time <= end);
+  const ncpu = Math.max(finite(tl.cpus) ? tl.cpus : 0, ...slices.map((s) => s.cpu + 1), ...instants.map((m) => m.cpu + 1), 1);
+  const involved = new Set(f.cpus ?? []);
+
+  const parts: string[] = [];
+  const grid: string[] = [];
+  let y = TL_AXIS_H;
+  const rowLabel = (ry: number, h: number, s: string) => `<text x="${LABEL_W - 4}" y="${px(ry + h / 2 + 3.5)}" text-anchor="end" fill="#5b6475">${escapeHtml(s)}</text>`;
+  const bar = (s: TimelineSlice, by: number, h: number, label: string) => {
+    const x0 = x(s.start);
+    const w = Math.max(x(s.end) - x0, 1.5);
+    const maxChars = Math.floor((w - 6) / TL_CH);
+    const shown = maxChars >= 3 ? `<text x="${px(x0 + 3)}" y="${px(by + h / 2 + 3.5)}" fill="${s.kind === 'idle' || s.kind === 'lock_spin' ? '#1d2330' : '#fff'}" pointer-events="none">${escapeHtml(clip(label, maxChars))}</text>` : '';
+    return `<rect class="slice" data-kind="${escapeHtml(s.kind)}" x="${px(x0)}" y="${px(by)}" width="${px(w)}" height="${h}" rx="2" fill="${TL_COLOURS[s.kind] ?? '#5b6475'}"><title>${escapeHtml(sliceTitle(s))}</title></rect>${shown}`;
+  };
+
+  for (let cpu = 0; cpu < ncpu; cpu++) {
+    const mine = slices.filter((s) => s.cpu === cpu);
+    const ctx = mine.filter((s) => s.lane === 'context').sort(byTime);
+    const irq = mine.filter((s) => s.lane === 'irqs_off').sort(byTime);
+    const locks = mine.filter((s) => s.lane === 'lock').sort(byTime);
+    const sleeps = mine.filter((s) => s.lane === 'sleep').sort(byTime);
+    const lockRows = packRows(locks);
+    const sleepRows = packRows(sleeps);
+    const nLock = Math.max(1, ...lockRows.map((r) => r + 1));
+    const nSleep = sleeps.length ? Math.max(...sleepRows.map((r) => r + 1)) : 0;
+    const top = y;
+    const marksY = top + 4;
+    const ctxY = marksY + TL_MARKS_H;
+    const irqY = ctxY + TL_CTX_H + 3;
+    const lockY = irqY + TL_IRQ_H + 3;
+    const sleepY = lockY + nLock * TL_BAR_H + 2;
+    const bottom = sleepY + nSleep * TL_BAR_H + 4;
+    const hot = involved.has(cpu);
+    parts.push(`<g class="cpu" data-cpu="${cpu}">`);
+    parts.push(`<rect x="0" y="${px(top)}" width="${W}" height="${px(bottom - top)}" rx="4" fill="${hot ? '#fff6ec' : '#f5f7fa'}" stroke="${hot ? '#b35c00' : '#d5dae3'}"/>`);
+    parts.push(`<text x="6" y="${px(ctxY + 14)}" font-weight="bold" font-size="12">CPU${cpu}</text>`);
+    parts.push(rowLabel(irqY - 1, TL_IRQ_H + 2, 'irqs off'));
+    parts.push(rowLabel(lockY, TL_BAR_H, 'locks'));
+    if (nSleep) parts.push(rowLabel(sleepY, TL_BAR_H, 'sleep'));
+    const depths = nestDepths(ctx);
+    for (const [i, s] of ctx.entries()) {
+      const inset = depths[i] * 3;
+      parts.push(bar(s, ctxY + inset, TL_CTX_H - 2 * inset, s.name));
+    }
+    for (const s of irq) parts.push(bar(s, irqY, TL_IRQ_H, ''));
+    for (const [i, s] of locks.entries()) parts.push(bar(s, lockY + lockRows[i] * TL_BAR_H + 1, TL_BAR_H - 2, s.kind === 'lock_spin' ? `spin ${s.name}` : s.name));
+    for (const [i, s] of sleeps.entries()) parts.push(bar(s, sleepY + sleepRows[i] * TL_BAR_H + 1, TL_BAR_H - 2, s.name));
+    for (const m of instants.filter((i) => i.cpu === cpu)) parts.push(mark(m, x(m.time), marksY, ctxY + TL_CTX_H));
+    parts.push('</g>');
+    y = bottom + TL_GAP;
+  }
+  const plotBottom = y - TL_GAP;
+
+  // Axis and grid: absolute virtual time, ticks in ns, µs or ms.
+  const { ticks, label } = timeTicks(start, end);
+  grid.push(`<line x1="${TL_X0}" y1="${TL_AXIS_H - 6}" x2="${TL_X1}" y2="${TL_AXIS_H - 6}" stroke="#5b6475"/>`);
+  for (const t of ticks) {
+    const tx = px(x(t));
+    grid.push(`<line x1="${tx}" y1="${TL_AXIS_H - 10}" x2="${tx}" y2="${TL_AXIS_H - 6}" stroke="#5b6475"/>`);
+    grid.push(`<text x="${tx}" y="${TL_AXIS_H - 13}" text-anchor="middle" fill="#5b6475">${escapeHtml(label(t))}</text>`);
+  }
+  const gridLines = ticks.map((t) => `<line x1="${px(x(t))}" y1="${TL_AXIS_H}" x2="${px(x(t))}" y2="${px(plotBottom)}" stroke="#1d2330" stroke-opacity="0.08"/>`);
+  grid.push(`<text x="6" y="${TL_AXIS_H - 13}" fill="#5b6475">${escapeHtml(`span ${formatNs(end - start)}`)}</text>`);
+
+  // The finding: a dashed line across every CPU at its time, a flag on the axis.
+  const ft = finite(f.time) ? Math.min(Math.max(f.time, start), end) : end;
+  const fx = px(x(ft));
+  const finding = `<g class="finding-marker"><title>${escapeHtml(`${f.kind} at ${formatNs(f.time)}: ${f.headline}`)}</title>` +
+    `<line x1="${fx}" y1="${TL_AXIS_H - 6}" x2="${fx}" y2="${px(plotBottom)}" stroke="#c0362c" stroke-width="2" stroke-dasharray="5 3"/>` +
+    `<path d="M ${fx} ${TL_AXIS_H - 6} l 6 -4 l -6 -4 z" fill="#c0362c"/>` +
+    `<rect x="${px(Number(fx) - 4)}" y="${TL_AXIS_H - 6}" width="8" height="${px(plotBottom - TL_AXIS_H + 6)}" fill="transparent"/></g>`;
+
+  const legendY = plotBottom + 8;
+  const legend = renderTimelineLegend(legendY);
+  const height = legendY + 20;
+  const aria = `timeline of CPUs 0-${ncpu - 1} from ${formatNs(start)} to ${formatNs(end)}, ending in ${f.kind}: ${f.headline}`;
+  return (
+    `<svg class="tl" id="${escapeHtml(id)}" width="${W + 16}" height="${px(height)}" viewBox="0 0 ${W + 16} ${px(height)}" role="img" aria-label="${escapeHtml(aria)}" ${monoAttrs}>` +
+    grid.join('') +
+    parts.join('') +
+    gridLines.join('') +
+    finding +
+    legend +
+    '</svg>'
+  );
+}
+
+/** A point event: a small shape above the context row, a thin tick down through it. */
+function mark(m: TimelineInstant, mx: number, top: number, bottom: number): string {
+  const c = TL_MARK_COLOURS[m.kind] ?? TL_MARK_COLOURS.other;
+  const title = `<title>${escapeHtml(`CPU${m.cpu} ${m.kind}: ${m.name} at ${formatNs(m.time)}${m.text ? `\n${m.text}` : ''}`)}</title>`;
+  const cx = px(mx);
+  const shape =
+    m.kind === 'wakeup' ? `<circle cx="${cx}" cy="${px(top + 4)}" r="3.5" fill="${c}"/>` :
+    m.kind === 'ipi' ? `<path d="M ${px(mx - 4)} ${px(top)} h 8 l -4 8 z" fill="${c}"/>` :
+    m.kind === 'finding' ? `<path d="M ${cx} ${px(top - 1)} l 5 5 l -5 5 l -5 -5 z" fill="${c}"/>` :
+    `<rect x="${px(mx - 3.5)}" y="${px(top + 0.5)}" width="7" height="7" fill="${c}"/>`;
+  return `<g class="mark" data-kind="${escapeHtml(m.kind)}">${title}${shape}<line x1="${cx}" y1="${px(top + 8)}" x2="${cx}" y2="${px(bottom)}" stroke="${c}" stroke-width="1"/></g>`;
+}
+
+function renderTimelineLegend(y: number): string {
+  const items: [string, string, 'bar' | 'circle' | 'tri' | 'square' | 'line'][] = [
+    ['task', TL_COLOURS.task, 'bar'],
+    ['softirq', TL_COLOURS.softirq, 'bar'],
+    ['hardirq', TL_COLOURS.hardirq, 'bar'],
+    ['idle', TL_COLOURS.idle, 'bar'],
+    ['IRQs off', TL_COLOURS.irqs_off, 'bar'],
+    ['lock held', TL_COLOURS.lock_hold, 'bar'],
+    ['lock spin', TL_COLOURS.lock_spin, 'bar'],
+    ['asleep', TL_COLOURS.sleep, 'bar'],
+    ['wakeup', TL_MARK_COLOURS.wakeup, 'circle'],
+    ['IPI', TL_MARK_COLOURS.ipi, 'tri'],
+    ['alloc/other', TL_MARK_COLOURS.alloc, 'square'],
+    ['finding', TL_MARK_COLOURS.finding, 'line'],
+  ];
+  const out: string[] = ['<g class="legend">'];
+  let lx = 6;
+  for (const [name, c, shape] of items) {
+    const cy = y + 6;
+    if (shape === 'bar') out.push(`<rect x="${lx}" y="${cy - 5}" width="14" height="10" rx="2" fill="${c}"/>`);
+    else if (shape === 'circle') out.push(`<circle cx="${lx + 7}" cy="${cy}" r="3.5" fill="${c}"/>`);
+    else if (shape === 'tri') out.push(`<path d="M ${lx + 3} ${cy - 4} h 8 l -4 8 z" fill="${c}"/>`);
+    else if (shape === 'square') out.push(`<rect x="${lx + 3.5}" y="${cy - 3.5}" width="7" height="7" fill="${c}"/>`);
+    else out.push(`<line x1="${lx + 7}" y1="${cy - 6}" x2="${lx + 7}" y2="${cy + 6}" stroke="${c}" stroke-width="2" stroke-dasharray="3 2"/>`);
+    out.push(`<text x="${lx + 18}" y="${cy + 3.5}" fill="#1d2330">${escapeHtml(name)}</text>`);
+    lx += 18 + name.length * TL_CH + 14;
+  }
+  out.push('</g>');
+  return out.join('');
 }

@@ -1,9 +1,10 @@
 import { expect } from 'chai';
 import { applyParams } from '../../lib/cli/options';
-import { escapeHtml, renderFindingSvg, renderHtml, type ScenarioResults } from '../../lib/report/html';
+import { escapeHtml, formatNs, renderFindingSvg, renderHtml, renderTimelineSvg, timeTicks, type ScenarioResults } from '../../lib/report/html';
 import type { FindingJson } from '../../lib/report/json';
 import { huntVariant, type RunJson } from '../../lib/scenario/hunt';
 import { findScenario } from '../../lib/scenario/registry';
+import { EVIL_LOCK, handMadeTimeline } from './fixtures/timeline';
 
 /** What `irqsim hunt <id> --json` prints (lib/cli/main.ts cmdHunt), built in-process. */
 function huntJson(id: string): ScenarioResults {
@@ -19,7 +20,7 @@ function huntJson(id: string): ScenarioResults {
 
 /** The tags the renderer emits; anything else looking like a tag is a leak of unescaped text. */
 const KNOWN = new Set(
-  'html head meta title style body h1 h2 h3 h4 p span a table thead tbody tr th td section article dl dt dd div pre button details summary script svg defs marker path g rect text'.split(' '),
+  'html head meta title style body h1 h2 h3 h4 p span a table thead tbody tr th td section article dl dt dd div pre button details summary script svg defs marker path g rect text line circle'.split(' '),
 );
 const VOID = new Set(['meta']);
 
@@ -29,7 +30,7 @@ function tagProblems(html: string): string[] {
   // Raw-text elements: their content is not markup.
   const body = html.replace(/<(script|style)>[\s\S]*?<\/\1>/g, '<$1></$1>');
   const stack: string[] = [];
-  const re = /<(\/?)([A-Za-z][A-Za-z0-9-]*)((?:\s+[A-Za-z:-]+(?:="[^"<>]*")?)*)\s*(\/?)>|<!DOCTYPE html>|<!--[\s\S]*?-->/g;
+  const re = /<(\/?)([A-Za-z][A-Za-z0-9-]*)((?:\s+[A-Za-z][A-Za-z0-9:-]*(?:="[^"<>]*")?)*)\s*(\/?)>|<!DOCTYPE html>|<!--[\s\S]*?-->/g;
   let last = 0;
   let m: RegExpExecArray | null;
   while ((m = re.exec(body))) {
@@ -114,11 +115,11 @@ describe('HTML report (lib/report/html.ts)', () => {
     const results = [s5, s3];
     const html = renderHtml({ scenarios: results });
     const findings = allFindings(results);
-    expect(html.match(/<svg\b/g) ?? []).to.have.length(findings.length);
+    expect(html.match(/<svg class="state"/g) ?? []).to.have.length(findings.length);
     const articles = html.split('<article class="finding"').slice(1);
     expect(articles).to.have.length(findings.length);
     for (const [i, a] of articles.entries()) {
-      expect(a).to.include('<svg');
+      expect(a).to.include('<svg class="state"');
       const lanes = a.match(/<g class="lane"/g) ?? [];
       const cpus = new Set(findings[i].cpuStates.map((s) => s.cpu)).size;
       expect(lanes.length).to.equal(cpus);
@@ -191,6 +192,119 @@ describe('HTML report (lib/report/html.ts)', () => {
     expect(tagProblems(svg)).to.deep.equal([]);
     expect(svg).to.match(/^<svg[\s\S]*<\/svg>$/);
     expect(svg).to.include('x &lt; y');
+  });
+
+  describe('the per-finding timeline (FindingJson.timeline)', () => {
+    /** S5's hunt with the hand-made timeline on every finding, ending at the finding's time. */
+    function withTimelines(s: ScenarioResults): ScenarioResults {
+      return { ...s, runs: s.runs.map((r) => ({ ...r, findings: r.findings.map((f) => ({ ...f, timeline: handMadeTimeline(Math.max(f.time, 12_000)) })) })) };
+    }
+    /** The timeline SVG of each finding article, in page order. */
+    function timelineSvgs(html: string): string[] {
+      return html.split('<article class="finding"').slice(1).map((a) => {
+        const m = a.match(/<svg class="tl"[\s\S]*?<\/svg>/);
+        expect(m, 'a timeline SVG in the finding').to.not.equal(null);
+        return m![0];
+      });
+    }
+
+    it('draws a timeline SVG per finding, before the state diagram, on a balanced page', () => {
+      const s = withTimelines(s5);
+      const html = renderHtml(s);
+      expect(tagProblems(html)).to.deep.equal([]);
+      expect(html).not.to.match(/https?:\/\/(?!www\.w3\.org)/);
+      const findings = allFindings([s]);
+      expect(findings.length).to.be.greaterThan(0);
+      expect(timelineSvgs(html)).to.have.length(findings.length);
+      for (const a of html.split('<article class="finding"').slice(1)) {
+        expect(a.indexOf('<svg class="tl"')).to.be.lessThan(a.indexOf('<svg class="state"'));
+        expect(a.match(/<svg class="tl"/g)).to.have.length(1);
+      }
+    });
+
+    it('has a group of rows per CPU and every slice carries a <title> with its name and times', () => {
+      const tl = handMadeTimeline();
+      const svg = renderTimelineSvg({ timeline: tl, time: tl.end, cpus: [0, 1], kind: 'deadlock', headline: 'deadlock: a & b' }, 't1');
+      expect(tagProblems(svg)).to.deep.equal([]);
+      const groups = svg.match(/<g class="cpu" data-cpu="(\d+)">/g) ?? [];
+      expect(groups).to.deep.equal(['<g class="cpu" data-cpu="0">', '<g class="cpu" data-cpu="1">']);
+      const slices = [...svg.matchAll(/<rect class="slice" data-kind="([a-z_]+)"[^>]*><title>([^<]*)<\/title><\/rect>/g)];
+      expect(slices).to.have.length(tl.slices.length);
+      for (const s of tl.slices) {
+        const want = `CPU${s.cpu} `;
+        const hit = slices.find((m) => m[1] === s.kind && m[2].startsWith(want) && m[2].includes(escapeHtml(s.name)) && m[2].includes(`${formatNs(s.start)} → ${formatNs(s.end)}`));
+        expect(hit, `slice ${s.kind} ${s.name} on CPU${s.cpu}`).to.not.equal(undefined);
+      }
+      // Distinct colours for task, softirq and hardirq context slices.
+      const fill = (k: string) => svg.match(new RegExp(`data-kind="${k}"[^>]*fill="(#[0-9a-f]+)"`))![1];
+      expect(new Set([fill('task'), fill('softirq'), fill('hardirq')]).size).to.equal(3);
+      // Wakeup, IPI and finding instants as marks with titles; a legend; an axis in µs.
+      expect(svg.match(/<g class="mark" data-kind="(wakeup|ipi|finding)"><title>/g)).to.have.length(3);
+      expect(svg).to.include('<g class="legend">');
+      expect(svg).to.match(/>\d+ µs</);
+    });
+
+    it('escapes slice, lock and instant names: a lock named <x&y>', () => {
+      const tl = handMadeTimeline();
+      tl.instants.push({ cpu: 1, time: 100, kind: 'other', name: '<img src=x>', text: '"q" & \'r\'' });
+      const page = renderHtml({ ...s5, runs: [{ ...s5.runs[0], findings: [{ ...allFindings([s5])[0], timeline: tl }] }] });
+      expect(tagProblems(page)).to.deep.equal([]);
+      expect(page).not.to.include(EVIL_LOCK);
+      expect(page).to.include(escapeHtml(EVIL_LOCK));
+      expect(page).to.include('&lt;img src=x&gt;');
+      expect(page).not.to.include('<img');
+    });
+
+    it('marks the finding: a dashed line at its time, titled with its kind and headline', () => {
+      const tl = handMadeTimeline();
+      const f = { timeline: tl, time: 6_000, cpus: [0], kind: 'deadlock', headline: 'deadlock: <A> waits for "B"' };
+      const svg = renderTimelineSvg(f, 't2');
+      const m = svg.match(/<g class="finding-marker"><title>([^<]*)<\/title><line x1="([\d.]+)"/);
+      expect(m, 'the finding marker').to.not.equal(null);
+      expect(m![1]).to.equal(escapeHtml(`deadlock at ${formatNs(6_000)}: ${f.headline}`));
+      // Half-way through the window: half-way across the plot.
+      const x0 = Number(svg.match(/<line x1="([\d.]+)" y1="20" x2="([\d.]+)" y2="20"/)![1]);
+      const x1 = Number(svg.match(/<line x1="([\d.]+)" y1="20" x2="([\d.]+)" y2="20"/)![2]);
+      expect(Number(m![2])).to.be.closeTo((x0 + x1) / 2, 0.2);
+    });
+
+    it('clips spans to the window, packs overlapping locks into sub-rows, and survives bad input', () => {
+      const tl = handMadeTimeline();
+      tl.slices.push({ cpu: 1, lane: 'lock', kind: 'lock_hold', name: 'early', start: -5_000, end: 500 });
+      tl.slices.push({ cpu: 1, lane: 'lock', kind: 'lock_hold', name: 'after', start: 50_000, end: 60_000 });
+      const svg = renderTimelineSvg({ timeline: tl, time: tl.end, cpus: [], kind: 'k', headline: 'h' });
+      expect(svg).to.include('early');
+      expect(svg).not.to.include('after');
+      for (const m of svg.matchAll(/<rect class="slice"[^>]* x="([-\d.]+)"[^>]* width="([\d.]+)"/g)) {
+        expect(Number(m[1])).to.be.at.least(72);
+        expect(Number(m[1]) + Number(m[2])).to.be.at.most(956 + 1.5);
+      }
+      // CPU0 holds stats_lock while <x&y> is held: two lock sub-rows, at different heights.
+      const y = (name: string) => svg.match(new RegExp(`data-kind="lock_hold" x="[\\d.]+" y="([\\d.]+)"[^>]*><title>CPU0 lock held: ${escapeHtml(name)}`))![1];
+      expect(y('stats_lock')).to.not.equal(y(EVIL_LOCK));
+      // Not a timeline: a note, not an exception.
+      const bad = renderTimelineSvg({ timeline: { cpus: 2 } as never, time: 0, cpus: [], kind: 'k', headline: 'h' });
+      expect(bad).to.include('no timeline recorded');
+      expect(tagProblems(bad)).to.deep.equal([]);
+    });
+
+    it('is deterministic and absent when the finding has no timeline', () => {
+      const s = withTimelines(s5);
+      expect(renderHtml(s)).to.equal(renderHtml(JSON.parse(JSON.stringify(s))));
+      expect(renderHtml(s5)).not.to.include('<svg class="tl"');
+    });
+
+    it('time ticks step 1-2-5 in ns, µs or ms', () => {
+      expect(timeTicks(0, 12_000).ticks).to.deep.equal([0, 2000, 4000, 6000, 8000, 10000, 12000]);
+      expect(timeTicks(0, 12_000).label(4000)).to.equal('4 µs');
+      expect(timeTicks(100, 900).label(500)).to.equal('500 ns');
+      expect(timeTicks(0, 3e7).label(1e7)).to.equal('10 ms');
+      expect(timeTicks(0, 1500).ticks).to.deep.equal([0, 200, 400, 600, 800, 1000, 1200, 1400]);
+      expect(timeTicks(0, 8000).label(3000)).to.equal('3 µs');
+      expect(formatNs(600)).to.equal('600 ns');
+      expect(formatNs(12_500)).to.equal('12.5 µs');
+      expect(formatNs(3_000_000)).to.equal('3 ms');
+    });
   });
 
   it('rejects input that is not hunt --json output', () => {
