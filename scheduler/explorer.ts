@@ -9,17 +9,26 @@
  *
  * Hunts run light (no event log); findings carry a schedule string that `replay` runs heavy.
  */
-import type { Strategy } from './choice';
 import { Engine, type EngineOptions, type RunMetrics, type RunResult } from './engine';
 import { InputError, ScheduleError } from './errors';
 import type { Finding } from './finding';
+import { HuntFold, type FoldOptions } from './fold';
+import { StrategyPicker } from './portfolio';
 import { programHash, type Program } from './program';
+import type { IterationRecord } from './record';
 import { checkPositiveInt, checkSeed, deriveSeed } from './rng';
 import { decodeSchedule, encodeSchedule, type Schedule } from './schedule';
 import { shrinkSchedule } from './shrinker';
-import { makeStrategy, type StrategySpec } from './strategies';
+import type { StrategySpec } from './strategies';
 import { RandomWalk } from './strategies/random';
 import { ReplayStrategy, type ReplayMode } from './strategies/replay';
+import { CHUNK, UnitRunner, discoverPrefixes, dfsSeed, unitCount, type HuntPlan } from './units';
+
+export * from './determinism';
+export * from './fold';
+export * from './portfolio';
+export * from './record';
+export * from './units';
 
 export interface HuntOptions extends EngineOptions, StrategySpec {
   seed?: number;
@@ -37,6 +46,20 @@ export interface HuntOptions extends EngineOptions, StrategySpec {
   onProgress?: (p: HuntProgress) => void;
   /** Call onProgress every this many iterations (default 100). */
   progressEvery?: number;
+  /** Pick the strategy per iteration index from PORTFOLIO (portfolio.ts). */
+  portfolio?: boolean;
+  /** Run only this shard's units (unit u belongs to shard u mod count + 1). */
+  shard?: Shard;
+  /** Units already run (--resume, merge): their records are folded instead of run again. */
+  done?: ReadonlyMap<number, readonly IterationRecord[]>;
+  /** After each unit this process ran: its records, and whether the hunt stopped in it (--out). */
+  onUnit?: (unit: number, records: IterationRecord[], stopped: boolean) => void;
+  /** The plan to follow (--resume and merge use the stored one). */
+  plan?: HuntPlan;
+  /** Split a DFS into subtrees even in one process (for a later parallel or sharded resume). */
+  splitDfs?: boolean;
+  /** Merge: fold `done` only; a unit missing from it is an error, not run. */
+  foldOnly?: boolean;
 }
 
 export interface HuntProgress {
@@ -70,6 +93,8 @@ export interface HuntResult {
   expectedSteps: number;
   /** True when an exhaustive strategy (DFS) ran out of paths before the budget. */
   exhausted: boolean;
+  /** How the hunt was cut into units (merge and --resume check that they agree). */
+  plan?: HuntPlan;
 }
 
 const CALIBRATION_RUNS = 4;
@@ -84,31 +109,6 @@ export function calibrate(program: Program, engine: Engine, baseSeed: number): n
     if (r.metrics.steps > max) max = r.metrics.steps;
   }
   return max > 0 ? max : Math.min(1000, engine.stepBudget);
-}
-
-function zeroMetrics(): RunMetrics {
-  return { steps: 0, choices: 0, preemptions: 0, switches: 0, interrupts: 0, coalesced: 0, timers: 0, faults: 0, deviations: 0, endTime: 0 };
-}
-
-function addMetrics(a: RunMetrics, b: RunMetrics): void {
-  a.steps += b.steps;
-  a.choices += b.choices;
-  a.preemptions += b.preemptions;
-  a.switches += b.switches;
-  a.interrupts += b.interrupts;
-  a.coalesced += b.coalesced;
-  a.timers += b.timers;
-  a.faults += b.faults;
-  a.deviations += b.deviations;
-  if (b.endTime > a.endTime) a.endTime = b.endTime;
-  if (b.counters !== undefined) {
-    const c = (a.counters ??= {});
-    for (const k in b.counters) c[k] = (c[k] ?? 0) + b.counters[k];
-  }
-  if (b.peaks !== undefined) {
-    const p = (a.peaks ??= {});
-    for (const k in b.peaks) if (p[k] === undefined || b.peaks[k] > p[k]) p[k] = b.peaks[k];
-  }
 }
 
 export function engineOptions(o: EngineOptions): EngineOptions {
@@ -126,68 +126,105 @@ export function engineOptions(o: EngineOptions): EngineOptions {
   return e;
 }
 
-export function hunt(program: Program, opts: HuntOptions = {}): HuntResult {
+/** The plan of a hunt: calibration, and for DFS split across processes, the subtree prefixes. */
+export function planHunt(program: Program, opts: HuntOptions, split: boolean): HuntPlan {
   const seed = checkSeed(opts.seed ?? 0);
   const iterations = checkPositiveInt(opts.iterations ?? 1000, 'iteration count');
-  const strategy: Strategy = makeStrategy(opts);
   const eopts = engineOptions({ ...opts, instrument: false });
-  const hash = programHash(program, eopts);
+  const picker = new StrategyPicker(opts);
   const engine = new Engine(eopts);
   const expectedSteps = calibrate(program, engine, seed);
-  const every = opts.progressEvery ?? 100;
-  const stopAtFirst = opts.stopWhenSeen || opts.stopWhen ? false : opts.stopAtFirst !== false;
-  const wanted = opts.stopWhenSeen ? new Set(opts.stopWhenSeen) : null;
+  const dfs = picker.only.name === 'dfs' && picker.name === 'dfs';
+  return {
+    strategy: picker.name,
+    seed,
+    iterations,
+    expectedSteps,
+    hash: programHash(program, eopts),
+    chunk: CHUNK,
+    prefixes: dfs ? (split ? discoverPrefixes(program, engine, opts, dfsSeed(seed), expectedSteps) : [[]]) : null,
+  };
+}
 
-  const found = new Map<string, FoundFinding>();
-  const totals = zeroMetrics();
-  let firstIteration = -1;
-  let run = 0;
-  for (let i = 0; i < iterations; i++) {
-    if (strategy.exhausted()) break;
-    const s = deriveSeed(seed, i);
-    let r = engine.run(program, strategy, s, expectedSteps);
-    run++;
-    if (opts.checkDeterminism) r = withDeterminismCheck(program, eopts, r, s, expectedSteps);
-    addMetrics(totals, r.metrics);
-    if (r.findings.length > 0) {
-      if (firstIteration < 0) firstIteration = i;
-      let schedule: string | null = null; // encoded only for a fingerprint not seen before
-      for (const f of r.findings) {
-        const prev = found.get(f.fingerprint);
-        if (prev) {
-          prev.runs++;
-          prev.totalCount += f.count;
-        } else {
-          schedule ??= encodeSchedule({ hash, strategy: strategy.name, seed: s, steps: r.metrics.steps, devs: r.deviations });
-          found.set(f.fingerprint, { ...f, iteration: i, schedule, runs: 1, totalCount: f.count });
-        }
-      }
+/** The fold options of a hunt's stop rules. */
+export function foldOptions(opts: HuntOptions, iterations: number): FoldOptions {
+  const stopAtFirst = opts.stopWhenSeen || opts.stopWhen ? false : opts.stopAtFirst !== false;
+  return {
+    iterations,
+    stopAtFirst,
+    wanted: opts.stopWhenSeen ? new Set(opts.stopWhenSeen) : null,
+    stopWhen: opts.stopWhen,
+    onProgress: opts.onProgress,
+    progressEvery: opts.progressEvery,
+  };
+}
+
+/**
+ * Hunt in this process: run the plan's units in order (only this shard's, when sharded; units
+ * in `done` are folded, not run) and fold their records.
+ */
+export function hunt(program: Program, opts: HuntOptions = {}): HuntResult {
+  const plan = opts.plan ?? planHunt(program, opts, opts.shard !== undefined || opts.splitDfs === true);
+  const eopts = engineOptions({ ...opts, instrument: false });
+  const runner = new UnitRunner(program, opts, eopts, plan);
+  const fold = new HuntFold(foldOptions(opts, plan.iterations));
+  const units = unitCount(plan);
+  const shard = opts.shard ? checkShard(opts.shard) : null;
+  for (let u = 0; u < units && !fold.stopped; u++) {
+    if (shard && u % shard.count !== shard.index - 1) continue;
+    const done = opts.done?.get(u);
+    if (done !== undefined) {
+      for (let j = 0; j < done.length; j++) if (fold.push(done[j], plan.prefixes ? fold.run : u * plan.chunk + j)) break;
+      continue;
     }
-    if (opts.onProgress && (run % every === 0 || i === iterations - 1)) opts.onProgress({ done: run, total: iterations, findings: found.size });
-    if (r.findings.length > 0 && stopAtFirst) break;
-    if (wanted && [...wanted].every((k) => [...found.values()].some((f) => f.kind === k))) break;
-    if (opts.stopWhen && r.findings.length > 0 && opts.stopWhen([...found.values()])) break;
+    if (opts.foldOnly) throw new InputError(`unit ${u} of the hunt is missing from the records being merged`);
+    const recs: IterationRecord[] = [];
+    runner.run(u, (rec, i) => {
+      recs.push(rec);
+      return fold.push(rec, i < 0 ? fold.run : i);
+    });
+    opts.onUnit?.(u, recs, fold.stopped);
   }
-  const findings = [...found.values()];
+  return finishHunt(program, opts, plan, fold, eopts);
+}
+
+/** The fold's result, with each finding's schedule shrunk when asked. */
+export function finishHunt(program: Program, opts: HuntOptions, plan: HuntPlan, fold: HuntFold, eopts: EngineOptions = engineOptions({ ...opts, instrument: false })): HuntResult {
+  const findings = fold.findings();
   if (opts.shrink) {
     for (const f of findings) {
       if (f.kind === 'nondeterminism') continue;
       f.shrunk = shrinkSchedule(program, f.schedule, f.fingerprint, eopts).schedule;
     }
   }
+  const units = unitCount(plan);
   return {
     program: program.name,
-    hash,
-    strategy: strategy.name,
-    seed,
-    iterations,
-    schedulesRun: run,
-    firstIteration,
+    hash: plan.hash,
+    strategy: plan.strategy,
+    seed: plan.seed,
+    iterations: plan.iterations,
+    schedulesRun: fold.run,
+    firstIteration: fold.firstIteration,
     findings,
-    totals,
-    expectedSteps,
-    exhausted: strategy.exhausted(),
+    totals: fold.totals,
+    expectedSteps: plan.expectedSteps,
+    // DFS ran out of paths before the budget: every unit folded and the fold did not stop.
+    exhausted: plan.prefixes !== null && fold.stoppedBy !== 'findings' && fold.run < plan.iterations && units > 0,
+    plan,
   };
+}
+
+export interface Shard {
+  /** 1-based. */
+  index: number;
+  count: number;
+}
+
+export function checkShard(s: Shard): Shard {
+  if (!Number.isSafeInteger(s.count) || s.count < 1) throw new InputError(`bad shard count ${s.count}: expected a positive integer`);
+  if (!Number.isSafeInteger(s.index) || s.index < 1 || s.index > s.count) throw new InputError(`bad shard ${s.index}/${s.count}: the index runs from 1 to ${s.count}`);
+  return s;
 }
 
 export interface ReplayResult extends RunResult {
@@ -236,71 +273,12 @@ export function runIteration(program: Program, opts: HuntOptions & { iteration: 
   const eopts = engineOptions(opts);
   const engine = new Engine({ ...eopts, instrument: false });
   const expected = calibrate(program, engine, seed);
-  const strategy = makeStrategy(opts);
-  if (strategy.name === 'dfs') {
-    for (let i = 0; i < iteration && !strategy.exhausted(); i++) engine.run(program, strategy, deriveSeed(seed, i), expected);
+  const picker = new StrategyPicker(opts);
+  const strategy = picker.at(iteration);
+  if (picker.name === 'dfs') {
+    for (let i = 0; i < iteration && !strategy.exhausted(); i++) engine.run(program, strategy, dfsSeed(seed), expected);
     if (strategy.exhausted()) throw new InputError(`iteration ${iteration} is past the end of the DFS tree`);
   }
   const e = eopts.instrument ? new Engine(eopts) : engine;
-  return e.run(program, strategy, deriveSeed(seed, iteration), expected);
-}
-
-/**
- * Replay a run's choices twice with the event log on and compare the two logs, and the first
- * log's hash with the hash of the original (light) run. Returns the run with a
- * `nondeterminism` finding added when anything differs.
- */
-function withDeterminismCheck(program: Program, eopts: EngineOptions, first: RunResult, seed: number, expected: number): RunResult {
-  const d = checkDeterminism(program, eopts, first.deviations, seed, expected, first.hash);
-  if (d === null) return first;
-  const f: Finding = {
-    kind: 'nondeterminism',
-    fingerprint: `nondeterminism:${program.name}`,
-    headline: `nondeterminism: two runs of the same schedule diverged${d.index >= 0 ? ` at event ${d.index}` : ''}`,
-    text: `two runs with seed ${seed} and the same choices diverged${d.index >= 0 ? ` at event ${d.index}` : ''}:\n  first:  ${d.first}\n  second: ${d.second}\nLook for Math.random, Date.now, timers, or state kept between runs outside the engine.`,
-    fatal: false,
-    step: Math.max(0, d.index),
-    time: 0,
-    thread: -1,
-    count: 1,
-    logged: true,
-    loggedCount: 1,
-  };
-  first.findings.push(f);
-  return first;
-}
-
-export interface Divergence {
-  /** Index of the first differing event, or -1 when only the hashes differ. */
-  index: number;
-  first: string;
-  second: string;
-}
-
-/**
- * Determinism self-check: run the same choices (deviations over the default policy) twice with
- * full instrumentation; return the first event where the logs differ, or null when identical.
- * With `expectHash`, also compare against the hash of an earlier (possibly light) run.
- */
-export function checkDeterminism(
-  program: Program,
-  opts: EngineOptions,
-  devs: RunResult['deviations'],
-  seed: number,
-  expected = 100,
-  expectHash?: number,
-): Divergence | null {
-  const eopts = engineOptions({ ...opts, instrument: true });
-  const a = new Engine(eopts).run(program, new ReplayStrategy(devs, 'lenient'), seed, expected);
-  const b = new Engine(eopts).run(program, new ReplayStrategy(devs, 'lenient'), seed, expected);
-  const ea = a.events!, eb = b.events!;
-  const n = Math.max(ea.length, eb.length);
-  for (let i = 0; i < n; i++) {
-    if (ea[i] !== eb[i]) return { index: i, first: ea[i] ?? '(end of log)', second: eb[i] ?? '(end of log)' };
-  }
-  if (a.hash !== b.hash) return { index: -1, first: `event hash ${a.hash}`, second: `event hash ${b.hash}` };
-  if (expectHash !== undefined && (a.hash >>> 0) !== (expectHash >>> 0)) {
-    return { index: -1, first: `hunt run: event hash ${expectHash >>> 0}`, second: `replay: event hash ${a.hash >>> 0}` };
-  }
-  return null;
+  return e.run(program, strategy, picker.name === 'dfs' ? dfsSeed(seed) : deriveSeed(seed, iteration), expected);
 }

@@ -289,3 +289,11 @@ export function lostWakeup(): Program {
     },
   };
 }
+
+/** Builds a toy by name, for parallel hunts (pool.ts's ProgramSource): `{name, args}`. */
+export function toyProgram(spec: { name: string; args?: number[] }): Program {
+  const toys: Record<string, (...a: number[]) => Program> = { lostUpdate, grid, depth2, depth3, irqSpread, mixed, lostWakeup, runaway };
+  const f = toys[spec.name];
+  if (f === undefined) throw new Error(`no toy ${spec.name}`);
+  return f(...(spec.args ?? []));
+}

@@ -10,6 +10,11 @@
  * PCT hunt instead).
  *
  * Iteration i of a hunt is the i-th path in this order; the seed is not used.
+ *
+ * Paths come in lexicographic order of their choice positions, so the tree splits into
+ * subtrees by schedule prefix and the paths of a hunt are the subtrees' paths concatenated in
+ * prefix order. Parallel and sharded hunts use that: `discoverPrefixes` lists the prefixes of
+ * the first `cut` choice points, and `restrict(prefix)` makes a Dfs walk one subtree only.
  */
 import { FAULT, IRQ, JITTER, NONE, SCHED, type ChoiceView, type Strategy } from '../choice';
 
@@ -34,11 +39,34 @@ export class Dfs implements Strategy {
   private done = false;
   /** Paths cut short by a choice point whose shape differed from the recorded one. */
   divergences = 0;
+  /** Positions of the first choice points, fixed (restrict), or -1: none. */
+  private fixed: Int32Array = new Int32Array(0);
+  /** Discovery: backtrack only among the first `cut` points (Infinity: a normal search). */
+  private cut = Infinity;
+  /** Positions taken at the first choice points of the last run (discovery reads them). */
+  private lastPrefix: number[] = [];
 
   constructor(
     readonly preemptionBound = Infinity,
     readonly irqBound = Infinity,
   ) {}
+
+  /** Walk only the subtree under `prefix` (positions at the first choice points). */
+  restrict(prefix: readonly number[]): this {
+    this.fixed = Int32Array.from(prefix);
+    return this;
+  }
+
+  /** Discovery mode: each run yields the next distinct prefix of `cut` choice points. */
+  cutAt(cut: number): this {
+    this.cut = cut;
+    return this;
+  }
+
+  /** The positions the last run took at its first `cut` choice points (discovery mode). */
+  prefixOfLastRun(): number[] {
+    return this.lastPrefix;
+  }
 
   begin(_seed: number, _expectedSteps: number): void {
     this.depthNow = 0;
@@ -81,6 +109,12 @@ export class Dfs implements Strategy {
       else if (kind === IRQ) cost[i] = ids[0] === NONE && ids[i] !== NONE ? 1 : 0;
     }
     const p: Point = { kind, n, order, pos: 0, cost, preBefore: this.pre, irqBefore: this.irq };
+    const at = this.stack.length;
+    if (at < this.fixed.length) {
+      const want = this.fixed[at];
+      if (want < 0 || want >= n) throw new Error(`DFS prefix does not fit the program: position ${want} at choice point ${at} of ${n} candidates`);
+      p.pos = want;
+    }
     this.stack.push(p);
     return p;
   }
@@ -93,8 +127,10 @@ export class Dfs implements Strategy {
 
   /** Backtrack: advance the deepest point that has an alternative within the bounds. */
   end(_steps: number): void {
-    this.stack.length = Math.min(this.stack.length, this.depthNow);
-    while (this.stack.length > 0) {
+    this.stack.length = Math.min(this.stack.length, this.depthNow, this.cut);
+    if (this.cut !== Infinity) this.lastPrefix = this.stack.map((p) => p.pos);
+    const floor = this.fixed.length;
+    while (this.stack.length > floor) {
       const p = this.stack[this.stack.length - 1];
       p.pos++;
       while (p.pos < p.n && !this.allowed(p, p.order[p.pos])) p.pos++;

@@ -1,0 +1,103 @@
+/**
+ * The fold: a hunt's result is its iteration records folded in iteration order. A single
+ * process, worker threads, shards merged afterwards and a resumed hunt all feed the same fold
+ * with the same records in the same order, so they give the same result: the same findings,
+ * each with its lowest iteration and that iteration's schedule, the same totals, and the same
+ * stopping point (the fold stops where one process would have, and ignores records past it).
+ */
+import type { RunMetrics } from './engine';
+import type { FoundFinding } from './explorer';
+import type { IterationRecord } from './record';
+import { InputError } from './errors';
+
+export interface FoldOptions {
+  iterations: number;
+  /** Stop after the first iteration that has a finding. */
+  stopAtFirst: boolean;
+  /** Stop once every one of these kinds has been seen. */
+  wanted: ReadonlySet<string> | null;
+  /** Stop as soon as this returns true for the findings so far (checked after each finding). */
+  stopWhen?: (found: readonly FoundFinding[]) => boolean;
+  onProgress?: (p: { done: number; total: number; findings: number }) => void;
+  progressEvery?: number;
+  /** Called with every record folded (hunt coverage). */
+  onRecord?: (rec: IterationRecord) => void;
+}
+
+export function zeroMetrics(): RunMetrics {
+  return { steps: 0, choices: 0, preemptions: 0, switches: 0, interrupts: 0, coalesced: 0, timers: 0, faults: 0, deviations: 0, endTime: 0 };
+}
+
+export function addMetrics(a: RunMetrics, b: RunMetrics): void {
+  a.steps += b.steps;
+  a.choices += b.choices;
+  a.preemptions += b.preemptions;
+  a.switches += b.switches;
+  a.interrupts += b.interrupts;
+  a.coalesced += b.coalesced;
+  a.timers += b.timers;
+  a.faults += b.faults;
+  a.deviations += b.deviations;
+  if (b.endTime > a.endTime) a.endTime = b.endTime;
+  if (b.counters !== undefined) {
+    const c = (a.counters ??= {});
+    for (const k in b.counters) c[k] = (c[k] ?? 0) + b.counters[k];
+  }
+  if (b.peaks !== undefined) {
+    const p = (a.peaks ??= {});
+    for (const k in b.peaks) if (p[k] === undefined || b.peaks[k] > p[k]) p[k] = b.peaks[k];
+  }
+}
+
+export class HuntFold {
+  readonly found = new Map<string, FoundFinding>();
+  readonly totals: RunMetrics = zeroMetrics();
+  firstIteration = -1;
+  /** Records folded so far (= schedules run, up to the stopping point). */
+  run = 0;
+  stopped = false;
+  /** Why the fold stopped: the budget, or the findings (a stop rule). */
+  stoppedBy: 'budget' | 'findings' | null = null;
+  private readonly every: number;
+
+  constructor(private readonly o: FoldOptions) {
+    this.every = o.progressEvery ?? 100;
+  }
+
+  /** Fold the record of iteration `index` (default: the next one). Returns true when the hunt stops here. */
+  push(rec: IterationRecord, index = this.run): boolean {
+    if (this.stopped) return true;
+    this.run++;
+    addMetrics(this.totals, rec.metrics);
+    this.o.onRecord?.(rec);
+    if (rec.findings.length > 0) {
+      if (this.firstIteration < 0) this.firstIteration = index;
+      for (const f of rec.findings) {
+        const prev = this.found.get(f.fingerprint);
+        if (prev) {
+          prev.runs++;
+          prev.totalCount += f.count;
+        } else {
+          if (f.full === undefined || f.schedule === undefined) {
+            throw new InputError(`records out of order: iteration ${index} has the first ${f.fingerprint} but not the finding itself (were records from different hunts mixed?)`);
+          }
+          this.found.set(f.fingerprint, { ...f.full, iteration: index, schedule: f.schedule, runs: 1, totalCount: f.count });
+        }
+      }
+    }
+    const o = this.o;
+    if (o.onProgress && (this.run % this.every === 0 || this.run === o.iterations)) o.onProgress({ done: this.run, total: o.iterations, findings: this.found.size });
+    if (rec.findings.length > 0) {
+      if (o.stopAtFirst) this.stoppedBy = 'findings';
+      else if (o.wanted && [...o.wanted].every((k) => [...this.found.values()].some((f) => f.kind === k))) this.stoppedBy = 'findings';
+      else if (o.stopWhen && o.stopWhen([...this.found.values()])) this.stoppedBy = 'findings';
+    }
+    if (this.stoppedBy === null && this.run >= o.iterations) this.stoppedBy = 'budget';
+    this.stopped = this.stoppedBy !== null;
+    return this.stopped;
+  }
+
+  findings(): FoundFinding[] {
+    return [...this.found.values()];
+  }
+}

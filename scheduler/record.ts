@@ -1,0 +1,70 @@
+/**
+ * One iteration of a hunt, as the fold needs it: its findings, metrics and coverage. Records
+ * are what workers send back, what shard files and `--out` files store, and what `merge` and
+ * `--resume` fold again, so they are plain JSON.
+ *
+ * A record carries a finding in full (with its schedule string) only the first time the
+ * process that ran it saw that fingerprint. Every process runs its iterations in increasing
+ * order, so the lowest iteration of a fingerprint over the whole hunt is always such a first
+ * time, and the fold finds the full finding where it needs it.
+ */
+import type { RunMetrics, RunResult } from './engine';
+import type { Finding } from './finding';
+import { encodeSchedule } from './schedule';
+
+export interface RecordFinding {
+  fingerprint: string;
+  kind: string;
+  count: number;
+  /** The finding itself, when its fingerprint was new to the process that ran this iteration. */
+  full?: Finding;
+  /** Its schedule string, with `full`. */
+  schedule?: string;
+}
+
+export interface IterationRecord {
+  seed: number;
+  steps: number;
+  findings: RecordFinding[];
+  metrics: RunMetrics;
+  /** Coverage keys of the run (hunt coverage), or null. */
+  coverage: readonly string[] | null;
+  /** The run's interleaving-class hash. */
+  interleaving: number;
+}
+
+/** What coverage the engine attaches to a run (absent on engines without the channel). */
+interface CoveredRun {
+  coverage?: readonly string[] | null;
+  interleaving?: number;
+}
+
+/**
+ * The record of a run. `seen` holds the fingerprints this process has recorded in full; it is
+ * updated. Findings go through JSON so records compare and travel alike in every process.
+ */
+export function makeRecord(r: RunResult, hash: string, strategy: string, seen: Set<string>): IterationRecord {
+  let findings: RecordFinding[] = [];
+  if (r.findings.length > 0) {
+    let schedule: string | null = null;
+    findings = r.findings.map((f) => {
+      const rf: RecordFinding = { fingerprint: f.fingerprint, kind: f.kind, count: f.count };
+      if (!seen.has(f.fingerprint)) {
+        seen.add(f.fingerprint);
+        schedule ??= encodeSchedule({ hash, strategy, seed: r.seed, steps: r.metrics.steps, devs: r.deviations });
+        rf.full = JSON.parse(JSON.stringify(f)) as Finding;
+        rf.schedule = schedule;
+      }
+      return rf;
+    });
+  }
+  const c = r as RunResult & CoveredRun;
+  return {
+    seed: r.seed,
+    steps: r.metrics.steps,
+    findings,
+    metrics: r.metrics,
+    coverage: c.coverage ?? null,
+    interleaving: c.interleaving ?? 0,
+  };
+}

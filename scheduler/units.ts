@@ -1,0 +1,115 @@
+/**
+ * A hunt cut into units of work that can run anywhere: a unit is a block of CHUNK consecutive
+ * iterations (seeded strategies), or one DFS subtree (the paths under one schedule prefix).
+ * The hunt's iterations are the units' records concatenated in unit order; workers take units
+ * in order, shard i of n takes units i-1, i-1+n, ..., and the fold puts them back in order.
+ */
+import type { Strategy } from './choice';
+import { withDeterminismCheck } from './determinism';
+import { Engine, type EngineOptions, type RunResult } from './engine';
+import { InputError } from './errors';
+import type { HuntOptions } from './explorer';
+import type { Program } from './program';
+import { makeRecord, type IterationRecord } from './record';
+import { deriveSeed } from './rng';
+import { makeStrategy } from './strategies';
+import type { Dfs } from './strategies/dfs';
+import { StrategyPicker } from './portfolio';
+
+/** Iterations per unit of a seeded hunt. Fixed, so every process cuts a hunt the same way. */
+export const CHUNK = 16;
+
+/** How many subtrees a DFS is split into for workers and shards (at least, when it has them). */
+const DFS_TARGET_PREFIXES = 32;
+const DFS_MAX_CUT = 16;
+const DFS_MAX_DISCOVERY_RUNS = 512;
+
+export interface HuntPlan {
+  /** Strategy name ("random", "pct3", "dfs", "portfolio"). */
+  strategy: string;
+  seed: number;
+  iterations: number;
+  expectedSteps: number;
+  hash: string;
+  chunk: number;
+  /** DFS: the subtree prefixes, in enumeration order ([[]]: the whole tree as one unit). */
+  prefixes: number[][] | null;
+}
+
+export function unitCount(plan: HuntPlan): number {
+  return plan.prefixes ? plan.prefixes.length : Math.ceil(plan.iterations / plan.chunk);
+}
+
+/** DFS paths all run from one seed: the tree is that of one program with one workload. */
+export function dfsSeed(seed: number): number {
+  return deriveSeed(seed, 0);
+}
+
+/**
+ * The prefixes of the DFS tree's first `cut` choice points, in enumeration order, for the
+ * smallest cut that gives at least DFS_TARGET_PREFIXES of them (or the whole tree).
+ */
+export function discoverPrefixes(program: Program, engine: Engine, opts: HuntOptions, seed: number, expected: number): number[][] {
+  let best: number[][] = [[]];
+  for (let cut = 1; cut <= DFS_MAX_CUT; cut++) {
+    const d = (makeStrategy(opts) as Dfs).cutAt(cut);
+    const list: number[][] = [];
+    while (!d.exhausted() && list.length <= DFS_MAX_DISCOVERY_RUNS) {
+      engine.run(program, d, seed, expected);
+      list.push(d.prefixOfLastRun().slice());
+    }
+    if (!d.exhausted()) break; // too many at this cut: keep the previous one
+    best = list;
+    if (list.length >= DFS_TARGET_PREFIXES || list.every((p) => p.length < cut)) break;
+  }
+  return best;
+}
+
+/** Runs units of one hunt in this process. */
+export class UnitRunner {
+  private readonly engine: Engine;
+  private readonly picker: StrategyPicker;
+  /** Fingerprints this process has recorded in full (see record.ts). */
+  private readonly seen = new Set<string>();
+
+  constructor(
+    private readonly program: Program,
+    private readonly opts: HuntOptions,
+    private readonly eopts: EngineOptions,
+    readonly plan: HuntPlan,
+  ) {
+    this.engine = new Engine(eopts);
+    this.picker = new StrategyPicker(opts);
+  }
+
+  /**
+   * Run unit `u`; hand each record to `emit` with its iteration index (-1 when only the fold
+   * knows it: DFS subtrees). Stops early when `emit` returns true.
+   */
+  run(u: number, emit: (rec: IterationRecord, index: number) => boolean): void {
+    const p = this.plan;
+    if (p.prefixes !== null) {
+      const prefix = p.prefixes[u];
+      if (prefix === undefined) throw new InputError(`no DFS unit ${u} (the hunt has ${p.prefixes.length})`);
+      const dfs = (makeStrategy(this.opts) as Dfs).restrict(prefix);
+      for (let n = 0; n < p.iterations && !dfs.exhausted(); n++) {
+        if (emit(this.record(this.runOne(dfs, dfsSeed(p.seed)), dfs), -1)) return;
+      }
+      return;
+    }
+    const end = Math.min(p.iterations, (u + 1) * p.chunk);
+    for (let i = u * p.chunk; i < end; i++) {
+      const s = this.picker.at(i);
+      if (emit(this.record(this.runOne(s, deriveSeed(p.seed, i)), s), i)) return;
+    }
+  }
+
+  private runOne(s: Strategy, seed: number): RunResult {
+    const r = this.engine.run(this.program, s, seed, this.plan.expectedSteps);
+    return this.opts.checkDeterminism ? withDeterminismCheck(this.program, this.eopts, r, seed, this.plan.expectedSteps) : r;
+  }
+
+  private record(r: RunResult, s: Strategy): IterationRecord {
+    return makeRecord(r, this.plan.hash, s.name, this.seen);
+  }
+}
