@@ -70,7 +70,10 @@ function* map_phys(cur: Task, dev: device, phys: number, size: number, dir: numb
   const addr = dev.iommu !== null
     ? yield* iommu_dma_map_page(cur, dev, phys, size, dir, attrs)
     : yield* dma_direct_map_page(cur, dev, phys, size, dir, attrs);
-  if (addr !== DMA_MAPPING_ERROR) debug_dma_map_page(cur, dev, addr, size, dir, type);
+  if (addr !== DMA_MAPPING_ERROR) {
+    debug_dma_map_page(cur, dev, addr, size, dir, type);
+    dev.m.emit('alloc', cur, 'dma_map', size, 0);
+  }
   return addr;
 }
 
@@ -148,6 +151,9 @@ export function* dma_map_sg_attrs(cur: Task, dev: device, sgl: scatterlist[], ne
       : yield* dma_direct_map_sg(cur, dev, sgl, nents, dir, attrs);
     if (ents > 0) {
       debug_dma_map_sg(cur, dev, sgl, nents, ents, dir);
+      let bytes = 0;
+      for (let i = 0; i < nents; i++) bytes += sgl[i].length;
+      dev.m.emit('alloc', cur, 'dma_map_sg', bytes, 0);
       return ents;
     }
     return 0;
@@ -226,6 +232,7 @@ export function* dma_alloc_attrs(cur: Task, dev: device, size: number, gfp: numb
       : yield* dma_direct_alloc(cur, dev, size, flag, attrs);
     if (r === null) return null;
     debug_dma_alloc_coherent(cur, dev, size, r.dma_handle, r.vaddr);
+    dev.m.emit('alloc', cur, 'dma_alloc', size, gfp);
     return { vaddr: r.vaddr, dma_handle: r.dma_handle, size };
   })());
 }

@@ -44,10 +44,12 @@ export class Cpu {
 
   /** A context switch: point this CPU's interrupt lines at the new running context. */
   setCurr(t: Task | null): void {
+    const prev = this.curr;
     this.curr = t;
     this.lastSwitch = this.machine.sim.now();
     const target = this.running.thread;
     for (const src of this.irqs) this.machine.sim.retarget(src, target);
+    this.machine.emit('cpuSwitch', this, prev, t);
   }
 
   toString(): string {

@@ -5,7 +5,20 @@
  */
 import type { Cpu } from './cpu';
 import type { Lock } from './lock';
+import type { Machine } from './machine';
 import type { Task } from './task';
+
+/**
+ * A MachineOptions key (a symbol, so the program hash, which hashes options by their string
+ * keys, never sees it): called with the new Machine at the end of its constructor, before the
+ * detectors and the scenario's build. A tracer subscribes there: an observed run hashes, and so
+ * replays, exactly as an unobserved one.
+ */
+export const MACHINE_OBSERVER: unique symbol = Symbol('irqsim.machineObserver');
+export type MachineObserver = (m: Machine) => void;
+
+/** What an `alloc` hook reports: the page allocator, a slab object, CMA, a DMA mapping or buffer. */
+export type AllocKind = 'pages' | 'slab' | 'cma' | 'dma_map' | 'dma_map_sg' | 'dma_alloc';
 
 export interface KernelHooks {
   /** A sleeping primitive was entered (the kernel's might_sleep()). */
@@ -14,6 +27,12 @@ export interface KernelHooks {
   schedule?(cur: Task, where: string): void;
   /** The task has given up its CPU and sleeps (TASK_UNINTERRUPTIBLE) from now. */
   sleep?(cur: Task): void;
+  /** The sleep ended (the task was woken and goes back to waiting for its CPU). */
+  sleepEnd?(cur: Task): void;
+  /** wake_up_process: `task` is made runnable (by whatever runs now: a task, a timer). */
+  wakeup?(task: Task): void;
+  /** A context switch on `cpu`: `next` runs from now (null: the idle task). */
+  cpuSwitch?(cpu: Cpu, prev: Task | null, next: Task | null): void;
   /** An acquisition is attempted (before waiting), and when it succeeds. */
   lockAcquire?(cur: Task, lock: Lock, how: string, trylock: boolean): void;
   lockAcquired?(cur: Task, lock: Lock, how: string): void;
@@ -51,6 +70,11 @@ export interface KernelHooks {
    * narrow it (lib/check/alloc.ts, lib/check/cma.ts).
    */
   allocFailure?(cur: Task, info: unknown): void;
+  /**
+   * An allocation that succeeded: `bytes` (the block for `pages`, the object size for `slab`,
+   * the mapped length for DMA), with its GFP flags (0 where the API takes none).
+   */
+  alloc?(cur: Task, kind: AllocKind, bytes: number, gfp: number): void;
   oomKill?(cur: Task, info: unknown): void;
   cmaAlloc?(cur: Task, info: unknown): void;
   /**
@@ -59,6 +83,8 @@ export interface KernelHooks {
    * refused a request. `info` is the DMA layer's record; lib/check/dma.ts narrows it.
    */
   swiotlbFull?(cur: Task, info: unknown): void;
+  /** swiotlb slots were taken or given back: `state` is the machine's SwiotlbState. */
+  swiotlbUsage?(cur: Task, state: unknown): void;
   dmaDebug?(cur: Task | null, info: unknown): void;
   iommuMap?(cur: Task, info: unknown): void;
 }

@@ -6,7 +6,7 @@
 import { Engine, ProgramError, type Thread } from '../../scheduler';
 import { Resource } from '../../scheduler/resource';
 import { Cpu } from './cpu';
-import type { HookName, KernelHooks } from './hooks';
+import { MACHINE_OBSERVER, type HookName, type KernelHooks, type MachineObserver } from './hooks';
 import { irqsoff_tracer_init, lockstat_init } from './lockstat';
 import { KernelLog } from './log';
 import { acquireCpu, releaseCpu } from './sched';
@@ -35,6 +35,8 @@ export interface MachineOptions {
   lockStat?: boolean;
   /** The irqsoff tracer: IRQs-off time per CPU (total and longest span) as metrics. */
   irqsoffTracer?: boolean;
+  /** A tracer (lib/report/trace.ts): sees the machine first; never hashed (a symbol key). */
+  [MACHINE_OBSERVER]?: MachineObserver;
 }
 
 export type KernelBody<R = unknown> = Generator<unknown, R, unknown>;
@@ -93,6 +95,7 @@ export class Machine {
     timers_init(this);
     if (opts.lockStat) lockstat_init(this);
     if (opts.irqsoffTracer) irqsoff_tracer_init(this);
+    opts[MACHINE_OBSERVER]?.(this);
   }
 
   /** Subscribe a detector. */

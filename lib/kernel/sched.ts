@@ -53,6 +53,7 @@ export function* sleep(cur: Task, why: WaitInfo, where = 'schedule'): Generator<
   if (!cur.woken) yield cur.thread.block(cur.sleepWq); // check-and-block is one step
   // Woken before it blocked: it still resumes no earlier than its waker (as a block would).
   else if (cur.wokenAt > cur.thread.clock) yield cur.thread.work(cur.wokenAt - cur.thread.clock);
+  m.emit('sleepEnd', cur);
   cur.woken = false;
   cur.state = 'TASK_RUNNING';
   cur.waitingFor = null;
@@ -63,6 +64,7 @@ export function* sleep(cur: Task, why: WaitInfo, where = 'schedule'): Generator<
 export function wake_up_process(task: Task): void {
   task.woken = true;
   task.wokenAt = task.thread.sim.now();
+  task.cpu.machine.emit('wakeup', task);
   task.thread.sim.wake(task.sleepWq);
 }
 

@@ -314,6 +314,7 @@ export function* cma_alloc(cur: Task, c: cma, count: number, align: number, no_w
       c.allocated += count;
       model.count('cma_alloc');
       model.count('cma_alloc_pages', count);
+      m.emit('alloc', cur, 'cma', count * model.phys.pageSize, 0);
       m.sim.peak(`mm.cma_used_pages.${c.name}`, c.allocated);
     } else {
       model.count('cma_fail');

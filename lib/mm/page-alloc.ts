@@ -204,8 +204,10 @@ function* __alloc_pages(cur: Task, gfpIn: number, order: number): KernelBody<num
   if (gfp_migratetype(gfp) === MIGRATE_MOVABLE) allocFlags |= ALLOC_CMA;
   let pfn = get_page_from_freelist(model, gfp, order, allocFlags, highestIdx);
   if (pfn < 0) pfn = yield* fn(cur, '__alloc_pages_slowpath', slowpath(cur, model, gfp, order, highestIdx));
-  if (pfn >= 0) model.count(counter('alloc', order, gfp));
-  else model.count(counter('fail', order, gfp));
+  if (pfn >= 0) {
+    model.count(counter('alloc', order, gfp));
+    m.emit('alloc', cur, 'pages', model.phys.pageSize * 2 ** order, gfp);
+  } else model.count(counter('fail', order, gfp));
   model.sample();
   return pfn;
 }

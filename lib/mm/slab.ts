@@ -381,6 +381,7 @@ function* slabAlloc(cur: Task, s: kmem_cache, gfp: number): KernelBody<number> {
   }
   s.allocs++;
   mm(m).count('kmalloc');
+  m.emit('alloc', cur, 'slab', s.size, gfp);
   return takeObject(slab);
 }
 

@@ -148,6 +148,7 @@ export function* swiotlb_tbl_map_single(cur: Task, dev: device, orig: number, ma
   sim.count(M_MAPS, 1);
   sim.peak(M_USED_PEAK, mem.total_used);
   sim.peak(M_FOOTPRINT_PEAK, s.policy.footprint(s));
+  s.m.emit('swiotlbUsage', cur, s);
   // Always fill the bounce buffer, even for DMA_FROM_DEVICE: a device that writes less than
   // the whole buffer must not expose stale bounce contents to the original on unmap.
   const ref = new BounceRef();
@@ -200,6 +201,7 @@ export function* swiotlb_tbl_unmap_single(cur: Task, dev: device, tlbAddr: numbe
   if (!(attrs & DMA_ATTR_SKIP_CPU_SYNC) && (dir === DMA_FROM_DEVICE || dir === DMA_BIDIRECTIONAL)) yield* bounce(cur, s, dev, tlbAddr, mappingSize, false, r);
   yield* s.policy.release(cur, dev, tlbAddr, r);
   cur.thread.sim.count(M_UNMAPS, 1);
+  s.m.emit('swiotlbUsage', cur, s);
 }
 
 /** swiotlb_sync_single_for_device: TO_DEVICE / BIDIRECTIONAL copy to the bounce buffer. */
