@@ -297,11 +297,20 @@ export class Tracer {
       }
     }
     for (const { f, cpu } of this.findings) {
-      log.instants.push({ cpu, time: f.time, kind: 'finding', cat: 'finding', name: f.headline, text: f.text, args: { kind: f.kind, ...(f.subkind ? { subkind: f.subkind } : {}), fingerprint: f.fingerprint, step: f.step, count: f.count, text: f.text } });
+      log.instants.push({ cpu, time: findingTime(f, last), kind: 'finding', cat: 'finding', name: f.headline, text: f.text, args: { kind: f.kind, ...(f.subkind ? { subkind: f.subkind } : {}), fingerprint: f.fingerprint, step: f.step, count: f.count, text: f.text } });
     }
     log.end = last;
     return log;
   }
+}
+
+/**
+ * Where a finding sits on the time axis: its own time, except a fatal one found when the run
+ * could not go on (a deadlock seen at quiescence is stamped with the engine's idle clock): the
+ * end of the run then.
+ */
+export function findingTime(f: Finding, runEnd: number): number {
+  return f.fatal ? Math.max(f.time, runEnd) : f.time;
 }
 
 // ---- the Chrome encoding ----
@@ -516,7 +525,8 @@ export function timelineOf(src: ChromeTrace | TraceLog, at: number, cpus: number
     start = earliest === Infinity ? at - DEFAULT_WINDOW_NS : Math.max(at - MAX_WINDOW_NS, Math.min(earliest, at - DEFAULT_WINDOW_NS / 10));
   }
   if (start < 0) start = 0;
-  const inWindow = log.spans.filter((s) => s.start <= at && s.end >= start);
+  // zero-length holds before the finding have no width to draw (a lock taken and dropped in one step)
+  const inWindow = log.spans.filter((s) => s.start <= at && s.end >= start && !(s.kind === 'lock_hold' && s.end === s.start && s.start < at));
   // the latest-ending spans first when there are too many (they are the ones near the finding)
   const kept = inWindow.length <= SLICE_CAP ? inWindow : [...inWindow].sort((a, b) => b.end - a.end || a.start - b.start).slice(0, SLICE_CAP);
   const slices: TimelineSlice[] = kept
@@ -553,5 +563,5 @@ export function findingTimeline(
   const fs = fingerprint === undefined ? [...r.run.findings].sort((a, b) => a.step - b.step) : r.run.findings.filter((f) => f.fingerprint === fingerprint);
   const f = fs[0];
   if (f === undefined) return undefined;
-  return timelineOf(r.log, f.time, r.log.cpus);
+  return timelineOf(r.log, findingTime(f, r.log.end), r.log.cpus);
 }
