@@ -48,6 +48,20 @@ function formatMetric(v: number | undefined): string {
   return Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 1 ? v.toFixed(2) : v.toPrecision(3);
 }
 
+/** Hunt coverage as `key=value` pairs; nested objects flatten to dotted keys, lists show a few items. */
+function coverageText(c: Record<string, unknown>, prefix = ''): string {
+  return Object.entries(c)
+    .map(([k, v]) => {
+      const key = `${prefix}${k}`;
+      if (v === null || v === undefined) return `${key}=-`;
+      if (typeof v === 'number') return `${key}=${formatMetric(v)}`;
+      if (Array.isArray(v)) return `${key}=[${v.slice(0, 3).map(String).join(', ')}${v.length > 3 ? `, … ${v.length - 3} more` : ''}]`;
+      if (typeof v === 'object') return coverageText(v as Record<string, unknown>, `${key}.`);
+      return `${key}=${String(v)}`;
+    })
+    .join(' ');
+}
+
 function expectText(e: RunJson['expect'] | undefined): string {
   if (!e) return 'none declared';
   const parts: string[] = [];
@@ -205,7 +219,7 @@ function renderRun(s: ScenarioResults, r: RunJson, si: number, ri: number): stri
     ['schedules run', String(r.schedulesRun)],
   ];
   if (r.why) facts.push(['why', r.why]);
-  if (r.coverage && Object.keys(r.coverage).length) facts.push(['coverage', Object.entries(r.coverage).map(([k, v]) => `${k}=${formatMetric(v)}`).join(' ')]);
+  if (r.coverage && typeof r.coverage === 'object' && Object.keys(r.coverage).length) facts.push(['coverage', coverageText(r.coverage)]);
   out.push(`<dl class="facts">${facts.map(([k, v]) => `<dt>${escapeHtml(k)}</dt><dd>${escapeHtml(v)}</dd>`).join('')}</dl>`);
   const metrics = Object.entries(r.metrics ?? {});
   if (metrics.length) {
@@ -556,7 +570,6 @@ export function renderTimelineSvg(f: Pick<FindingJson, 'timeline' | 'time' | 'cp
     grid.push(`<text x="${tx}" y="${TL_AXIS_H - 13}" text-anchor="middle" fill="#5b6475">${escapeHtml(label(t))}</text>`);
   }
   const gridLines = ticks.map((t) => `<line x1="${px(x(t))}" y1="${TL_AXIS_H}" x2="${px(x(t))}" y2="${px(plotBottom)}" stroke="#1d2330" stroke-opacity="0.08"/>`);
-  grid.push(`<text x="6" y="${TL_AXIS_H - 13}" fill="#5b6475">${escapeHtml(`span ${formatNs(end - start)}`)}</text>`);
 
   // The finding: a dashed line across every CPU at its time, a flag on the axis.
   const ft = finite(f.time) ? Math.min(Math.max(f.time, start), end) : end;
@@ -568,7 +581,8 @@ export function renderTimelineSvg(f: Pick<FindingJson, 'timeline' | 'time' | 'cp
 
   const legendY = plotBottom + 8;
   const legend = renderTimelineLegend(legendY);
-  const height = legendY + 20;
+  const windowNote = `<text x="6" y="${px(legendY + 30)}" fill="#5b6475">${escapeHtml(`virtual time ${formatNs(start)} → ${formatNs(end)} (${formatNs(end - start)}); hover a bar or mark for details`)}</text>`;
+  const height = legendY + 38;
   const aria = `timeline of CPUs 0-${ncpu - 1} from ${formatNs(start)} to ${formatNs(end)}, ending in ${f.kind}: ${f.headline}`;
   return (
     `<svg class="tl" id="${escapeHtml(id)}" width="${W + 16}" height="${px(height)}" viewBox="0 0 ${W + 16} ${px(height)}" role="img" aria-label="${escapeHtml(aria)}" ${monoAttrs}>` +
@@ -577,6 +591,7 @@ export function renderTimelineSvg(f: Pick<FindingJson, 'timeline' | 'time' | 'cp
     gridLines.join('') +
     finding +
     legend +
+    windowNote +
     '</svg>'
   );
 }

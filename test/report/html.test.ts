@@ -307,6 +307,13 @@ describe('HTML report (lib/report/html.ts)', () => {
     });
   });
 
+  it('shows structured hunt coverage (nested objects, lists, nulls) as flat key=value text', () => {
+    const coverage = { schedules: 40, groups: { lockorder: { distinct: 5, keys: ['a<b', 'b', 'c', 'd', 'e'] } }, schedulesPerClass: { mean: 1.25, min: 1, max: 3 }, depth: null };
+    const html = renderHtml({ ...s5, runs: [{ ...s5.runs[0], coverage }] });
+    expect(tagProblems(html)).to.deep.equal([]);
+    expect(html).to.include('schedules=40 groups.lockorder.distinct=5 groups.lockorder.keys=[a&lt;b, b, c, … 2 more] schedulesPerClass.mean=1.25 schedulesPerClass.min=1 schedulesPerClass.max=3 depth=-');
+  });
+
   it('rejects input that is not hunt --json output', () => {
     expect(() => renderHtml({} as never)).to.throw(/hunt --json/);
   });
