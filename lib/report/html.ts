@@ -491,10 +491,10 @@ function sliceTitle(s: TimelineSlice): string {
 /**
  * An SVG timeline of a finding: a group of rows per CPU (`<g class="cpu" data-cpu="N">`) under
  * a time axis, every slice and mark with a `<title>` tooltip, the finding as a dashed marker
- * line titled with its headline, and a legend. Spans are clipped to the window; input that is
+ * line at the window's end titled with its headline, and a legend. Spans are clipped to the window; input that is
  * not a TimelineJson draws a one-line note instead of failing the page.
  */
-export function renderTimelineSvg(f: Pick<FindingJson, 'timeline' | 'time' | 'cpus' | 'kind' | 'headline'>, id = 'timeline'): string {
+export function renderTimelineSvg(f: Pick<FindingJson, 'timeline' | 'cpus' | 'kind' | 'headline'>, id = 'timeline'): string {
   const tl = f.timeline as TimelineJson | undefined;
   const monoAttrs = 'font-family="ui-monospace,Menlo,Consolas,monospace" font-size="10"';
   if (!tl || !finite(tl.start, tl.end) || !Array.isArray(tl.slices)) {
@@ -553,7 +553,7 @@ export function renderTimelineSvg(f: Pick<FindingJson, 'timeline' | 'time' | 'cp
       parts.push(bar(s, ctxY + inset, TL_CTX_H - 2 * inset, s.name));
     }
     for (const s of irq) parts.push(bar(s, irqY, TL_IRQ_H, ''));
-    for (const [i, s] of locks.entries()) parts.push(bar(s, lockY + lockRows[i] * TL_BAR_H + 1, TL_BAR_H - 2, s.kind === 'lock_spin' ? `spin ${s.name}` : s.name));
+    for (const [i, s] of locks.entries()) parts.push(bar(s, lockY + lockRows[i] * TL_BAR_H + 1, TL_BAR_H - 2, s.kind === 'lock_spin' && !/^spin/.test(s.name) ? `spin ${s.name}` : s.name));
     for (const [i, s] of sleeps.entries()) parts.push(bar(s, sleepY + sleepRows[i] * TL_BAR_H + 1, TL_BAR_H - 2, s.name));
     for (const m of instants.filter((i) => i.cpu === cpu)) parts.push(mark(m, x(m.time), marksY, ctxY + TL_CTX_H));
     parts.push('</g>');
@@ -571,10 +571,10 @@ export function renderTimelineSvg(f: Pick<FindingJson, 'timeline' | 'time' | 'cp
   }
   const gridLines = ticks.map((t) => `<line x1="${px(x(t))}" y1="${TL_AXIS_H}" x2="${px(x(t))}" y2="${px(plotBottom)}" stroke="#1d2330" stroke-opacity="0.08"/>`);
 
-  // The finding: a dashed line across every CPU at its time, a flag on the axis.
-  const ft = finite(f.time) ? Math.min(Math.max(f.time, start), end) : end;
-  const fx = px(x(ft));
-  const finding = `<g class="finding-marker"><title>${escapeHtml(`${f.kind} at ${formatNs(f.time)}: ${f.headline}`)}</title>` +
+  // The finding: a dashed line across every CPU at the window's end (the tracer ends the window at
+  // the finding; f.time can differ, e.g. a deadlock found at quiescence), a flag on the axis.
+  const fx = px(x(end));
+  const finding = `<g class="finding-marker"><title>${escapeHtml(`${f.kind} at ${formatNs(end)}: ${f.headline}`)}</title>` +
     `<line x1="${fx}" y1="${TL_AXIS_H - 6}" x2="${fx}" y2="${px(plotBottom)}" stroke="#c0362c" stroke-width="2" stroke-dasharray="5 3"/>` +
     `<path d="M ${fx} ${TL_AXIS_H - 6} l 6 -4 l -6 -4 z" fill="#c0362c"/>` +
     `<rect x="${px(Number(fx) - 4)}" y="${TL_AXIS_H - 6}" width="8" height="${px(plotBottom - TL_AXIS_H + 6)}" fill="transparent"/></g>`;

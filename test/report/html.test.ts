@@ -224,7 +224,7 @@ describe('HTML report (lib/report/html.ts)', () => {
 
     it('has a group of rows per CPU and every slice carries a <title> with its name and times', () => {
       const tl = handMadeTimeline();
-      const svg = renderTimelineSvg({ timeline: tl, time: tl.end, cpus: [0, 1], kind: 'deadlock', headline: 'deadlock: a & b' }, 't1');
+      const svg = renderTimelineSvg({ timeline: tl, cpus: [0, 1], kind: 'deadlock', headline: 'deadlock: a & b' }, 't1');
       expect(tagProblems(svg)).to.deep.equal([]);
       const groups = svg.match(/<g class="cpu" data-cpu="(\d+)">/g) ?? [];
       expect(groups).to.deep.equal(['<g class="cpu" data-cpu="0">', '<g class="cpu" data-cpu="1">']);
@@ -255,24 +255,26 @@ describe('HTML report (lib/report/html.ts)', () => {
       expect(page).not.to.include('<img');
     });
 
-    it('marks the finding: a dashed line at its time, titled with its kind and headline', () => {
+    it('marks the finding: a dashed line at the window\'s end, titled with its kind and headline', () => {
       const tl = handMadeTimeline();
-      const f = { timeline: tl, time: 6_000, cpus: [0], kind: 'deadlock', headline: 'deadlock: <A> waits for "B"' };
+      const f = { timeline: tl, cpus: [0], kind: 'deadlock', headline: 'deadlock: <A> waits for "B"' };
       const svg = renderTimelineSvg(f, 't2');
       const m = svg.match(/<g class="finding-marker"><title>([^<]*)<\/title><line x1="([\d.]+)"/);
       expect(m, 'the finding marker').to.not.equal(null);
-      expect(m![1]).to.equal(escapeHtml(`deadlock at ${formatNs(6_000)}: ${f.headline}`));
-      // Half-way through the window: half-way across the plot.
-      const x0 = Number(svg.match(/<line x1="([\d.]+)" y1="20" x2="([\d.]+)" y2="20"/)![1]);
-      const x1 = Number(svg.match(/<line x1="([\d.]+)" y1="20" x2="([\d.]+)" y2="20"/)![2]);
-      expect(Number(m![2])).to.be.closeTo((x0 + x1) / 2, 0.2);
+      expect(m![1]).to.equal(escapeHtml(`deadlock at ${formatNs(tl.end)}: ${f.headline}`));
+      // The axis runs from the window's start to its end; the marker sits at the end.
+      const axis = svg.match(/<line x1="([\d.]+)" y1="20" x2="([\d.]+)" y2="20"/)!;
+      expect(Number(m![2])).to.equal(Number(axis[2]));
+      // Half-way through the window is half-way across: the wakeup at 6 µs of 12.
+      const wake = svg.match(/<g class="mark" data-kind="wakeup">[\s\S]*?<circle cx="([\d.]+)"/)!;
+      expect(Number(wake[1])).to.be.closeTo((Number(axis[1]) + Number(axis[2])) / 2, 0.2);
     });
 
     it('clips spans to the window, packs overlapping locks into sub-rows, and survives bad input', () => {
       const tl = handMadeTimeline();
       tl.slices.push({ cpu: 1, lane: 'lock', kind: 'lock_hold', name: 'early', start: -5_000, end: 500 });
       tl.slices.push({ cpu: 1, lane: 'lock', kind: 'lock_hold', name: 'after', start: 50_000, end: 60_000 });
-      const svg = renderTimelineSvg({ timeline: tl, time: tl.end, cpus: [], kind: 'k', headline: 'h' });
+      const svg = renderTimelineSvg({ timeline: tl, cpus: [], kind: 'k', headline: 'h' });
       expect(svg).to.include('early');
       expect(svg).not.to.include('after');
       for (const m of svg.matchAll(/<rect class="slice"[^>]* x="([-\d.]+)"[^>]* width="([\d.]+)"/g)) {
@@ -283,7 +285,7 @@ describe('HTML report (lib/report/html.ts)', () => {
       const y = (name: string) => svg.match(new RegExp(`data-kind="lock_hold" x="[\\d.]+" y="([\\d.]+)"[^>]*><title>CPU0 lock held: ${escapeHtml(name)}`))![1];
       expect(y('stats_lock')).to.not.equal(y(EVIL_LOCK));
       // Not a timeline: a note, not an exception.
-      const bad = renderTimelineSvg({ timeline: { cpus: 2 } as never, time: 0, cpus: [], kind: 'k', headline: 'h' });
+      const bad = renderTimelineSvg({ timeline: { cpus: 2 } as never, cpus: [], kind: 'k', headline: 'h' });
       expect(bad).to.include('no timeline recorded');
       expect(tagProblems(bad)).to.deep.equal([]);
     });
