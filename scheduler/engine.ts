@@ -74,6 +74,8 @@ export interface RunMetrics {
   deviations: number;
   /** Largest thread clock at the end (ns). */
   endTime: number;
+  /** Threads spawned in the run, daemon threads included (PCT's n). Set on every run's result. */
+  threads?: number;
   /** Model counters (sim.count): summed over a hunt's runs. Absent when the run kept none. */
   counters?: Record<string, number>;
   /** Model high-water marks (sim.peak): the largest over a hunt's runs. */
@@ -97,6 +99,10 @@ export interface RunResult {
   deviations: Deviation[];
   /** Event log, only with instrument: true. */
   events: string[] | null;
+  /** Coverage keys the program recorded (sim.cover), distinct, in first-seen order; null when none. */
+  coverage: readonly string[] | null;
+  /** The run's interleaving class (sim.mixClass), uint32; 0 when nothing was mixed in. */
+  interleaving: number;
 }
 
 interface Timer {
@@ -120,6 +126,8 @@ class PackedRunResult implements RunResult {
     readonly hash: number,
     private readonly packed: Int32Array,
     readonly events: string[] | null,
+    readonly coverage: readonly string[] | null,
+    readonly interleaving: number,
   ) {}
 
   get deviations(): Deviation[] {
@@ -216,6 +224,9 @@ export class Engine implements ChoiceView {
   private devLen = 0;
   private counters: Record<string, number> | null = null;
   private peaks: Record<string, number> | null = null;
+  /** Coverage keys of this run (a Set keeps first-seen order); made on first use. */
+  private coverSet: Set<string> | null = null;
+  private classHash = 0;
 
   constructor(opts: EngineOptions = {}) {
     this.window = opts.window ?? Infinity;
@@ -252,6 +263,24 @@ export class Engine implements ChoiceView {
     const p = (this.peaks ??= {});
     const old = p[name];
     if (old === undefined || v > old) p[name] = v;
+  }
+
+  /**
+   * Record coverage key `key` for this run (distinct keys, first-seen order). Coverage is
+   * observation only: it never influences the schedule or the event hash.
+   */
+  cover(key: string): void {
+    const s = (this.coverSet ??= new Set());
+    if (!s.has(key)) s.add(key);
+  }
+
+  /**
+   * Fold the 32-bit value `x` into this run's interleaving class. The fold is order-free (a sum
+   * of scrambled values, a multiset hash), so runs mixing the same values in any order share a
+   * class; a caller that cares about a position puts it in `x` (e.g. the n-th taking of a lock).
+   */
+  mixClass(x: number): void {
+    this.classHash = (this.classHash + scramble(x)) | 0;
   }
 
   /** The thread executing now, or null inside a timer callback / setup. */
@@ -627,6 +656,8 @@ export class Engine implements ChoiceView {
     this.coalesced = this.timersFired = this.faults = 0;
     this.devLen = 0;
     this.counters = this.peaks = null;
+    this.coverSet = null;
+    this.classHash = 0;
   }
 
   private loop(): void {
@@ -1280,6 +1311,7 @@ export class Engine implements ChoiceView {
       faults: this.faults,
       deviations: this.devLen >> 2,
       endTime: this.endTime(),
+      threads: this.threads.length,
     };
     if (this.counters !== null) metrics.counters = this.counters;
     if (this.peaks !== null) metrics.peaks = this.peaks;
@@ -1290,7 +1322,9 @@ export class Engine implements ChoiceView {
       const d = this.dev;
       for (let i = 0; i < packed.length; i++) packed[i] = d[i];
     }
-    return new PackedRunResult(this.seed, this.endReason, this.findingList.length === 0 ? [] : this.findingList, metrics, this.hash >>> 0, packed, this.events);
+    const coverage = this.coverSet === null ? null : [...this.coverSet];
+    const findings = this.findingList.length === 0 ? [] : this.findingList;
+    return new PackedRunResult(this.seed, this.endReason, findings, metrics, this.hash >>> 0, packed, this.events, coverage, this.classHash >>> 0);
   }
 
   // ---- helpers ----
@@ -1333,6 +1367,17 @@ export class Engine implements ChoiceView {
     if (e instanceof Error) err.stack = e.stack;
     return err;
   }
+}
+
+/**
+ * murmur3's 32-bit finaliser over x offset by a constant (so mixing 0 counts too): a bijection
+ * that spreads every input bit, for mixClass's sum.
+ */
+function scramble(x: number): number {
+  let h = (x ^ 0x9e3779b9) | 0;
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return h ^ (h >>> 16);
 }
 
 /** An exception from program code outside a thread body (timer, predicate): a ProgramError. */

@@ -1,5 +1,6 @@
 /** The generic deterministic exploration engine. Knows nothing of kernels. */
 export * from './choice';
+export * from './coverage';
 export * from './engine';
 export * from './errors';
 export * from './explorer';
