@@ -2,6 +2,7 @@
 import type { Machine } from '../kernel/machine';
 import { installAllocCheck } from './alloc';
 import { installCmaCheck } from './cma';
+import { installCoverage } from './coverage';
 import { installDmaCheck } from './dma';
 import { installDeadlockCheck } from './deadlock';
 import { installIpiCheck } from './ipi';
@@ -10,7 +11,7 @@ import { installLockdep } from './lockdep';
 import { installRcuCheck } from './rcu';
 import { installWatchdogs } from './watchdog';
 
-export { installAllocCheck, installCmaCheck, installDmaCheck, installDeadlockCheck, installIpiCheck, installLockdep, installMightSleep, installRcuCheck, installWatchdogs };
+export { installAllocCheck, installCmaCheck, installCoverage, installDmaCheck, installDeadlockCheck, installIpiCheck, installLockdep, installMightSleep, installRcuCheck, installWatchdogs };
 
 export function installDetectors(m: Machine): void {
   installMightSleep(m);
@@ -22,4 +23,5 @@ export function installDetectors(m: Machine): void {
   installDmaCheck(m); // swiotlb_full, dma_debug, iommu_map: only from a machine with a DMA layer
   installLockdep(m); // only when the machine has lockdep on
   installWatchdogs(m); // only in timed mode or under a fair strategy
+  installCoverage(m); // hunt coverage (lock orders, IRQs while holding, interleaving class): reports nothing
 }
