@@ -12,6 +12,7 @@
 import { Engine, type EngineOptions, type RunMetrics, type RunResult } from './engine';
 import { InputError, ScheduleError } from './errors';
 import type { Finding } from './finding';
+import type { HuntCoverage } from './coverage';
 import { HuntFold, type FoldOptions } from './fold';
 import { StrategyPicker } from './portfolio';
 import { programHash, type Program } from './program';
@@ -53,7 +54,7 @@ export interface HuntOptions extends EngineOptions, StrategySpec {
   /** Units already run (--resume, merge): their records are folded instead of run again. */
   done?: ReadonlyMap<number, readonly IterationRecord[]>;
   /** After each unit this process ran: its records, and whether the hunt stopped in it (--out). */
-  onUnit?: (unit: number, records: IterationRecord[], stopped: boolean) => void;
+  onUnit?: (unit: number, records: IterationRecord[], stopped: boolean, plan: HuntPlan) => void;
   /** The plan to follow (--resume and merge use the stored one). */
   plan?: HuntPlan;
   /** Split a DFS into subtrees even in one process (for a later parallel or sharded resume). */
@@ -95,6 +96,8 @@ export interface HuntResult {
   exhausted: boolean;
   /** How the hunt was cut into units (merge and --resume check that they agree). */
   plan?: HuntPlan;
+  /** Hunt coverage (lock-order pairs, IRQ-while-holding states, interleaving classes, PCT bound). */
+  coverage?: HuntCoverage;
 }
 
 const CALIBRATION_RUNS = 4;
@@ -183,7 +186,7 @@ export function hunt(program: Program, opts: HuntOptions = {}): HuntResult {
       recs.push(rec);
       return fold.push(rec, i < 0 ? fold.run : i);
     });
-    opts.onUnit?.(u, recs, fold.stopped);
+    opts.onUnit?.(u, recs, fold.stopped, plan);
   }
   return finishHunt(program, opts, plan, fold, eopts);
 }
@@ -212,6 +215,7 @@ export function finishHunt(program: Program, opts: HuntOptions, plan: HuntPlan, 
     // DFS ran out of paths before the budget: every unit folded and the fold did not stop.
     exhausted: plan.prefixes !== null && fold.stoppedBy !== 'findings' && fold.run < plan.iterations && units > 0,
     plan,
+    coverage: fold.coverage.summary({ strategy: plan.strategy }),
   };
 }
 

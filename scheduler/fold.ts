@@ -8,6 +8,7 @@
 import type { RunMetrics } from './engine';
 import type { FoundFinding } from './explorer';
 import type { IterationRecord } from './record';
+import { CoverageAccumulator } from './coverage';
 import { InputError } from './errors';
 
 export interface FoldOptions {
@@ -20,7 +21,7 @@ export interface FoldOptions {
   stopWhen?: (found: readonly FoundFinding[]) => boolean;
   onProgress?: (p: { done: number; total: number; findings: number }) => void;
   progressEvery?: number;
-  /** Called with every record folded (hunt coverage). */
+  /** Called with every record folded. */
   onRecord?: (rec: IterationRecord) => void;
 }
 
@@ -58,6 +59,8 @@ export class HuntFold {
   stopped = false;
   /** Why the fold stopped: the budget, or the findings (a stop rule). */
   stoppedBy: 'budget' | 'findings' | null = null;
+  /** Hunt coverage of the records folded (stops where the fold stops, like the totals). */
+  readonly coverage = new CoverageAccumulator();
   private readonly every: number;
 
   constructor(private readonly o: FoldOptions) {
@@ -69,6 +72,7 @@ export class HuntFold {
     if (this.stopped) return true;
     this.run++;
     addMetrics(this.totals, rec.metrics);
+    this.coverage.add(rec);
     this.o.onRecord?.(rec);
     if (rec.findings.length > 0) {
       if (this.firstIteration < 0) this.firstIteration = index;

@@ -98,7 +98,7 @@ export async function huntParallel(program: Program, source: ProgramSource, opts
             if (m.type === 'ready') next(w);
             else if (m.type === 'unit') {
               results.set(m.unit, m.records);
-              opts.onUnit?.(m.unit, m.records, false);
+              opts.onUnit?.(m.unit, m.records, false, plan);
               if (advance()) finish();
               else next(w);
             } else finish(m.kind === 'input' ? new InputError(m.message) : m.kind === 'program' ? new ProgramError(m.message) : new Error(`worker: ${m.message}`));

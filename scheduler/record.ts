@@ -33,17 +33,13 @@ export interface IterationRecord {
   interleaving: number;
 }
 
-/** What coverage the engine attaches to a run (absent on engines without the channel). */
-interface CoveredRun {
-  coverage?: readonly string[] | null;
-  interleaving?: number;
-}
-
 /**
- * The record of a run. `seen` holds the fingerprints this process has recorded in full; it is
- * updated. Findings go through JSON so records compare and travel alike in every process.
+ * The record of a run. `seen` holds the fingerprints this process has recorded in full, and
+ * `seenKeys` the coverage keys it has recorded; both are updated. A key, like a finding, is
+ * kept only the first time its process sees it: the union of keys up to any iteration is the
+ * same. Findings go through JSON so records compare and travel alike in every process.
  */
-export function makeRecord(r: RunResult, hash: string, strategy: string, seen: Set<string>): IterationRecord {
+export function makeRecord(r: RunResult, hash: string, strategy: string, seen: Set<string>, seenKeys: Set<string> = new Set()): IterationRecord {
   let findings: RecordFinding[] = [];
   if (r.findings.length > 0) {
     let schedule: string | null = null;
@@ -58,13 +54,13 @@ export function makeRecord(r: RunResult, hash: string, strategy: string, seen: S
       return rf;
     });
   }
-  const c = r as RunResult & CoveredRun;
-  return {
-    seed: r.seed,
-    steps: r.metrics.steps,
-    findings,
-    metrics: r.metrics,
-    coverage: c.coverage ?? null,
-    interleaving: c.interleaving ?? 0,
-  };
+  let coverage: string[] | null = null;
+  if (r.coverage !== null) {
+    for (const k of r.coverage) {
+      if (seenKeys.has(k)) continue;
+      seenKeys.add(k);
+      (coverage ??= []).push(k);
+    }
+  }
+  return { seed: r.seed, steps: r.metrics.steps, findings, metrics: r.metrics, coverage, interleaving: r.interleaving };
 }

@@ -71,6 +71,7 @@ export class UnitRunner {
   private readonly picker: StrategyPicker;
   /** Fingerprints this process has recorded in full (see record.ts). */
   private readonly seen = new Set<string>();
+  private readonly seenKeys = new Set<string>();
 
   constructor(
     private readonly program: Program,
@@ -110,6 +111,6 @@ export class UnitRunner {
   }
 
   private record(r: RunResult, s: Strategy): IterationRecord {
-    return makeRecord(r, this.plan.hash, s.name, this.seen);
+    return makeRecord(r, this.plan.hash, s.name, this.seen, this.seenKeys);
   }
 }

@@ -3,15 +3,19 @@
  * with --json one JSON object on stdout and nothing else. Exit codes: 0 as expected, 1 a run not
  * as expected, 2 bad input (one line on stderr, no stack trace unless --debug).
  */
-import { InputError, ProgramError, programHash, replay } from '../../scheduler';
-import { readFileSync, renameSync, writeFileSync } from 'fs';
+import { InputError, ProgramError, engineOptions, programHash, replay, shrinkSchedule, type HuntCoverage, type HuntOptions } from '../../scheduler';
+import { existsSync } from 'fs';
+import { formatCoverage } from '../report/coverage';
 import { renderHtml } from '../report/html';
 import { findingJson } from '../report/json';
-import { scenarioProgram, type Perturbation, type ScenarioDef, type VariantDef } from '../scenario/define';
-import { huntVariant, replayCommand, variantHuntOptions, type RunJson } from '../scenario/hunt';
+import { findingTimeline, traceRun, writeTrace } from '../report/trace';
+import { scenarioProgram, type Params, type Perturbation, type ScenarioDef, type VariantDef } from '../scenario/define';
+import { huntVariant, huntVariantAsync, partialRun, replayCommand, variantHuntOptions, type HuntState, type RunJson, type VariantHuntOptions } from '../scenario/hunt';
 import { allScenarios, findScenario } from '../scenario/registry';
 import { judge } from '../scenario/verdict';
 import { applyParams, parseCli, type CliOptions } from './options';
+import { progressBar, wantProgressBar } from './progress';
+import { ResultsWriter, docOf, readResults, writeAtomic, type ScenarioOutput } from './results-file';
 
 export type { RunJson } from '../scenario/hunt';
 
@@ -25,18 +29,54 @@ const stdio: Io = {
   err: (s) => process.stderr.write(s.endsWith('\n') ? s : `${s}\n`),
 };
 
-const USAGE = `usage: irqsim <list|run|hunt|replay|report> [scenario] [options]
+const USAGE = `usage: irqsim <list|run|hunt|replay|shrink|merge|report> [scenario] [options]
   irqsim list [--json]
-  irqsim hunt <scenario|all> [--variant v] [--seed n] [--iterations n] [--strategy random|pct|fair-pct|dfs] [--json] ...
-  irqsim run <scenario> [--variant v] [--json]
-  irqsim replay <scenario> <schedule> [--variant v] [--continue] [--json]
+  irqsim hunt <scenario|all> [--variant v] [--seed n] [--iterations n] [--strategy random|pct|fair-pct|dfs | --portfolio]
+              [--workers n] [--shard i/n] [--out results.json [--resume]] [--json] ...
+  irqsim run <scenario> [--variant v] [--trace out.json] [--json]
+  irqsim replay <scenario> <schedule> [--variant v] [--continue] [--trace out.json] [--json]
+  irqsim shrink <scenario> <schedule> [--variant v] [--json]
+  irqsim merge <shard.json>... [--out merged.json] [--json]
   irqsim report <results.json> --html <out.html>`;
 
-export function main(argv: string[], io: Io = stdio): number {
+/**
+ * The command; a promise only when the hunt runs on worker threads (--workers n > 1), so
+ * every other command stays synchronous for callers and tests.
+ */
+export function main(argv: string[], io: Io = stdio): number | Promise<number> {
   let debug = argv.includes('--debug');
+  const failed = (e: unknown): number => {
+    if (e instanceof InputError) {
+      io.err(`irqsim: ${e.message}`);
+      if (debug && e.stack) io.err(e.stack);
+      return 2;
+    }
+    if (e instanceof ProgramError) {
+      io.err(`irqsim: scenario error: ${e.message}`);
+      if (debug && e.stack) io.err(e.stack);
+      return 2;
+    }
+    io.err(`irqsim: internal error: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}${debug ? '' : ' (--debug prints the stack)'}`);
+    if (debug && e instanceof Error && e.stack) io.err(e.stack);
+    return 2;
+  };
   try {
+    const r = command(argv, io, (d) => (debug = d));
+    return r instanceof Promise ? r.catch(failed) : r;
+  } catch (e) {
+    return failed(e);
+  }
+}
+
+/** main() that always gives a promise. */
+export async function mainAsync(argv: string[], io: Io = stdio): Promise<number> {
+  return main(argv, io);
+}
+
+function command(argv: string[], io: Io, setDebug: (d: boolean) => void): number | Promise<number> {
+  {
     const o = parseCli(argv);
-    debug = o.debug;
+    setDebug(o.debug);
     if (o.html !== undefined && o.command !== 'report') throw new InputError('--html belongs to irqsim report <results.json> --html <out.html>');
     switch (o.command) {
       case 'list':
@@ -52,25 +92,12 @@ export function main(argv: string[], io: Io = stdio): number {
       case 'report':
         return cmdReport(o, io);
       case 'shrink':
+        return cmdShrink(o, io);
       case 'merge':
-        throw new InputError(`irqsim ${o.command} is not available yet (it arrives with the parallel-hunts and reports issue)`);
+        return cmdMerge(o, io);
       default:
-        throw new InputError(`unknown command "${o.command}": expected list, run, hunt, replay or report`);
+        throw new InputError(`unknown command "${o.command}": expected list, run, hunt, replay, shrink, merge or report`);
     }
-  } catch (e) {
-    if (e instanceof InputError) {
-      io.err(`irqsim: ${e.message}`);
-      if (debug && e.stack) io.err(e.stack);
-      return 2;
-    }
-    if (e instanceof ProgramError) {
-      io.err(`irqsim: scenario error: ${e.message}`);
-      if (debug && e.stack) io.err(e.stack);
-      return 2;
-    }
-    io.err(`irqsim: internal error: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}${debug ? '' : ' (--debug prints the stack)'}`);
-    if (debug && e instanceof Error && e.stack) io.err(e.stack);
-    return 2;
   }
 }
 
@@ -108,32 +135,272 @@ function perturbationOf(def: ScenarioDef, name: string | undefined): Perturbatio
   return p;
 }
 
-function cmdHunt(o: CliOptions, io: Io, single: boolean): number {
+/** What a hunt was asked to do: stored with its records so merge and --resume redo exactly it. */
+interface HuntRequest {
+  hunt: Partial<HuntOptions>;
+  all: boolean;
+  confirm: boolean;
+  shrink: boolean;
+  checkDeterminism: boolean;
+  machine: { lockdep?: boolean };
+}
+
+function requestOf(o: CliOptions): HuntRequest {
+  return { hunt: o.hunt, all: o.all, confirm: o.confirm, shrink: o.shrink, checkDeterminism: o.checkDeterminism, machine: machineOverrides(o) };
+}
+
+/** The request back from JSON (Infinity, which JSON writes as null, comes back). */
+function requestFromJson(r: unknown, where: string): HuntRequest {
+  const q = r as HuntRequest | undefined;
+  if (!q || typeof q !== 'object' || typeof q.hunt !== 'object') throw new InputError(`${where} has no hunt request: it was not written by irqsim hunt --shard or --out`);
+  const hunt = { ...q.hunt } as Record<string, unknown>;
+  for (const k of ['window', 'horizon']) if (hunt[k] === null) hunt[k] = Infinity;
+  return { ...q, hunt: hunt as Partial<HuntOptions>, machine: q.machine ?? {} };
+}
+
+/** The `options` object of the JSON output (CONTRACT.md), the same for every way of running a hunt. */
+function optionsJson(o: CliOptions, def: ScenarioDef, params: Params, pert: Perturbation | null): Record<string, unknown> {
+  return {
+    seed: o.hunt.seed ?? 0,
+    strategy: o.hunt.portfolio ? 'portfolio' : (o.hunt.strategy ?? 'random'),
+    iterations: o.hunt.iterations ?? def.options?.iterations ?? 1000,
+    ...o.hunt,
+    params,
+    ...(pert ? { perturbation: pert.name } : {}),
+    ...(o.lockdep !== undefined ? { lockdep: o.lockdep ? 'on' : 'off' } : {}),
+    ...(o.shard ? { shard: `${o.shard.index}/${o.shard.count}` } : {}),
+  };
+}
+
+interface Task {
+  out: ScenarioOutput;
+  def: ScenarioDef;
+  v: VariantDef;
+  params: Params;
+  vo: VariantHuntOptions;
+  pert: Perturbation | null;
+}
+
+function cmdHunt(o: CliOptions, io: Io, single: boolean): number | Promise<number> {
   const target = o.positionals[0];
   if (!target) throw new InputError(`${single ? 'run' : 'hunt'} needs a scenario (a file or an id; "all" for every scenario)`);
   if (o.positionals.length > 1) throw new InputError(`unexpected argument "${o.positionals[1]}"`);
+  if (single) {
+    for (const [flag, set] of [['--workers', o.workers > 1], ['--shard', o.shard !== undefined], ['--out', o.out !== undefined], ['--portfolio', o.hunt.portfolio === true]] as const) {
+      if (set) throw new InputError(`${flag} belongs to irqsim hunt: irqsim run runs one schedule per variant`);
+    }
+  } else if (o.trace !== undefined) {
+    throw new InputError('--trace writes one run: use it with irqsim run, or replay a finding with irqsim replay <scenario> <schedule> --trace <out.json>');
+  }
   const defs = target === 'all' && !single ? allScenarios() : [findScenario(target)];
   if (target === 'all' && o.params.length) throw new InputError('--param needs a single scenario');
   if (target === 'all' && o.perturb !== undefined) throw new InputError('--perturb needs a single scenario');
-  const outputs = defs.map((def) => {
+  if (single && o.trace !== undefined) return cmdRunTrace(o, io, defs[0]);
+  const previous = o.resume ? readResults(o.out as string, 'a results file written by irqsim hunt --out') : null;
+  const keep = o.out !== undefined || o.shard !== undefined;
+  const request = requestOf(o);
+  const outputs: ScenarioOutput[] = [];
+  const tasks: Task[] = [];
+  for (const def of defs) {
     const pert = perturbationOf(def, o.perturb);
     const params = applyParams(def, o.params, pert?.params);
     const program = scenarioProgram(def, def.variants[0].name, params, machineOverrides(o));
-    const runs = variantsOf(def, o.variant).map((v) => {
+    const out: ScenarioOutput = {
+      scenario: { id: def.id, name: def.name, file: def.file, hash: programHash(program, o.hunt) },
+      options: optionsJson(o, def, params, pert),
+      runs: [],
+    };
+    outputs.push(out);
+    const prev = previous ? resumedScenario(previous, out, o.out as string) : null;
+    for (const v of variantsOf(def, o.variant)) {
       const over = { ...o.hunt };
       if (pert && over.iterations === undefined) over.iterations = Math.max(1, Math.round((variantHuntOptions(def, v).iterations ?? 1000) * (pert.scale ?? 1)));
-      return huntVariant(def, v, params, { hunt: over, all: o.all, confirm: o.confirm, shrink: o.shrink ? undefined : false, checkDeterminism: o.checkDeterminism, single, machine: machineOverrides(o) });
+      const before = prev?.runs.find((r) => r.variant === v.name);
+      if (prev && (before === undefined || before.state === undefined)) throw new InputError(`cannot resume from ${o.out}: it has no records of ${def.id}/${v.name}`);
+      const vo: VariantHuntOptions = {
+        hunt: over,
+        all: o.all,
+        confirm: o.confirm,
+        shrink: o.shrink ? undefined : false,
+        checkDeterminism: o.checkDeterminism,
+        single,
+        machine: machineOverrides(o),
+        workers: o.workers,
+        ...(o.shard ? { shard: o.shard } : {}),
+        ...(keep ? { keepState: true, request } : {}),
+        ...(before?.state ? { resumeFrom: before.state } : {}),
+      };
+      tasks.push({ out, def, v, params, vo, pert });
+    }
+  }
+  const bar = progressBar(wantProgressBar(o.json));
+  let current: { task: Task; state: HuntState | null } | null = null;
+  const writer = o.out === undefined ? null : new ResultsWriter(o.out, () => docOf(outputs.map((x) => (current && current.task.out === x && current.state ? { ...x, runs: [...x.runs, partialRun(current.task.def, current.task.v, current.task.params, current.state, current.task.vo.machine)] } : x))));
+  const finish = (): number => {
+    current = null;
+    writer?.update(true);
+    const ok = outputs.every((x) => x.runs.every((r) => r.verdict === 'as-expected'));
+    if (o.json) io.out(JSON.stringify(docOf(outputs)));
+    else for (const [i, x] of outputs.entries()) printText(io, x.scenario, x.runs, defs[i].keyMetrics ?? []);
+    return ok ? 0 : 1;
+  };
+  const drive = (i: number): number | Promise<number> => {
+    for (; i < tasks.length; i++) {
+      const t = tasks[i];
+      current = { task: t, state: null };
+      const onProgress = bar.start(`${t.def.id}/${t.v.name}`);
+      const vo: VariantHuntOptions = {
+        ...t.vo,
+        hunt: { ...t.vo.hunt, onProgress, progressEvery: 1 },
+        ...(writer ? { onState: (st: HuntState) => ((current!.state = st), writer.update()) } : {}),
+      };
+      const r = o.workers > 1 && !single ? huntVariantAsync(t.def, t.v, t.params, vo) : huntVariant(t.def, t.v, t.params, vo);
+      const done = (x: RunJson) => {
+        bar.stop();
+        t.out.runs.push(x);
+        current = null;
+        writer?.update(true);
+      };
+      if (r instanceof Promise) {
+        const k = i;
+        return r.then(
+          (x) => (done(x), drive(k + 1)),
+          (e) => {
+            bar.stop();
+            throw e;
+          },
+        );
+      }
+      done(r);
+    }
+    return finish();
+  };
+  return drive(0);
+}
+
+/** --resume: the scenario's entry in the earlier file, which must be the same hunt. */
+function resumedScenario(previous: ScenarioOutput[], now: ScenarioOutput, file: string): ScenarioOutput {
+  const prev = previous.find((p) => p.scenario.id === now.scenario.id);
+  if (!prev) throw new InputError(`cannot resume from ${file}: it has no hunt of ${now.scenario.id}`);
+  if (prev.scenario.hash !== now.scenario.hash) throw new InputError(`cannot resume from ${file}: ${now.scenario.id} changed since (program hash ${prev.scenario.hash}, now ${now.scenario.hash})`);
+  const a = prev.options, b = JSON.parse(JSON.stringify(now.options)) as Record<string, unknown>;
+  for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) {
+    if (JSON.stringify(a[k]) !== JSON.stringify(b[k])) throw new InputError(`cannot resume from ${file}: it records a hunt with ${k} ${JSON.stringify(a[k]) ?? '(unset)'}, this one has ${JSON.stringify(b[k]) ?? '(unset)'}`);
+  }
+  return prev;
+}
+
+/** irqsim run <scenario> --trace <out.json>: one variant's iteration 0, traced. */
+function cmdRunTrace(o: CliOptions, io: Io, def: ScenarioDef): number {
+  const vs = variantsOf(def, o.variant);
+  if (vs.length !== 1) throw new InputError(`--trace writes one run: pick the variant with --variant (${def.variants.map((x) => x.name).join(', ')})`);
+  const params = applyParams(def, o.params, perturbationOf(def, o.perturb)?.params);
+  const t = traceRun(def, vs[0].name, params, { hunt: o.hunt, machine: machineOverrides(o) });
+  writeTrace(o.trace as string, t.trace);
+  io.err(`irqsim: wrote ${o.trace} (${t.trace.traceEvents.length} events, ${t.run.findings.length} finding(s))`);
+  const unexpected = judge(vs[0].expect, t.run.findings.map((f) => f.kind), {}).unexpected;
+  if (!o.json) for (const f of t.run.findings) io.out(`${f.text}\n`);
+  else io.out(JSON.stringify({ scenario: { id: def.id, name: def.name, file: def.file }, variant: vs[0].name, trace: o.trace, findings: t.run.findings.map((f) => ({ kind: f.kind, fingerprint: f.fingerprint, headline: f.headline })) }));
+  return unexpected.length === 0 ? 0 : 1;
+}
+
+/**
+ * irqsim merge <a.json> <b.json> ...: the shards of one hunt back into the report one process
+ * gives. Every shard 1..n must be there exactly once, complete, of the same hunt; the records
+ * are folded in unit order (nothing is run again except shrinking and --confirm, as one process
+ * would).
+ */
+function cmdMerge(o: CliOptions, io: Io): number {
+  if (o.positionals.length === 0) throw new InputError('merge needs the shard files (irqsim hunt ... --shard i/n --json > shard-i.json)');
+  const files = o.positionals.map((f) => ({ file: f, outs: readResults(f, 'a shard output (irqsim hunt ... --shard i/n --json)') }));
+  const ids: string[] = [];
+  for (const f of files) for (const s of f.outs) if (!ids.includes(s.scenario.id)) ids.push(s.scenario.id);
+  const outputs: ScenarioOutput[] = [];
+  for (const id of ids) {
+    const parts = files.flatMap((f) => f.outs.filter((s) => s.scenario.id === id).map((s) => ({ file: f.file, s })));
+    const shards = parts.map(({ file, s }) => {
+      const sh = typeof s.options.shard === 'string' ? /^(\d+)\/(\d+)$/.exec(s.options.shard) : null;
+      if (!sh) throw new InputError(`${file}: ${id} is not a shard output (no options.shard)`);
+      return { file, s, index: Number(sh[1]), count: Number(sh[2]) };
     });
-    return {
-      scenario: { id: def.id, name: def.name, file: def.file, hash: programHash(program, o.hunt) },
-      options: { seed: o.hunt.seed ?? 0, strategy: o.hunt.strategy ?? 'random', iterations: o.hunt.iterations ?? def.options?.iterations ?? 1000, ...o.hunt, params, ...(pert ? { perturbation: pert.name } : {}) },
-      runs,
-    };
-  });
+    const n = shards[0].count;
+    for (const x of shards) {
+      if (x.count !== n) throw new InputError(`${x.file}: shard ${x.index}/${x.count} of ${id} does not go with ${shards[0].file} (${shards[0].index}/${n})`);
+      if (x.s.scenario.hash !== shards[0].s.scenario.hash) throw new InputError(`${x.file}: ${id} has program hash ${x.s.scenario.hash}, ${shards[0].file} has ${shards[0].s.scenario.hash}: not the same hunt`);
+      const { shard: _a, ...oa } = x.s.options;
+      const { shard: _b, ...ob } = shards[0].s.options;
+      if (JSON.stringify(oa) !== JSON.stringify(ob)) throw new InputError(`${x.file}: ${id} was hunted with other options than ${shards[0].file}`);
+    }
+    for (let i = 1; i <= n; i++) {
+      const have = shards.filter((x) => x.index === i);
+      if (have.length === 0) throw new InputError(`shard ${i}/${n} of ${id} is missing`);
+      if (have.length > 1) throw new InputError(`shard ${i}/${n} of ${id} is given twice (${have.map((x) => x.file).join(', ')})`);
+    }
+    const first = shards[0].s;
+    const def = findScenario(first.scenario.file && existsSync(first.scenario.file) ? first.scenario.file : id);
+    const params = first.options.params as Params;
+    const { shard: _s, ...options } = first.options;
+    const out: ScenarioOutput = { scenario: first.scenario, options, runs: [] };
+    for (const run0 of first.runs) {
+      const v = variantsOf(def, run0.variant)[0];
+      const states = shards.map((x) => {
+        const r = x.s.runs.find((y) => y.variant === run0.variant);
+        if (!r || !r.state) throw new InputError(`${x.file}: no records of ${id}/${run0.variant}`);
+        if (!r.state.complete) throw new InputError(`${x.file}: shard ${x.index}/${n} of ${id}/${run0.variant} did not finish (killed?): finish it with --out <file> --resume, then merge`);
+        return r.state;
+      });
+      const plan = states[0].plan;
+      if (states.some((st) => JSON.stringify(st.plan) !== JSON.stringify(plan))) throw new InputError(`the shards of ${id}/${run0.variant} were planned differently: not the same hunt`);
+      const req = requestFromJson(states[0].request, `${shards[0].file} (${id}/${run0.variant})`);
+      const units = states.flatMap((st) => st.units).sort((a, b) => a[0] - b[0]);
+      out.runs.push(
+        huntVariant(def, v, params, {
+          hunt: req.hunt,
+          all: req.all,
+          confirm: req.confirm,
+          shrink: req.shrink ? undefined : false,
+          checkDeterminism: req.checkDeterminism,
+          machine: req.machine,
+          resumeFrom: { plan, shard: null, units, complete: true },
+          foldOnly: true,
+        }),
+      );
+    }
+    outputs.push(out);
+  }
   const ok = outputs.every((x) => x.runs.every((r) => r.verdict === 'as-expected'));
-  if (o.json) io.out(JSON.stringify(outputs.length === 1 ? outputs[0] : { scenarios: outputs }));
-  else for (const [i, x] of outputs.entries()) printText(io, x.scenario, x.runs, defs[i].keyMetrics ?? []);
+  if (o.out !== undefined) writeAtomic(o.out, JSON.stringify(docOf(outputs)));
+  if (o.json) io.out(JSON.stringify(docOf(outputs)));
+  else for (const x of outputs) printText(io, x.scenario, x.runs, findScenario(x.scenario.file && existsSync(x.scenario.file) ? x.scenario.file : x.scenario.id).keyMetrics ?? []);
   return ok ? 0 : 1;
+}
+
+/** irqsim shrink <scenario> <schedule>: the smallest schedule that still gives its first finding. */
+function cmdShrink(o: CliOptions, io: Io): number {
+  const [target, schedule, extra] = o.positionals;
+  if (!target || !schedule) throw new InputError('shrink needs a scenario and a schedule string');
+  if (extra) throw new InputError(`unexpected argument "${extra}"`);
+  const def = findScenario(target);
+  const params = applyParams(def, o.params);
+  const v = variantsOf(def, o.variant === 'all' ? def.variants[0].name : o.variant)[0];
+  const program = scenarioProgram(def, v.name, params, machineOverrides(o));
+  const eopts = engineOptions({ ...variantHuntOptions(def, v, o.hunt), instrument: false });
+  const r = replay(program, schedule, { ...eopts, instrument: false, mode: 'strict' });
+  const f = r.findings[0];
+  if (f === undefined) throw new InputError('the schedule gives no finding: there is nothing to keep while shrinking');
+  const s = shrinkSchedule(program, schedule, f.fingerprint, eopts);
+  const replayCmd = replayCommand(def, v.name, params, s.schedule, machineOverrides(o));
+  if (o.json) io.out(JSON.stringify({ scenario: { id: def.id, name: def.name, file: def.file }, variant: v.name, fingerprint: f.fingerprint, schedule, shrunk: s.schedule, deviations: { before: s.before, after: s.after }, runs: s.runs, replay: replayCmd }));
+  else {
+    io.out(`${f.headline}`);
+    io.out(`shrunk ${s.before} deviation(s) to ${s.after} in ${s.runs} run(s): ${s.schedule}`);
+    io.out(`replay: ${replayCmd}`);
+  }
+  return 0;
+}
+
+function isHuntCoverage(c: unknown): c is HuntCoverage {
+  return typeof c === 'object' && c !== null && 'groups' in c && 'interleavingClasses' in c;
 }
 
 function printText(io: Io, s: { id: string; name: string }, runs: RunJson[], keyMetrics: string[]): void {
@@ -141,6 +408,7 @@ function printText(io: Io, s: { id: string; name: string }, runs: RunJson[], key
   for (const r of runs) {
     const kinds = r.findings.map((f) => `${f.kind}${f.count > 1 ? ` x${f.count}` : ''}`).join(', ') || 'clean';
     io.out(`-- ${r.variant}: ${r.verdict} after ${r.schedulesRun} schedule(s): ${kinds}${r.why ? `  (${r.why})` : ''}`);
+    if (isHuntCoverage(r.coverage)) for (const line of formatCoverage(r.coverage)) io.out(`   ${line}`);
     for (const f of r.findings) {
       io.out('');
       io.out(f.text);
@@ -178,12 +446,20 @@ function cmdReplay(o: CliOptions, io: Io): number {
   const def = findScenario(target);
   const params = applyParams(def, o.params);
   const v = variantsOf(def, o.variant === 'all' ? def.variants[0].name : o.variant)[0];
-  const program = scenarioProgram(def, v.name, params, machineOverrides(o));
-  const r = replay(program, schedule, { ...o.hunt, mode: o.continueReplay ? 'continue' : 'strict' });
+  const mode = o.continueReplay ? 'continue' : 'strict';
+  // The variant's engine options (a declared timed window) shape the path, as in its hunt.
+  const eopts = engineOptions(variantHuntOptions(def, v, o.hunt));
+  let r;
+  if (o.trace !== undefined) {
+    const t = traceRun(def, v.name, params, { schedule, hunt: o.hunt, machine: machineOverrides(o), continueReplay: o.continueReplay });
+    writeTrace(o.trace, t.trace);
+    io.err(`irqsim: wrote ${o.trace} (${t.trace.traceEvents.length} events)`);
+    r = replay(scenarioProgram(def, v.name, params, machineOverrides(o)), schedule, { ...eopts, mode });
+  } else r = replay(scenarioProgram(def, v.name, params, machineOverrides(o)), schedule, { ...eopts, mode });
   const findings = r.findings.map((f) => findingJson({ ...f, iteration: 0, schedule: r.ran, runs: 1, totalCount: f.count }, replayCommand(def, v.name, params, r.ran, machineOverrides(o))));
   const unexpected = judge(v.expect, r.findings.map((f) => f.kind), {}).unexpected;
   if (o.json) {
-    io.out(JSON.stringify({ scenario: { id: def.id, name: def.name, file: def.file }, variant: v.name, schedule: r.ran, divergedAt: r.divergedAt, events: r.events, findings }));
+    io.out(JSON.stringify({ scenario: { id: def.id, name: def.name, file: def.file }, variant: v.name, schedule: r.ran, divergedAt: r.divergedAt, events: r.events, findings, ...(o.trace ? { trace: o.trace } : {}) }));
   } else {
     io.out(`== replay ${def.id}/${v.name} ${schedule}${r.divergedAt >= 0 ? ` (left the schedule at step ${r.divergedAt}; continued with seeded choices)` : ''}`);
     for (const e of r.events ?? []) io.out(`  ${e}`);
@@ -193,40 +469,54 @@ function cmdReplay(o: CliOptions, io: Io): number {
   return unexpected.length === 0 ? 0 : 1;
 }
 
-/** irqsim report <results.json> --html <out.html>: the self-contained HTML page of a hunt's JSON. */
+/**
+ * irqsim report <results.json> --html <out.html>: the self-contained HTML page of a hunt's JSON.
+ * A finding without a timeline gets one from a traced replay of its (shrunk) schedule, when its
+ * scenario is still here and unchanged.
+ */
 function cmdReport(o: CliOptions, io: Io): number {
   const [file, extra] = o.positionals;
   if (!file) throw new InputError('report needs a results file (the output of irqsim hunt --json)');
   if (extra) throw new InputError(`unexpected argument "${extra}"`);
   if (o.html === undefined) throw new InputError('report needs --html <out.html>');
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new InputError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+  const outputs = readResults(file, 'the output of irqsim hunt --json');
+  const scenarios = allScenarios();
+  let missed = 0;
+  for (const x of outputs) {
+    const def = (x.scenario.file && existsSync(x.scenario.file) ? findScenario(x.scenario.file) : scenarios.find((d) => d.id === x.scenario.id)) ?? null;
+    for (const run of x.runs ?? []) {
+      for (const f of run.findings ?? []) {
+        if (f.timeline !== undefined || !f.schedule) continue;
+        try {
+          if (def === null) throw new Error('scenario not found');
+          const opts = x.options ?? {};
+          const hunt = Object.fromEntries(['window', 'horizon', 'stepBudget', 'maxFaults'].filter((k) => k in opts).map((k) => [k, opts[k] === null ? Infinity : opts[k]])) as Partial<HuntOptions>;
+          const machine = opts.lockdep === 'on' || opts.lockdep === 'off' ? { lockdep: opts.lockdep === 'on' } : {};
+          const tl = findingTimeline(def, run.variant, (opts.params ?? def.params) as Params, f.shrunk ?? f.schedule, machine, hunt, f.fingerprint);
+          if (tl !== undefined) f.timeline = tl;
+        } catch {
+          missed++;
+        }
+      }
+    }
   }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    throw new InputError(`${file} is not JSON (expected the output of irqsim hunt --json)`);
-  }
-  const keyMetrics = Object.fromEntries(allScenarios().map((d) => [d.id, d.keyMetrics ?? []]));
+  if (missed > 0) io.err(`irqsim: ${missed} finding(s) drawn without a timeline (their schedule no longer replays: the scenario changed or is not here)`);
+  const keyMetrics = Object.fromEntries(scenarios.map((d) => [d.id, d.keyMetrics ?? []]));
   let html: string;
   try {
-    html = renderHtml(json as Parameters<typeof renderHtml>[0], { keyMetrics });
+    html = renderHtml(docOf(outputs) as Parameters<typeof renderHtml>[0], { keyMetrics });
   } catch (e) {
     throw new InputError(`${file}: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`);
   }
-  // Written whole, then renamed: a reader never sees half a page.
-  const tmp = `${o.html}.tmp-${process.pid}`;
-  writeFileSync(tmp, html);
-  renameSync(tmp, o.html);
+  writeAtomic(o.html, html);
   io.err(`irqsim: wrote ${o.html}`);
   return 0;
 }
 
 /** For scenario files: `npx ts-node scenarios/x.ts [options]` behaves as `irqsim hunt <file>`. */
 export function runScenarioFile(file: string, argv: string[]): number {
-  return main(['hunt', file, ...argv]);
+  const r = main(['hunt', file, ...argv]);
+  if (typeof r === 'number') return r;
+  void r.then((code) => (process.exitCode = code));
+  return 0; // replaced by the hunt's code when it ends
 }

@@ -4,8 +4,9 @@
  * which we turn into one-line errors. Options whose feature has not been built yet are accepted
  * by the parser and refused here with a one-line error, never silently ignored.
  */
+import { availableParallelism } from 'os';
 import { parseArgs } from 'util';
-import { InputError, checkPositiveInt, checkSeed, type HuntOptions } from '../../scheduler';
+import { InputError, checkPositiveInt, checkSeed, type HuntOptions, type Shard } from '../../scheduler';
 import type { Params, ScenarioDef } from '../scenario/define';
 
 const SPEC = {
@@ -30,9 +31,9 @@ const SPEC = {
   confirm: { type: 'boolean' },
   lockdep: { type: 'string' },
   perturb: { type: 'string' },
-  // later issues: recognised, refused with a clear error until built
   workers: { type: 'string' },
   shard: { type: 'string' },
+  'shard-count': { type: 'string' },
   portfolio: { type: 'boolean' },
   out: { type: 'string' },
   resume: { type: 'boolean' },
@@ -40,14 +41,7 @@ const SPEC = {
   html: { type: 'string' },
 } as const;
 
-const NOT_YET: Record<string, string> = {
-  workers: 'parallel hunts',
-  shard: 'sharded hunts',
-  portfolio: 'portfolio hunts',
-  out: 'incremental results files',
-  resume: 'resumable hunts',
-  trace: 'Chrome trace output',
-};
+const NOT_YET: Record<string, string> = {};
 
 export interface CliOptions {
   command: string;
@@ -69,6 +63,16 @@ export interface CliOptions {
   perturb?: string;
   /** --lockdep on|off (undefined: the scenario's machine decides, on by default). */
   lockdep?: boolean;
+  /** --workers n (1: this thread). */
+  workers: number;
+  /** --shard i/n, or JOB_COMPLETION_INDEX with --shard-count (1-based index). */
+  shard?: Shard;
+  /** --out <results.json>: written incrementally and atomically. */
+  out?: string;
+  /** --resume: continue the hunt recorded in --out. */
+  resume: boolean;
+  /** --trace <out.json>: a Chrome trace of the run (run, replay). */
+  trace?: string;
 }
 
 /** "10ms", "5s", "250us", "1000" (ns) -> ns. */
@@ -117,6 +121,13 @@ export function parseCli(argv: string[]): CliOptions {
   if (typeof v.window === 'string') hunt.window = parseDuration(v.window, 'window');
   if (typeof v['max-steps'] === 'string') hunt.stepBudget = checkPositiveInt(v['max-steps'], 'step budget');
   if (typeof v.horizon === 'string') hunt.horizon = parseDuration(v.horizon, 'horizon');
+  if (v.portfolio === true) {
+    if (hunt.strategy !== undefined) throw new InputError(`--portfolio picks the strategy per iteration: it does not go with --strategy ${hunt.strategy}`);
+    hunt.portfolio = true;
+  }
+  const workers = typeof v.workers === 'string' ? parseWorkers(v.workers) : 1;
+  const shard = parseShard(typeof v.shard === 'string' ? v.shard : undefined, typeof v['shard-count'] === 'string' ? v['shard-count'] : undefined);
+  if (v.resume === true && typeof v.out !== 'string') throw new InputError('--resume continues the hunt recorded in --out <results.json>: give --out');
   let lockdep: boolean | undefined;
   if (typeof v.lockdep === 'string') {
     if (v.lockdep !== 'on' && v.lockdep !== 'off') throw new InputError(`bad --lockdep "${v.lockdep}": expected on or off`);
@@ -138,7 +149,46 @@ export function parseCli(argv: string[]): CliOptions {
     checkDeterminism: v['check-determinism'] === true,
     params: (v.param as string[] | undefined) ?? [],
     hunt,
+    workers,
+    ...(shard ? { shard } : {}),
+    ...(typeof v.out === 'string' ? { out: v.out } : {}),
+    resume: v.resume === true,
+    ...(typeof v.trace === 'string' ? { trace: v.trace } : {}),
   };
+}
+
+/** --workers n: 1 to 256 threads ("auto": one per core). */
+export function parseWorkers(s: string, cores = availableParallelism()): number {
+  if (s === 'auto') return Math.max(1, cores);
+  if (!/^\d+$/.test(s) || Number(s) < 1 || Number(s) > 256) throw new InputError(`bad --workers "${s}": expected an integer from 1 to 256, or auto`);
+  return Number(s);
+}
+
+/**
+ * --shard i/n (1-based, as jest and playwright count). Without it, a Kubernetes Indexed Job's
+ * JOB_COMPLETION_INDEX (0-based) picks shard index+1 of --shard-count (or IRQSIM_SHARD_COUNT).
+ */
+export function parseShard(flag: string | undefined, countFlag: string | undefined, env: NodeJS.ProcessEnv = process.env): Shard | undefined {
+  if (flag !== undefined) {
+    if (countFlag !== undefined) throw new InputError('--shard-count goes with JOB_COMPLETION_INDEX; --shard i/n already says n');
+    const m = /^(\d+)\/(\d+)$/.exec(flag);
+    if (!m) throw new InputError(`bad --shard "${flag}": expected i/n, such as 2/3`);
+    const index = Number(m[1]), count = Number(m[2]);
+    if (count < 1 || index < 1 || index > count) throw new InputError(`bad --shard "${flag}": i runs from 1 to n`);
+    return { index, count };
+  }
+  const idx = env.JOB_COMPLETION_INDEX;
+  if (idx === undefined || idx === '') {
+    if (countFlag !== undefined) throw new InputError('--shard-count needs JOB_COMPLETION_INDEX (a Kubernetes Indexed Job sets it); otherwise use --shard i/n');
+    return undefined;
+  }
+  if (!/^\d+$/.test(idx)) throw new InputError(`bad JOB_COMPLETION_INDEX "${idx}": expected a non-negative integer`);
+  const countText = countFlag ?? env.IRQSIM_SHARD_COUNT;
+  if (countText === undefined || countText === '') throw new InputError('JOB_COMPLETION_INDEX is set: give the number of completions with --shard-count <n> (or IRQSIM_SHARD_COUNT)');
+  if (!/^\d+$/.test(countText) || Number(countText) < 1) throw new InputError(`bad shard count "${countText}": expected a positive integer`);
+  const count = Number(countText);
+  if (Number(idx) >= count) throw new InputError(`JOB_COMPLETION_INDEX ${idx} is not below the shard count ${count}`);
+  return { index: Number(idx) + 1, count };
 }
 
 /** IRQSIM_SEED and IRQSIM_ITERATIONS, checked as the flags are (a bad value is a one-line error). */

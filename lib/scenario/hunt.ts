@@ -9,8 +9,15 @@ import {
   runIteration,
   type FoundFinding,
   type HuntOptions,
+  type HuntPlan,
   type HuntResult,
+  type IterationRecord,
+  type Shard,
+  HuntFold,
+  unitCount,
 } from '../../scheduler';
+import { huntParallel } from '../../scheduler/pool';
+import { scenarioSource } from './source';
 import type { MachineOptions } from '../kernel/machine';
 import { findingJson, type FindingJson } from '../report/json';
 import { scenarioProgram, type Params, type ScenarioDef, type VariantDef } from './define';
@@ -19,12 +26,29 @@ import { decided, hasExpectation, judge } from './verdict';
 export interface RunJson {
   variant: string;
   expect: VariantDef['expect'];
-  verdict: 'as-expected' | 'unexpected';
+  /** `incomplete`: a results file written while the hunt ran (--out), or by a killed hunt. */
+  verdict: 'as-expected' | 'unexpected' | 'incomplete';
   schedulesRun: number;
   findings: FindingJson[];
   metrics: Record<string, number>;
-  coverage: Record<string, number>;
+  coverage: Record<string, unknown>;
   why?: string;
+  /**
+   * The hunt's iteration records by unit (`--shard`, `--out`): what `irqsim merge` folds into
+   * one process's report and `--resume` continues from.
+   */
+  state?: HuntState;
+}
+
+export interface HuntState {
+  plan: HuntPlan;
+  shard: Shard | null;
+  /** [unit, records] in unit order. */
+  units: [number, IterationRecord[]][];
+  /** False while the hunt runs (a killed hunt's file says so). */
+  complete: boolean;
+  /** What was asked (the command line's hunt options and flags): merge and --resume redo it. */
+  request?: unknown;
 }
 
 export interface VariantHuntOptions {
@@ -41,6 +65,19 @@ export interface VariantHuntOptions {
   single?: boolean;
   /** Machine options the command line overrides (--lockdep). */
   machine?: Partial<MachineOptions>;
+  /** Worker threads (huntVariantAsync; 1 or absent: this thread). */
+  workers?: number;
+  /** Run one shard's units. */
+  shard?: Shard;
+  /** Continue from (--resume) or merge these records; `foldOnly`: run nothing (merge). */
+  resumeFrom?: HuntState;
+  foldOnly?: boolean;
+  /** Keep the records in the result's `state` (--shard, --out). */
+  keepState?: boolean;
+  /** Called whenever a unit's records arrive, with the state so far (--out writes it). */
+  onState?: (state: HuntState) => void;
+  /** Stored in the state as `request` (opaque JSON). */
+  request?: unknown;
 }
 
 /** The hunt options a variant runs with: built-in default, scenario, variant, then the caller's. */
@@ -114,38 +151,94 @@ function metricsOf(def: ScenarioDef, h: HuntResult): Record<string, number> {
   return m;
 }
 
-/** Hunt (or with `single`, run once) one variant and judge it. */
-export function huntVariant(def: ScenarioDef, v: VariantDef, params: Params, o: VariantHuntOptions = {}): RunJson {
+interface Prepared {
+  program: ReturnType<typeof scenarioProgram>;
+  opts: HuntOptions;
+  state: HuntState | null;
+  units: Map<number, IterationRecord[]>;
+}
+
+/** The program and the engine hunt options of one variant (stop rules, resume, records). */
+function prepare(def: ScenarioDef, v: VariantDef, params: Params, o: VariantHuntOptions): Prepared {
   const machine = o.machine ?? {};
   const program = scenarioProgram(def, v.name, params, machine);
-  const opts = variantHuntOptions(def, v, o.hunt);
+  const base = variantHuntOptions(def, v, o.hunt);
+  const all = o.all === true;
   const kindsOf = (fs: readonly FoundFinding[]) => fs.map((f) => f.kind);
-  let h: HuntResult;
-  if (o.single === true) {
-    const r = runIteration(program, { ...opts, iteration: 0, instrument: true });
-    h = {
-      program: program.name,
-      hash: programHash(program, opts),
-      strategy: String(opts.strategy ?? 'random'),
-      seed: opts.seed ?? 0,
-      iterations: 1,
-      schedulesRun: 1,
-      firstIteration: r.findings.length ? 0 : -1,
-      findings: r.findings.map((f) => ({ ...f, iteration: 0, schedule: '', runs: 1, totalCount: f.count })),
-      totals: r.metrics,
-      expectedSteps: r.metrics.steps,
-      exhausted: false,
+  const units = new Map<number, IterationRecord[]>(o.resumeFrom?.units ?? []);
+  const keep = o.keepState === true || o.onState !== undefined;
+  const state: HuntState | null = keep
+    ? { plan: o.resumeFrom?.plan as HuntPlan, shard: o.shard ?? null, units: [...units.entries()].sort((x, y) => x[0] - y[0]), complete: false, ...(o.request !== undefined ? { request: o.request } : {}) }
+    : null;
+  const opts: HuntOptions = {
+    ...base,
+    stopAtFirst: !all && !hasExpectation(v.expect),
+    stopWhen: all || !hasExpectation(v.expect) ? undefined : (found) => decided(v.expect, kindsOf(found)),
+    // The caller's choice, else the variant's declared one (shrinking long random walks is costly).
+    shrink: o.shrink ?? base.shrink ?? true,
+    checkDeterminism: o.checkDeterminism ?? false,
+    ...(o.shard ? { shard: o.shard } : {}),
+    ...(o.resumeFrom ? { plan: o.resumeFrom.plan, done: units } : {}),
+    ...(o.foldOnly ? { foldOnly: true } : {}),
+    // A hunt that keeps records may be resumed on workers later: split DFS as workers do.
+    ...(keep ? { splitDfs: true } : {}),
+  };
+  if (state !== null) {
+    opts.onUnit = (u, recs, _stopped, plan) => {
+      state.plan = plan;
+      units.set(u, recs);
+      state.units = [...units.entries()].sort((x, y) => x[0] - y[0]);
+      o.onState?.(state);
     };
-  } else {
-    const all = o.all === true;
-    h = hunt(program, {
-      ...opts,
-      stopAtFirst: !all && !hasExpectation(v.expect),
-      stopWhen: all || !hasExpectation(v.expect) ? undefined : (found) => decided(v.expect, kindsOf(found)),
-      // The caller's choice, else the variant's declared one (shrinking long random walks is costly).
-      shrink: o.shrink ?? opts.shrink ?? true,
-      checkDeterminism: o.checkDeterminism ?? false,
-    });
+  }
+  return { program, opts, state, units };
+}
+
+/** Hunt (or with `single`, run once) one variant in this thread and judge it. */
+export function huntVariant(def: ScenarioDef, v: VariantDef, params: Params, o: VariantHuntOptions = {}): RunJson {
+  if (o.single === true) return judgeRun(def, v, params, o, singleRun(def, v, params, o), null);
+  const p = prepare(def, v, params, o);
+  return judgeRun(def, v, params, o, hunt(p.program, p.opts), p);
+}
+
+/** Hunt one variant on `o.workers` worker threads (the same result as huntVariant). */
+export async function huntVariantAsync(def: ScenarioDef, v: VariantDef, params: Params, o: VariantHuntOptions = {}): Promise<RunJson> {
+  if (o.single === true || (o.workers ?? 1) <= 1) return huntVariant(def, v, params, o);
+  const p = prepare(def, v, params, o);
+  const h = await huntParallel(p.program, scenarioSource(def, v.name, params, o.machine ?? {}), { ...p.opts, workers: o.workers ?? 1 });
+  return judgeRun(def, v, params, o, h, p);
+}
+
+/** `irqsim run`: iteration 0, fully instrumented, as a one-schedule hunt result. */
+function singleRun(def: ScenarioDef, v: VariantDef, params: Params, o: VariantHuntOptions): HuntResult {
+  const program = scenarioProgram(def, v.name, params, o.machine ?? {});
+  const opts = variantHuntOptions(def, v, o.hunt);
+  const r = runIteration(program, { ...opts, iteration: 0, instrument: true });
+  return {
+    program: program.name,
+    hash: programHash(program, opts),
+    strategy: String(opts.strategy ?? 'random'),
+    seed: opts.seed ?? 0,
+    iterations: 1,
+    schedulesRun: 1,
+    firstIteration: r.findings.length ? 0 : -1,
+    findings: r.findings.map((f) => ({ ...f, iteration: 0, schedule: '', runs: 1, totalCount: f.count })),
+    totals: r.metrics,
+    expectedSteps: r.metrics.steps,
+    exhausted: false,
+  };
+}
+
+/** The verdict, metrics and findings JSON of a hunt result. */
+function judgeRun(def: ScenarioDef, v: VariantDef, params: Params, o: VariantHuntOptions, h: HuntResult, p: Prepared | null): RunJson {
+  const machine = o.machine ?? {};
+  const program = p?.program ?? scenarioProgram(def, v.name, params, machine);
+  const opts = p?.opts ?? variantHuntOptions(def, v, o.hunt);
+  const kindsOf = (fs: readonly FoundFinding[]) => fs.map((f) => f.kind);
+  if (p?.state) {
+    p.state.plan = h.plan as HuntPlan;
+    p.state.units = [...p.units.entries()].sort((x, y) => x[0] - y[0]);
+    p.state.complete = true;
   }
   const confirmed = (o.confirm === true || v.confirm === true) && o.single !== true ? confirmPredictions(program, opts, h) : new Map<string, string>();
   const metrics = metricsOf(def, h);
@@ -171,7 +264,33 @@ export function huntVariant(def: ScenarioDef, v: VariantDef, params: Params, o: 
       return c === undefined ? fj : { ...fj, confirmed: c };
     }),
     metrics,
-    coverage: { schedules: h.schedulesRun, expectedSteps: h.expectedSteps },
+    coverage: h.coverage ? { ...h.coverage, expectedSteps: h.expectedSteps } : { schedules: h.schedulesRun, expectedSteps: h.expectedSteps },
     ...(why ? { why } : {}),
+    ...(p?.state ? { state: p.state } : {}),
+  };
+}
+
+/**
+ * The report so far of a hunt still running (or killed): its records folded in unit order up
+ * to the first unit not yet there, without stop rules, shrinking or confirmation. Runs nothing.
+ */
+export function partialRun(def: ScenarioDef, v: VariantDef, params: Params, state: HuntState, machine: Partial<MachineOptions> = {}): RunJson {
+  const fold = new HuntFold({ iterations: state.plan.iterations, stopAtFirst: false, wanted: null });
+  const have = new Map(state.units);
+  for (let u = 0; u < unitCount(state.plan); u++) {
+    if (state.shard && u % state.shard.count !== state.shard.index - 1) continue;
+    const recs = have.get(u);
+    if (recs === undefined) break;
+    for (let j = 0; j < recs.length; j++) fold.push(recs[j], state.plan.prefixes ? fold.run : u * state.plan.chunk + j);
+  }
+  return {
+    variant: v.name,
+    expect: v.expect,
+    verdict: 'incomplete',
+    schedulesRun: fold.run,
+    findings: fold.findings().map((f) => findingJson(f, replayCommand(def, v.name, params, f.schedule, machine))),
+    metrics: {},
+    coverage: {},
+    state,
   };
 }

@@ -10,6 +10,7 @@ function cli(...argv: string[]): { code: number; out: string; err: string } {
   let err = '';
   const io: Io = { out: (s) => (out += `${s}\n`), err: (s) => (err += `${s}\n`) };
   const code = main(argv, io);
+  if (typeof code !== 'number') throw new Error('cli() runs synchronous commands only: use mainAsync for --workers');
   return { code, out, err };
 }
 

@@ -1,0 +1,72 @@
+/**
+ * Results files: what `irqsim hunt --json` prints, `--out` writes while the hunt runs, `--shard`
+ * leaves for `irqsim merge`, and `irqsim report` reads. Written whole and renamed into place, so
+ * a reader (or a hunt killed mid-write) never sees half a file.
+ */
+import { readFileSync, renameSync, writeFileSync } from 'fs';
+import { InputError } from '../../scheduler';
+import type { RunJson } from '../scenario/hunt';
+
+export interface ScenarioOutput {
+  scenario: { id: string; name: string; file?: string; hash: string };
+  options: Record<string, unknown>;
+  runs: RunJson[];
+}
+
+export type ResultsDoc = ScenarioOutput | { scenarios: ScenarioOutput[] };
+
+export function docOf(outputs: ScenarioOutput[]): ResultsDoc {
+  return outputs.length === 1 ? outputs[0] : { scenarios: outputs };
+}
+
+export function writeAtomic(file: string, text: string): void {
+  const tmp = `${file}.tmp-${process.pid}`;
+  try {
+    writeFileSync(tmp, text);
+    renameSync(tmp, file);
+  } catch (e) {
+    throw new InputError(`cannot write ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+  }
+}
+
+/** A results file's scenarios (either JSON shape); a one-line error for anything else. */
+export function readResults(file: string, what = 'a results file (the output of irqsim hunt --json or --out)'): ScenarioOutput[] {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new InputError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new InputError(`${file} is not JSON (expected ${what})`);
+  }
+  const list = json && typeof json === 'object' && Array.isArray((json as { scenarios?: unknown }).scenarios) ? (json as { scenarios: unknown[] }).scenarios : [json];
+  for (const s of list) {
+    const ok = s && typeof s === 'object' && (s as ScenarioOutput).scenario && typeof (s as ScenarioOutput).scenario.id === 'string' && Array.isArray((s as ScenarioOutput).runs);
+    if (!ok) throw new InputError(`${file} is not ${what}`);
+  }
+  return list as ScenarioOutput[];
+}
+
+/**
+ * --out: keeps the document and rewrites the file when something changed, at most once a
+ * second while the hunt runs (wall clock: presentation only), and always at the end.
+ */
+export class ResultsWriter {
+  private last = 0;
+
+  constructor(
+    readonly file: string,
+    private readonly doc: () => ResultsDoc,
+  ) {}
+
+  update(force = false): void {
+    const now = Date.now();
+    if (!force && now - this.last < 1000) return;
+    this.last = now;
+    writeAtomic(this.file, JSON.stringify(this.doc()));
+  }
+}
