@@ -15,7 +15,7 @@ import { allScenarios, findScenario } from '../scenario/registry';
 import { judge } from '../scenario/verdict';
 import { applyParams, parseCli, type CliOptions } from './options';
 import { progressBar, wantProgressBar } from './progress';
-import { ResultsWriter, docOf, readResults, writeAtomic, type ScenarioOutput } from './results-file';
+import { ResultsWriter, checkWritable, docOf, readResults, writeAtomic, type ScenarioOutput } from './results-file';
 
 export type { RunJson } from '../scenario/hunt';
 
@@ -77,7 +77,12 @@ function command(argv: string[], io: Io, setDebug: (d: boolean) => void): number
   {
     const o = parseCli(argv);
     setDebug(o.debug);
+    if (o.help) {
+      io.out(USAGE);
+      return 0;
+    }
     if (o.html !== undefined && o.command !== 'report') throw new InputError('--html belongs to irqsim report <results.json> --html <out.html>');
+    checkApplies(o);
     switch (o.command) {
       case 'list':
         return cmdList(o, io);
@@ -88,7 +93,7 @@ function command(argv: string[], io: Io, setDebug: (d: boolean) => void): number
       case 'replay':
         return cmdReplay(o, io);
       case '':
-        throw new InputError(`no command given\n${USAGE}`);
+        throw new InputError('no command given: expected list, run, hunt, replay, shrink, merge or report (irqsim --help shows the usage)');
       case 'report':
         return cmdReport(o, io);
       case 'shrink':
@@ -101,7 +106,26 @@ function command(argv: string[], io: Io, setDebug: (d: boolean) => void): number
   }
 }
 
+/** The options each command reads (besides --debug and --help); any other is refused, not silently ignored. */
+const REPLAY_OPTIONS = ['variant', 'param', 'lockdep', 'json', 'mode', 'window', 'horizon', 'max-steps'];
+const APPLIES: Record<string, string[]> = {
+  list: ['json'],
+  report: ['html'],
+  merge: ['out', 'json'],
+  replay: [...REPLAY_OPTIONS, 'continue', 'trace'],
+  shrink: REPLAY_OPTIONS,
+};
+
+function checkApplies(o: CliOptions): void {
+  const ok = APPLIES[o.command];
+  const bad = ok ? o.given.find((k) => k !== 'debug' && !ok.includes(k)) : o.given.includes('continue') && (o.command === 'hunt' || o.command === 'run') ? 'continue' : undefined;
+  if (bad === undefined) return;
+  const takes = ok ? (ok.length ? `it takes ${ok.map((k) => `--${k}`).join(', ')}` : 'it takes no options') : '--continue belongs to irqsim replay';
+  throw new InputError(`--${bad} does not apply to irqsim ${o.command}: ${takes}`);
+}
+
 function cmdList(o: CliOptions, io: Io): number {
+  if (o.positionals.length > 0) throw new InputError(`unexpected argument "${o.positionals[0]}": irqsim list takes none`);
   const list = allScenarios().map((s) => ({
     id: s.id,
     name: s.name,
@@ -197,6 +221,7 @@ function cmdHunt(o: CliOptions, io: Io, single: boolean): number | Promise<numbe
   if (target === 'all' && o.perturb !== undefined) throw new InputError('--perturb needs a single scenario');
   if (single && o.trace !== undefined) return cmdRunTrace(o, io, defs[0]);
   const previous = o.resume ? readResults(o.out as string, 'a results file written by irqsim hunt --out') : null;
+  if (o.out !== undefined) checkWritable(o.out);
   const keep = o.out !== undefined || o.shard !== undefined;
   const request = requestOf(o);
   const outputs: ScenarioOutput[] = [];

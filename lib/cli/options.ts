@@ -39,6 +39,7 @@ const SPEC = {
   resume: { type: 'boolean' },
   trace: { type: 'string' },
   html: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
 } as const;
 
 const NOT_YET: Record<string, string> = {};
@@ -73,6 +74,10 @@ export interface CliOptions {
   resume: boolean;
   /** --trace <out.json>: a Chrome trace of the run (run, replay). */
   trace?: string;
+  /** The options given on the command line (without the dashes), so a command can refuse what it ignores. */
+  given: string[];
+  /** --help: the usage on stdout. */
+  help: boolean;
 }
 
 /** "10ms", "5s", "250us", "1000" (ns) -> ns. */
@@ -96,6 +101,10 @@ export function parseCli(argv: string[]): CliOptions {
     const msg = e instanceof Error ? e.message.split('\n')[0] : String(e);
     const amb = /^Option '(--[\w-]+)' argument is ambiguous/.exec(msg);
     if (amb) throw new InputError(`bad value for ${amb[1]}: a value starting with '-' (a negative number?) is not valid there`);
+    const missing = /^Option '(--[\w-]+) <value>' argument missing/.exec(msg);
+    if (missing) throw new InputError(`${missing[1]} needs a value`);
+    const noArg = /^Option '(--[\w-]+)' does not take an argument/.exec(msg);
+    if (noArg) throw new InputError(`${noArg[1]} takes no value`);
     throw new InputError(msg.replace(/^Unknown option/, 'unknown option').replace(/\. To specify a positional argument.*$/, ''));
   }
   const v = parsed.values as Record<string, string | boolean | string[] | undefined>;
@@ -154,6 +163,8 @@ export function parseCli(argv: string[]): CliOptions {
     ...(typeof v.out === 'string' ? { out: v.out } : {}),
     resume: v.resume === true,
     ...(typeof v.trace === 'string' ? { trace: v.trace } : {}),
+    given: Object.keys(v).filter((k) => v[k] !== undefined),
+    help: v.help === true,
   };
 }
 

@@ -3,7 +3,7 @@
  * leaves for `irqsim merge`, and `irqsim report` reads. Written whole and renamed into place, so
  * a reader (or a hunt killed mid-write) never sees half a file.
  */
-import { readFileSync, renameSync, writeFileSync } from 'fs';
+import { readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'fs';
 import { InputError } from '../../scheduler';
 import type { RunJson } from '../scenario/hunt';
 
@@ -24,6 +24,18 @@ export function writeAtomic(file: string, text: string): void {
   try {
     writeFileSync(tmp, text);
     renameSync(tmp, file);
+  } catch (e) {
+    throw new InputError(`cannot write ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+  }
+}
+
+/** Fails before a long hunt, not after it, when --out cannot be written (no such directory, a directory in its place). */
+export function checkWritable(file: string): void {
+  const tmp = `${file}.tmp-${process.pid}`;
+  try {
+    if (statSync(file, { throwIfNoEntry: false })?.isDirectory()) throw Object.assign(new Error(), { code: 'EISDIR' });
+    writeFileSync(tmp, '');
+    unlinkSync(tmp);
   } catch (e) {
     throw new InputError(`cannot write ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
   }
@@ -67,6 +79,12 @@ export class ResultsWriter {
     const now = Date.now();
     if (!force && now - this.last < 1000) return;
     this.last = now;
-    writeAtomic(this.file, JSON.stringify(this.doc()));
+    try {
+      writeAtomic(this.file, JSON.stringify(this.doc()));
+    } catch (e) {
+      // Mid-hunt this runs in a worker's message handler, where a throw would escape as an
+      // uncaught exception: the final (forced) write reports it.
+      if (force) throw e;
+    }
   }
 }
