@@ -2,19 +2,22 @@
  * Parallel hunts on worker threads. Programs are closures, so a worker cannot receive one: it
  * gets a ProgramSource (a module and the JSON arguments of the function there that builds the
  * program) and builds its own copy. The main thread plans the hunt (calibration, DFS prefixes),
- * hands units out in increasing order to whichever worker is free, and folds the records in
- * unit order as they become contiguous: the result is the one process's, whatever the number
+ * hands units out in increasing order to whichever worker is free (itself included: `workers`
+ * counts the main thread), and folds the records in unit order as they become contiguous: the result is the one process's, whatever the number
  * of workers and whoever finished first. When the fold stops, the workers are terminated.
  */
 import { join } from 'path';
 import { Worker } from 'worker_threads';
 import { InputError, ProgramError } from './errors';
-import { checkShard, finishHunt, foldOptions, planHunt, type HuntOptions, type HuntResult } from './explorer';
+import { checkShard, engineOptions, finishHunt, foldOptions, planHunt, type HuntOptions, type HuntResult } from './explorer';
 import { HuntFold } from './fold';
 import type { Program } from './program';
 import type { IterationRecord } from './record';
-import { unitCount } from './units';
+import { UnitRunner, unitCount } from './units';
 import type { FromWorker, WorkerInit } from './worker';
+
+/** Units queued on a worker thread at a time. */
+const PREFETCH = 2;
 
 export interface ProgramSource {
   /** Absolute path of a module (TypeScript or JavaScript). */
@@ -76,6 +79,9 @@ export async function huntParallel(program: Program, source: ProgramSource, opts
     const typescript = __filename.endsWith('.ts');
     const init: WorkerInit = { typescript, source, opts: portable(opts), plan };
     const pool: Worker[] = [];
+    // The main thread is one of the `workers`: it runs units itself from the start, while the
+    // worker threads boot (loading the scenario takes a second or two), and between messages.
+    const local = new UnitRunner(program, opts, engineOptions({ ...opts, instrument: false }), plan);
     try {
       await new Promise<void>((resolve, reject) => {
         let finished = false;
@@ -85,22 +91,33 @@ export async function huntParallel(program: Program, source: ProgramSource, opts
           if (e) reject(e);
           else resolve();
         };
-        const next = (w: Worker) => {
+        const take = (): number => {
           while (handAt < units.length && results.has(units[handAt])) handAt++;
-          if (handAt < units.length) w.postMessage({ type: 'unit', unit: units[handAt++] });
+          return handAt < units.length ? units[handAt++] : -1;
         };
-        const n = Math.min(workers, Math.max(1, units.length - foldAt));
-        for (let k = 0; k < n; k++) {
+        const arrived = (u: number, recs: IterationRecord[]) => {
+          results.set(u, recs);
+          opts.onUnit?.(u, recs, false, plan);
+          if (advance()) finish();
+        };
+        // Each worker has up to PREFETCH units queued, so it never waits for the main thread.
+        const feed = (w: Worker, n: number) => {
+          for (let k = 0; k < n; k++) {
+            const u = take();
+            if (u < 0) return;
+            w.postMessage({ type: 'unit', unit: u });
+          }
+        };
+        const threads = Math.min(workers - 1, Math.max(0, units.length - foldAt - 1));
+        for (let k = 0; k < threads; k++) {
           const w = new Worker(join(__dirname, 'worker-entry.js'), { workerData: init });
           pool.push(w);
           w.on('message', (m: FromWorker) => {
             if (finished) return;
-            if (m.type === 'ready') next(w);
+            if (m.type === 'ready') feed(w, PREFETCH);
             else if (m.type === 'unit') {
-              results.set(m.unit, m.records);
-              opts.onUnit?.(m.unit, m.records, false, plan);
-              if (advance()) finish();
-              else next(w);
+              arrived(m.unit, m.records);
+              if (!finished) feed(w, 1);
             } else finish(m.kind === 'input' ? new InputError(m.message) : m.kind === 'program' ? new ProgramError(m.message) : new Error(`worker: ${m.message}`));
           });
           w.on('error', (e) => finish(e instanceof Error ? e : new Error(String(e))));
@@ -108,6 +125,20 @@ export async function huntParallel(program: Program, source: ProgramSource, opts
             if (!finished && code !== 0) finish(new Error(`a hunt worker exited with code ${code}`));
           });
         }
+        const pump = () => {
+          if (finished) return;
+          const u = take();
+          if (u < 0) return; // the rest is queued on workers
+          try {
+            const recs: IterationRecord[] = [];
+            local.run(u, (rec) => (recs.push(rec), false));
+            arrived(u, recs);
+          } catch (e) {
+            finish(e instanceof Error ? e : new Error(String(e)));
+          }
+          setImmediate(pump);
+        };
+        setImmediate(pump);
       });
     } finally {
       await Promise.all(pool.map((w) => w.terminate()));
