@@ -92,6 +92,8 @@ export async function huntParallel(program: Program, source: ProgramSource, opts
           else resolve();
         };
         const take = (): number => {
+          // Units before foldAt are folded (`done` ones too, and deleted from results): never again.
+          if (handAt < foldAt) handAt = foldAt;
           while (handAt < units.length && results.has(units[handAt])) handAt++;
           return handAt < units.length ? units[handAt++] : -1;
         };
