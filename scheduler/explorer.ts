@@ -251,7 +251,7 @@ export function replay(program: Program, schedule: string, opts: ReplayOptions =
   const hash = programHash(program, eopts);
   if (s.hash !== hash && mode === 'strict') {
     throw new ScheduleError(
-      `schedule was recorded for program hash ${s.hash}, but ${program.name} with these options hashes to ${hash}: the scenario, its parameters or its options changed. Replay with continue mode to follow the part that still fits`,
+      `schedule was recorded for program hash ${s.hash}, but ${program.name} with these options hashes to ${hash}: the scenario, its parameters or its options changed. Replay with --continue (continue mode) to follow the part that still fits`,
     );
   }
   const strategy = new ReplayStrategy(s.devs, mode, s.strategy);

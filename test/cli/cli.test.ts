@@ -79,7 +79,6 @@ describe('irqsim command line', () => {
       [['hunt', 'abba', '--strategy', 'bfs'], /unknown strategy "bfs"/],
       [['hunt', 'abba', '--mode', 'fast'], /bad mode "fast"/],
       [['hunt', 'abba', '--horizon', 'soon'], /bad horizon "soon"/],
-      [['hunt', 'abba', '--workers', '2'], /--workers is not available yet/],
       [['hunt', 'abba', '--lockdep', 'maybe'], /bad --lockdep "maybe": expected on or off/],
       [['replay', 'abba', '1:00000000:random:0:0::zzzzz'], /checksum mismatch/],
       [['replay', 'abba'], /needs a scenario and a schedule/],
