@@ -411,7 +411,8 @@ function cmdShrink(o: CliOptions, io: Io): number {
   const program = scenarioProgram(def, v.name, params, machineOverrides(o));
   const eopts = engineOptions({ ...variantHuntOptions(def, v, o.hunt), instrument: false });
   const r = replay(program, schedule, { ...eopts, instrument: false, mode: 'strict' });
-  const f = r.findings[0];
+  // Keep the fatal finding (a deadlock) when there is one: lockdep's earlier warning would shrink away the deadlock itself.
+  const f = r.findings.find((x) => x.fatal) ?? r.findings[0];
   if (f === undefined) throw new InputError('the schedule gives no finding: there is nothing to keep while shrinking');
   const s = shrinkSchedule(program, schedule, f.fingerprint, eopts);
   const replayCmd = replayCommand(def, v.name, params, s.schedule, machineOverrides(o));
