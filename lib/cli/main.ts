@@ -402,12 +402,7 @@ function cmdMerge(o: CliOptions, io: Io): number {
 
 /** irqsim shrink <scenario> <schedule>: the smallest schedule that still gives its first finding. */
 function cmdShrink(o: CliOptions, io: Io): number {
-  const [target, schedule, extra] = o.positionals;
-  if (!target || !schedule) throw new InputError('shrink needs a scenario and a schedule string');
-  if (extra) throw new InputError(`unexpected argument "${extra}"`);
-  const def = findScenario(target);
-  const params = applyParams(def, o.params);
-  const v = variantsOf(def, o.variant === 'all' ? def.variants[0].name : o.variant)[0];
+  const { def, params, v, schedule } = scheduleArgs(o, 'shrink');
   const program = scenarioProgram(def, v.name, params, machineOverrides(o));
   const eopts = engineOptions({ ...variantHuntOptions(def, v, o.hunt), instrument: false });
   const r = replay(program, schedule, { ...eopts, instrument: false, mode: 'strict' });
@@ -465,13 +460,19 @@ export function formatMetric(v: number | undefined): string {
   return Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 1 ? v.toFixed(2) : v.toPrecision(3);
 }
 
-function cmdReplay(o: CliOptions, io: Io): number {
+/** `<scenario> <schedule>` of replay and shrink, with the variant (default: the first) and parameters. */
+function scheduleArgs(o: CliOptions, cmd: string): { def: ScenarioDef; params: Params; v: VariantDef; schedule: string } {
   const [target, schedule, extra] = o.positionals;
-  if (!target || !schedule) throw new InputError('replay needs a scenario and a schedule string');
+  if (!target || !schedule) throw new InputError(`${cmd} needs a scenario and a schedule string`);
   if (extra) throw new InputError(`unexpected argument "${extra}"`);
   const def = findScenario(target);
   const params = applyParams(def, o.params);
   const v = variantsOf(def, o.variant === 'all' ? def.variants[0].name : o.variant)[0];
+  return { def, params, v, schedule };
+}
+
+function cmdReplay(o: CliOptions, io: Io): number {
+  const { def, params, v, schedule } = scheduleArgs(o, 'replay');
   const mode = o.continueReplay ? 'continue' : 'strict';
   // The variant's engine options (a declared timed window) shape the path, as in its hunt.
   const eopts = engineOptions(variantHuntOptions(def, v, o.hunt));
