@@ -3,7 +3,7 @@
  * with --json one JSON object on stdout and nothing else. Exit codes: 0 as expected, 1 a run not
  * as expected, 2 bad input (one line on stderr, no stack trace unless --debug).
  */
-import { InputError, ProgramError, engineOptions, programHash, replay, shrinkSchedule, type HuntCoverage, type HuntOptions } from '../../scheduler';
+import { InputError, ProgramError, engineOptions, programHash, replay, shrinkSchedule, type HuntCoverage, type HuntOptions, type ReplayResult } from '../../scheduler';
 import { existsSync } from 'fs';
 import { formatCoverage } from '../report/coverage';
 import { renderHtml } from '../report/html';
@@ -476,12 +476,13 @@ function cmdReplay(o: CliOptions, io: Io): number {
   const mode = o.continueReplay ? 'continue' : 'strict';
   // The variant's engine options (a declared timed window) shape the path, as in its hunt.
   const eopts = engineOptions(variantHuntOptions(def, v, o.hunt));
-  let r;
+  let r: ReplayResult;
   if (o.trace !== undefined) {
+    // The traced replay is the replay: same path, same findings (the tracer only observes).
     const t = traceRun(def, v.name, params, { schedule, hunt: o.hunt, machine: machineOverrides(o), continueReplay: o.continueReplay });
     writeTrace(o.trace, t.trace);
     io.err(`irqsim: wrote ${o.trace} (${t.trace.traceEvents.length} events)`);
-    r = replay(scenarioProgram(def, v.name, params, machineOverrides(o)), schedule, { ...eopts, mode });
+    r = t.replayed as ReplayResult;
   } else r = replay(scenarioProgram(def, v.name, params, machineOverrides(o)), schedule, { ...eopts, mode });
   const findings = r.findings.map((f) => findingJson({ ...f, iteration: 0, schedule: r.ran, runs: 1, totalCount: f.count }, replayCommand(def, v.name, params, r.ran, machineOverrides(o))));
   const unexpected = judge(v.expect, r.findings.map((f) => f.kind), {}).unexpected;

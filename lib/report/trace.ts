@@ -13,7 +13,7 @@
  * second track of the same kind (lock A taken before B but released first).
  */
 import { renameSync, writeFileSync } from 'node:fs';
-import { engineOptions, replay, runIteration, type Finding, type HuntOptions, type RunResult, type Thread } from '../../scheduler';
+import { engineOptions, replay, runIteration, type Finding, type HuntOptions, type ReplayResult, type RunResult, type Thread } from '../../scheduler';
 import type { Cpu } from '../kernel/cpu';
 import { gfpName } from '../kernel/gfp';
 import { MACHINE_OBSERVER, type AllocKind, type KernelHooks } from '../kernel/hooks';
@@ -443,6 +443,8 @@ export interface TraceRunResult {
   run: RunResult;
   /** The schedule string of what ran (replays); undefined for an iteration run. */
   ran?: string;
+  /** The replay itself (with a schedule): what `irqsim replay` reports. */
+  replayed?: ReplayResult;
 }
 
 /**
@@ -459,8 +461,9 @@ export function traceRun(def: ScenarioDef, variant: string, params: Params, opts
   const hopts: HuntOptions = { iterations: 1000, ...def.options, ...v.options, ...opts.hunt };
   let run: RunResult;
   let ran: string | undefined;
+  let replayed: ReplayResult | undefined;
   if (opts.schedule !== undefined) {
-    const r = replay(program, opts.schedule, { ...engineOptions(hopts), instrument: true, mode: opts.continueReplay ? 'continue' : 'strict' });
+    const r = (replayed = replay(program, opts.schedule, { ...engineOptions(hopts), instrument: true, mode: opts.continueReplay ? 'continue' : 'strict' }));
     run = r;
     ran = r.ran;
   } else {
@@ -476,7 +479,7 @@ export function traceRun(def: ScenarioDef, variant: string, params: Params, opts
     steps: run.metrics.steps,
     findings: run.findings.map((f) => f.kind),
   });
-  return { trace, log, run, ...(ran !== undefined ? { ran } : {}) };
+  return { trace, log, run, ...(ran !== undefined ? { ran } : {}), ...(replayed ? { replayed } : {}) };
 }
 
 // ---- the per-finding timeline ----
