@@ -32,11 +32,14 @@ import {
   P_CONT,
   P_EXIT,
   P_RESUME,
+  P_START,
 } from './ops';
 import type { Program } from './program';
 import { Resource } from './resource';
 import { Rng, deriveSeed } from './rng';
-import { F_BLOCKED, F_RUN, F_SPIN, Frame, Thread, type ThreadFn } from './thread';
+import { F_BLOCKED, F_RUN, F_SPIN, Frame, Thread, type Effect, type ThreadFn } from './thread';
+import { crashFinding, OpError } from './crash';
+import { ReplayStrategy } from './strategies/replay';
 import { Waitable } from './waitable';
 
 export interface EngineOptions {
@@ -50,6 +53,16 @@ export interface EngineOptions {
   instrument?: boolean;
   /** Injected faults that may fire per run (further fault choices take the default). */
   maxFaults?: number;
+  /**
+   * Record where each op was issued (a stack per op: slow). Used to place a crash the engine
+   * detects in an op (a release of a free resource, a bad yield) at the code that issued it.
+   */
+  captureOps?: boolean;
+  /**
+   * Directories whose code is the tool's own model (e.g. lib/): a crash whose innermost frame
+   * outside the engine lies there is an `internal_error`, anywhere else a `scenario_error`.
+   */
+  internalRoots?: readonly string[];
 }
 
 export type EndReason = 'done' | 'fatal' | 'horizon' | 'quiescent';
@@ -113,6 +126,8 @@ interface Timer {
 }
 
 const INLINE_LIMIT = 1_000_000;
+/** A frame's body until its start step calls the thread function. */
+const EMPTY_BODY: Generator<unknown, unknown, unknown> = (function* () {})();
 const NO_DEVIATIONS = new Int32Array(0);
 
 /** A run's result; deviations stay packed until someone asks for them (most hunt runs never do). */
@@ -148,6 +163,8 @@ export class Engine implements ChoiceView {
   readonly stepBudget: number;
   readonly instrument: boolean;
   readonly maxFaults: number;
+  readonly captureOps: boolean;
+  readonly internalRoots: readonly string[];
   private readonly timed: boolean;
   /** Interleave mode must still look at clocks when there is a horizon or a finite window. */
   private readonly clockBound: boolean;
@@ -207,6 +224,11 @@ export class Engine implements ChoiceView {
   /** Blocked threads whose pending interrupts wait on a canDeliver condition. */
   private irqWatch: Thread[] = [];
   private spinners: Thread[] = [];
+  /** Threads spawned and not started yet, in spawn order. */
+  private readonly starts: Thread[] = [];
+  /** With captureOps: where the op of the last OpError crash was issued. */
+  crashSite: Error | null = null;
+  private program: import('./program').Program | null = null;
   private readonly timers = new TimerHeap<Timer>();
   /** Pending timers that are not daemon timers. */
   private liveTimers = 0;
@@ -234,6 +256,8 @@ export class Engine implements ChoiceView {
     this.stepBudget = opts.stepBudget ?? 1_000_000;
     this.instrument = opts.instrument ?? false;
     this.maxFaults = opts.maxFaults ?? 1;
+    this.captureOps = opts.captureOps ?? false;
+    this.internalRoots = opts.internalRoots ?? [];
     this.timed = this.window === 0;
     this.clockBound = this.horizon !== Infinity || this.window !== Infinity;
     this.useCand = this.window !== Infinity;
@@ -292,14 +316,17 @@ export class Engine implements ChoiceView {
     const t = new Thread(this.threads.length, name, this, clock ?? this.now());
     if (opts?.daemon) t.daemon = true;
     this.threads.push(t);
-    const f = new Frame(t, fn(t), null);
+    // The body runs to its first op in a start step of its own, after the current step (or
+    // setup) ends: never inside the spawner's step.
+    const f = new Frame(t, EMPTY_BODY, null);
     t.frames.push(f);
     t.top = f;
-    const saved = this.exec;
-    this.exec = t;
-    this.advance(t);
-    this.exec = saved;
-    this.updateEnabled(t);
+    t.opKind = P_START;
+    t.opObj = fn;
+    // With op sites recorded, a crash before the thread issued any op is placed at its spawn.
+    if (this.captureOps) t.opSite = new Error('thread spawned here');
+    t.starting = true;
+    this.starts.push(t);
     return t;
   }
 
@@ -603,15 +630,68 @@ export class Engine implements ChoiceView {
 
   run(program: Program, strategy: Strategy, seed: number, expectedSteps = 100): RunResult {
     this.reset(strategy, seed, expectedSteps);
-    program.setup(this);
-    this.loop();
-    if (!this.stopped && program.finish) {
-      this.exec = null;
-      this.timerNow = this.endTime();
-      program.finish(this);
+    this.program = program;
+    try {
+      program.setup(this);
+      this.loop();
+      if (!this.stopped && program.finish) {
+        this.exec = null;
+        this.timerNow = this.endTime();
+        program.finish(this);
+      }
+    } catch (e) {
+      // Bad input (an option, a schedule) is the caller's to report; anything else thrown
+      // in a run is a finding of that run, never a lost hunt.
+      if (e instanceof InputError) throw e;
+      this.crashed(e);
     }
+    this.program = null;
     strategy.end(this.step);
     return this.result();
+  }
+
+  /** An exception escaped the run: record it as a fatal internal_error or scenario_error. */
+  private crashed(e: unknown): void {
+    const t = this.exec;
+    let site: Error | null = null;
+    if (e instanceof OpError) {
+      // Thrown by the engine about an op: place it where the op was issued.
+      site = this.captureOps ? e.thread.opSite : this.locateOpSite(e.thread.id);
+    }
+    if (e instanceof OpError) this.crashSite = e.thread.opSite;
+    const input = crashFinding(e, {
+      thread: t !== null ? t.name : e instanceof OpError ? e.thread.name : null,
+      step: this.step,
+      site,
+      internalRoots: this.internalRoots,
+    });
+    this.exec = t;
+    this.stopped = false;
+    try {
+      this.report(input);
+    } catch {
+      // A finding hook failed on the broken state: keep the finding without what hooks add.
+      this.findingHooks.length = 0;
+      this.stopped = false;
+      this.report(input);
+    }
+    this.stopped = true;
+    this.endReason = 'fatal';
+  }
+
+  /**
+   * Re-run this run's schedule (its deviations so far) with op sites recorded, up to the same
+   * crash, and return where the failing op was issued. Runs are deterministic, so the re-run
+   * takes the same path.
+   */
+  private locateOpSite(threadId: number): Error | null {
+    if (this.program === null) return null;
+    const devs: { step: number; sub: number; kind: number; id: number }[] = [];
+    for (let i = 0; i < this.devLen; i += 4) devs.push({ step: this.dev[i], sub: this.dev[i + 1], kind: this.dev[i + 2], id: this.dev[i + 3] });
+    const e2 = new Engine({ window: this.window, horizon: this.horizon, stepBudget: this.stepBudget, maxFaults: this.maxFaults, captureOps: true, internalRoots: this.internalRoots });
+    e2.run(this.program, new ReplayStrategy(devs, 'lenient'), this.seed, this.expectedSteps);
+    void threadId;
+    return e2.crashSite;
   }
 
   private reset(strategy: Strategy, seed: number, expectedSteps: number): void {
@@ -648,6 +728,7 @@ export class Engine implements ChoiceView {
     this.runqLen = 0;
     this.heap.clear();
     this.spinners.length = 0;
+    this.starts.length = 0;
     this.irqWatch.length = 0;
     this.subStep.fill(-1);
     this.timers.clear();
@@ -663,6 +744,7 @@ export class Engine implements ChoiceView {
   private loop(): void {
     const budget = this.stepBudget;
     for (;;) {
+      if (this.starts.length > 0) this.runStarts();
       if (this.stopped) return;
       if (this.step >= budget) {
         this.report({
@@ -727,6 +809,34 @@ export class Engine implements ChoiceView {
       this.current = t.id;
       this.stepThread(t);
     }
+  }
+
+  /**
+   * Start the threads spawned since the last step, in spawn order: each body runs to its first
+   * op (local code only: it commutes with every other step, so it is no choice).
+   */
+  private runStarts(): void {
+    const list = this.starts;
+    for (let i = 0; i < list.length && !this.stopped; i++) {
+      const t = list[i];
+      t.starting = false;
+      const fn = t.opObj as ThreadFn;
+      t.opObj = null;
+      this.exec = t;
+      this.hash = mix(this.hash, 0x57a7 + t.id);
+      if (this.instrument) this.log(`${t.name} starts`);
+      try {
+        t.top.gen = fn(t);
+      } catch (e) {
+        throw this.threadError(t, e);
+      }
+      const start = t.clock;
+      this.advance(t);
+      this.exec = null;
+      this.afterStep(start);
+      this.updateEnabled(t);
+    }
+    list.length = 0;
   }
 
   /**
@@ -811,6 +921,8 @@ export class Engine implements ChoiceView {
     } catch (e) {
       throw wrapError(`timer ${tm.name}`, e);
     }
+    // Threads the timer spawned start now, so the run sees them as runnable.
+    if (this.starts.length > 0) this.runStarts();
     this.afterStep(this.timerNow);
   }
 
@@ -845,7 +957,7 @@ export class Engine implements ChoiceView {
       const o = t.opA;
       if (o !== NO_OBJECT) {
         if (!(o < this.objects.length && o >= 0 && Number.isInteger(o))) {
-          throw new ProgramError(`thread ${t.name}: ${o} is not a shared object id; get ids from sim.object(name)`);
+          throw new OpError(t, `thread ${t.name}: ${o} is not a shared object id; get ids from sim.object(name)`);
         }
         if (o >= this.objTime.length) this.growObjTime(o);
         const ot = this.objTime[o];
@@ -864,23 +976,41 @@ export class Engine implements ChoiceView {
       const r = t.opObj as Resource;
       if (r.free > 0) {
         r.free--;
+        if (t.opFx !== null) t.opFx(t, t.opFxA, t.opFxB, t.frames.length - 1);
         this.advance(t);
       } else {
-        t.top.state = F_BLOCKED; // the releaser hands the unit over and wakes us
-        r.queue.waiters.push(t.top);
+        // The releaser hands the unit over, runs our effect in its step, and wakes us.
+        const f = t.top;
+        f.state = F_BLOCKED;
+        f.hoFx = t.opFx;
+        f.hoFxA = t.opFxA;
+        f.hoFxB = t.opFxB;
+        r.queue.waiters.push(f);
       }
     } else if (kind === OP_RELEASE) {
       const r = t.opObj as Resource;
+      if (r.queue.waiters.length === 0 && r.free >= r.capacity) {
+        throw new OpError(t, `thread ${t.name}: release of ${r.name} with all ${r.capacity} unit(s) free`);
+      }
+      if (t.opFx !== null) t.opFx(t, t.opFxA, t.opFxB, t.frames.length - 1);
       if (r.queue.waiters.length > 0) {
         const f = r.queue.waiters.shift()!;
         this.wakeFrame(f, t.clock);
-        if (r.onHandover !== null) r.onHandover(f.thread, f.thread.frames.indexOf(f));
-      } else if (r.free < r.capacity) r.free++;
-      else throw new ProgramError(`thread ${t.name}: release of ${r.name} with all ${r.capacity} unit(s) free`);
+        const w = f.thread;
+        const depth = w.frames.indexOf(f);
+        if (r.onHandover !== null) r.onHandover(w, depth);
+        const fx: Effect | null = f.hoFx;
+        if (fx !== null) {
+          f.hoFx = null;
+          fx(w, f.hoFxA, f.hoFxB, depth);
+        }
+      } else r.free++;
       this.advance(t);
     } else if (kind === OP_SPIN) {
-      if (this.pred(t)) this.advance(t);
-      else {
+      if (this.pred(t)) {
+        if (t.opFx !== null) t.opFx(t, t.opFxA, t.opFxB, t.frames.length - 1);
+        this.advance(t);
+      } else {
         t.top.state = F_SPIN;
         this.addSpinner(t);
       }
@@ -897,6 +1027,7 @@ export class Engine implements ChoiceView {
       }
       this.advance(t);
     } else {
+      if (kind === OP_ACCESS && t.opFx !== null) t.opFx(t, t.opFxA, t.opFxB, t.frames.length - 1);
       this.advance(t);
     }
     this.step++;
@@ -951,6 +1082,9 @@ export class Engine implements ChoiceView {
     f.sA = t.opA;
     f.sB = t.opB;
     f.sObj = t.opObj;
+    f.sFx = t.opFx;
+    f.sFxA = t.opFxA;
+    f.sFxB = t.opFxB;
     f.sInterruptible = t._interruptible;
     if (t.inSpinners) this.removeSpinner(t);
     const list = t.pendingIrqs;
@@ -991,14 +1125,14 @@ export class Engine implements ChoiceView {
         return;
       }
       if (r.value !== OP) {
-        throw new ProgramError(
+        throw new OpError(t,
           `thread ${t.name} yielded ${describe(r.value)}${r.value === undefined ? ' (a bare `yield`)' : ''} instead of an op: write \`yield t.work(ns)\`, and call helpers with \`yield* helper(t)\``,
         );
       }
       switch (t.opKind) {
         case OP_WORK: {
           const ns = t.opA;
-          if (!(ns >= 0) || !Number.isFinite(ns)) throw new ProgramError(`thread ${t.name}: work(${ns}): duration must be a finite number of ns >= 0`);
+          if (!(ns >= 0) || !Number.isFinite(ns)) throw new OpError(t, `thread ${t.name}: work(${ns}): duration must be a finite number of ns >= 0`);
           if (this.timed) {
             t.workStart = t.clock;
             t.clock += ns;
@@ -1019,23 +1153,23 @@ export class Engine implements ChoiceView {
         }
         case OP_BLOCK: {
           const w = t.opObj as Waitable;
-          if (!(w instanceof Waitable)) throw new ProgramError(`thread ${t.name}: block() needs a waitable`);
+          if (!(w instanceof Waitable)) throw new OpError(t, `thread ${t.name}: block() needs a waitable`);
           f.state = F_BLOCKED;
           w.waiters.push(f);
           return;
         }
         case OP_SPIN:
-          if (typeof t.opObj !== 'function') throw new ProgramError(`thread ${t.name}: spinUntil() needs a predicate function, got ${describe(t.opObj)}`);
+          if (typeof t.opObj !== 'function') throw new OpError(t, `thread ${t.name}: spinUntil() needs a predicate function, got ${describe(t.opObj)}`);
           return;
         case OP_ACQUIRE:
         case OP_RELEASE:
-          if (!(t.opObj instanceof Resource)) throw new ProgramError(`thread ${t.name}: acquire()/release() need a Resource`);
+          if (!(t.opObj instanceof Resource)) throw new OpError(t, `thread ${t.name}: acquire()/release() need a Resource`);
           return;
         case OP_ACCESS:
         case OP_RELAX:
           return;
         default:
-          throw new ProgramError(`thread ${t.name}: unknown op ${t.opKind}`);
+          throw new OpError(t, `thread ${t.name}: unknown op ${t.opKind}`);
       }
     }
   }
@@ -1059,6 +1193,11 @@ export class Engine implements ChoiceView {
     t.opA = f.sA;
     t.opB = f.sB;
     t.opObj = f.sObj;
+    t.opFx = f.sFx;
+    t.opFxA = f.sFxA;
+    t.opFxB = f.sFxB;
+    f.sFx = null;
+    f.sFxA = f.sFxB = null;
     if (t._interruptible !== f.sInterruptible) {
       t._interruptible = f.sInterruptible;
       this._maskChanged(t, f.sInterruptible);
@@ -1170,7 +1309,7 @@ export class Engine implements ChoiceView {
   /** Re-derive whether t can take a step and put it in or out of the ready structure. */
   private updateEnabled(t: Thread): void {
     let en: boolean;
-    if (t.done) en = false;
+    if (t.done || t.starting) en = false;
     else if (t.top.state === F_RUN && t.opKind !== P_EXIT) en = true;
     else {
       en = t.pendingIrqs.length > 0 && this.hasDeliverable(t);
@@ -1360,13 +1499,11 @@ export class Engine implements ChoiceView {
     this.events!.push(`${this.step} @${t.clock} ${t.name}${ctx} ${what}`);
   }
 
-  private threadError(t: Thread, e: unknown): Error {
-    if (e instanceof ProgramError || e instanceof InputError) return e;
-    const msg = e instanceof Error ? e.message : String(e);
-    const err = new ProgramError(`thread ${t.name} threw at step ${this.step}: ${msg}`);
-    if (e instanceof Error) err.stack = e.stack;
-    return err;
+  /** An exception from a thread's code: kept as thrown (its stack places it); the crash handler names the thread. */
+  private threadError(_t: Thread, e: unknown): unknown {
+    return e;
   }
+
 }
 
 /**

@@ -1,6 +1,7 @@
 /** The generic deterministic exploration engine. Knows nothing of kernels. */
 export * from './choice';
 export * from './coverage';
+export * from './crash';
 export * from './engine';
 export * from './errors';
 export * from './explorer';

@@ -25,7 +25,10 @@ export const P_EXIT = 8; // body finished but an interrupt is still due on this 
 export const OP_ACQUIRE = 9; // take a unit of resource opObj, or queue for the hand-over
 export const OP_RELEASE = 10; // hand the unit to the first waiter, or give it back
 
-export const OP_NAMES = ['', 'work', 'access', 'block', 'spin', 'relax', 'resume', 'cont', 'exit', 'acquire', 'release'];
+// A spawned thread's first step: its body runs to its first op (never inside the spawner's step).
+export const P_START = 11;
+
+export const OP_NAMES = ['', 'work', 'access', 'block', 'spin', 'relax', 'resume', 'cont', 'exit', 'acquire', 'release', 'start'];
 
 /** Object id used by t.point(): a scheduling point that touches nothing. */
 export const NO_OBJECT = -1;

@@ -15,6 +15,16 @@ import type { Waitable } from './waitable';
 export type Body = Generator<unknown, unknown, unknown>;
 export type ThreadFn = (t: Thread) => Body;
 
+/**
+ * An op's atomic effect: what the op does to shared state, run by the engine inside the op's
+ * own step (an access when it is performed, an acquire when the unit is taken — at once, or in
+ * the releaser's step at a hand-over — a release before the unit is handed on, a spin when its
+ * predicate is seen true). `depth` is the nesting depth of the frame the op belongs to (a
+ * waiter handed a lock while an interrupt handler runs above it is not the top frame). An
+ * effect never yields; static functions with arguments keep the hot path allocation-free.
+ */
+export type Effect = (t: Thread, a: any, b: any, depth: number) => void;
+
 export const F_RUN = 0;
 export const F_BLOCKED = 1;
 export const F_SPIN = 2;
@@ -29,12 +39,19 @@ export class Frame {
   sA = 0;
   sB = 0;
   sObj: unknown = null;
+  sFx: Effect | null = null;
+  sFxA: unknown = null;
+  sFxB: unknown = null;
   sInterruptible = true;
+  /** The effect of the acquire this frame is blocked in, run at the hand-over. */
+  hoFx: Effect | null = null;
+  hoFxA: unknown = null;
+  hoFxB: unknown = null;
   /** Timed mode: local work moved after an interrupt that split it. */
   deferredNs = 0;
   constructor(
     readonly thread: Thread,
-    readonly gen: Body,
+    public gen: Body,
     /** The interrupt whose handler this frame runs, or null for the thread body. */
     readonly irq: InterruptSource | null,
   ) {}
@@ -52,6 +69,14 @@ export class Thread {
   opA = 0;
   opB = 0;
   opObj: unknown = null;
+  /** The op's effect and its arguments (null: the op has none). */
+  opFx: Effect | null = null;
+  opFxA: unknown = null;
+  opFxB: unknown = null;
+  /** With Engine.captureOps: where the pending op was issued (crash reports). */
+  opSite: Error | null = null;
+  /** Not started yet: its body runs to its first op in a step of its own (P_START). */
+  starting = false;
 
   /** Clock when the current run of local work began (timed-mode interrupt splitting). */
   workStart = 0;
@@ -106,44 +131,41 @@ export class Thread {
     this.opA = ns;
     return OP;
   }
-  /** A visible read of shared object `obj`: a scheduling point. */
-  read(obj: number): Op {
-    this.opKind = OP_ACCESS;
-    this.opA = obj;
-    this.opB = 0;
-    return OP;
+  /** A visible read of shared object `obj`: a scheduling point; `fx` runs inside the step. */
+  read(obj: number, fx: Effect | null = null, a: unknown = null, b: unknown = null): Op {
+    return this.access(obj, false, fx, a, b);
   }
-  /** A visible write of shared object `obj`: a scheduling point. */
-  write(obj: number): Op {
-    this.opKind = OP_ACCESS;
-    this.opA = obj;
-    this.opB = 1;
-    return OP;
+  /** A visible write of shared object `obj`: a scheduling point; `fx` runs inside the step. */
+  write(obj: number, fx: Effect | null = null, a: unknown = null, b: unknown = null): Op {
+    return this.access(obj, true, fx, a, b);
   }
-  access(obj: number, write: boolean): Op {
+  access(obj: number, write: boolean, fx: Effect | null = null, a: unknown = null, b: unknown = null): Op {
     this.opKind = OP_ACCESS;
     this.opA = obj;
     this.opB = write ? 1 : 0;
+    this.opFx = fx;
+    this.opFxA = a;
+    this.opFxB = b;
+    if (this.sim.captureOps) this.opSite = new Error('op issued here');
     return OP;
   }
   /** A scheduling point that touches no particular object (e.g. after enabling interrupts). */
   point(): Op {
-    this.opKind = OP_ACCESS;
-    this.opA = NO_OBJECT;
-    this.opB = 0;
-    return OP;
+    return this.access(NO_OBJECT, false, null, null, null);
   }
   /** A scheduling point that marks a retry loop iteration (cpu_relax); fair strategies use it. */
   relax(): Op {
     this.opKind = OP_RELAX;
     this.opA = NO_OBJECT;
     this.opB = 0;
+    this.opFx = null;
     return OP;
   }
   /** Block on `w` until woken. Check-then-block is atomic: no scheduling point in between. */
   block(w: Waitable): Op {
     this.opKind = OP_BLOCK;
     this.opObj = w;
+    if (this.sim.captureOps) this.opSite = new Error('op issued here');
     return OP;
   }
   /**
@@ -151,26 +173,44 @@ export class Thread {
    * re-checked after every step and taken up again when true. Interrupts still land while it
    * spins if the thread is interruptible.
    */
-  spinUntil(pred: () => boolean): Op {
+  spinUntil(pred: () => boolean, fx: Effect | null = null, a: unknown = null, b: unknown = null): Op {
     this.opKind = OP_SPIN;
     this.opObj = pred;
+    this.opFx = fx;
+    this.opFxA = a;
+    this.opFxB = b;
+    if (this.sim.captureOps) this.opSite = new Error('op issued here');
     return OP;
   }
 
-  /** Take a unit of `r` (a visible step); if none is free, wait for the FIFO hand-over. */
-  acquire(r: Resource): Op {
+  /**
+   * Take a unit of `r` (a visible step); if none is free, wait for the FIFO hand-over. `fx`
+   * runs when the unit is taken: in this step, or in the releaser's step at the hand-over.
+   */
+  acquire(r: Resource, fx: Effect | null = null, a: unknown = null, b: unknown = null): Op {
     this.opKind = OP_ACQUIRE;
     this.opA = r.obj;
     this.opB = 1;
     this.opObj = r;
+    this.opFx = fx;
+    this.opFxA = a;
+    this.opFxB = b;
+    if (this.sim.captureOps) this.opSite = new Error('op issued here');
     return OP;
   }
-  /** Give a unit of `r` back (a visible step): straight to the first waiter if there is one. */
-  release(r: Resource): Op {
+  /**
+   * Give a unit of `r` back (a visible step): straight to the first waiter if there is one.
+   * `fx` runs in the step before the unit is handed on.
+   */
+  release(r: Resource, fx: Effect | null = null, a: unknown = null, b: unknown = null): Op {
     this.opKind = OP_RELEASE;
     this.opA = r.obj;
     this.opB = 1;
     this.opObj = r;
+    this.opFx = fx;
+    this.opFxA = a;
+    this.opFxB = b;
+    if (this.sim.captureOps) this.opSite = new Error('op issued here');
     return OP;
   }
 

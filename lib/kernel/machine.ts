@@ -15,6 +15,11 @@ import { smp_init } from './smp';
 import { SoftirqState } from './softirq';
 import { TickState, timers_init } from './timer';
 import { PF_IDLE, PF_KTHREAD, Task } from './task';
+import { resolve } from 'path';
+import { registerInternalRoot } from '../../scheduler/crash';
+
+// A crash whose innermost frame is in lib/ is irqsim's own bug (internal_error), not the scenario's.
+registerInternalRoot(resolve(__dirname, '..'));
 
 export type PreemptionModel = 'none' | 'voluntary' | 'full';
 
@@ -76,16 +81,16 @@ export class Machine {
       const idle = new Task(0, `swapper/${i}`, cpu);
       idle.flags |= PF_IDLE | PF_KTHREAD;
       const never = sim.waitable(`idle${i}`);
-      sim.spawn(
+      const it = sim.spawn(
         `swapper/${i}`,
         function* (t: Thread) {
-          idle.thread = t;
-          t.local = idle;
           yield t.block(never); // the idle loop: waits for interrupts, never for work here
         },
         0,
         { daemon: true },
       );
+      idle.thread = it;
+      it.local = idle;
       cpu.idle = idle;
       this.cpus.push(cpu);
     }
@@ -132,15 +137,15 @@ export class Machine {
     const task = new Task(this.nextPid++, comm, c);
     task.flags |= PF_KTHREAD;
     this.tasks.push(task);
-    this.sim.spawn(comm, function* (t: Thread) {
-      task.thread = t;
-      t.local = task;
-      task.sleepWq = t.sim.waitable(`${comm}:sleep`);
+    task.sleepWq = this.sim.waitable(`${comm}:sleep`);
+    const th = this.sim.spawn(comm, function* () {
       yield* acquireCpu(task);
       yield* body(task);
       task.state = 'TASK_DEAD';
       yield* releaseCpu(task);
     }, undefined, { daemon: opts.service === true });
+    task.thread = th;
+    th.local = task;
     return task;
   }
 

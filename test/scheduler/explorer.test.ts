@@ -104,7 +104,7 @@ describe('explorer', () => {
     }
   });
 
-  it('reports a malformed program as an error naming the thread, not as a finding', () => {
+  it('reports a malformed program as a scenario_error finding naming the thread and the site, with its schedule', () => {
     const bad: Program = {
       name: 'bad',
       setup(sim) {
@@ -113,7 +113,11 @@ describe('explorer', () => {
         });
       },
     };
-    expect(() => hunt(bad, { iterations: 1 })).to.throw(/thread oops yielded 42 instead of an op/);
+    const hb = hunt(bad, { iterations: 1 });
+    expect(hb.findings.map((f) => f.kind)).to.deep.equal(['scenario_error']);
+    expect(hb.findings[0].text).to.match(/thread oops yielded 42 instead of an op/);
+    // placed at the code that issued the op (this test file), found by re-running with op sites
+    expect(hb.findings[0].text).to.match(/test\/scheduler\/explorer\.test\.ts:\d+/);
     const neg: Program = {
       name: 'neg',
       setup(sim) {
@@ -122,6 +126,8 @@ describe('explorer', () => {
         });
       },
     };
-    expect(() => hunt(neg, { iterations: 1 })).to.throw(/work\(-5\): duration must be/);
+    const hn = hunt(neg, { iterations: 1 });
+    expect(hn.findings.map((f) => f.kind)).to.deep.equal(['scenario_error']);
+    expect(hn.findings[0].text).to.match(/work\(-5\): duration must be/);
   });
 });

@@ -298,7 +298,7 @@ describe('engine regressions', () => {
     expect(r.metrics.preemptions).to.equal(0);
   });
 
-  it('bad program input is a ProgramError or InputError, never a raw exception', () => {
+  it('bad program input is a scenario_error finding (or an InputError for bad options), never a raw exception', () => {
     const one = (body: (sim: Engine, t: Thread) => Generator<unknown, unknown, unknown>, extra?: (sim: Engine) => void): Program => ({
       name: 'bad',
       setup(sim) {
@@ -306,15 +306,21 @@ describe('engine regressions', () => {
         extra?.(sim);
       },
     });
-    const run = (p: Program, opts = {}) => () => new Engine(opts).run(p, makeStrategy({}), 1, 10);
-    expect(run(one(function* (_s, t) { yield t.spinUntil(undefined as unknown as () => boolean); }))).to.throw(ProgramError, /spinUntil\(\) needs a predicate/);
-    expect(run(one(function* (_s, t) { yield t.spinUntil(() => { throw new Error('boom'); }); }))).to.throw(ProgramError, /spin predicate of thread a threw: boom/);
-    expect(run(one(function* (_s, t) { yield t.point(); }, (sim) => sim.timer(5, () => { throw new Error('boom'); })))).to.throw(ProgramError, /timer timer threw: boom/);
-    expect(run(one(function* (s, t) { s.raise(undefined as unknown as InterruptSource); yield t.point(); }))).to.throw(ProgramError, /raise\(\) needs an interrupt source/);
-    expect(run(one(function* (_s, t) { yield t.read(2 ** 31); }))).to.throw(ProgramError, /not a shared object id/);
+    const crash = (p: Program, re: RegExp) => {
+      const r = new Engine({}).run(p, makeStrategy({}), 1, 10);
+      expect(r.endReason).to.equal('fatal');
+      expect(r.findings.map((f) => f.kind)).to.deep.equal(['scenario_error']);
+      expect(r.findings[0].text).to.match(re);
+    };
+    crash(one(function* (_s, t) { yield t.spinUntil(undefined as unknown as () => boolean); }), /spinUntil\(\) needs a predicate/);
+    crash(one(function* (_s, t) { yield t.spinUntil(() => { throw new Error('boom'); }); }), /spin predicate of thread a threw: boom/);
+    crash(one(function* (_s, t) { yield t.point(); }, (sim) => sim.timer(5, () => { throw new Error('boom'); })), /timer timer threw: boom/);
+    crash(one(function* (s, t) { s.raise(undefined as unknown as InterruptSource); yield t.point(); }), /raise\(\) needs an interrupt source/);
+    crash(one(function* (_s, t) { yield t.read(2 ** 31); }), /not a shared object id/);
     expect(() => hunt(grid(), { strategy: 'pct', depth: 1e10 })).to.throw(InputError, /bad depth/);
     expect(() => hunt(grid(), { maxFaults: 'abc' as unknown as number })).to.throw(InputError, /bad fault budget/);
     expect(() => new ReplayStrategy([], 'bogus' as 'strict')).to.throw(InputError, /unknown replay mode "bogus"/);
     expect(() => runIteration(grid(), { iteration: 'x' as unknown as number })).to.throw(InputError, /bad iteration/);
   });
+
 });
