@@ -63,7 +63,18 @@ export interface EngineOptions {
    * outside the engine lies there is an `internal_error`, anywhere else a `scenario_error`.
    */
   internalRoots?: readonly string[];
+  /**
+   * Conformance mode (a debug check, slow): model state registered with `shared()` is proxied,
+   * and any access to it outside a step that declared its object (or while holding its guard)
+   * throws, naming the object and the step. Proves every shared effect is a step.
+   */
+  conformance?: boolean;
 }
+
+/** stepObj outside the run loop (setup, finish): everything may be touched. */
+export const STEP_NONE = -2;
+/** stepObj inside a timer callback: a timer is a step of its own that may touch anything. */
+export const STEP_TIMER = -3;
 
 export type EndReason = 'done' | 'fatal' | 'horizon' | 'quiescent';
 
@@ -164,6 +175,13 @@ export class Engine implements ChoiceView {
   readonly instrument: boolean;
   readonly maxFaults: number;
   readonly captureOps: boolean;
+  readonly conformance: boolean;
+  /**
+   * The shared object the step in progress declared (its op's object), NO_OBJECT for a step
+   * that declared none (a point, a resume, a start, a delivery), STEP_NONE outside the loop,
+   * STEP_TIMER in a timer callback.
+   */
+  stepObj = STEP_NONE;
   readonly internalRoots: readonly string[];
   private readonly timed: boolean;
   /** Interleave mode must still look at clocks when there is a horizon or a finite window. */
@@ -257,6 +275,7 @@ export class Engine implements ChoiceView {
     this.instrument = opts.instrument ?? false;
     this.maxFaults = opts.maxFaults ?? 1;
     this.captureOps = opts.captureOps ?? false;
+    this.conformance = opts.conformance ?? false;
     this.internalRoots = opts.internalRoots ?? [];
     this.timed = this.window === 0;
     this.clockBound = this.horizon !== Infinity || this.window !== Infinity;
@@ -334,6 +353,38 @@ export class Engine implements ChoiceView {
   object(name: string): number {
     this.objects.push(name);
     return this.objects.length - 1;
+  }
+
+  /**
+   * Register model state `target` as shared object `obj`'s state. In conformance mode the
+   * returned proxy checks every property read and write: it must happen in a step that declared
+   * `obj` (its op's effect or the code after that op up to the next op), in setup, in a timer,
+   * or while `guard()` holds (state protected by a lock the context holds). Otherwise it throws,
+   * and the run reports where. Outside conformance mode it returns `target` itself.
+   */
+  shared<T extends object>(obj: number, target: T, guard?: () => boolean): T {
+    if (!this.conformance) return target;
+    const sim = this;
+    const check = (key: PropertyKey, write: boolean): void => {
+      const s = sim.stepObj;
+      if (s === obj || s === STEP_NONE || s === STEP_TIMER) return;
+      if (guard !== undefined && guard()) return;
+      const who = sim.exec !== null ? `thread ${sim.exec.name}` : 'no thread';
+      const declared = s === NO_OBJECT ? 'no object' : sim.objectName(s);
+      throw new ProgramError(
+        `conformance: ${write ? 'write of' : 'read of'} ${sim.objectName(obj)}.${String(key)} by ${who} at step ${sim.step}, in a step that declared ${declared}: every shared effect must be a visible op on its object`,
+      );
+    };
+    return new Proxy(target, {
+      get(t, key, recv) {
+        if (typeof key === 'string') check(key, false);
+        return Reflect.get(t, key, recv);
+      },
+      set(t, key, v, recv) {
+        check(key, true);
+        return Reflect.set(t, key, v, recv);
+      },
+    });
   }
 
   objectName(id: number): string {
@@ -831,7 +882,10 @@ export class Engine implements ChoiceView {
         throw this.threadError(t, e);
       }
       const start = t.clock;
+      const outer = this.stepObj;
+      this.stepObj = NO_OBJECT;
       this.advance(t);
+      this.stepObj = outer;
       this.exec = null;
       this.afterStep(start);
       this.updateEnabled(t);
@@ -916,11 +970,13 @@ export class Engine implements ChoiceView {
     this.timersFired++;
     this.hash = mix(mixNum(this.hash, time), 0x7173);
     if (this.instrument) this.log(`timer ${tm.name}`);
+    this.stepObj = STEP_TIMER;
     try {
       tm.fn();
     } catch (e) {
       throw wrapError(`timer ${tm.name}`, e);
     }
+    this.stepObj = STEP_NONE;
     // Threads the timer spawned start now, so the run sees them as runnable.
     if (this.starts.length > 0) this.runStarts();
     this.afterStep(this.timerNow);
@@ -952,6 +1008,9 @@ export class Engine implements ChoiceView {
   private stepThread(t: Thread): void {
     this.exec = t;
     const kind = t.opKind;
+    // Timed mode's resumption of local work is unchecked (the code after work() belongs to the
+    // op before it in interleave mode, where conformance is checked).
+    this.stepObj = kind === OP_ACCESS || kind === OP_ACQUIRE || kind === OP_RELEASE ? t.opA : kind === P_CONT ? STEP_NONE : NO_OBJECT;
     if (kind === OP_ACCESS || kind === OP_RELAX || kind === OP_ACQUIRE || kind === OP_RELEASE) {
       // Time is carried through shared objects: what was written at time T is seen at >= T.
       const o = t.opA;
@@ -1032,6 +1091,7 @@ export class Engine implements ChoiceView {
     }
     this.step++;
     this.exec = null;
+    this.stepObj = STEP_NONE;
     this.afterStep(start);
     this.updateEnabled(t);
   }
@@ -1098,6 +1158,7 @@ export class Engine implements ChoiceView {
       this._maskChanged(t, false);
     }
     if (this.instrument) this.log(`irq ${src.name} delivered on ${t.name}`);
+    this.stepObj = NO_OBJECT; // the delivery step declares no object of the interrupted op
     this.hash = mix(this.hash, 0x1e9 + src.id);
     const hf = new Frame(t, src.handler(t, src), src);
     t.frames.push(hf);
