@@ -47,7 +47,7 @@ const scenario = defineScenario({
     });
     m.kthread('cam_stream', 0, function* (cur) {
       yield cur.thread.work(100_000);
-      raise_irq(m, line);
+      yield* raise_irq(cur, line);
       yield cur.thread.work(100_000);
     });
   },

@@ -35,12 +35,12 @@ const scenario = defineScenario({
         yield* fn(cur, 'nvme_submit', (function* () {
           if (variant === 'fixed') {
             const flags = yield* spin_lock_irqsave(cur, io);
-            raise_irq(m, line); // the device may complete at once
+            yield* raise_irq(cur, line); // the device may complete at once
             yield cur.thread.work(params.holdNs);
             yield* spin_unlock_irqrestore(cur, io, flags);
           } else {
             yield* spin_lock(cur, io);
-            raise_irq(m, line);
+            yield* raise_irq(cur, line);
             yield cur.thread.work(params.holdNs);
             yield* spin_unlock(cur, io);
           }

@@ -20,7 +20,7 @@
 import { runScenarioFile } from '../lib/cli/main';
 import { DECLARE_COMPLETION, complete_all, wait_for_completion } from '../lib/kernel/completion';
 import { GFP_KERNEL, GFP_NOIO } from '../lib/kernel/gfp';
-import { wake_up_process } from '../lib/kernel/sched';
+import { try_to_wake_up } from '../lib/kernel/sched';
 import { fn } from '../lib/kernel/stack';
 import { DECLARE_WAIT_QUEUE_HEAD, wait_event } from '../lib/kernel/wait';
 import { DMA_ATTR_MAY_SLEEP, DMA_FROM_DEVICE } from '../lib/dma/attrs';
@@ -210,7 +210,7 @@ const scenario = defineScenario({
           const rq = new request(REQ_OP_WRITE, buf, 0, params.size, (w * params.writes + i) * Math.ceil(params.size / 512));
           rq.end_io = () => {
             done = true;
-            for (const t of wq.waiters) wake_up_process(t);
+            for (const t of wq.waiters) try_to_wake_up(t);
           };
           yield* nvme.submit(cur, rq);
           yield* wait_event(cur, wq, () => done);

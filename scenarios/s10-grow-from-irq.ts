@@ -191,7 +191,7 @@ const scenario = defineScenario({
         uptime = s;
         step = s;
         for (let i = 0; i < params.misses; i++) {
-          raise_irq(m, line); // a completion
+          yield* raise_irq(cur, line); // a completion
           yield* wait_for_completion(cur, handled);
         }
         if (variant !== 'buggy') yield* flush_work(cur, growWork);

@@ -180,7 +180,7 @@ const scenario = defineScenario({
         const flags = yield* spin_lock_irqsave(cur, event_lock);
         pending.push(state.overlays[i]);
         yield* spin_unlock_irqrestore(cur, event_lock, flags);
-        raise_irq(m, vblank); // the next vblank
+        yield* raise_irq(cur, vblank); // the next vblank
         yield* wait_for_completion(cur, flipDone);
         if (cursor !== DMA_MAPPING_ERROR) yield* dma_unmap_page(cur, hvs, cursor, cursorBytes, DMA_TO_DEVICE, 0);
       }

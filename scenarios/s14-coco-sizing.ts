@@ -23,7 +23,7 @@
  */
 import { runScenarioFile } from '../lib/cli/main';
 import { GFP_KERNEL } from '../lib/kernel/gfp';
-import { cond_resched, wake_up_process } from '../lib/kernel/sched';
+import { cond_resched, try_to_wake_up } from '../lib/kernel/sched';
 import type { Task } from '../lib/kernel/task';
 import { DECLARE_WAIT_QUEUE_HEAD, wait_event, type wait_queue_head_t } from '../lib/kernel/wait';
 import type { KernelBody } from '../lib/kernel/machine';
@@ -78,7 +78,7 @@ function* ioPhase(cur: Task, nvme: NvmeDevice, ph: Phase, wq: wait_queue_head_t,
     rq.end_io = () => {
       inflight--;
       free.push(b);
-      for (const t of wq.waiters) wake_up_process(t);
+      for (const t of wq.waiters) try_to_wake_up(t);
     };
     inflight++;
     yield cur.thread.work(ph.thinkNs);
@@ -183,7 +183,7 @@ const scenario = defineScenario({
           sector += (ph.requests * ph.bytes) / 512;
           if (ph.name === 'light') {
             arrived++;
-            for (const t of barrier.waiters) wake_up_process(t);
+            for (const t of barrier.waiters) try_to_wake_up(t);
             yield* wait_event(cur, barrier, () => arrived === n);
           }
         }

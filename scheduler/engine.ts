@@ -182,6 +182,9 @@ export class Engine implements ChoiceView {
    * STEP_TIMER in a timer callback.
    */
   stepObj = STEP_NONE;
+  /** Further objects the step in progress declared with also(), and how many. */
+  private alsoObjs = new Int32Array(16);
+  private alsoLen = 0;
   readonly internalRoots: readonly string[];
   private readonly timed: boolean;
   /** Interleave mode must still look at clocks when there is a horizon or a finite window. */
@@ -368,6 +371,7 @@ export class Engine implements ChoiceView {
     const check = (key: PropertyKey, write: boolean): void => {
       const s = sim.stepObj;
       if (s === obj || s === STEP_NONE || s === STEP_TIMER) return;
+      for (let i = 0; i < sim.alsoLen; i++) if (sim.alsoObjs[i] === obj) return;
       if (guard !== undefined && guard()) return;
       const who = sim.exec !== null ? `thread ${sim.exec.name}` : 'no thread';
       const declared = s === NO_OBJECT ? 'no object' : sim.objectName(s);
@@ -385,6 +389,31 @@ export class Engine implements ChoiceView {
         return Reflect.set(t, key, v, recv);
       },
     });
+  }
+
+  /**
+   * Declare that the step in progress also touches shared object `obj`: a primitive whose one
+   * step acts on several objects (complete() waking its waiters sets each waiter's task state,
+   * under the wait-queue lock upstream). Part of the step's footprint for conformance and
+   * partial-order reduction. Cheap: a no-op unless conformance is on.
+   */
+  also(obj: number): void {
+    if (!this.conformance) return;
+    if (this.alsoLen === this.alsoObjs.length) {
+      const a = new Int32Array(this.alsoObjs.length * 2);
+      a.set(this.alsoObjs);
+      this.alsoObjs = a;
+    }
+    this.alsoObjs[this.alsoLen++] = obj;
+  }
+
+  /**
+   * End the run after the current step: the model reached a state it cannot go on from (a
+   * hardirq that tried to sleep) after reporting what the kernel prints. A fatal end.
+   */
+  halt(): void {
+    this.stopped = true;
+    this.endReason = 'fatal';
   }
 
   objectName(id: number): string {
@@ -884,6 +913,7 @@ export class Engine implements ChoiceView {
       const start = t.clock;
       const outer = this.stepObj;
       this.stepObj = NO_OBJECT;
+      this.alsoLen = 0;
       this.advance(t);
       this.stepObj = outer;
       this.exec = null;
@@ -1008,6 +1038,7 @@ export class Engine implements ChoiceView {
   private stepThread(t: Thread): void {
     this.exec = t;
     const kind = t.opKind;
+    this.alsoLen = 0;
     // Timed mode's resumption of local work is unchecked (the code after work() belongs to the
     // op before it in interleave mode, where conformance is checked).
     this.stepObj = kind === OP_ACCESS || kind === OP_ACQUIRE || kind === OP_RELEASE ? t.opA : kind === P_CONT ? STEP_NONE : NO_OBJECT;

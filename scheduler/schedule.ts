@@ -17,7 +17,11 @@ import type { Deviation } from './engine';
 import { ScheduleError } from './errors';
 import { fnv1a } from './hash';
 
-export const SCHEDULE_VERSION = 1;
+/**
+ * 2: ops carry their effects, spawned threads start in a step of their own and the kernel's
+ * shared effects are steps (issue 9): every step count and deviation key moved.
+ */
+export const SCHEDULE_VERSION = 2;
 
 export interface Schedule {
   hash: string;
@@ -61,6 +65,9 @@ export function decodeSchedule(str: unknown): Schedule {
     throw new ScheduleError(`bad schedule "${clip(s)}": expected 7 ':'-separated fields, found ${fields.length} (truncated or not a schedule?)`);
   }
   const [ver, hash, strategy, seedS, stepsS, devsS, check] = fields;
+  if (/^\d+$/.test(ver) && Number(ver) < SCHEDULE_VERSION) {
+    throw new ScheduleError(`bad schedule "${clip(s)}": recorded by an older format (version ${ver}; this irqsim reads version ${SCHEDULE_VERSION}): its steps do not match this engine's. Hunt again to get a new schedule`);
+  }
   if (ver !== String(SCHEDULE_VERSION)) {
     throw new ScheduleError(`bad schedule "${clip(s)}": format version ${ver} is not supported (this irqsim reads version ${SCHEDULE_VERSION})`);
   }

@@ -6,6 +6,7 @@ import { installCoverage } from './coverage';
 import { installDmaCheck } from './dma';
 import { installDeadlockCheck } from './deadlock';
 import { installIpiCheck } from './ipi';
+import { installIdleScheduleCheck } from './idle';
 import { installMightSleep } from './might-sleep';
 import { installLockdep } from './lockdep';
 import { installRcuCheck } from './rcu';
@@ -15,6 +16,7 @@ export { installAllocCheck, installCmaCheck, installCoverage, installDmaCheck, i
 
 export function installDetectors(m: Machine): void {
   installMightSleep(m);
+  installIdleScheduleCheck(m);
   installIpiCheck(m);
   installDeadlockCheck(m);
   installRcuCheck(m);

@@ -15,7 +15,7 @@
 import { ProgramError } from '../../scheduler';
 import type { Cpu } from '../kernel/cpu';
 import type { KernelBody, Machine } from '../kernel/machine';
-import { wake_up_process } from '../kernel/sched';
+import { try_to_wake_up } from '../kernel/sched';
 import { BLOCK_SOFTIRQ, open_softirq, raise_softirq } from '../kernel/softirq';
 import { fn } from '../kernel/stack';
 import type { Task } from '../kernel/task';
@@ -222,7 +222,7 @@ export function blk_mq_put_tag(hctx: blk_mq_hw_ctx, tag: number): void {
   if (tags.owner[tag] === null) throw new Error(`${hctx.q.name}: tag ${tag} freed twice`);
   tags.owner[tag] = null;
   tags.nr_free++;
-  for (const t of tags.wait.waiters) wake_up_process(t);
+  for (const t of tags.wait.waiters) try_to_wake_up(t);
 }
 
 // ---- submission and dispatch ----

@@ -21,7 +21,7 @@ import { ProgramError } from '../../scheduler';
 import { GFP_KERNEL } from '../kernel/gfp';
 import { request_irq, type IrqLine, raise_irq } from '../kernel/irq';
 import type { KernelBody, Machine } from '../kernel/machine';
-import { schedule_timeout, wake_up_process } from '../kernel/sched';
+import { schedule_timeout, try_to_wake_up } from '../kernel/sched';
 import { fn } from '../kernel/stack';
 import type { Task } from '../kernel/task';
 import { DECLARE_WAIT_QUEUE_HEAD, wait_event, type wait_queue_head_t } from '../kernel/wait';
@@ -410,7 +410,7 @@ function* fioJob(cur: Task, nvme: NvmeDevice, job: FioJob, o: { iodepth: number;
       job.completed++;
       job.requeued += r.requeues;
       free.push(b);
-      for (const t of job.wq.waiters) wake_up_process(t);
+      for (const t of job.wq.waiters) try_to_wake_up(t);
     };
     job.inflight++;
     job.submitted++;
@@ -464,7 +464,7 @@ export function* nvme_write_job(cur: Task, nvme: NvmeDevice, o: WriteJobOptions)
     rq.end_io = () => {
       inflight--;
       free.push(b);
-      for (const t of wq.waiters) wake_up_process(t);
+      for (const t of wq.waiters) try_to_wake_up(t);
     };
     inflight++;
     if (o.thinkNs) yield cur.thread.work(o.thinkNs);

@@ -3,7 +3,7 @@
  * complete() adds one and wakes the first waiter; complete_all() saturates the count (UINT_MAX)
  * and wakes everyone; wait_for_completion() sleeps until it can consume one.
  */
-import { armTimeout, might_sleep, sleep, wake_up_process } from './sched';
+import { armTimeout, might_sleep, set_task_state, sleep, try_to_wake_up } from './sched';
 import type { Machine } from './machine';
 import type { Task } from './task';
 import { wait_queue_head_t } from './wait';
@@ -36,24 +36,34 @@ export function DECLARE_COMPLETION(m: Machine, name: string): completion {
 }
 export const init_completion = DECLARE_COMPLETION;
 
-export function reinit_completion(x: completion): void {
+function reinitFx(_t: unknown, x: completion): void {
   x.done = 0;
+}
+
+/**
+ * reinit_completion(x): x->done = 0, a plain store upstream (no lock): a visible write of the
+ * completion, so an interrupt that completes it can land just before or just after it.
+ */
+export function* reinit_completion(cur: Task, x: completion): Generator<unknown, void, unknown> {
+  yield cur.thread.write(x.obj, reinitFx, x);
 }
 
 function* waitCommon(cur: Task, x: completion, timeoutNs: number, where: string): Generator<unknown, boolean, unknown> {
   yield* might_sleep(cur, where);
   const sim = cur.thread.sim;
   const deadline = timeoutNs < 0 ? Infinity : sim.now() + timeoutNs;
+  // do_wait_for_common runs under x->wait.lock with IRQs off: the test, the queueing and the
+  // state change are one step; the lock is dropped around schedule().
   yield cur.thread.write(x.obj);
   while (x.done === 0) {
     if (sim.now() >= deadline) return false;
-    cur.woken = false;
+    set_task_state(cur, 'TASK_UNINTERRUPTIBLE');
     x.waiters.push(cur);
     if (deadline !== Infinity) armTimeout(cur, deadline - sim.now(), where);
     yield* sleep(cur, { kind: 'completion', what: x.name }, where);
+    yield cur.thread.write(x.obj);
     const i = x.waiters.indexOf(cur);
     if (i >= 0) x.waiters.splice(i, 1);
-    yield cur.thread.write(x.obj);
   }
   if (x.done !== UINT_MAX) x.done--;
   return true;
@@ -77,20 +87,33 @@ export function* try_wait_for_completion(cur: Task, x: completion): Generator<un
   return true;
 }
 
-export function completion_done(x: completion): boolean {
+/** completion_done(x): whether a done event is pending (a visible read of the completion). */
+export function* completion_done(cur: Task, x: completion): Generator<unknown, boolean, unknown> {
+  yield cur.thread.read(x.obj);
   return x.done !== 0;
 }
 
-/** complete(x): callable from any context, never sleeps. */
-export function* complete(cur: Task, x: completion): Generator<unknown, void, unknown> {
-  yield cur.thread.write(x.obj);
+function completeFx(_t: unknown, x: completion): void {
   if (x.done !== UINT_MAX) x.done++;
   const w = x.waiters.shift();
-  if (w !== undefined) wake_up_process(w);
+  if (w !== undefined) try_to_wake_up(w);
 }
 
-export function* complete_all(cur: Task, x: completion): Generator<unknown, void, unknown> {
-  yield cur.thread.write(x.obj);
+/**
+ * complete(x): callable from any context, never sleeps. Upstream does it all under
+ * x->wait.lock with IRQs off (kernel/sched/completion.c complete_with_flags), so the count and
+ * the wakeup are one step: no interrupt lands between them.
+ */
+export function* complete(cur: Task, x: completion): Generator<unknown, void, unknown> {
+  yield cur.thread.write(x.obj, completeFx, x);
+}
+
+function completeAllFx(_t: unknown, x: completion): void {
   x.done = UINT_MAX;
-  for (const w of x.waiters.splice(0)) wake_up_process(w);
+  for (const w of x.waiters.splice(0)) try_to_wake_up(w);
+}
+
+/** complete_all(x): saturate the count and wake every waiter, one step (under x->wait.lock). */
+export function* complete_all(cur: Task, x: completion): Generator<unknown, void, unknown> {
+  yield cur.thread.write(x.obj, completeAllFx, x);
 }

@@ -25,6 +25,8 @@ export interface KernelHooks {
   mightSleep?(cur: Task, where: string): void;
   /** The task is about to give up its CPU to sleep (the kernel's schedule()). */
   schedule?(cur: Task, where: string): void;
+  /** A hardirq or softirq over the idle task tried to schedule ("bad: scheduling from the idle thread!"). */
+  idleSchedule?(cur: Task): void;
   /** The task has given up its CPU and sleeps (TASK_UNINTERRUPTIBLE) from now. */
   sleep?(cur: Task): void;
   /** The sleep ended (the task was woken and goes back to waiting for its CPU). */

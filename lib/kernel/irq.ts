@@ -17,9 +17,9 @@ import type { InterruptSource, Thread } from '../../scheduler';
 import type { Cpu } from './cpu';
 import type { KernelBody, Machine } from './machine';
 import { HARDIRQ_OFFSET } from './preempt';
-import { might_sleep, sleep, wake_up_process } from './sched';
+import { might_sleep, set_task_state, sleep, try_to_wake_up } from './sched';
 import { irqExitSoftirqs } from './softirq';
-import type { Task } from './task';
+import { Task } from './task';
 
 export const IRQ_NONE = 0;
 export const IRQ_HANDLED = 1;
@@ -51,6 +51,8 @@ export interface IrqLine {
   threadActive: boolean;
   /** Tasks in synchronize_irq waiting for the thread to go idle (desc->wait_for_threads). */
   threadWaiters: Task[];
+  /** The shared object of the line's state (struct irq_desc): raising and masking are steps on it. */
+  obj: number;
 }
 
 /** The engine-side handler: irq_enter, the handler in hardirq context, irq_exit. */
@@ -91,6 +93,7 @@ function makeLine(m: Machine, cpu: number, name: string, flags: number): IrqLine
     threadWake: false,
     threadActive: false,
     threadWaiters: [],
+    obj: m.sim.object(`irq/${16 + m.irqLines.length}-${name}`),
   };
   m.irqLines.push(line);
   return line;
@@ -108,7 +111,7 @@ function bind(m: Machine, line: IrqLine, handler: IrqHandler): void {
       if (r === IRQ_WAKE_THREAD && line.thread !== null) {
         if (line.flags & IRQF_ONESHOT) line.depth++; // mask_irq until irq_finalize_oneshot
         line.threadWake = true;
-        wake_up_process(line.thread);
+        try_to_wake_up(line.thread);
       }
     }),
   });
@@ -140,11 +143,12 @@ export function request_threaded_irq(m: Machine, cpu: number, name: string, hand
     function* (cur) {
       for (;;) {
         // irq_wait_for_interrupt: set_current_state, test IRQTF_RUNTHREAD, schedule.
-        cur.woken = false;
+        set_task_state(cur, 'TASK_UNINTERRUPTIBLE');
         if (!line.threadWake) {
           yield* sleep(cur, { kind: 'wait_queue', what: `irq ${line.irq}`, idle: true }, 'irq_thread');
           continue;
         }
+        set_task_state(cur, 'TASK_RUNNING');
         line.threadWake = false;
         line.threadActive = true;
         cur.stack.push('irq_thread_fn', name);
@@ -152,7 +156,7 @@ export function request_threaded_irq(m: Machine, cpu: number, name: string, hand
         cur.stack.length -= 2;
         line.threadActive = false;
         if (line.flags & IRQF_ONESHOT) unmask(m, line); // irq_finalize_oneshot
-        if (!line.threadWake) for (const w of line.threadWaiters.splice(0)) wake_up_process(w);
+        if (!line.threadWake) for (const w of line.threadWaiters.splice(0)) try_to_wake_up(w);
       }
     },
     { service: true },
@@ -168,8 +172,27 @@ function unmask(m: Machine, line: IrqLine): void {
   }
 }
 
-/** The device raises its interrupt (from a thread, a timer or setup). */
-export function raise_irq(m: Machine, line: IrqLine): void {
+function raiseFx(_t: unknown, m: Machine, line: IrqLine): void {
+  raise_irq(m, line);
+}
+
+/**
+ * The device raises its interrupt line. From a thread standing in for the device, as
+ * `yield* raise_irq(cur, line)`: a visible step of its own on the line, so other contexts can
+ * be ordered before and after it. From a timer or a device model already inside a step, as
+ * `raise_irq(m, line)`: part of that step (the line is declared as touched by it).
+ */
+export function raise_irq(cur: Task, line: IrqLine): KernelBody<void>;
+export function raise_irq(m: Machine, line: IrqLine): void;
+export function raise_irq(who: Task | Machine, line: IrqLine): KernelBody<void> | void {
+  if (who instanceof Task) {
+    const cur = who;
+    return (function* () {
+      yield cur.thread.write(line.obj, raiseFx, cur.cpu.machine, line);
+    })();
+  }
+  const m = who;
+  m.sim.also(line.obj);
   if (line.depth > 0) {
     line.pendingWhileMasked = true;
     return;
@@ -197,12 +220,13 @@ export function* synchronize_irq(cur: Task, line: IrqLine): KernelBody<void> {
   }
   // wait_event(desc->wait_for_threads, !threads_active)
   for (;;) {
-    cur.woken = false;
+    set_task_state(cur, 'TASK_UNINTERRUPTIBLE');
     yield cur.thread.point();
     if (!(line.threadActive || line.threadWake)) break;
     line.threadWaiters.push(cur);
     yield* sleep(cur, { kind: 'wait_queue', what: `irq ${line.irq} thread` }, 'synchronize_irq');
   }
+  set_task_state(cur, 'TASK_RUNNING');
 }
 
 /** disable_irq: mask the line and wait for running handlers (synchronize_irq). */

@@ -47,10 +47,16 @@ export abstract class Lock {
   }
 }
 
-/** Record that `cur`'s running context now holds `lock` (owner, held-locks list, hook). */
-export function recordAcquired(cur: Task, lock: Lock, how: string): void {
-  lock.owner = { task: cur, depth: cur.depth };
-  cur.held.push({ lock, depth: cur.depth, how, at: cur.site, since: cur.thread.clock });
+/**
+ * Record that `cur`'s context at nesting `depth` (default: the running one) now holds `lock`
+ * (owner, held-locks list, hook). Runs inside the step that takes the lock: the acquiring op's
+ * effect, or the releaser's step at a hand-over (then `depth` is the waiter's frame).
+ */
+export function recordAcquired(cur: Task, lock: Lock, how: string, depth: number = cur.depth): void {
+  lock.owner = { task: cur, depth };
+  const st = cur.stacks[depth];
+  const at = st !== undefined && st.length > 0 ? st[st.length - 1] : (cur.contexts[depth] ?? 'task');
+  cur.held.push({ lock, depth, how, at, since: cur.thread.sim.now() });
   cur.cpu.machine.emit('lockAcquired', cur, lock, how);
 }
 

@@ -91,6 +91,7 @@ export class Machine {
       );
       idle.thread = it;
       it.local = idle;
+      idle.obj = sim.object(`swapper/${i}.state`);
       cpu.idle = idle;
       this.cpus.push(cpu);
     }
@@ -138,6 +139,7 @@ export class Machine {
     task.flags |= PF_KTHREAD;
     this.tasks.push(task);
     task.sleepWq = this.sim.waitable(`${comm}:sleep`);
+    task.obj = this.sim.object(`${comm}.state`);
     const th = this.sim.spawn(comm, function* () {
       yield* acquireCpu(task);
       yield* body(task);

@@ -3,13 +3,16 @@
  * mutex_trylock (never sleeps, no might_sleep), mutex_unlock (hands the mutex to the first
  * waiter, FIFO, and wakes it).
  */
+import type { Thread } from '../../scheduler';
 import { Lock, recordAcquired, recordReleased } from './lock';
 import type { Machine } from './machine';
-import { might_sleep, sleep, wake_up_process } from './sched';
+import { might_sleep, sleep_until, try_to_wake_up } from './sched';
 import type { Task } from './task';
 
 export class mutex extends Lock {
   readonly waiters: Task[] = [];
+  /** How each waiter asked (mutex_lock, mutex_lock_nested/1): recorded at its hand-over. */
+  readonly waiterHow: string[] = [];
   constructor(m: Machine, name: string) {
     super('mutex', name, m.sim.object(name));
   }
@@ -21,21 +24,29 @@ export function DEFINE_MUTEX(m: Machine, name: string): mutex {
 }
 export const mutex_init = DEFINE_MUTEX;
 
-export function* mutex_lock(cur: Task, lock: mutex): Generator<unknown, void, unknown> {
+export function* mutex_lock(cur: Task, lock: mutex, how = 'mutex_lock'): Generator<unknown, void, unknown> {
   yield* might_sleep(cur, 'mutex_lock');
   const m = cur.cpu.machine;
-  m.emit('lockAcquire', cur, lock, 'mutex_lock', false);
+  m.emit('lockAcquire', cur, lock, how, false);
   yield cur.thread.write(lock.obj);
   if (lock.owner === null) {
-    recordAcquired(cur, lock, 'mutex_lock');
+    recordAcquired(cur, lock, how);
     return;
   }
-  cur.woken = false; // a stale wakeup must not end the sleep before the hand-over
   lock.waiters.push(cur);
-  // mutex_unlock hands ownership over before waking us, so we own it when we run again.
-  yield* sleep(cur, { kind: 'mutex', lock, what: lock.name }, 'mutex_lock');
-  recordAcquired(cur, lock, 'mutex_lock'); // the owner was set by the hand-over; same value
+  lock.waiterHow.push(how);
+  // mutex_unlock hands ownership over (and records it) in its own step before waking us, so
+  // we own it, and lockdep says so, from that step on.
+  yield* sleep_until(cur, () => lock.owner !== null && lock.owner.task === cur, { kind: 'mutex', lock, what: lock.name }, 'mutex_lock');
 }
+
+/** mutex_lock_nested(lock, subclass): lockdep annotation only; same locking. */
+export function* mutex_lock_nested(cur: Task, lock: mutex, subclass: number): Generator<unknown, void, unknown> {
+  yield* mutex_lock(cur, lock, `mutex_lock_nested/${subclass}`);
+}
+
+/** SINGLE_DEPTH_NESTING: the subclass for one level of nesting of a lock class. */
+export const SINGLE_DEPTH_NESTING = 1;
 
 export function* mutex_trylock(cur: Task, lock: mutex): Generator<unknown, boolean, unknown> {
   cur.cpu.machine.emit('lockAcquire', cur, lock, 'mutex_trylock', true);
@@ -45,18 +56,23 @@ export function* mutex_trylock(cur: Task, lock: mutex): Generator<unknown, boole
   return true;
 }
 
-export function* mutex_unlock(cur: Task, lock: mutex): Generator<unknown, void, unknown> {
-  const m = cur.cpu.machine;
-  m.emit('lockRelease', cur, lock, 'mutex_unlock');
-  yield cur.thread.write(lock.obj);
+function unlockFx(t: Thread, lock: mutex): void {
+  const cur = t.local as Task;
+  cur.cpu.machine.emit('lockRelease', cur, lock, 'mutex_unlock');
   recordReleased(cur, lock);
   const next = lock.waiters.shift();
+  const how = lock.waiterHow.shift() ?? 'mutex_lock';
   if (next === undefined) {
     lock.owner = null;
     return;
   }
-  lock.owner = { task: next, depth: 0 };
-  wake_up_process(next);
+  recordAcquired(next, lock, how, 0); // the hand-over: the waiter holds it from this step
+  try_to_wake_up(next);
+}
+
+/** mutex_unlock: lockdep's release, the hand-over to the first waiter and its wakeup, one step. */
+export function* mutex_unlock(cur: Task, lock: mutex): Generator<unknown, void, unknown> {
+  yield cur.thread.write(lock.obj, unlockFx, lock);
 }
 
 export function mutex_is_locked(lock: mutex): boolean {

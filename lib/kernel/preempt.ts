@@ -9,6 +9,8 @@ export const PREEMPT_OFFSET = 0x1;
 export const PREEMPT_MASK = 0xff;
 export const SOFTIRQ_OFFSET = 0x100; // serving a softirq
 export const SOFTIRQ_DISABLE_OFFSET = 0x200; // local_bh_disable
+/** spin_lock_bh and friends: SOFTIRQ_DISABLE_OFFSET + PREEMPT_LOCK_OFFSET (include/linux/bottom_half.h, CONFIG_PREEMPT_COUNT). */
+export const SOFTIRQ_LOCK_OFFSET = 0x201;
 export const SOFTIRQ_MASK = 0xff00;
 export const HARDIRQ_OFFSET = 0x10000;
 export const HARDIRQ_MASK = 0xf0000;

@@ -26,7 +26,12 @@ export function* local_bh_disable(cur: Task): Generator<unknown, void, unknown> 
 }
 
 export function* local_bh_enable(cur: Task): Generator<unknown, void, unknown> {
-  cur.preempt_count -= SOFTIRQ_DISABLE_OFFSET;
+  yield* __local_bh_enable_ip(cur, SOFTIRQ_DISABLE_OFFSET);
+}
+
+/** __local_bh_enable_ip(ip, cnt): drop `cnt` (SOFTIRQ_LOCK_OFFSET for the *_unlock_bh forms), run pending softirqs. */
+export function* __local_bh_enable_ip(cur: Task, cnt: number): Generator<unknown, void, unknown> {
+  cur.preempt_count -= cnt;
   yield* bhEnableSoftirqs(cur);
   if (cur.cpu.machine.preemption === 'full') yield* preemptionPoint(cur);
 }

@@ -30,7 +30,7 @@ import type { KernelBody, Machine } from './machine';
 import { objectEvent, slab_free, KObject } from './object';
 import { local_bh_disable, local_bh_enable, preempt_disable, preempt_enable } from './preemption';
 import { softirq_count } from './preempt';
-import { might_sleep, sleep, wake_up_process } from './sched';
+import { might_sleep, set_task_state, sleep, try_to_wake_up } from './sched';
 import { RCU_SOFTIRQ, open_softirq, raise_softirq_irqoff } from './softirq';
 import type { Task } from './task';
 import { tick_raise } from './timer';
@@ -233,7 +233,7 @@ export class RcuState {
       const w = this.gpWaiters[i];
       if (w.upto <= this.completed) {
         this.gpWaiters.splice(i, 1);
-        wake_up_process(w.task);
+        try_to_wake_up(w.task);
       } else i++;
     }
     // rcu_sched_clock_irq on each CPU with callbacks now ready raises RCU_SOFTIRQ there.
@@ -261,7 +261,7 @@ export class RcuState {
       const w = this.barrierWaiters[i];
       if (!this.callbacksPending(w.upto)) {
         this.barrierWaiters.splice(i, 1);
-        wake_up_process(w.task);
+        try_to_wake_up(w.task);
       } else i++;
     }
   }
@@ -435,13 +435,14 @@ export function rcu_pointer_handoff<T>(cur: Task, v: T): T {
 /** Sleep until `done()`, registered on `list` (check-then-sleep is atomic, wakeups are not lost). */
 function* waitFor(cur: Task, list: Waiter[], upto: number, done: () => boolean, what: string, where: string): KernelBody<void> {
   while (!done()) {
-    cur.woken = false;
+    set_task_state(cur, 'TASK_UNINTERRUPTIBLE');
     const w = { task: cur, upto };
     list.push(w);
     yield* sleep(cur, { kind: 'rcu', what }, where);
     const i = list.indexOf(w);
     if (i >= 0) list.splice(i, 1);
   }
+  set_task_state(cur, 'TASK_RUNNING');
 }
 
 /**

@@ -15,9 +15,10 @@
  */
 import { local_irq_disable, local_irq_enable, local_irq_restore, local_irq_save } from './irqflags';
 import { Lock, recordAcquired, recordReleased, type Owner } from './lock';
+import type { Thread } from '../../scheduler';
 import type { Machine } from './machine';
-import { PREEMPT_OFFSET, SOFTIRQ_DISABLE_OFFSET, in_interrupt } from './preempt';
-import { local_bh_enable } from './preemption';
+import { PREEMPT_OFFSET, SOFTIRQ_LOCK_OFFSET, in_interrupt } from './preempt';
+import { __local_bh_enable_ip } from './preemption';
 import { preemptionPoint } from './sched';
 import type { Task } from './task';
 
@@ -70,9 +71,9 @@ export interface SharedLock extends Lock {
  * Record a read acquisition in `cur`'s held locks (and the lockAcquired hook). `listed`: the
  * reader is already in `lock.readers` (a hand-over did it). `owner` stays the writer slot.
  */
-export function recordReadAcquired(cur: Task, lock: SharedLock, how: string, listed: boolean): void {
+export function recordReadAcquired(cur: Task, lock: SharedLock, how: string, listed: boolean, depth: number = cur.depth): void {
   const writer = lock.owner;
-  recordAcquired(cur, lock, how);
+  recordAcquired(cur, lock, how, depth);
   if (!listed) lock.readers.push(lock.owner!);
   lock.owner = writer;
 }
@@ -137,20 +138,28 @@ function* take(cur: Task, lock: rwlock_t, write: boolean, how: string): Generato
   else recordReadAcquired(cur, lock, how, false);
 }
 
-/** The unlock is one visible step; until it runs the lock is still held. */
-function* dropRead(cur: Task, lock: rwlock_t, how: string): Generator<unknown, void, unknown> {
+function dropReadFx(t: Thread, lock: rwlock_t, how: string): void {
+  const cur = t.local as Task;
   cur.cpu.machine.emit('lockRelease', cur, lock, how);
-  yield cur.thread.write(lock.obj);
   dropReader(cur, lock); // waiters see the change when their predicate is rechecked
 }
 
-function* dropWrite(cur: Task, lock: rwlock_t, how: string): Generator<unknown, void, unknown> {
+/** The unlock is one visible step, lockdep's release inside it; until it runs the lock is still held. */
+function* dropRead(cur: Task, lock: rwlock_t, how: string): Generator<unknown, void, unknown> {
+  yield cur.thread.write(lock.obj, dropReadFx, lock, how);
+}
+
+function dropWriteFx(t: Thread, lock: rwlock_t, how: string): void {
+  const cur = t.local as Task;
   cur.cpu.machine.emit('lockRelease', cur, lock, how);
-  yield cur.thread.write(lock.obj);
   // Unlocking a write lock this task does not hold changes nothing (bad unlock balance).
   if (lock.owner === null || lock.owner.task !== cur) return;
   lock.owner = null;
   recordReleased(cur, lock);
+}
+
+function* dropWrite(cur: Task, lock: rwlock_t, how: string): Generator<unknown, void, unknown> {
+  yield cur.thread.write(lock.obj, dropWriteFx, lock, how);
 }
 
 function* lockPlain(cur: Task, lock: rwlock_t, write: boolean, how: string): Generator<unknown, void, unknown> {
@@ -172,8 +181,9 @@ function* lockIrqsave(cur: Task, lock: rwlock_t, write: boolean, how: string): G
 }
 
 function* lockBh(cur: Task, lock: rwlock_t, write: boolean, how: string): Generator<unknown, void, unknown> {
-  // BH off first: from here on a reader counts as in interrupt context, as in the kernel.
-  cur.preempt_count += SOFTIRQ_DISABLE_OFFSET;
+  // BH off first (SOFTIRQ_LOCK_OFFSET, as __raw_read_lock_bh): from here on a reader counts as
+  // in interrupt context, as in the kernel.
+  cur.preempt_count += SOFTIRQ_LOCK_OFFSET;
   yield* take(cur, lock, write, how);
 }
 
@@ -247,7 +257,7 @@ export function* read_unlock_irqrestore(cur: Task, lock: rwlock_t, flags: number
 
 export function* read_unlock_bh(cur: Task, lock: rwlock_t): Generator<unknown, void, unknown> {
   yield* dropRead(cur, lock, 'read_unlock_bh');
-  yield* local_bh_enable(cur); // runs pending softirqs, then a preemption point
+  yield* __local_bh_enable_ip(cur, SOFTIRQ_LOCK_OFFSET); // runs pending softirqs, then a preemption point
 }
 
 // ---- write side ----
@@ -290,7 +300,7 @@ export function* write_unlock_irqrestore(cur: Task, lock: rwlock_t, flags: numbe
 
 export function* write_unlock_bh(cur: Task, lock: rwlock_t): Generator<unknown, void, unknown> {
   yield* dropWrite(cur, lock, 'write_unlock_bh');
-  yield* local_bh_enable(cur);
+  yield* __local_bh_enable_ip(cur, SOFTIRQ_LOCK_OFFSET);
 }
 
 /** rwlock_is_contended: someone waits for the lock. */

@@ -10,15 +10,18 @@
  * takes every queued reader, this model stops at the first writer). downgrade_write lets those
  * readers in beside the downgrading task.
  */
+import type { Thread } from '../../scheduler';
 import { Lock, recordAcquired, recordReleased, type Owner } from './lock';
 import type { Machine } from './machine';
 import { dropReader, recordReadAcquired } from './rwlock';
-import { might_sleep, sleep, wake_up_process } from './sched';
+import { might_sleep, sleep_until, try_to_wake_up } from './sched';
 import type { Task } from './task';
 
 /** A sleeping down_read/down_write; it becomes the holder entry when the semaphore is handed over. */
 interface RwsemWaiter extends Owner {
   write: boolean;
+  /** The acquiring function (down_read, down_write_nested/1...): recorded at the hand-over. */
+  how: string;
   /** Set by the hand-over, so a stray wakeup does not end the wait early. */
   granted: boolean;
 }
@@ -55,41 +58,56 @@ function handOver(sem: rw_semaphore): void {
     if (w.write) {
       if (sem.readers.length > 0) return;
       q.shift();
+      // The hand-over is the waiter's acquisition: held from this step (lockdep agrees).
+      recordAcquired(w.task, sem, w.how, w.depth);
       sem.owner = w;
     } else {
       q.shift();
       sem.readers.push(w);
+      recordReadAcquired(w.task, sem, w.how, true, w.depth);
     }
     w.granted = true;
-    wake_up_process(w.task);
+    try_to_wake_up(w.task);
   }
 }
 
-function* waitFor(cur: Task, sem: rw_semaphore, write: boolean, where: string): Generator<unknown, void, unknown> {
-  const w: RwsemWaiter = { task: cur, depth: cur.depth, write, granted: false };
+function* waitFor(cur: Task, sem: rw_semaphore, write: boolean, where: string, how: string = where): Generator<unknown, void, unknown> {
+  const w: RwsemWaiter = { task: cur, depth: cur.depth, write, how, granted: false };
   sem.waiters.push(w);
   const why = { kind: 'rwsem' as const, lock: sem, what: sem.name };
-  while (!w.granted) yield* sleep(cur, why, where);
+  yield* sleep_until(cur, () => w.granted, why, where);
 }
 
-export function* down_read(cur: Task, sem: rw_semaphore): Generator<unknown, void, unknown> {
+export function* down_read(cur: Task, sem: rw_semaphore, how = 'down_read'): Generator<unknown, void, unknown> {
   yield* might_sleep(cur, 'down_read');
-  cur.cpu.machine.emit('lockAcquire', cur, sem, 'down_read', false);
+  cur.cpu.machine.emit('lockAcquire', cur, sem, how, false);
   yield cur.thread.write(sem.obj);
   if (readFree(sem)) {
-    recordReadAcquired(cur, sem, 'down_read', false);
+    recordReadAcquired(cur, sem, how, false);
     return;
   }
-  yield* waitFor(cur, sem, false, 'down_read');
-  recordReadAcquired(cur, sem, 'down_read', true); // listed by the hand-over
+  yield* waitFor(cur, sem, false, 'down_read', how); // the hand-over records the acquisition
 }
 
-export function* down_write(cur: Task, sem: rw_semaphore): Generator<unknown, void, unknown> {
+export function* down_write(cur: Task, sem: rw_semaphore, how = 'down_write'): Generator<unknown, void, unknown> {
   yield* might_sleep(cur, 'down_write');
-  cur.cpu.machine.emit('lockAcquire', cur, sem, 'down_write', false);
+  cur.cpu.machine.emit('lockAcquire', cur, sem, how, false);
   yield cur.thread.write(sem.obj);
-  if (!writeFree(sem)) yield* waitFor(cur, sem, true, 'down_write');
-  recordAcquired(cur, sem, 'down_write'); // after a hand-over: the same owner, recorded again
+  if (writeFree(sem)) {
+    recordAcquired(cur, sem, how);
+    return;
+  }
+  yield* waitFor(cur, sem, true, 'down_write', how); // the hand-over records the acquisition
+}
+
+/** down_read_nested(sem, subclass): lockdep annotation only; same locking. */
+export function* down_read_nested(cur: Task, sem: rw_semaphore, subclass: number): Generator<unknown, void, unknown> {
+  yield* down_read(cur, sem, `down_read_nested/${subclass}`);
+}
+
+/** down_write_nested(sem, subclass): lockdep annotation only; same locking. */
+export function* down_write_nested(cur: Task, sem: rw_semaphore, subclass: number): Generator<unknown, void, unknown> {
+  yield* down_write(cur, sem, `down_write_nested/${subclass}`);
 }
 
 /** down_read_trylock: never sleeps; fails while a writer holds it or anyone waits. */
@@ -110,20 +128,30 @@ export function* down_write_trylock(cur: Task, sem: rw_semaphore): Generator<unk
   return true;
 }
 
-export function* up_read(cur: Task, sem: rw_semaphore): Generator<unknown, void, unknown> {
+function upReadFx(t: Thread, sem: rw_semaphore): void {
+  const cur = t.local as Task;
   cur.cpu.machine.emit('lockRelease', cur, sem, 'up_read');
-  yield cur.thread.write(sem.obj);
   // Not a reader: an unbalanced up_read changes nothing (DEBUG_RWSEMS / lockdep report it).
   if (dropReader(cur, sem) && sem.readers.length === 0) handOver(sem);
 }
 
-export function* up_write(cur: Task, sem: rw_semaphore): Generator<unknown, void, unknown> {
+/** up_read: lockdep's release, the drop and the hand-over are one step. */
+export function* up_read(cur: Task, sem: rw_semaphore): Generator<unknown, void, unknown> {
+  yield cur.thread.write(sem.obj, upReadFx, sem);
+}
+
+function upWriteFx(t: Thread, sem: rw_semaphore): void {
+  const cur = t.local as Task;
   cur.cpu.machine.emit('lockRelease', cur, sem, 'up_write');
-  yield cur.thread.write(sem.obj);
   if (sem.owner === null || sem.owner.task !== cur) return; // not the writer: changes nothing
   sem.owner = null;
   recordReleased(cur, sem);
   handOver(sem);
+}
+
+/** up_write: lockdep's release, the drop and the hand-over are one step. */
+export function* up_write(cur: Task, sem: rw_semaphore): Generator<unknown, void, unknown> {
+  yield cur.thread.write(sem.obj, upWriteFx, sem);
 }
 
 /**

@@ -12,7 +12,7 @@ import type { Cpu } from './cpu';
 import { local_irq_disable, local_irq_enable } from './irqflags';
 import type { KernelBody, Machine } from './machine';
 import { SOFTIRQ_OFFSET, in_interrupt } from './preempt';
-import { sleep, wake_up_process } from './sched';
+import { sleep_until, try_to_wake_up } from './sched';
 import type { Task } from './task';
 
 export const HI_SOFTIRQ = 0;
@@ -79,10 +79,7 @@ export function wakeup_softirqd(cpu: Cpu): void {
       cpu.id,
       function* (cur) {
         for (;;) {
-          if (cur.cpu.softirqPending === 0) {
-            yield* sleep(cur, { kind: 'wait_queue', what: 'softirq work', idle: true }, 'smpboot_thread_fn');
-            continue;
-          }
+          yield* sleep_until(cur, () => cur.cpu.softirqPending !== 0, { kind: 'wait_queue', what: 'softirq work', idle: true }, 'smpboot_thread_fn');
           // run_ksoftirqd: __do_softirq with IRQs off around the pending check.
           yield* local_irq_disable(cur);
           if (cur.cpu.softirqPending !== 0) yield* __do_softirq(cur);
@@ -94,7 +91,7 @@ export function wakeup_softirqd(cpu: Cpu): void {
     st.ksoftirqd[cpu.id] = k;
     return;
   }
-  wake_up_process(k);
+  try_to_wake_up(k);
 }
 
 /**

@@ -5,12 +5,12 @@
  * spins with interrupts as they are: spin_lock_irqsave spins with IRQs off, spin_lock and
  * spin_lock_bh spin interruptibly, so an interrupt can land on a spinning CPU.
  */
-import type { Engine } from '../../scheduler';
+import type { Engine, Thread } from '../../scheduler';
 import { Resource } from '../../scheduler/resource';
 import { local_irq_disable, local_irq_enable, local_irq_restore, local_irq_save } from './irqflags';
 import { Lock, recordAcquired, recordReleased } from './lock';
 import type { Machine } from './machine';
-import { PREEMPT_OFFSET, SOFTIRQ_DISABLE_OFFSET } from './preempt';
+import { PREEMPT_OFFSET, SOFTIRQ_LOCK_OFFSET } from './preempt';
 import { preemptionPoint } from './sched';
 import { bhEnableSoftirqs } from './softirq';
 import type { Task } from './task';
@@ -42,28 +42,37 @@ export function DEFINE_RAW_SPINLOCK(m: Machine, name: string): raw_spinlock_t {
 }
 export const raw_spin_lock_init = DEFINE_RAW_SPINLOCK;
 
+/** The acquisition's effect: the context holds the lock (at once, or at the hand-over). */
+function takeFx(t: Thread, lock: spinlock_t, how: string, depth: number): void {
+  const cur = t.local as Task;
+  cur.waits[depth] = null;
+  recordAcquired(cur, lock, how, depth);
+}
+
 function* take(cur: Task, lock: spinlock_t, how: string): Generator<unknown, void, unknown> {
   const m = cur.cpu.machine;
   m.emit('lockAcquire', cur, lock, how, false);
   cur.waitingFor = { kind: 'spinlock', lock, what: lock.name };
-  yield cur.thread.acquire(lock.res);
-  cur.waitingFor = null;
-  recordAcquired(cur, lock, how);
+  yield cur.thread.acquire(lock.res, takeFx, lock, how);
 }
 
-/** The unlock itself is one visible step; until it runs the lock is still held. */
+/** The release's effect: lockdep's release and the held-locks list, in the unlock's own step. */
+function dropFx(t: Thread, lock: spinlock_t, how: string): void {
+  const cur = t.local as Task;
+  cur.cpu.machine.emit('lockRelease', cur, lock, how);
+  recordReleased(cur, lock);
+}
+
+/** The unlock itself is one visible step; until it runs the lock is still held (lockdep agrees). */
 function* drop(cur: Task, lock: spinlock_t, how: string): Generator<unknown, void, unknown> {
-  const m = cur.cpu.machine;
-  m.emit('lockRelease', cur, lock, how);
   if (lock.res.free > 0) {
     // Unlocking a lock nobody holds: lockdep reports it (bad unlock balance); the lock
     // itself stays unlocked.
-    yield cur.thread.write(lock.obj);
+    yield cur.thread.write(lock.obj, dropFx, lock, how);
   } else {
-    yield cur.thread.release(lock.res); // hands over to the first spinner, if any (onHandover)
+    yield cur.thread.release(lock.res, dropFx, lock, how); // hands over to the first spinner, if any (onHandover)
     if (lock.res.free > 0) lock.owner = null;
   }
-  recordReleased(cur, lock);
 }
 
 export function* spin_lock(cur: Task, lock: spinlock_t, name = 'spin_lock'): Generator<unknown, void, unknown> {
@@ -91,7 +100,8 @@ export function* spin_lock_irqsave(cur: Task, lock: spinlock_t): Generator<unkno
 }
 
 export function* spin_lock_bh(cur: Task, lock: spinlock_t): Generator<unknown, void, unknown> {
-  cur.preempt_count += SOFTIRQ_DISABLE_OFFSET;
+  // __raw_spin_lock_bh: __local_bh_disable_ip(SOFTIRQ_LOCK_OFFSET) = 0x200 + PREEMPT_LOCK_OFFSET.
+  cur.preempt_count += SOFTIRQ_LOCK_OFFSET;
   yield* take(cur, lock, 'spin_lock_bh');
 }
 
@@ -101,6 +111,7 @@ export function* spin_trylock(cur: Task, lock: spinlock_t): Generator<unknown, b
   cur.cpu.machine.emit('lockAcquire', cur, lock, 'spin_trylock', true);
   yield cur.thread.write(lock.obj);
   if (lock.res.free > 0) {
+    // in the write's step: the test and the taking are one atomic cmpxchg
     lock.res.free--;
     recordAcquired(cur, lock, 'spin_trylock');
     return true;
@@ -131,7 +142,7 @@ export function* spin_unlock_irqrestore(cur: Task, lock: spinlock_t, flags: numb
 
 export function* spin_unlock_bh(cur: Task, lock: spinlock_t): Generator<unknown, void, unknown> {
   yield* drop(cur, lock, 'spin_unlock_bh');
-  cur.preempt_count -= SOFTIRQ_DISABLE_OFFSET;
+  cur.preempt_count -= SOFTIRQ_LOCK_OFFSET;
   yield* bhEnableSoftirqs(cur);
   if (cur.cpu.machine.preemption === 'full') yield* preemptionPoint(cur);
 }

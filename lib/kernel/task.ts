@@ -13,7 +13,10 @@ export const PF_MEMALLOC_NOIO = 0x00080000;
 export const PF_KTHREAD = 0x00200000;
 export const PF_IDLE = 0x00000002;
 
-export type TaskState = 'TASK_RUNNING' | 'TASK_INTERRUPTIBLE' | 'TASK_UNINTERRUPTIBLE' | 'TASK_IDLE' | 'TASK_DEAD';
+export type TaskState = 'TASK_RUNNING' | 'TASK_INTERRUPTIBLE' | 'TASK_UNINTERRUPTIBLE' | 'TASK_KILLABLE' | 'TASK_IDLE' | 'TASK_DEAD';
+
+/** TASK_NORMAL: the states wake_up_process / wake_up wake (interruptible and uninterruptible). */
+export const TASK_NORMAL = 0x1 | 0x2;
 
 /** What a context (task body or one of its nested handlers) is waiting for, for wait-for graphs. */
 export interface WaitInfo {
@@ -65,9 +68,14 @@ export class Task {
   thread!: Thread;
   /** Where the task sleeps in schedule(); wake_up_process() wakes it. */
   sleepWq!: Waitable;
-  /** Set by wake_up_process before the task has gone to sleep, so the wakeup is not lost. */
-  woken = false;
-  /** Virtual time of that early wakeup: the task cannot go on before its waker's time. */
+  /**
+   * The shared object of the task's state: set_current_state, the scheduler's test in
+   * schedule() and a waker's try_to_wake_up are visible steps on it.
+   */
+  obj = -1;
+  /** Pending signals, a bitmask by signal number (send_sig). */
+  sigpending = 0;
+  /** Virtual time of the last wakeup: a task woken before it blocked goes on no earlier. */
   wokenAt = 0;
   /** Counts sleeps, so a timeout armed for one sleep cannot wake a later one. */
   sleepSeq = 0;

@@ -1,10 +1,11 @@
 /**
  * Wait queues: a head with a list of sleeping tasks, wait_event*() (the prepare_to_wait /
  * check / schedule / finish_wait loop) and wake_up*(). The condition is re-evaluated after every
- * wakeup, so spurious wakeups are harmless; a wakeup between the check and the sleep is not lost
- * (wake_up_process marks the task woken first, as setting TASK_RUNNING does in the kernel).
+ * wakeup, so spurious wakeups are harmless; a wakeup between the check and the sleep is not lost:
+ * prepare_to_wait sets the task state before the check, and try_to_wake_up sets it back to
+ * TASK_RUNNING, which schedule() then sees.
  */
-import { armTimeout, might_sleep, sleep, wake_up_process } from './sched';
+import { armTimeout, might_sleep, set_task_state, sleep, try_to_wake_up } from './sched';
 import type { Machine } from './machine';
 import type { Task } from './task';
 
@@ -39,19 +40,22 @@ function* waitLoop(cur: Task, wq: wait_queue_head_t, cond: () => boolean, timeou
   const sim = cur.thread.sim;
   const deadline = timeoutNs < 0 ? Infinity : sim.now() + timeoutNs;
   for (;;) {
-    // prepare_to_wait: on the queue, under the queue lock (a visible step), before the check.
-    cur.woken = false;
+    // prepare_to_wait: on the queue and the state set, under wq->lock (one visible step), then
+    // the check; finish_wait (below) in the same step when the condition holds.
+    yield cur.thread.write(wq.obj);
     if (!wq.waiters.includes(cur)) wq.waiters.push(cur);
-    yield cur.thread.read(wq.obj);
+    set_task_state(cur, 'TASK_UNINTERRUPTIBLE');
     if (cond()) break;
     if (sim.now() >= deadline) {
       remove(wq, cur);
+      set_task_state(cur, 'TASK_RUNNING');
       return false;
     }
     if (deadline !== Infinity) armTimeout(cur, deadline - sim.now(), where);
     yield* sleep(cur, { kind: 'wait_queue', what: wq.name, holders }, where);
   }
-  remove(wq, cur); // finish_wait
+  remove(wq, cur); // finish_wait: TASK_RUNNING, off the queue
+  set_task_state(cur, 'TASK_RUNNING');
   return true;
 }
 
@@ -70,14 +74,24 @@ export function* wait_event_timeout(cur: Task, wq: wait_queue_head_t, cond: () =
   return yield* waitLoop(cur, wq, cond, timeoutNs, 'wait_event_timeout');
 }
 
-/** wake_up(wq) / wake_up_all(wq): wake every task waiting (no exclusive waiters in this model). */
+function wakeUpFx(_t: unknown, wq: wait_queue_head_t): void {
+  for (const t of wq.waiters) try_to_wake_up(t);
+}
+
+/**
+ * wake_up(wq) / wake_up_all(wq): wake every task waiting (no exclusive waiters in this model);
+ * one step, as __wake_up walks the queue under wq->lock.
+ */
 export function* wake_up(cur: Task, wq: wait_queue_head_t): Generator<unknown, void, unknown> {
-  yield cur.thread.write(wq.obj);
-  for (const t of wq.waiters) wake_up_process(t);
+  yield cur.thread.write(wq.obj, wakeUpFx, wq);
 }
 export const wake_up_all = wake_up;
 
-/** waitqueue_active(wq): someone is on the queue (racy by design, as in the kernel). */
-export function waitqueue_active(wq: wait_queue_head_t): boolean {
+/**
+ * waitqueue_active(wq): someone is on the queue — a lockless read, racy by design as in the
+ * kernel (a caller needs a barrier pairing with the waiter's); a visible read here.
+ */
+export function* waitqueue_active(cur: Task, wq: wait_queue_head_t): Generator<unknown, boolean, unknown> {
+  yield cur.thread.read(wq.obj);
   return wq.waiters.length > 0;
 }

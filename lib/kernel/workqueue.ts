@@ -23,7 +23,7 @@ import { completion, complete, DECLARE_COMPLETION } from './completion';
 import { lock_map_acquire, lock_map_release, lockdep_map } from './lock';
 import type { KernelBody, Machine } from './machine';
 import { hex } from './preempt';
-import { migrate_task, might_sleep, schedule_timeout, sleep, wake_up_process } from './sched';
+import { might_sleep, migrate_task, schedule_timeout, set_task_state, sleep, try_to_wake_up } from './sched';
 import { fn } from './stack';
 import type { Task, WaitInfo } from './task';
 
@@ -348,7 +348,7 @@ function kick_pool(pool: worker_pool): boolean {
   if (!need_more_worker(pool)) return false;
   const w = pool.idle[0];
   if (w === undefined) return false;
-  wake_up_process(w.task);
+  try_to_wake_up(w.task);
   return true;
 }
 
@@ -473,7 +473,7 @@ function send_mayday(work: work_struct): void {
   if (r === null || pwq.onMayday) return;
   pwq.onMayday = true;
   pwq.wq.maydays.push(pwq);
-  if (r.rescuerIdle) wake_up_process(r.task);
+  if (r.rescuerIdle) try_to_wake_up(r.task);
 }
 
 // ---- workqueues ----
@@ -766,13 +766,14 @@ export function* cancel_delayed_work_sync(cur: Task, dw: delayed_work): KernelBo
 function* waitBarrier(cur: Task, x: completion, why: WaitInfo, where: string): KernelBody<void> {
   yield cur.thread.write(x.obj);
   while (x.done === 0) {
-    cur.woken = false;
+    set_task_state(cur, 'TASK_UNINTERRUPTIBLE');
     x.waiters.push(cur);
     yield* sleep(cur, why, where);
     const i = x.waiters.indexOf(cur);
     if (i >= 0) x.waiters.splice(i, 1);
     yield cur.thread.write(x.obj);
   }
+  set_task_state(cur, 'TASK_RUNNING');
   x.done--;
 }
 
@@ -880,7 +881,7 @@ export function* destroy_workqueue(cur: Task, wq: workqueue_struct): KernelBody<
     yield* drain_workqueue(cur, wq);
     wq.destroyed = true;
     const r = wq.rescuer;
-    if (r !== null && r.rescuerIdle) wake_up_process(r.task); // kthread_stop
+    if (r !== null && r.rescuerIdle) try_to_wake_up(r.task); // kthread_stop
   })());
 }
 
@@ -999,7 +1000,7 @@ function* worker_thread(cur: Task, w: worker): KernelBody<void> {
       // before this point is spent; clearing it keeps it from ending a later sleep early.
       yield cur.thread.write(pool.obj);
       worker_leave_idle(w);
-      cur.woken = false;
+      set_task_state(cur, 'TASK_UNINTERRUPTIBLE');
       maybeArmMayday(pool);
       for (;;) {
         // recheck:
@@ -1010,6 +1011,7 @@ function* worker_thread(cur: Task, w: worker): KernelBody<void> {
           pool.manager = null;
           continue;
         }
+        set_task_state(cur, 'TASK_RUNNING');
         w.active = true; // worker_clr_flags(WORKER_PREP): counts in nr_running
         do {
           if (assign_work(pool.worklist[0], w)) yield* process_scheduled_works(cur, w);
@@ -1019,6 +1021,7 @@ function* worker_thread(cur: Task, w: worker): KernelBody<void> {
       }
       // sleep: idle until kick_pool wakes us (a wakeup from here on is not lost: sleep checks it).
       worker_enter_idle(w);
+      set_task_state(cur, 'TASK_UNINTERRUPTIBLE'); // set_current_state(TASK_IDLE) before schedule()
       yield* sleep(cur, IDLE, 'worker_thread');
     }
   })());
@@ -1030,7 +1033,7 @@ function* rescuer_thread(cur: Task, r: worker): KernelBody<void> {
     for (;;) {
       yield cur.thread.write(wq.obj); // wq_mayday_lock
       r.rescuerIdle = false;
-      cur.woken = false; // any earlier wakeup was a mayday, which the list check below sees
+      set_task_state(cur, 'TASK_UNINTERRUPTIBLE'); // any earlier wakeup was a mayday, which the list check below sees
       const pwq = wq.maydays.shift();
       if (pwq === undefined) {
         if (wq.destroyed) return; // kthread_should_stop
@@ -1038,6 +1041,7 @@ function* rescuer_thread(cur: Task, r: worker): KernelBody<void> {
         yield* sleep(cur, RESCUER_IDLE, 'rescuer_thread');
         continue;
       }
+      set_task_state(cur, 'TASK_RUNNING');
       pwq.onMayday = false;
       const pool = pwq.pool;
       r.pool = pool; // worker_attach_to_pool: run on the pool's CPU

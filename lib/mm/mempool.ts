@@ -9,7 +9,7 @@ import { __GFP_DIRECT_RECLAIM, __GFP_IO, __GFP_NOMEMALLOC, __GFP_NORETRY, __GFP_
 import { might_alloc } from '../kernel/fs-reclaim';
 import { WARN_ON_ONCE } from '../kernel/bug';
 import type { KernelBody, Machine } from '../kernel/machine';
-import { armTimeout, sleep, wake_up_process } from '../kernel/sched';
+import { armTimeout, set_task_state, sleep, try_to_wake_up } from '../kernel/sched';
 import { DEFINE_SPINLOCK, spin_lock_irqsave, spin_unlock_irqrestore, type spinlock_t } from '../kernel/spinlock';
 import { fn } from '../kernel/stack';
 import type { Task } from '../kernel/task';
@@ -98,7 +98,7 @@ function* poolAlloc<T>(cur: Task, pool: mempool_t<T>, gfpIn: number): KernelBody
     }
     // prepare_to_wait under the pool lock, so a mempool_free after the unlock wakes us.
     pool.waiters.push(cur);
-    cur.woken = false;
+    set_task_state(cur, 'TASK_UNINTERRUPTIBLE');
     yield* spin_unlock_irqrestore(cur, pool.lock, flags);
     armTimeout(cur, MEMPOOL_WAIT_NS, 'mempool_alloc');
     yield* sleep(cur, { kind: 'wait_queue', what: `${pool.name}->wait` }, 'io_schedule_timeout');
@@ -114,7 +114,7 @@ export function* mempool_free<T>(cur: Task, element: T, pool: mempool_t<T>): Ker
     if (pool.elements.length < pool.min_nr) {
       pool.elements.push(element);
       yield* spin_unlock_irqrestore(cur, pool.lock, flags);
-      for (const t of pool.waiters) wake_up_process(t);
+      for (const t of pool.waiters) try_to_wake_up(t);
       return;
     }
     yield* spin_unlock_irqrestore(cur, pool.lock, flags);

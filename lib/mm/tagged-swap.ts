@@ -11,7 +11,7 @@
  */
 import type { KernelBody, Machine } from '../kernel/machine';
 import { DEFINE_MUTEX, mutex_lock, mutex_unlock, type mutex } from '../kernel/mutex';
-import { wake_up_process } from '../kernel/sched';
+import { try_to_wake_up } from '../kernel/sched';
 import { fn } from '../kernel/stack';
 import type { Task } from '../kernel/task';
 import { DECLARE_WAIT_QUEUE_HEAD, wait_event, type wait_queue_head_t } from '../kernel/wait';
@@ -90,7 +90,7 @@ export class TaggedSwapDevice implements IoBackend {
   /** blk_mq_put_tag: free a tag and wake its waiters (callable from any context). */
   blk_mq_put_tag(tag: number): void {
     this.tagOwner[tag] = null;
-    for (const t of this.tagWait.waiters) wake_up_process(t);
+    for (const t of this.tagWait.waiters) try_to_wake_up(t);
   }
 
   *writepage(cur: Task, _pfn: number, done: () => void): KernelBody<boolean> {

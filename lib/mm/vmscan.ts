@@ -19,7 +19,7 @@
 import { fs_reclaim_acquire, fs_reclaim_release } from '../kernel/fs-reclaim';
 import { __GFP_IO, GFP_KERNEL } from '../kernel/gfp';
 import type { KernelBody } from '../kernel/machine';
-import { cond_resched, schedule_timeout, sleep, wake_up_process } from '../kernel/sched';
+import { cond_resched, schedule_timeout, sleep_until, try_to_wake_up } from '../kernel/sched';
 import { fn } from '../kernel/stack';
 import { PF_KTHREAD, PF_MEMALLOC, type Task } from '../kernel/task';
 import { nsPerJiffy } from '../kernel/timer';
@@ -70,7 +70,7 @@ function writebackDone(model: MemoryModel, pfn: number, anon: boolean): void {
   model.sample();
   // NR_THROTTLED_WRITTEN: throttled reclaimers may go on.
   const t = model.throttled;
-  for (let i = 0; i < t.length; i++) wake_up_process(t[i]);
+  for (let i = 0; i < t.length; i++) try_to_wake_up(t[i]);
   t.length = 0;
 }
 
@@ -204,7 +204,7 @@ export function wakeup_kswapd(model: MemoryModel, _gfp: number, order: number, h
   if (!model.kswapdWanted) {
     model.kswapdWanted = true;
     model.count('kswapd_wake');
-    wake_up_process(model.kswapd);
+    try_to_wake_up(model.kswapd);
   }
 }
 
@@ -219,7 +219,7 @@ function needsBalance(model: MemoryModel, order: number): boolean {
 function* kswapd(cur: Task, model: MemoryModel): KernelBody<void> {
   cur.flags |= PF_MEMALLOC;
   for (;;) {
-    while (!model.kswapdWanted) yield* sleep(cur, { kind: 'wait_queue', what: 'kswapd_wait', idle: true }, 'kswapd_try_to_sleep');
+    yield* sleep_until(cur, () => model.kswapdWanted, { kind: 'wait_queue', what: 'kswapd_wait', idle: true }, 'kswapd_try_to_sleep');
     model.kswapdWanted = false;
     const order = model.kswapdOrder;
     model.kswapdOrder = 0;
@@ -260,7 +260,7 @@ export function wakeup_flusher_threads(model: MemoryModel): void {
   const f = flushers.get(model);
   if (f === undefined || f.wanted) return;
   f.wanted = true;
-  wake_up_process(f.task);
+  try_to_wake_up(f.task);
 }
 
 const flushers = new WeakMap<MemoryModel, { task: Task; wanted: boolean }>();
@@ -270,7 +270,7 @@ function* flusher(cur: Task, model: MemoryModel): KernelBody<void> {
   const st = flushers.get(model);
   if (st === undefined) return;
   for (;;) {
-    while (!st.wanted) yield* sleep(cur, { kind: 'wait_queue', what: 'wb_wait', idle: true }, 'wb_workfn');
+    yield* sleep_until(cur, () => st.wanted, { kind: 'wait_queue', what: 'wb_wait', idle: true }, 'wb_workfn');
     st.wanted = false;
     const lru = model.lru;
     for (let i = 0; i < FLUSH_BATCH && lru.len[LRU_FILE_DIRTY] > 0; i++) {

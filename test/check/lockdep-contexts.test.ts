@@ -86,7 +86,7 @@ describe('lockdep in other contexts', () => {
           },
         );
         m.kthread('dev', 0, function* (cur) {
-          raise_irq(m, line);
+          yield* raise_irq(cur, line);
           yield cur.thread.point();
         });
       });

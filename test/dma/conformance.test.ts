@@ -173,7 +173,7 @@ export function conformanceProgram(policy: string, errors: string[], stats: Conf
             outstanding[id]++;
             if (rng.int(3) === 0) {
               q.push(p);
-              raise_irq(m, line);
+              yield* raise_irq(cur, line);
             } else yield* unmap(cur, p);
           }
           yield* wait_event(cur, wq, () => outstanding[id] === 0);

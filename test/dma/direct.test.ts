@@ -249,7 +249,7 @@ describe('dma-direct: coherent allocations', () => {
         st.handle = b === null ? -1 : b.dma_handle;
       });
       m.kthread('drv', 0, function* (cur) {
-        raise_irq(m, line);
+        yield* raise_irq(cur, line);
         yield cur.thread.point();
       });
     });

@@ -85,7 +85,7 @@ function completionProgram(name: string, policy: string | PolicySpec, maps = 6):
         const tlb = yield* swiotlb_map(cur, dev, buf, 8 * KIB, DMA_TO_DEVICE, 0);
         if (tlb === DMA_MAPPING_ERROR) continue;
         done.push(tlb);
-        raise_irq(m, line);
+        yield* raise_irq(cur, line);
         yield cur.thread.point();
       }
       // the last completions arrive later; drain what the handler has not yet taken
@@ -230,7 +230,7 @@ describe('swiotlb per-mapping designs', () => {
         yield* fillPool(cur, m, dev);
         const buf = page_to_phys(m, yield* alloc_pages(cur, GFP_KERNEL, 2));
         tlb = yield* swiotlb_map(cur, dev, buf, 16 * KIB, DMA_TO_DEVICE, DMA_ATTR_MAY_SLEEP);
-        raise_irq(m, line);
+        yield* raise_irq(cur, line);
         yield cur.thread.point();
       });
     });

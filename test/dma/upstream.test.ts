@@ -163,7 +163,7 @@ describe('swiotlb upstream: transient pools and growth', () => {
       });
       m.kthread('io', 1, function* (cur: Task) {
         for (let i = 0; i < 16; i++) yield* swiotlb_map(cur, dev, ORIG + i * SZ, SZ, DMA_TO_DEVICE, 0);
-        raise_irq(m, line);
+        yield* raise_irq(cur, line);
         yield cur.thread.point();
         yield* msleep(cur, 20); // the dyn_alloc worker runs
         const t = dev.dma_io_tlb_pools[0];

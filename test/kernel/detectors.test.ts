@@ -50,7 +50,7 @@ function sleeper(name: string, wrap: (cur: Task, inner: () => Generator<unknown,
     if (inIrq) {
       const line = request_irq(m, 0, 'dev_irq', call);
       m.kthread('t', 0, function* (cur) {
-        raise_irq(m, line);
+        yield* raise_irq(cur, line);
         yield cur.thread.point();
       });
     } else m.kthread('t', 0, call);
@@ -218,7 +218,7 @@ describe('cross-call detector', () => {
         }, false);
       });
       m.kthread('t', 0, function* (cur) {
-        raise_irq(m, line);
+        yield* raise_irq(cur, line);
         yield cur.thread.point();
       });
     });

@@ -19,7 +19,7 @@ describe('interrupts on an idle CPU', () => {
       });
       m.kthread('raiser', 0, function* (cur) {
         yield cur.thread.point();
-        raise_irq(m, irq);
+        yield* raise_irq(cur, irq);
       });
     });
     every(p, (log) => {

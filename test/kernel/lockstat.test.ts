@@ -44,7 +44,7 @@ describe('kernel: lock statistics and the irqsoff tracer', () => {
         yield* spin_lock(cur, l);
         yield cur.thread.work(1000);
         yield* spin_unlock(cur, l);
-        raise_irq(m, line);
+        yield* raise_irq(cur, line);
         yield cur.thread.work(100);
       });
     });

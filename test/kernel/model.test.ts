@@ -7,6 +7,7 @@ import {
   Machine,
   PREEMPT_OFFSET,
   SOFTIRQ_DISABLE_OFFSET,
+  SOFTIRQ_LOCK_OFFSET,
   in_irq,
   local_bh_disable,
   local_bh_enable,
@@ -41,7 +42,7 @@ describe('kernel execution model', () => {
       });
       m.kthread('t', 0, function* (cur) {
         yield* local_irq_disable(cur);
-        raise_irq(m, line);
+        yield* raise_irq(cur, line);
         log.push('off-start');
         for (let i = 0; i < 3; i++) yield cur.thread.point();
         log.push('off-end');
@@ -65,7 +66,7 @@ describe('kernel execution model', () => {
         yield cur.thread.work(5);
       });
       m.kthread('t', 0, function* (cur) {
-        raise_irq(m, line);
+        yield* raise_irq(cur, line);
         yield* preempt_disable(cur);
         yield cur.thread.point();
         yield cur.thread.point();
@@ -111,7 +112,7 @@ describe('kernel execution model', () => {
     everySchedule(p, (log) => {
       expect(log).to.deep.equal([
         `spin_lock=${PREEMPT_OFFSET.toString(16)}`,
-        `spin_lock_bh=${SOFTIRQ_DISABLE_OFFSET.toString(16)}`,
+        `spin_lock_bh=${SOFTIRQ_LOCK_OFFSET.toString(16)}`,
         'spin_lock_irqsave(off=true)=1',
         `bh+preempt=${(SOFTIRQ_DISABLE_OFFSET + PREEMPT_OFFSET).toString(16)}`,
         'end(off=false)=0',

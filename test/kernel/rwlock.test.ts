@@ -3,7 +3,7 @@ import { hunt, type Finding, type Program } from '../../scheduler';
 import { kernelProgram as prog, everySchedule as every } from '../support/kernel';
 import { raise_irq, request_irq } from '../../lib/kernel/irq';
 import { DEFINE_MUTEX, mutex_lock, mutex_unlock } from '../../lib/kernel/mutex';
-import { PREEMPT_OFFSET, SOFTIRQ_DISABLE_OFFSET } from '../../lib/kernel/preempt';
+import { PREEMPT_OFFSET, SOFTIRQ_DISABLE_OFFSET, SOFTIRQ_LOCK_OFFSET } from '../../lib/kernel/preempt';
 import {
   DEFINE_RWLOCK,
   read_lock,
@@ -192,7 +192,7 @@ describe('rwlock_t (queued rwlock)', () => {
         const flags = irqsave ? yield* read_lock_irqsave(cur, l) : (yield* read_lock(cur, l), 0);
         log.push(`r0 in, irqs ${cur.irqs_disabled ? 'off' : 'on'}`);
         yield* until(cur, () => l.queue.length === 1);
-        raise_irq(m, line);
+        yield* raise_irq(cur, line);
         yield cur.thread.point();
         log.push('r0 out');
         if (irqsave) yield* read_unlock_irqrestore(cur, l, flags);
@@ -271,7 +271,7 @@ describe('rwlock_t (queued rwlock)', () => {
         `read_lock pc=${PREEMPT_OFFSET.toString(16)} off=false`,
         'write_lock_irq pc=1 off=true',
         'write_lock_irqsave pc=1 off=true',
-        `read_lock_bh pc=${SOFTIRQ_DISABLE_OFFSET.toString(16)} off=false`,
+        `read_lock_bh pc=${SOFTIRQ_LOCK_OFFSET.toString(16)} off=false`,
         'write_lock_bh pc=200 off=false',
         'end pc=0 off=false',
       ]);

@@ -22,7 +22,7 @@ describe('softirqs, timers and threaded IRQs', () => {
         log.push('hardirq');
       });
       m.kthread('t', 0, function* (cur) {
-        raise_irq(m, line);
+        yield* raise_irq(cur, line);
         yield cur.thread.point();
         log.push(`back ${ctx(cur)}`);
       });
@@ -45,7 +45,7 @@ describe('softirqs, timers and threaded IRQs', () => {
       });
       m.kthread('t', 0, function* (cur) {
         yield* local_bh_disable(cur);
-        raise_irq(m, line);
+        yield* raise_irq(cur, line);
         yield cur.thread.point();
         yield cur.thread.point();
         log.push('bh-enable');
@@ -134,7 +134,7 @@ describe('softirqs, timers and threaded IRQs', () => {
           yield* raise_softirq_irqoff(cur, NET_RX_SOFTIRQ);
         });
         m.kthread('t', 0, function* (cur) {
-          raise_irq(m, line);
+          yield* raise_irq(cur, line);
           if (bh) yield* spin_lock_bh(cur, l);
           else yield* spin_lock(cur, l);
           yield cur.thread.point();
@@ -169,9 +169,9 @@ describe('softirqs, timers and threaded IRQs', () => {
         IRQF_ONESHOT,
       );
       m.kthread('dev', 0, function* (cur) {
-        raise_irq(m, line);
+        yield* raise_irq(cur, line);
         yield cur.thread.point();
-        raise_irq(m, line); // while the thread runs: held back until irq_finalize_oneshot
+        yield* raise_irq(cur, line); // while the thread runs: held back until irq_finalize_oneshot
         yield cur.thread.point();
       });
     });
@@ -193,7 +193,7 @@ describe('softirqs, timers and threaded IRQs', () => {
       });
       m.kthread('t', 0, function* (cur) {
         yield* disable_irq(cur, line);
-        raise_irq(m, line);
+        yield* raise_irq(cur, line);
         yield cur.thread.point();
         log.push('enable');
         yield* enable_irq(cur, line);

@@ -5,7 +5,7 @@ import { DECLARE_COMPLETION, complete, wait_for_completion } from '../../lib/ker
 import { raise_irq, request_irq } from '../../lib/kernel/irq';
 import { Machine } from '../../lib/kernel/machine';
 import { in_task } from '../../lib/kernel/preempt';
-import { msleep, sleep } from '../../lib/kernel/sched';
+import { msleep, sleep_until } from '../../lib/kernel/sched';
 import type { Task } from '../../lib/kernel/task';
 import {
   CREATE_COOLDOWN,
@@ -157,7 +157,7 @@ describe('workqueues', () => {
   it('shows a task waiting in flush_work as waiting for the work function', () => {
     const p = prog('wq-flush-wait', 1, (m) => {
       const w = DECLARE_WORK(m, 'w', function* stuck_fn(cur: Task) {
-        yield* sleep(cur, { kind: 'flag', what: 'never' }); // nobody wakes it
+        yield* sleep_until(cur, () => false, { kind: 'flag', what: 'never' }, 'schedule'); // nobody wakes it
       });
       m.kthread('flusher', 0, function* (cur) {
         yield* schedule_work(cur, w);
@@ -215,7 +215,7 @@ describe('workqueues', () => {
         log.push(`irq ${cur.context} queued=${q}`);
       });
       m.kthread('device', 0, function* (cur) {
-        raise_irq(m, line);
+        yield* raise_irq(cur, line);
         yield cur.thread.point();
         yield cur.thread.point();
       });
@@ -291,7 +291,7 @@ describe('workqueues', () => {
             return true;
           }
           // GFP_KERNEL allocation stuck in reclaim for good.
-          yield* sleep(cur, { kind: 'flag', what: 'memory' });
+          yield* sleep_until(cur, () => false, { kind: 'flag', what: 'memory' }, 'schedule');
           return true;
         };
         const done = DECLARE_COMPLETION(m, 'b_done');

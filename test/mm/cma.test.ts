@@ -66,7 +66,7 @@ describe('mm: CMA', () => {
         yield* cma_alloc(cur, cma_area(m), 16, 4, false);
       });
       m.kthread('t', 0, function* (cur) {
-        raise_irq(m, line);
+        yield* raise_irq(cur, line);
         yield cur.thread.point();
       });
     });

@@ -65,7 +65,7 @@ describe('mm: set_memory_decrypted / encrypted', () => {
       });
       m.kthread('t', 0, function* (cur) {
         addr = page_address(m, yield* alloc_pages(cur, GFP_KERNEL, 0));
-        raise_irq(m, line);
+        yield* raise_irq(cur, line);
         yield cur.thread.point();
       });
     });

@@ -109,7 +109,7 @@ describe('mm: GFP composites', () => {
         got = yield* alloc_pages(cur, GFP_ATOMIC, 1);
       });
       m.kthread('t', 0, function* (cur) {
-        raise_irq(m, line);
+        yield* raise_irq(cur, line);
         yield cur.thread.work(1000);
       });
     });

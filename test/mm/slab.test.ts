@@ -105,7 +105,7 @@ describe('mm: slab (kmalloc)', () => {
         for (const s of [64, 256, 2048, 100000]) got.push(yield* kmalloc(cur, s, GFP_ATOMIC));
       });
       m.kthread('t', 0, function* (cur) {
-        raise_irq(m, line);
+        yield* raise_irq(cur, line);
         yield cur.thread.point();
       });
     });

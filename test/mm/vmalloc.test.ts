@@ -115,7 +115,7 @@ describe('mm: vmalloc', () => {
       m.kthread('t', 0, function* (cur) {
         addr = yield* vmalloc(cur, 4 * 4096);
         st.free0 = mm(m).nrFree();
-        raise_irq(m, line);
+        yield* raise_irq(cur, line);
         yield cur.thread.point();
         yield* msleep(cur, 10); // system_wq's kworker runs delayed_vfree_work meanwhile
         st.gone = find_vm_area(m, addr) === null ? 1 : 0;

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { hunt } from '../../scheduler';
 import { BUG_ON, WARN_ON, WARN_ON_ONCE, lockdep_assert_held } from '../../lib/kernel/bug';
 import { DEFINE_MUTEX, mutex_lock, mutex_unlock } from '../../lib/kernel/mutex';
-import { sleep as kernelSleep } from '../../lib/kernel/sched';
+import { sleep_until } from '../../lib/kernel/sched';
 import { defineScenario, scenarioProgram, type ScenarioDef } from '../../lib/scenario/define';
 
 describe('scenario definitions', () => {
@@ -54,7 +54,7 @@ describe('scenario definitions', () => {
         const mu = DEFINE_MUTEX(m, 'cfg_mutex');
         m.kthread('waiter', 0, function* (cur) {
           yield* mutex_lock(cur, mu);
-          yield* kernelSleep(cur, { kind: 'completion', what: 'fw_ready' });
+          yield* sleep_until(cur, () => false, { kind: 'completion', what: 'fw_ready' }, 'schedule');
           yield* mutex_unlock(cur, mu);
         });
       },
