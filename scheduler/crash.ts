@@ -92,8 +92,15 @@ export function crashFinding(e: unknown, ctx: CrashContext): FindingInput {
   const ownFrames = programFrames(stackFrames(err.stack));
   // An op the engine refused: the frames that matter are the issuer's (the op's site).
   const frames = ctx.site !== null ? programFrames(stackFrames(ctx.site.stack)) : ownFrames;
-  const inner = frames[0];
-  const internal = inner === undefined || [...internalRoots, ...ctx.internalRoots].some((r) => inner.file.startsWith(r.endsWith(sep) ? r : r + sep));
+  const roots = [...internalRoots, ...ctx.internalRoots];
+  const inModel = (f: Frame): boolean => roots.some((r) => f.file.startsWith(r.endsWith(sep) ? r : r + sep));
+  // A ProgramError the model throws on purpose (kmalloc(-1), a bad option) is the model
+  // refusing its caller: it belongs to the innermost frame outside the model, when there is
+  // one. Anything else (a TypeError in model code, an op the engine refused) belongs to the
+  // innermost frame that threw or issued the op.
+  const refusal = ctx.site === null && err instanceof ProgramError && !(err instanceof OpError);
+  const inner = (refusal ? frames.find((f) => !inModel(f)) : undefined) ?? frames[0];
+  const internal = inner === undefined || inModel(inner);
   const kind = internal ? 'internal_error' : 'scenario_error';
   const name = err.name || 'Error';
   const message = (err.message.split('\n')[0] ?? '').trim();

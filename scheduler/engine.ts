@@ -711,8 +711,10 @@ export class Engine implements ChoiceView {
   run(program: Program, strategy: Strategy, seed: number, expectedSteps = 100): RunResult {
     this.reset(strategy, seed, expectedSteps);
     this.program = program;
+    let inSetup = true;
     try {
       program.setup(this);
+      inSetup = false;
       this.loop();
       if (!this.stopped && program.finish) {
         this.exec = null;
@@ -720,9 +722,11 @@ export class Engine implements ChoiceView {
         program.finish(this);
       }
     } catch (e) {
-      // Bad input (an option, a schedule) is the caller's to report; anything else thrown
-      // in a run is a finding of that run, never a lost hunt.
-      if (e instanceof InputError) throw e;
+      // Bad input (an option, a schedule) is the caller's to report, and so is a program
+      // refusing its configuration in setup (a ProgramError naming a bad parameter: exit 2 at
+      // the command line). Anything else thrown in a run is a finding of that run, never a
+      // lost hunt.
+      if (e instanceof InputError || (inSetup && e instanceof ProgramError && !(e instanceof OpError))) throw e;
       this.crashed(e);
     }
     this.program = null;

@@ -105,8 +105,12 @@ function bind(m: Machine, line: IrqLine, handler: IrqHandler): void {
     name: line.name,
     target: c.running.thread,
     handler: hardirqEntry(line.name, function* (cur: Task) {
+      // handle_irq_event: IRQD_IRQ_INPROGRESS is set and cleared under desc->lock, each a
+      // visible step on the line (synchronize_irq on another CPU reads it).
+      yield cur.thread.write(line.obj);
       line.inProgress = cur.cpu;
       const r = (yield* handler(cur)) ?? IRQ_HANDLED;
+      yield cur.thread.write(line.obj);
       line.inProgress = null;
       if (r === IRQ_WAKE_THREAD && line.thread !== null) {
         if (line.flags & IRQF_ONESHOT) line.depth++; // mask_irq until irq_finalize_oneshot
@@ -213,6 +217,7 @@ export function* disable_irq_nosync(cur: Task, line: IrqLine): KernelBody<void> 
  */
 export function* synchronize_irq(cur: Task, line: IrqLine): KernelBody<void> {
   yield* might_sleep(cur, 'synchronize_irq');
+  yield cur.thread.read(line.obj);
   if (line.inProgress !== null) {
     cur.waitingFor = { kind: 'flag', what: `irq ${line.irq} (${line.name}) handler`, pendingOn: () => (line.inProgress ? [line.inProgress] : []) };
     yield cur.thread.spinUntil(() => line.inProgress === null);
@@ -220,8 +225,8 @@ export function* synchronize_irq(cur: Task, line: IrqLine): KernelBody<void> {
   }
   // wait_event(desc->wait_for_threads, !threads_active)
   for (;;) {
+    yield cur.thread.read(line.obj); // under desc->lock: queue, state and test in one step
     set_task_state(cur, 'TASK_UNINTERRUPTIBLE');
-    yield cur.thread.point();
     if (!(line.threadActive || line.threadWake)) break;
     line.threadWaiters.push(cur);
     yield* sleep(cur, { kind: 'wait_queue', what: `irq ${line.irq} thread` }, 'synchronize_irq');

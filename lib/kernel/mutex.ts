@@ -13,6 +13,10 @@ export class mutex extends Lock {
   readonly waiters: Task[] = [];
   /** How each waiter asked (mutex_lock, mutex_lock_nested/1): recorded at its hand-over. */
   readonly waiterHow: string[] = [];
+  /** Each waiter's ticket, and the ticket of the last hand-over: a waiter goes on when its ticket was handed the lock. */
+  readonly waiterTicket: number[] = [];
+  tickets = 0;
+  handedTicket = 0;
   constructor(m: Machine, name: string) {
     super('mutex', name, m.sim.object(name));
   }
@@ -37,7 +41,11 @@ export function* mutex_lock(cur: Task, lock: mutex, how = 'mutex_lock'): Generat
   lock.waiterHow.push(how);
   // mutex_unlock hands ownership over (and records it) in its own step before waking us, so
   // we own it, and lockdep says so, from that step on.
-  yield* sleep_until(cur, () => lock.owner !== null && lock.owner.task === cur, { kind: 'mutex', lock, what: lock.name }, 'mutex_lock');
+  // (A recursive mutex_lock by the owner sleeps here for good, as the kernel's does: the
+  // condition is the hand-over to this waiter, not ownership.)
+  const ticket = ++lock.tickets;
+  lock.waiterTicket.push(ticket);
+  yield* sleep_until(cur, () => lock.handedTicket === ticket, { kind: 'mutex', lock, what: lock.name }, 'mutex_lock');
 }
 
 /** mutex_lock_nested(lock, subclass): lockdep annotation only; same locking. */
@@ -62,10 +70,12 @@ function unlockFx(t: Thread, lock: mutex): void {
   recordReleased(cur, lock);
   const next = lock.waiters.shift();
   const how = lock.waiterHow.shift() ?? 'mutex_lock';
+  const ticket = lock.waiterTicket.shift() ?? 0;
   if (next === undefined) {
     lock.owner = null;
     return;
   }
+  lock.handedTicket = ticket;
   recordAcquired(next, lock, how, 0); // the hand-over: the waiter holds it from this step
   try_to_wake_up(next);
 }

@@ -152,7 +152,7 @@ describe('--confirm: predictions realised by a schedule', () => {
     for (const def of [abba, irqSelf] as unknown as ScenarioDef[]) {
       const { h, c } = confirm(def, 200);
       const msg = c.get(h.findings[0].fingerprint)!;
-      expect(msg, def.id).to.match(/^confirmed by schedule 1:[0-9a-f]{8}:/);
+      expect(msg, def.id).to.match(/^confirmed by schedule 2:[0-9a-f]{8}:/);
       // the schedule replays to a deadlock on the predicted classes
       const sched = msg.replace('confirmed by schedule ', '');
       const r = replay(scenarioProgram(def, 'buggy', def.params), sched);

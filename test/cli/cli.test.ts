@@ -39,9 +39,9 @@ describe('irqsim command line', () => {
     const ld = buggy.findings.find((x: { kind: string }) => x.kind === 'lockdep');
     expect(ld.subkind).to.equal('circular');
     expect(ld.text).to.contain('WARNING: possible circular locking dependency detected');
-    expect(ld.confirmed).to.match(/^confirmed by schedule 1:[0-9a-f]{8}:/);
+    expect(ld.confirmed).to.match(/^confirmed by schedule 2:[0-9a-f]{8}:/);
     const f = buggy.findings.find((x: { kind: string }) => x.kind === 'deadlock');
-    expect(f.replay).to.match(/^npx irqsim replay abba 1:[0-9a-f]{8}:\S+ --variant buggy$/);
+    expect(f.replay).to.match(/^npx irqsim replay abba 2:[0-9a-f]{8}:\S+ --variant buggy$/);
     expect(f.cpuStates).to.have.length(2);
     // the replay command replays to the same finding
     const schedule = f.replay.split(' ')[4];
@@ -80,7 +80,8 @@ describe('irqsim command line', () => {
       [['hunt', 'abba', '--mode', 'fast'], /bad mode "fast"/],
       [['hunt', 'abba', '--horizon', 'soon'], /bad horizon "soon"/],
       [['hunt', 'abba', '--lockdep', 'maybe'], /bad --lockdep "maybe": expected on or off/],
-      [['replay', 'abba', '1:00000000:random:0:0::zzzzz'], /checksum mismatch/],
+      [['replay', 'abba', '2:00000000:random:0:0::zzzzz'], /checksum mismatch/],
+      [['replay', 'abba', '1:00000000:random:0:0::zzzzz'], /recorded by an older format/],
       [['replay', 'abba'], /needs a scenario and a schedule/],
       [['frob'], /unknown command "frob"/],
       [['hunt', 'abba', '--perturb', 'warp'], /has no perturbation "warp"/],

@@ -169,14 +169,20 @@ describe('mm: slab (kmalloc)', () => {
         yield* kmalloc(cur, -1, GFP_KERNEL);
       });
     });
-    expect(() => once(neg)).to.throw(/kmalloc: size must be a non-negative integer, got -1/);
+    // the model refusing its caller: a scenario_error placed at the caller (this file)
+    const rn = once(neg);
+    expect(rn.findings.map((f) => f.kind)).to.deep.equal(['scenario_error']);
+    expect(rn.findings[0].text).to.match(/kmalloc: size must be a non-negative integer, got -1/);
+    expect(rn.findings[0].text).to.match(/test\/mm\/slab\.test\.ts/);
     const bad = memProgram('slab-bad-free', { memory: 64 * MIB }, (m) => {
       m.kthread('t', 0, function* (cur) {
         const a = yield* kmalloc(cur, 64, GFP_KERNEL);
         yield* kfree(cur, a + 8);
       });
     });
-    expect(() => once(bad)).to.throw(/kfree\(ffff8880[0-9a-f]+\) from t at .*not the start of a kmalloc-64 object/);
+    const rb = once(bad);
+    expect(rb.findings.map((f) => f.kind)).to.deep.equal(['scenario_error']);
+    expect(rb.findings[0].text).to.match(/kfree\(ffff8880[0-9a-f]+\) from t at .*not the start of a kmalloc-64 object/);
   });
 
   it('a new slab tries its order without reclaim first, then falls back to the minimum order', () => {
