@@ -17,6 +17,7 @@ import { NSEC_PER_SEC } from '../kernel/log';
 import type { Cpu } from '../kernel/cpu';
 import { Task } from '../kernel/task';
 import { describeWait, formatStates, machineStates } from '../report/cpu-state';
+import { waitClasses } from './deadlock';
 import { callTrace } from './might-sleep';
 
 export interface WatchdogOptions {
@@ -75,7 +76,8 @@ export function installWatchdogs(m: Machine, opts: WatchdogOptions = {}): void {
             fingerprint: `hung_task:${cur.comm}@${cur.waitingFor?.what ?? cur.site}`,
             headline: `INFO: task ${cur.comm}:${cur.pid} blocked for more than ${secs} seconds (${describeWait(cur) ?? 'sleeping'})`,
             text,
-            data: { cpuStates: machineStates(m) },
+            // what --confirm matches a lockdep prediction against: what the hung task holds and waits on
+            data: { cpuStates: machineStates(m), classes: waitClasses([cur]) },
           });
         },
         'khungtaskd',

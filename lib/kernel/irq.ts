@@ -201,7 +201,8 @@ export function* synchronize_irq(cur: Task, line: IrqLine): KernelBody<void> {
     yield cur.thread.point();
     if (!(line.threadActive || line.threadWake)) break;
     line.threadWaiters.push(cur);
-    yield* sleep(cur, { kind: 'wait_queue', what: `irq ${line.irq} thread` }, 'synchronize_irq');
+    // the wait-for graph follows it to the handler thread that must go idle
+    yield* sleep(cur, { kind: 'wait_queue', what: `irq ${line.irq} thread`, holders: () => (line.thread !== null && (line.threadActive || line.threadWake) ? [line.thread] : []) }, 'synchronize_irq');
   }
 }
 

@@ -5,6 +5,7 @@
  */
 import { fnv1a, hex32, type HuntOptions, type Program } from '../../scheduler';
 import { installDetectors } from '../check';
+import { waitClasses } from '../check/deadlock';
 import { Machine, type MachineOptions } from '../kernel/machine';
 import { formatStates, machineStates } from '../report/cpu-state';
 import type { Finding } from '../../scheduler';
@@ -16,7 +17,8 @@ import type { Finding } from '../../scheduler';
 function explain(m: Machine, f: Finding): void {
   if (f.data?.cpuStates !== undefined) return;
   const states = machineStates(m);
-  f.data = { ...(f.data ?? {}), cpuStates: states };
+  // no_progress: the classes its tasks hold or wait on, which --confirm matches predictions against
+  f.data = { ...(f.data ?? {}), cpuStates: states, ...(f.kind === 'no_progress' ? { classes: waitClasses(m.tasks) } : {}) };
   f.text = `${f.text}\n\nmachine state:\n${formatStates(states)}`;
 }
 
