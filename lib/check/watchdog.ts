@@ -54,6 +54,9 @@ export function installWatchdogs(m: Machine, opts: WatchdogOptions = {}): void {
 
   m.addHooks({
     sleep(cur: Task) {
+      // kernel/hung_task.c: exactly TASK_UNINTERRUPTIBLE. v6.6-v6.12 test `state ==
+      // TASK_UNINTERRUPTIBLE`; later task_is_hung() skips TASK_WAKEKILL | TASK_NOLOAD |
+      // TASK_FROZEN: either way killable (TASK_WAKEKILL) and idle (TASK_NOLOAD) sleeps are skipped.
       if (cur.state !== 'TASK_UNINTERRUPTIBLE') return;
       const seq = cur.sleepSeq;
       sim.after(
