@@ -6,6 +6,7 @@
 import { fnv1a, hex32, type HuntOptions, type Program } from '../../scheduler';
 import { installDetectors } from '../check';
 import { waitClasses } from '../check/deadlock';
+import { isFindingKind } from '../check/kinds';
 import { Machine, type MachineOptions } from '../kernel/machine';
 import { formatStates, machineStates } from '../report/cpu-state';
 import type { Finding } from '../../scheduler';
@@ -105,6 +106,11 @@ export function defineScenario<P extends Params, S = unknown>(def: ScenarioDef<P
   if (!/^[A-Za-z][\w-]*$/.test(def.id)) throw new Error(`scenario id ${JSON.stringify(def.id)} must be a word`);
   const names = def.variants.map((v) => v.name);
   if (new Set(names).size !== names.length) throw new Error(`scenario ${def.id}: variant names repeat`);
+  for (const v of def.variants) {
+    for (const k of [...(v.expect.findings ?? []), ...(v.expect.absent ?? [])]) {
+      if (!isFindingKind(k)) throw new Error(`scenario ${def.id}: variant ${v.name} expects unknown finding kind ${JSON.stringify(k)}`);
+    }
+  }
   for (const p of def.perturbations ?? []) {
     for (const k of Object.keys(p.params)) if (!(k in def.params)) throw new Error(`scenario ${def.id}: perturbation ${p.name} sets undeclared parameter ${k}`);
   }
