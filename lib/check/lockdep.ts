@@ -24,6 +24,7 @@ import type { Machine } from '../kernel/machine';
 import { HARDIRQ_MASK, SOFTIRQ_MASK, SOFTIRQ_OFFSET, in_interrupt } from '../kernel/preempt';
 import type { Task } from '../kernel/task';
 import { machineStates } from '../report/cpu-state';
+import { print_irqtrace_events } from '../kernel/irqtrace';
 
 /** The head of a one-CPU "Possible unsafe locking scenario" table (recursive, inconsistent). */
 const ONE_CPU_SCENARIO = ['other info that might help us debug this:', ' Possible unsafe locking scenario:', '', '       CPU0', '       ----'];
@@ -110,8 +111,36 @@ function isRead(lock: Lock, how: string): boolean {
   return how.startsWith('read_') || how.startsWith('down_read');
 }
 
-function waitType(kind: string): string {
-  return kind === 'mutex' || kind === 'rw_semaphore' ? '-{4:4}' : kind === 'lockdep_map' ? '-{0:0}' : '-{2:2}';
+/**
+ * print_lock_name's "-{outer:inner}" wait types (include/linux/lockdep_types.h): LD_WAIT_SLEEP 4
+ * for sleeping locks, LD_WAIT_SPIN 2 for raw_spinlock_t, LD_WAIT_CONFIG for spinlock_t and
+ * rwlock_t (3 with CONFIG_PROVE_RAW_LOCK_NESTING, else the same as LD_WAIT_SPIN), LD_WAIT_INV 0
+ * for a plain lockdep_map (work and workqueue completion maps).
+ */
+function waitType(kind: string, rawNesting: boolean): string {
+  if (kind === 'mutex' || kind === 'rw_semaphore') return '-{4:4}';
+  if (kind === 'lockdep_map') return '-{0:0}';
+  if (kind === 'raw_spinlock') return '-{2:2}';
+  return rawNesting ? '-{3:3}' : '-{2:2}';
+}
+
+const instances = new WeakMap<Machine, Lockdep>();
+
+/** The machine's lockdep, when it has one. */
+export function lockdepOf(m: Machine): Lockdep | null {
+  return instances.get(m) ?? null;
+}
+
+/**
+ * debug_show_held_locks(task) (kernel/locking/lockdep.c): nothing without lockdep, "INFO: lockdep
+ * is turned off." once it turned itself off, else lockdep_print_held_locks: the count line and
+ * one line per held lock with its real usage bits and wait types.
+ */
+export function debug_show_held_locks(m: Machine, t: Task): string[] {
+  const ld = lockdepOf(m);
+  if (ld === null) return [];
+  if (!ld.on) return ['INFO: lockdep is turned off.'];
+  return ld.heldLines(t);
 }
 
 export class Lockdep {
@@ -129,7 +158,9 @@ export class Lockdep {
   constructor(
     private readonly m: Machine,
     private readonly opts: LockdepOptions = {},
-  ) {}
+  ) {
+    instances.set(m, this);
+  }
 
   // ---------------------------------------------------------------------------------
   // hooks
@@ -414,7 +445,7 @@ export class Lockdep {
         '',
         ' May be due to missing lock nesting notation',
         '',
-        this.heldText(cur),
+        this.heldText(cur, next),
         '',
         ...this.backtrace(cur),
       ]);
@@ -500,17 +531,29 @@ export class Lockdep {
 
   private classText(cls: number): string {
     const c = this.classes[cls];
-    return `(${c.name})${this.usageString(cls)}${waitType(c.kind)}`;
+    return `(${c.name})${this.usageString(cls)}${waitType(c.kind, this.m.kernel.PROVE_RAW_LOCK_NESTING)}`;
   }
 
   private lockText(h: Held): string {
     return this.classText(h.cls);
   }
 
-  private heldText(cur: Task): string {
-    const s = this.stackOf(cur);
-    if (s.length === 0) return `no locks held by ${cur.comm}/${cur.pid}.`;
-    return [`${s.length} lock${s.length > 1 ? 's' : ''} held by ${cur.comm}/${cur.pid}:`, ...s.map((h, i) => ` #${i}: ${this.lockText(h)}, at: ${h.at}`)].join('\n');
+  /**
+   * lockdep_print_held_locks(p): lockdep_depth entries. A report made from validate_chain
+   * (circular, recursive, irq-safe -> unsafe) runs before __lock_acquire's lockdep_depth++, so
+   * the lock being acquired is not among them (`acquiring`); mark_usage's reports run before
+   * the push here too.
+   */
+  private heldText(cur: Task, acquiring: Held | null = null): string {
+    return this.heldLines(cur, acquiring).join('\n');
+  }
+
+  /** The held-lock lines of `t` (as lockdep_print_held_locks prints them). */
+  heldLines(t: Task, acquiring: Held | null = null): string[] {
+    const all = this.held.get(t) ?? [];
+    const s = acquiring !== null && all[all.length - 1] === acquiring ? all.slice(0, -1) : all;
+    if (s.length === 0) return [`no locks held by ${t.comm}/${t.pid}.`];
+    return [`${s.length} lock${s.length > 1 ? 's' : ''} held by ${t.comm}/${t.pid}:`, ...s.map((h, i) => ` #${i}: ${this.lockText(h)}, at: ${h.at}`)];
   }
 
   /** "... is trying to acquire lock: / but task is already holding lock:" */
@@ -529,13 +572,20 @@ export class Lockdep {
     return ['stack backtrace:', ...this.stackText(cur).map((f) => ` ${f}`)];
   }
 
+  /**
+   * print_usage_bug's "[HC%u[%lu]:SC%u[%lu]:HE%u:SE%u]": lockdep's hardirq context and
+   * hardirq_count() >> HARDIRQ_SHIFT, its softirq context and softirq_count() >> SOFTIRQ_SHIFT
+   * (so 2 under local_bh_disable, 1 serving a softirq), hardirqs and softirqs enabled.
+   */
   private irqState(cur: Task): string {
     const pc = cur.preempt_count;
     const hc = (pc & HARDIRQ_MASK) !== 0 ? 1 : 0;
+    const hcount = (pc & HARDIRQ_MASK) >>> 16;
     const sc = (pc & SOFTIRQ_OFFSET) !== 0 ? 1 : 0;
+    const scount = (pc & SOFTIRQ_MASK) >>> 8;
     const he = cur.irqs_disabled ? 0 : 1;
     const se = (pc & SOFTIRQ_MASK) === 0 ? 1 : 0;
-    return `[HC${hc}[${hc}]:SC${sc}[${sc}]:HE${he}:SE${se}]`;
+    return `[HC${hc}[${hcount}]:SC${sc}[${scount}]:HE${he}:SE${se}]`;
   }
 
   private usageTrace(cls: number, bit: number): string[] {
@@ -545,6 +595,7 @@ export class Lockdep {
 
   private report(cur: Task, subkind: string, headline: string, classes: string[], body: string[]): false {
     this.on = false; // debug_locks_off(): lockdep reports once per run
+    this.m.debug_locks = false;
     const rule = RULER_CHARS.repeat(Math.max(headline.length, 30));
     const text = [rule, headline, 'irqsim (lockdep) Not tainted', '-'.repeat(rule.length), ...body].join('\n');
     this.m.log.printk(cur.cpu.id, text);
@@ -598,7 +649,7 @@ export class Lockdep {
       '',
       ' *** DEADLOCK ***',
       '',
-      this.heldText(cur),
+      this.heldText(cur, next),
       '',
       ...this.backtrace(cur),
     );
@@ -607,13 +658,14 @@ export class Lockdep {
 
   private inconsistent(cur: Task, h: Held, oldBit: number, newBit: number): false {
     const name = this.classes[h.cls].name;
-    const state = stateName(newBit);
     return this.report(cur, 'inconsistent', 'WARNING: inconsistent lock state', [name], [
       `inconsistent {${USAGE_NAMES[oldBit]}} -> {${USAGE_NAMES[newBit]}} usage.`,
       `${cur.comm}/${cur.pid} ${this.irqState(cur)} takes:`,
       `${this.lockText(h)}, at: ${h.at}`,
       `{${USAGE_NAMES[oldBit]}} state was registered at:`,
       ...[...(this.classes[h.cls].usageAt[oldBit] ?? [])].reverse().map((f) => `  ${f}`),
+      // print_usage_bug (v6.12): print_irqtrace_events(curr) right after the usage trace
+      ...print_irqtrace_events(cur),
       '',
       ...ONE_CPU_SCENARIO,
       `  lock(${name});`,
@@ -624,7 +676,6 @@ export class Lockdep {
       '',
       this.heldText(cur),
       '',
-      `(the lock is taken in ${state.toLowerCase()} context and with ${state.toLowerCase()}s enabled)`,
       ...this.backtrace(cur),
     ]);
   }
@@ -693,7 +744,7 @@ export class Lockdep {
       'other info that might help us debug this:',
       '',
       ...this.irqScenario(safeName, unsafeName, unsafe !== next.cls || safe !== prev.cls ? this.classes[next.cls].name : null),
-      this.heldText(cur),
+      this.heldText(cur, next),
       '',
       ...this.backtrace(cur),
     ]);

@@ -24,6 +24,7 @@ import type { InterruptSource, Thread } from '../../scheduler';
 import type { Cpu } from './cpu';
 import type { KernelBody, Machine } from './machine';
 import { HARDIRQ_OFFSET } from './preempt';
+import { irqEntrySymbol, trace_hardirqs_off, trace_hardirqs_on } from './irqtrace';
 import { might_sleep, sleep, wake_up_process } from './sched';
 import { irqExitSoftirqs } from './softirq';
 import type { Task } from './task';
@@ -79,6 +80,8 @@ export function hardirqEntry(name: string, handler: (cur: Task) => KernelBody<un
     cur.contexts[d] = `hardirq ${name}`;
     cur.stacks[d] = [name];
     cur.waits[d] = null;
+    // irq entry: the CPU took the interrupt with hardirqs on, entry code tells lockdep they are off
+    trace_hardirqs_off(cur, irqEntrySymbol(cur.cpu.machine, false));
     cur.preempt_count += HARDIRQ_OFFSET;
     cur.cpu.machine.emit('hardirqEnter', cur, name);
     yield* handler(cur);
@@ -86,6 +89,7 @@ export function hardirqEntry(name: string, handler: (cur: Task) => KernelBody<un
     cur.preempt_count -= HARDIRQ_OFFSET;
     yield* irqExitSoftirqs(cur); // irq_exit: softirqs raised by the handler run here
     if (onIdle) cur.cpu.idleIrq--;
+    trace_hardirqs_on(cur, irqEntrySymbol(cur.cpu.machine, true)); // irqentry_exit: back to the interrupted context
     cur.contexts.length = d;
     cur.stacks.length = d;
     cur.waits.length = d;

@@ -7,15 +7,19 @@
  * so a transcribed code path reads the same whichever primitive it calls.
  */
 import type { Task } from './task';
+import { trace_hardirqs_off, trace_hardirqs_on } from './irqtrace';
 
 /** X86_EFLAGS_IF: the bit local_irq_save's flags carry when interrupts were enabled. */
 export const ARCH_IRQ_ENABLED = 0x200;
 
+// trace_hardirqs_off / _on (CONFIG_TRACE_IRQFLAGS): each real transition is an irq event
 export function* local_irq_disable(cur: Task): Generator<unknown, void, unknown> {
   cur.thread.interruptible = false;
+  trace_hardirqs_off(cur, cur.site);
 }
 
 export function* local_irq_enable(cur: Task): Generator<unknown, void, unknown> {
+  trace_hardirqs_on(cur, cur.site);
   cur.thread.interruptible = true;
   yield cur.thread.point();
 }
@@ -23,6 +27,7 @@ export function* local_irq_enable(cur: Task): Generator<unknown, void, unknown> 
 export function* local_irq_save(cur: Task): Generator<unknown, number, unknown> {
   const flags = cur.thread.interruptible ? ARCH_IRQ_ENABLED : 0;
   cur.thread.interruptible = false;
+  trace_hardirqs_off(cur, cur.site);
   return flags;
 }
 

@@ -3,7 +3,8 @@
  * way include/linux/preempt.h does. preempt_enable is a preemption point under full preemption.
  * Softirqs pending at local_bh_enable run there, in softirq context on this task's stack.
  */
-import { PREEMPT_OFFSET, SOFTIRQ_DISABLE_OFFSET } from './preempt';
+import { trace_softirqs_off, trace_softirqs_on } from './irqtrace';
+import { PREEMPT_OFFSET, SOFTIRQ_DISABLE_OFFSET, SOFTIRQ_MASK } from './preempt';
 import { preemptionPoint } from './sched';
 import { bhEnableSoftirqs } from './softirq';
 import type { Task } from './task';
@@ -22,11 +23,13 @@ export function* preempt_enable_no_resched(cur: Task): Generator<unknown, void, 
 }
 
 export function* local_bh_disable(cur: Task): Generator<unknown, void, unknown> {
+  if ((cur.preempt_count & SOFTIRQ_MASK) === 0) trace_softirqs_off(cur, cur.site);
   cur.preempt_count += SOFTIRQ_DISABLE_OFFSET;
 }
 
 export function* local_bh_enable(cur: Task): Generator<unknown, void, unknown> {
   cur.preempt_count -= SOFTIRQ_DISABLE_OFFSET;
+  if ((cur.preempt_count & SOFTIRQ_MASK) === 0) trace_softirqs_on(cur, cur.site);
   yield* bhEnableSoftirqs(cur);
   if (cur.cpu.machine.preemption === 'full') yield* preemptionPoint(cur);
 }
