@@ -18,6 +18,7 @@ import type { Cpu } from '../kernel/cpu';
 import { Task } from '../kernel/task';
 import { describeWait, formatStates, machineStates } from '../report/cpu-state';
 import { waitClasses } from './deadlock';
+import { lockdepOf } from './lockdep';
 import { callTrace } from './might-sleep';
 
 export interface WatchdogOptions {
@@ -27,13 +28,22 @@ export interface WatchdogOptions {
   watchdogThreshSecs?: number;
 }
 
+/**
+ * debug_show_all_locks (kernel/locking/lockdep.c, v6.12): "INFO: lockdep is turned off." after a
+ * lockdep report; else every task with held locks (lockdep_print_held_locks, real usage bits)
+ * and a closing ruler. Nothing without lockdep.
+ */
 function heldLocks(m: Machine): string {
+  const ld = lockdepOf(m);
+  if (ld === null) return '';
+  if (!ld.on) return 'INFO: lockdep is turned off.';
   const lines = ['', 'Showing all locks held in the system:'];
   for (const t of m.tasks) {
-    if (t.held.length === 0) continue;
-    lines.push(`${t.held.length} lock${t.held.length > 1 ? 's' : ''} held by ${t.comm}/${t.pid}:`);
-    t.held.forEach((h, i) => lines.push(` #${i}: (${h.lock.lockClass}){....}, at: ${h.at}`));
+    const h = ld.heldLines(t);
+    if (h[0].startsWith('no locks held')) continue;
+    lines.push(...h);
   }
+  lines.push('', '=============================================', '');
   return lines.join('\n');
 }
 

@@ -25,6 +25,7 @@ import type { Cpu } from './cpu';
 import type { KernelBody, Machine } from './machine';
 import { HARDIRQ_OFFSET } from './preempt';
 import { irqEntrySymbol, trace_hardirqs_off, trace_hardirqs_on } from './irqtrace';
+import { preempt_latency_start } from './preempt-ip';
 import { might_sleep, sleep, wake_up_process } from './sched';
 import { irqExitSoftirqs } from './softirq';
 import type { Task } from './task';
@@ -83,6 +84,7 @@ export function hardirqEntry(name: string, handler: (cur: Task) => KernelBody<un
     // irq entry: the CPU took the interrupt with hardirqs on, entry code tells lockdep they are off
     trace_hardirqs_off(cur, irqEntrySymbol(cur.cpu.machine, false));
     cur.preempt_count += HARDIRQ_OFFSET;
+    preempt_latency_start(cur, HARDIRQ_OFFSET, 'irq_enter_rcu');
     cur.cpu.machine.emit('hardirqEnter', cur, name);
     yield* handler(cur);
     cur.cpu.machine.emit('hardirqExit', cur, name);

@@ -10,6 +10,7 @@ import { deriveKernelConfig, type KernelConfig, type KernelSpec } from './config
 import { MACHINE_OBSERVER, type HookName, type KernelHooks, type MachineObserver } from './hooks';
 import { irqsoff_tracer_init, lockstat_init } from './lockstat';
 import { irqtrace_init } from './irqtrace';
+import { preempt_ip_init } from './preempt-ip';
 import { KernelLog } from './log';
 import { acquireCpu, releaseCpu } from './sched';
 import type { IrqLine } from './irq';
@@ -111,6 +112,7 @@ export class Machine {
     this.tick = new TickState(this);
     smp_init(this);
     irqtrace_init(this);
+    preempt_ip_init(this);
     timers_init(this);
     if (opts.lockStat) lockstat_init(this);
     if (opts.irqsoffTracer) irqsoff_tracer_init(this);

@@ -4,6 +4,7 @@
  * Softirqs pending at local_bh_enable run there, in softirq context on this task's stack.
  */
 import { trace_softirqs_off, trace_softirqs_on } from './irqtrace';
+import { preempt_latency_start } from './preempt-ip';
 import { PREEMPT_OFFSET, SOFTIRQ_DISABLE_OFFSET, SOFTIRQ_MASK } from './preempt';
 import { preemptionPoint } from './sched';
 import { bhEnableSoftirqs } from './softirq';
@@ -11,6 +12,7 @@ import type { Task } from './task';
 
 export function* preempt_disable(cur: Task): Generator<unknown, void, unknown> {
   cur.preempt_count += PREEMPT_OFFSET;
+  preempt_latency_start(cur, PREEMPT_OFFSET, cur.site);
 }
 
 export function* preempt_enable(cur: Task): Generator<unknown, void, unknown> {
@@ -25,6 +27,7 @@ export function* preempt_enable_no_resched(cur: Task): Generator<unknown, void, 
 export function* local_bh_disable(cur: Task): Generator<unknown, void, unknown> {
   if ((cur.preempt_count & SOFTIRQ_MASK) === 0) trace_softirqs_off(cur, cur.site);
   cur.preempt_count += SOFTIRQ_DISABLE_OFFSET;
+  preempt_latency_start(cur, SOFTIRQ_DISABLE_OFFSET, cur.site);
 }
 
 export function* local_bh_enable(cur: Task): Generator<unknown, void, unknown> {

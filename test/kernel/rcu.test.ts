@@ -147,8 +147,8 @@ describe('RCU grace periods', () => {
     });
   });
 
-  it('synchronize_rcu inside rcu_read_lock: might_sleep reports the RCU nest depth, and the caller deadlocks on itself', () => {
-    const p = prog('self', { cpus: 1 }, (m) => {
+  it('synchronize_rcu inside rcu_read_lock: might_sleep reports the RCU nest depth (PREEMPT_RCU), and the caller deadlocks on itself', () => {
+    const p = prog('self', { cpus: 1, preemption: 'full' }, (m) => {
       m.kthread('t', 0, function* (cur) {
         yield* fn(cur, 'foo_update', (function* () {
           yield* rcu_read_lock(cur);
