@@ -66,6 +66,8 @@ interface Edge {
   types: number;
   /** Stack of the acquisition of `to` when the edge was first recorded (outermost first). */
   stack: string[];
+  /** How `to` was acquired then (spin_lock_irqsave, mutex_lock, ...): its lock-API frames. */
+  how: string;
 }
 
 interface Held {
@@ -77,6 +79,7 @@ interface Held {
   /** Context the lock was taken in: nesting depth and softirq-serving bit. */
   ctx: number;
   at: string;
+  how: string;
   hardirqsOff: boolean;
 }
 
@@ -122,6 +125,20 @@ function waitType(kind: string, rawNesting: boolean): string {
   if (kind === 'lockdep_map') return '-{0:0}';
   if (kind === 'raw_spinlock') return '-{2:2}';
   return rawNesting ? '-{3:3}' : '-{2:2}';
+}
+
+/**
+ * The lock API's frames between lock_acquire and the caller, innermost first, for how the lock
+ * was taken (with lockdep, mutex_lock is mutex_lock_nested; spinlocks go through _raw_*).
+ */
+function lockApiFrames(how: string): string[] {
+  const base = how.replace(/\/\d+$/, '');
+  if (base === 'mutex_lock' || base === 'mutex_lock_nested') return ['__mutex_lock', 'mutex_lock_nested'];
+  if (base === 'mutex_trylock') return ['mutex_trylock'];
+  if (base.startsWith('down_') || base.startsWith('up_')) return [base];
+  if (base.startsWith('lock_map_')) return [];
+  if (/^(spin|read|write)_(lock|trylock)/.test(base)) return [`_raw_${base}`];
+  return [base];
 }
 
 const instances = new WeakMap<Machine, Lockdep>();
@@ -177,7 +194,7 @@ export class Lockdep {
     }
     const sub = subclassOf(how);
     const cls = this.classFor(lock, sub);
-    const h: Held = { lock, cls, read, trylock, ctx: contextKey(cur), at: cur.site, hardirqsOff: cur.irqs_disabled };
+    const h: Held = { lock, cls, read, trylock, ctx: contextKey(cur), at: cur.site, how, hardirqsOff: cur.irqs_disabled };
     if (!this.markUsage(cur, h)) return;
     const stack = this.stackOf(cur);
     stack.push(h);
@@ -224,7 +241,7 @@ export class Lockdep {
       `${this.lockText(h)}, at: ${h.at}`,
       this.heldText(cur),
       '',
-      ...this.backtrace(cur),
+      ...this.backtrace(cur, ['dump_stack_lvl', 'debug_check_no_locks_freed']),
     ]);
   }
 
@@ -447,7 +464,7 @@ export class Lockdep {
         '',
         this.heldText(cur, next),
         '',
-        ...this.backtrace(cur),
+        ...this.backtrace(cur, ['dump_stack_lvl', 'print_deadlock_bug', 'check_deadlock', 'validate_chain', '__lock_acquire', 'lock_acquire'], next.how),
       ]);
       return false;
     }
@@ -478,7 +495,7 @@ export class Lockdep {
     }
     if (existing !== undefined) existing.types |= type;
     else {
-      const e: Edge = { from: prev.cls, to: next.cls, types: type, stack: cur.stack.slice() };
+      const e: Edge = { from: prev.cls, to: next.cls, types: type, stack: cur.stack.slice(), how: next.how };
       pc.out.set(next.cls, e);
       this.classes[next.cls].in.set(prev.cls, e);
       this.edges++;
@@ -567,9 +584,15 @@ export class Lockdep {
     ];
   }
 
-  /** "stack backtrace:" and the running context's call stack, innermost first. */
-  private backtrace(cur: Task): string[] {
-    return ['stack backtrace:', ...this.stackText(cur).map((f) => ` ${f}`)];
+  /**
+   * "stack backtrace:" then dump_stack(): the CPU line and the call trace, innermost first:
+   * lockdep's own frames (`top`, the report function down to lock_acquire), the lock API's
+   * frames for `how`, then the running context's transcribed stack.
+   */
+  private backtrace(cur: Task, top: string[] = [], how: string | null = null): string[] {
+    const frames = [...top, ...(how !== null ? lockApiFrames(how) : []), ...this.stackText(cur)];
+    const ctx = cur.depth > 0 ? 'IRQ' : 'TASK';
+    return ['stack backtrace:', `CPU: ${cur.cpu.id} PID: ${cur.pid} Comm: ${cur.comm} (${cur.context})`, 'Call Trace:', ` <${ctx}>`, ...frames.map((f) => ` ${f}`), ` </${ctx}>`];
   }
 
   /**
@@ -621,7 +644,12 @@ export class Lockdep {
     for (let i = path.length - 1, k = path.length - 1; i >= 0; i--, k--) {
       const c = path[i];
       const into = i > 0 ? this.classes[path[i - 1]].out.get(c) : undefined;
-      const frames = i === 0 ? this.stackText(cur) : [...(into?.stack ?? [])].reverse();
+      // print_circular_bug_entry prints each entry's saved trace: #0 is this acquisition (from
+      // check_prev_add down), the others the acquisition that recorded the dependency
+      const frames =
+        i === 0
+          ? ['check_prev_add', 'check_prevs_add', 'validate_chain', '__lock_acquire', 'lock_acquire', ...lockApiFrames(next.how), ...this.stackText(cur)]
+          : ['lock_acquire', ...(into ? lockApiFrames(into.how) : []), ...[...(into?.stack ?? [])].reverse()];
       chain.push(`-> #${k} ${this.classText(c)}:`, ...frames.map((f) => `       ${f}`), '');
     }
     const body = [
@@ -651,7 +679,7 @@ export class Lockdep {
       '',
       this.heldText(cur, next),
       '',
-      ...this.backtrace(cur),
+      ...this.backtrace(cur, ['dump_stack_lvl', 'print_circular_bug', 'check_noncircular', 'check_prev_add', 'check_prevs_add', 'validate_chain', '__lock_acquire', 'lock_acquire'], next.how),
     );
     return this.report(cur, 'circular', 'WARNING: possible circular locking dependency detected', names, body);
   }
@@ -676,7 +704,7 @@ export class Lockdep {
       '',
       this.heldText(cur),
       '',
-      ...this.backtrace(cur),
+      ...this.backtrace(cur, ['dump_stack_lvl', 'print_usage_bug', 'mark_lock', 'mark_usage', '__lock_acquire', 'lock_acquire'], h.how),
     ]);
   }
 
@@ -711,7 +739,7 @@ export class Lockdep {
       `the shortest dependencies between 2nd lock and 1st lock:`,
       ...this.usageTrace(other, exclusiveBit(bit)),
       '',
-      ...this.backtrace(cur),
+      ...this.backtrace(cur, ['dump_stack_lvl', 'print_irq_inversion_bug', dir === 'forwards' ? 'check_usage_forwards' : 'check_usage_backwards', 'mark_lock', 'mark_usage', '__lock_acquire', 'lock_acquire'], h.how),
     ]);
   }
 
@@ -746,7 +774,7 @@ export class Lockdep {
       ...this.irqScenario(safeName, unsafeName, unsafe !== next.cls || safe !== prev.cls ? this.classes[next.cls].name : null),
       this.heldText(cur, next),
       '',
-      ...this.backtrace(cur),
+      ...this.backtrace(cur, ['dump_stack_lvl', 'print_bad_irq_dependency', 'check_irq_usage', 'check_prev_add', 'check_prevs_add', 'validate_chain', '__lock_acquire', 'lock_acquire'], next.how),
     ]);
   }
 }
