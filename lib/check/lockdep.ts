@@ -548,7 +548,9 @@ export class Lockdep {
 
   private classText(cls: number): string {
     const c = this.classes[cls];
-    return `(${c.name})${this.usageString(cls)}${waitType(c.kind, this.m.kernel.PROVE_RAW_LOCK_NESTING)}`;
+    // wait types ("-{o:i}") appear from v5.6 (the wait-context checks); 3.x prints none
+    const wt = this.m.kernel.version === '3.x-arm' ? '' : waitType(c.kind, this.m.kernel.PROVE_RAW_LOCK_NESTING);
+    return `(${c.name})${this.usageString(cls)}${wt}`;
   }
 
   private lockText(h: Held): string {
