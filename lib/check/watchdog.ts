@@ -75,8 +75,9 @@ export function installWatchdogs(m: Machine, opts: WatchdogOptions = {}): void {
           if (cur.sleepSeq !== seq || cur.state !== 'TASK_UNINTERRUPTIBLE') return;
           const secs = Math.round(hungNs / NSEC_PER_SEC);
           const text = [
+            // check_hung_task: the taint state, release and version (print_tainted, utsname)
             `INFO: task ${cur.comm}:${cur.pid} blocked for more than ${secs} seconds.`,
-            '      Not tainted (irqsim)',
+            `      Not tainted ${m.kernel.version === '3.x-arm' ? '3.x' : `${m.kernel.version}.0`}-irqsim #1`,
             '"echo 0 > /proc/sys/kernel/hung_task_timeout_secs" disables this message.',
             `task:${cur.comm.padEnd(15)} state:D stack:0     pid:${cur.pid} flags:0x${(cur.flags >>> 0).toString(16).padStart(8, '0')}`,
             `  ${describeWait(cur) ?? 'sleeping'}`,

@@ -7,7 +7,8 @@
  * a model that printed one fixed text would fail.
  */
 import { expect } from 'chai';
-import { Engine, InputError, makeStrategy, type Finding } from '../../scheduler';
+import { Engine, InputError, makeStrategy, type Finding, type FoundFinding } from '../../scheduler';
+import { findingJson } from '../../lib/report/json';
 import { deriveKernelConfig } from '../../lib/kernel/config';
 import * as K from '../../lib/kernel';
 import type { MachineOptions } from '../../lib/kernel/machine';
@@ -88,6 +89,10 @@ describe('golden report texts (upstream functions)', () => {
       ]);
       expectBlock(f.text, ['Call Trace:', ' <TASK>', ' dump_stack_lvl', ' __might_resched', ' mutex_lock', ' foo_setup', ' foo_probe', ' </TASK>']);
       expect(f.data!.cpus).to.deep.equal([0]);
+      // JSON `cpus` is the CPU the text names, not every CPU that happens to hold a lock
+      const other = { cpu: 1, task: 'x', pid: 9, context: 'task', irqsDisabled: false, preemptCount: '0x00000001', held: ['l (spin_lock, at f)'], waitingFor: null, stack: [] };
+      const j = findingJson({ ...f, data: { ...f.data, cpuStates: [...(f.data!.cpuStates as object[]), other] }, iteration: 0, schedule: 's', runs: 1, totalCount: 1 } as unknown as FoundFinding, 'replay');
+      expect(j.cpus).to.deep.equal([0]);
     });
 
     it('no PREEMPT_RCU (voluntary): no RCU nest depth line; IRQs off adds print_irqtrace_events after the held locks', () => {
