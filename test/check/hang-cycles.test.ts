@@ -175,3 +175,55 @@ describe('hangs through works and completions (wait-for graph)', () => {
 });
 
 import { work_holders as workHolders } from '../../lib/kernel/workqueue';
+
+describe('--confirm accepts any hang on the predicted classes', () => {
+  const lockdep = { kind: 'lockdep', subkind: 'circular', fingerprint: 'lockdep:circular:a+b', data: { classes: ['a_mutex', 'b_mutex'] } };
+  const idle: Program = { name: 'idle', setup() {} };
+  for (const kind of ['deadlock', 'hung_task', 'no_progress']) {
+    it(`${kind} holding / waiting on both predicted classes confirms; on other classes it does not`, () => {
+      const hang = { kind, fingerprint: `${kind}:x`, schedule: 'S1', data: { classes: ['a_mutex', 'b_mutex', 'other'] } };
+      const yes = confirmPredictions(idle as never, { iterations: 2 }, { findings: [lockdep, hang] } as never);
+      expect(yes.get('lockdep:circular:a+b')).to.equal('confirmed by schedule S1');
+      const unrelated = { ...hang, data: { classes: ['a_mutex', 'other'] } };
+      const no = confirmPredictions(idle as never, { iterations: 2 }, { findings: [lockdep, unrelated] } as never);
+      expect(no.get('lockdep:circular:a+b')).to.equal('not reached in 2 schedules');
+    });
+  }
+});
+
+import { confirmPredictions } from '../../lib/scenario/hunt';
+
+describe('no_progress carries the classes its tasks hold and wait on', () => {
+  it('a holder waiting on an unannotated completion its waiter would complete: no_progress with the mutex class', () => {
+    const def = defineScenario({
+      id: 'np',
+      name: 'np',
+      description: 'np',
+      params: {},
+      variants: [{ name: 'buggy', expect: { findings: ['no_progress'] } }],
+      build(m) {
+        const mu = DEFINE_MUTEX(m, 'np_mutex');
+        const done = DECLARE_COMPLETION(m, 'np_done');
+        const held = DECLARE_COMPLETION(m, 'np_held');
+        m.kthread('a', 0, function* (cur) {
+          yield* mutex_lock(cur, mu);
+          yield* complete(cur, held);
+          yield* wait_for_completion(cur, done);
+          yield* mutex_unlock(cur, mu);
+        });
+        m.kthread('b', 1, function* (cur) {
+          yield* wait_for_completion(cur, held);
+          yield* mutex_lock(cur, mu);
+          yield* complete(cur, done);
+          yield* mutex_unlock(cur, mu);
+        });
+      },
+    });
+    const h = hunt(scenarioProgram(def, 'buggy', {}), { iterations: 1, strategy: 'dfs' });
+    const np = h.findings.find((f) => f.kind === 'no_progress')!;
+    expect(np.data!.classes).to.deep.equal(['np_mutex']);
+  });
+});
+
+import { hunt } from '../../scheduler';
+import { scenarioProgram } from '../../lib/scenario/define';
