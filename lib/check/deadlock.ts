@@ -9,14 +9,23 @@
  *    taken it (IRQs off, or stuck itself);
  *  - waiting for a CPU -> the context running on it;
  *  - waiting in synchronize_rcu -> every reader the grace period still waits for;
- *  - waiting for a resource with known owners (a driver's tags) -> the tasks holding it.
+ *  - waiting for a resource with known owners (a driver's tags) -> the tasks holding it;
+ *  - flush_work / cancel_work_sync / flush_delayed_work -> the worker running the item (or the
+ *    workers ahead of it); flush_workqueue -> the workers holding up its items in flight
+ *    (lib/kernel/workqueue.ts work_holders); synchronize_irq -> the handler's CPU or its thread;
+ *  - wait_for_completion* / wait_event* on an object annotated with its completer
+ *    (lib/kernel/completer.ts) -> that task, or the worker running that work.
+ * These are irqsim's own findings: upstream sees a flush cycle only as lockdep's
+ * (work_completion) dependency and a completion cycle only as hung_task, so the text says it is
+ * irqsim's and names the cycle, task -> what it waits for -> task.
  * A cycle is a `deadlock` finding naming every participant; a hang without one is left to the
  * engine's `no_progress`. Checked at quiescence only: a cycle while other CPUs still run is found
  * when they stop (or hit the step budget).
  */
 import type { Machine } from '../kernel/machine';
+import { completerTasks, completerWaitedBy } from '../kernel/completer';
 import { rcuStateIfUsed } from '../kernel/rcu';
-import { Task } from '../kernel/task';
+import { Task, type WaitInfo } from '../kernel/task';
 import { describeWait, formatStates, machineStates } from '../report/cpu-state';
 
 interface Node {
@@ -39,7 +48,43 @@ function edges(n: Node): Node[] {
   if (w.kind === 'cpu' && w.cpu) return w.cpu.curr ? [top(w.cpu.curr)] : [];
   // synchronize_rcu waits for the read-side sections the current grace period waits on
   if (w.kind === 'rcu') return rcuStateIfUsed(n.task.cpu.machine)?.gp?.waitingOn.map((r) => top(r.task)) ?? [];
+  // a completion or wait queue whose completer is annotated
+  if (w.kind === 'completion' || w.kind === 'wait_queue') {
+    const e = completerWaitedBy(n.task.cpu.machine, n.task);
+    if (e !== null) return completerTasks(e).map(top);
+  }
   return [];
+}
+
+/** The lockdep map a flush wait stands for ("(work_completion)(fn)", "(wq_completion)wq"): --confirm matches it. */
+function flushMap(w: WaitInfo): string | null {
+  if (w.kind !== 'work') return null;
+  const m = /^flush_workqueue\((.*)\)$/.exec(w.what);
+  return m ? `(wq_completion)${m[1]}` : `(work_completion)(${w.what})`;
+}
+
+/** How a context waits, as the cycle line shows it: "mutex_lock(dev_mutex)", "flush_work(foo_fn)". */
+function via(n: Node): string {
+  const w = n.task.waits[n.depth];
+  if (!w) return 'runnable';
+  if (w.lock) return `${w.lock.kind} ${w.lock.lockClass}`;
+  if (w.kind === 'work') return /^flush_workqueue\(/.test(w.what) ? w.what : `flush_work(${w.what})`;
+  const irq = /^irq (\d+) thread$/.exec(w.what);
+  if (irq) return `synchronize_irq(${irq[1]})`; // desc->wait_for_threads
+  if (w.kind === 'completion' || w.kind === 'wait_queue') {
+    const e = w.holders ? null : completerWaitedBy(n.task.cpu.machine, n.task);
+    const call = w.kind === 'completion' ? 'wait_for_completion' : 'wait_event';
+    return `${call}(${w.what})${e ? ` completed by ${e.label}` : ''}`;
+  }
+  if (w.kind === 'ipi') return `${w.what} (csd_lock_wait)`;
+  return `${w.kind} ${w.what}`;
+}
+
+const who = (n: Node): string => `${n.task.comm}/${n.task.pid}${n.depth > 0 ? `[${n.task.contexts[n.depth]}]` : ''}`;
+
+/** "a/1 → mutex m → b/2 → flush_work(f) → a/1". */
+export function cycleLine(cycle: Node[]): string {
+  return [...cycle.map((n) => `${who(n)} → ${via(n)}`), who(cycle[0])].join(' → ');
 }
 
 function site(n: Node): string {
@@ -49,7 +94,7 @@ function site(n: Node): string {
 
 function label(n: Node): string {
   const w = n.task.waits[n.depth];
-  const what = w?.lock ? w.lock.lockClass : w?.holders ? w.what : (w?.kind ?? 'run');
+  const what = w?.lock ? w.lock.lockClass : w?.holders || w?.kind === 'completion' || w?.kind === 'wait_queue' ? w.what : (w?.kind ?? 'run');
   return `${what}@${site(n)}`;
 }
 
@@ -89,7 +134,8 @@ export function installDeadlockCheck(m: Machine): void {
         return `  CPU${n.task.cpu.id} ${n.task.comm}/${n.task.pid} in ${n.task.contexts[n.depth] ?? 'task'} (irqs ${n.depth === n.task.depth && n.task.irqs_disabled ? 'off' : 'on'}): ${how}`;
       });
       const text = [
-        `irqsim: deadlock: a wait-for cycle of ${cycle.length} context${cycle.length > 1 ? 's' : ''}`,
+        `irqsim: deadlock: a wait-for cycle of ${cycle.length} context${cycle.length > 1 ? 's' : ''} (irqsim's own check; the kernel reports none of this itself)`,
+        `  ${cycleLine(cycle)}`,
         ...parts,
         '',
         'machine state:',
@@ -102,9 +148,31 @@ export function installDeadlockCheck(m: Machine): void {
         text,
         fatal: true,
         // the lock classes the cycle waits on: what --confirm matches lockdep predictions against
-        data: { cpuStates: machineStates(m), classes: [...new Set(cycle.map((n) => n.task.waits[n.depth]?.lock?.lockClass).filter((c): c is string => c !== undefined))].sort() },
+        data: {
+          cpuStates: machineStates(m),
+          cycle: cycleLine(cycle),
+          classes: [...new Set(cycle.map((n) => { const w = n.task.waits[n.depth]; return w?.lock?.lockClass ?? (w ? flushMap(w) : null); }).filter((c): c is string => c !== null && c !== undefined))].sort(),
+        },
       });
       return;
     }
   });
+}
+
+/**
+ * The lock classes (and flush maps) the given tasks hold or wait on: what --confirm matches a
+ * lockdep prediction against when a run ends in hung_task or no_progress instead of a cycle.
+ */
+export function waitClasses(tasks: readonly Task[]): string[] {
+  const out = new Set<string>();
+  for (const t of tasks) {
+    if (t.state === 'TASK_DEAD') continue;
+    for (const h of t.held) out.add(h.lock.lockClass);
+    for (const w of t.waits) {
+      if (!w) continue;
+      const c = w.lock?.lockClass ?? flushMap(w);
+      if (c) out.add(c);
+    }
+  }
+  return [...out].sort();
 }

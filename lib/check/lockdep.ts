@@ -24,6 +24,7 @@ import type { Machine } from '../kernel/machine';
 import { HARDIRQ_MASK, SOFTIRQ_MASK, SOFTIRQ_OFFSET, in_interrupt } from '../kernel/preempt';
 import type { Task } from '../kernel/task';
 import { machineStates } from '../report/cpu-state';
+import { print_irqtrace_events } from '../kernel/irqtrace';
 
 /** The head of a one-CPU "Possible unsafe locking scenario" table (recursive, inconsistent). */
 const ONE_CPU_SCENARIO = ['other info that might help us debug this:', ' Possible unsafe locking scenario:', '', '       CPU0', '       ----'];
@@ -65,6 +66,8 @@ interface Edge {
   types: number;
   /** Stack of the acquisition of `to` when the edge was first recorded (outermost first). */
   stack: string[];
+  /** How `to` was acquired then (spin_lock_irqsave, mutex_lock, ...): its lock-API frames. */
+  how: string;
 }
 
 interface Held {
@@ -76,6 +79,7 @@ interface Held {
   /** Context the lock was taken in: nesting depth and softirq-serving bit. */
   ctx: number;
   at: string;
+  how: string;
   hardirqsOff: boolean;
 }
 
@@ -110,8 +114,50 @@ function isRead(lock: Lock, how: string): boolean {
   return how.startsWith('read_') || how.startsWith('down_read');
 }
 
-function waitType(kind: string): string {
-  return kind === 'mutex' || kind === 'rw_semaphore' ? '-{4:4}' : kind === 'lockdep_map' ? '-{0:0}' : '-{2:2}';
+/**
+ * print_lock_name's "-{outer:inner}" wait types (include/linux/lockdep_types.h): LD_WAIT_SLEEP 4
+ * for sleeping locks, LD_WAIT_SPIN 2 for raw_spinlock_t, LD_WAIT_CONFIG for spinlock_t and
+ * rwlock_t (3 with CONFIG_PROVE_RAW_LOCK_NESTING, else the same as LD_WAIT_SPIN), LD_WAIT_INV 0
+ * for a plain lockdep_map (work and workqueue completion maps).
+ */
+function waitType(kind: string, rawNesting: boolean): string {
+  if (kind === 'mutex' || kind === 'rw_semaphore') return '-{4:4}';
+  if (kind === 'lockdep_map') return '-{0:0}';
+  if (kind === 'raw_spinlock') return '-{2:2}';
+  return rawNesting ? '-{3:3}' : '-{2:2}';
+}
+
+/**
+ * The lock API's frames between lock_acquire and the caller, innermost first, for how the lock
+ * was taken (with lockdep, mutex_lock is mutex_lock_nested; spinlocks go through _raw_*).
+ */
+function lockApiFrames(how: string): string[] {
+  const base = how.replace(/\/\d+$/, '');
+  if (base === 'mutex_lock' || base === 'mutex_lock_nested') return ['__mutex_lock', 'mutex_lock_nested'];
+  if (base === 'mutex_trylock') return ['mutex_trylock'];
+  if (base.startsWith('down_') || base.startsWith('up_')) return [base];
+  if (base.startsWith('lock_map_')) return [];
+  if (/^(spin|read|write)_(lock|trylock)/.test(base)) return [`_raw_${base}`];
+  return [base];
+}
+
+const instances = new WeakMap<Machine, Lockdep>();
+
+/** The machine's lockdep, when it has one. */
+export function lockdepOf(m: Machine): Lockdep | null {
+  return instances.get(m) ?? null;
+}
+
+/**
+ * debug_show_held_locks(task) (kernel/locking/lockdep.c): nothing without lockdep, "INFO: lockdep
+ * is turned off." once it turned itself off, else lockdep_print_held_locks: the count line and
+ * one line per held lock with its real usage bits and wait types.
+ */
+export function debug_show_held_locks(m: Machine, t: Task): string[] {
+  const ld = lockdepOf(m);
+  if (ld === null) return [];
+  if (!ld.on) return ['INFO: lockdep is turned off.'];
+  return ld.heldLines(t);
 }
 
 export class Lockdep {
@@ -129,7 +175,9 @@ export class Lockdep {
   constructor(
     private readonly m: Machine,
     private readonly opts: LockdepOptions = {},
-  ) {}
+  ) {
+    instances.set(m, this);
+  }
 
   // ---------------------------------------------------------------------------------
   // hooks
@@ -146,7 +194,7 @@ export class Lockdep {
     }
     const sub = subclassOf(how);
     const cls = this.classFor(lock, sub);
-    const h: Held = { lock, cls, read, trylock, ctx: contextKey(cur), at: cur.site, hardirqsOff: cur.irqs_disabled };
+    const h: Held = { lock, cls, read, trylock, ctx: contextKey(cur), at: cur.site, how, hardirqsOff: cur.irqs_disabled };
     if (!this.markUsage(cur, h)) return;
     const stack = this.stackOf(cur);
     stack.push(h);
@@ -193,7 +241,7 @@ export class Lockdep {
       `${this.lockText(h)}, at: ${h.at}`,
       this.heldText(cur),
       '',
-      ...this.backtrace(cur),
+      ...this.backtrace(cur, ['dump_stack_lvl', 'debug_check_no_locks_freed']),
     ]);
   }
 
@@ -414,9 +462,9 @@ export class Lockdep {
         '',
         ' May be due to missing lock nesting notation',
         '',
-        this.heldText(cur),
+        this.heldText(cur, next),
         '',
-        ...this.backtrace(cur),
+        ...this.backtrace(cur, ['dump_stack_lvl', 'print_deadlock_bug', 'check_deadlock', 'validate_chain', '__lock_acquire', 'lock_acquire'], next.how),
       ]);
       return false;
     }
@@ -447,7 +495,7 @@ export class Lockdep {
     }
     if (existing !== undefined) existing.types |= type;
     else {
-      const e: Edge = { from: prev.cls, to: next.cls, types: type, stack: cur.stack.slice() };
+      const e: Edge = { from: prev.cls, to: next.cls, types: type, stack: cur.stack.slice(), how: next.how };
       pc.out.set(next.cls, e);
       this.classes[next.cls].in.set(prev.cls, e);
       this.edges++;
@@ -500,17 +548,31 @@ export class Lockdep {
 
   private classText(cls: number): string {
     const c = this.classes[cls];
-    return `(${c.name})${this.usageString(cls)}${waitType(c.kind)}`;
+    // wait types ("-{o:i}") appear from v5.6 (the wait-context checks); 3.x prints none
+    const wt = this.m.kernel.version === '3.x-arm' ? '' : waitType(c.kind, this.m.kernel.PROVE_RAW_LOCK_NESTING);
+    return `(${c.name})${this.usageString(cls)}${wt}`;
   }
 
   private lockText(h: Held): string {
     return this.classText(h.cls);
   }
 
-  private heldText(cur: Task): string {
-    const s = this.stackOf(cur);
-    if (s.length === 0) return `no locks held by ${cur.comm}/${cur.pid}.`;
-    return [`${s.length} lock${s.length > 1 ? 's' : ''} held by ${cur.comm}/${cur.pid}:`, ...s.map((h, i) => ` #${i}: ${this.lockText(h)}, at: ${h.at}`)].join('\n');
+  /**
+   * lockdep_print_held_locks(p): lockdep_depth entries. A report made from validate_chain
+   * (circular, recursive, irq-safe -> unsafe) runs before __lock_acquire's lockdep_depth++, so
+   * the lock being acquired is not among them (`acquiring`); mark_usage's reports run before
+   * the push here too.
+   */
+  private heldText(cur: Task, acquiring: Held | null = null): string {
+    return this.heldLines(cur, acquiring).join('\n');
+  }
+
+  /** The held-lock lines of `t` (as lockdep_print_held_locks prints them). */
+  heldLines(t: Task, acquiring: Held | null = null): string[] {
+    const all = this.held.get(t) ?? [];
+    const s = acquiring !== null && all[all.length - 1] === acquiring ? all.slice(0, -1) : all;
+    if (s.length === 0) return [`no locks held by ${t.comm}/${t.pid}.`];
+    return [`${s.length} lock${s.length > 1 ? 's' : ''} held by ${t.comm}/${t.pid}:`, ...s.map((h, i) => ` #${i}: ${this.lockText(h)}, at: ${h.at}`)];
   }
 
   /** "... is trying to acquire lock: / but task is already holding lock:" */
@@ -524,18 +586,31 @@ export class Lockdep {
     ];
   }
 
-  /** "stack backtrace:" and the running context's call stack, innermost first. */
-  private backtrace(cur: Task): string[] {
-    return ['stack backtrace:', ...this.stackText(cur).map((f) => ` ${f}`)];
+  /**
+   * "stack backtrace:" then dump_stack(): the CPU line and the call trace, innermost first:
+   * lockdep's own frames (`top`, the report function down to lock_acquire), the lock API's
+   * frames for `how`, then the running context's transcribed stack.
+   */
+  private backtrace(cur: Task, top: string[] = [], how: string | null = null): string[] {
+    const frames = [...top, ...(how !== null ? lockApiFrames(how) : []), ...this.stackText(cur)];
+    const ctx = cur.depth > 0 ? 'IRQ' : 'TASK';
+    return ['stack backtrace:', `CPU: ${cur.cpu.id} PID: ${cur.pid} Comm: ${cur.comm} (${cur.context})`, 'Call Trace:', ` <${ctx}>`, ...frames.map((f) => ` ${f}`), ` </${ctx}>`];
   }
 
+  /**
+   * print_usage_bug's "[HC%u[%lu]:SC%u[%lu]:HE%u:SE%u]": lockdep's hardirq context and
+   * hardirq_count() >> HARDIRQ_SHIFT, its softirq context and softirq_count() >> SOFTIRQ_SHIFT
+   * (so 2 under local_bh_disable, 1 serving a softirq), hardirqs and softirqs enabled.
+   */
   private irqState(cur: Task): string {
     const pc = cur.preempt_count;
     const hc = (pc & HARDIRQ_MASK) !== 0 ? 1 : 0;
+    const hcount = (pc & HARDIRQ_MASK) >>> 16;
     const sc = (pc & SOFTIRQ_OFFSET) !== 0 ? 1 : 0;
+    const scount = (pc & SOFTIRQ_MASK) >>> 8;
     const he = cur.irqs_disabled ? 0 : 1;
     const se = (pc & SOFTIRQ_MASK) === 0 ? 1 : 0;
-    return `[HC${hc}[${hc}]:SC${sc}[${sc}]:HE${he}:SE${se}]`;
+    return `[HC${hc}[${hcount}]:SC${sc}[${scount}]:HE${he}:SE${se}]`;
   }
 
   private usageTrace(cls: number, bit: number): string[] {
@@ -545,6 +620,7 @@ export class Lockdep {
 
   private report(cur: Task, subkind: string, headline: string, classes: string[], body: string[]): false {
     this.on = false; // debug_locks_off(): lockdep reports once per run
+    this.m.debug_locks = false;
     const rule = RULER_CHARS.repeat(Math.max(headline.length, 30));
     const text = [rule, headline, 'irqsim (lockdep) Not tainted', '-'.repeat(rule.length), ...body].join('\n');
     this.m.log.printk(cur.cpu.id, text);
@@ -570,7 +646,12 @@ export class Lockdep {
     for (let i = path.length - 1, k = path.length - 1; i >= 0; i--, k--) {
       const c = path[i];
       const into = i > 0 ? this.classes[path[i - 1]].out.get(c) : undefined;
-      const frames = i === 0 ? this.stackText(cur) : [...(into?.stack ?? [])].reverse();
+      // print_circular_bug_entry prints each entry's saved trace: #0 is this acquisition (from
+      // check_prev_add down), the others the acquisition that recorded the dependency
+      const frames =
+        i === 0
+          ? ['check_prev_add', 'check_prevs_add', 'validate_chain', '__lock_acquire', 'lock_acquire', ...lockApiFrames(next.how), ...this.stackText(cur)]
+          : ['lock_acquire', ...(into ? lockApiFrames(into.how) : []), ...[...(into?.stack ?? [])].reverse()];
       chain.push(`-> #${k} ${this.classText(c)}:`, ...frames.map((f) => `       ${f}`), '');
     }
     const body = [
@@ -598,22 +679,23 @@ export class Lockdep {
       '',
       ' *** DEADLOCK ***',
       '',
-      this.heldText(cur),
+      this.heldText(cur, next),
       '',
-      ...this.backtrace(cur),
+      ...this.backtrace(cur, ['dump_stack_lvl', 'print_circular_bug', 'check_noncircular', 'check_prev_add', 'check_prevs_add', 'validate_chain', '__lock_acquire', 'lock_acquire'], next.how),
     );
     return this.report(cur, 'circular', 'WARNING: possible circular locking dependency detected', names, body);
   }
 
   private inconsistent(cur: Task, h: Held, oldBit: number, newBit: number): false {
     const name = this.classes[h.cls].name;
-    const state = stateName(newBit);
     return this.report(cur, 'inconsistent', 'WARNING: inconsistent lock state', [name], [
       `inconsistent {${USAGE_NAMES[oldBit]}} -> {${USAGE_NAMES[newBit]}} usage.`,
       `${cur.comm}/${cur.pid} ${this.irqState(cur)} takes:`,
       `${this.lockText(h)}, at: ${h.at}`,
       `{${USAGE_NAMES[oldBit]}} state was registered at:`,
       ...[...(this.classes[h.cls].usageAt[oldBit] ?? [])].reverse().map((f) => `  ${f}`),
+      // print_usage_bug (v6.12): print_irqtrace_events(curr) right after the usage trace
+      ...print_irqtrace_events(cur),
       '',
       ...ONE_CPU_SCENARIO,
       `  lock(${name});`,
@@ -624,8 +706,7 @@ export class Lockdep {
       '',
       this.heldText(cur),
       '',
-      `(the lock is taken in ${state.toLowerCase()} context and with ${state.toLowerCase()}s enabled)`,
-      ...this.backtrace(cur),
+      ...this.backtrace(cur, ['dump_stack_lvl', 'print_usage_bug', 'mark_lock', 'mark_usage', '__lock_acquire', 'lock_acquire'], h.how),
     ]);
   }
 
@@ -660,7 +741,7 @@ export class Lockdep {
       `the shortest dependencies between 2nd lock and 1st lock:`,
       ...this.usageTrace(other, exclusiveBit(bit)),
       '',
-      ...this.backtrace(cur),
+      ...this.backtrace(cur, ['dump_stack_lvl', 'print_irq_inversion_bug', dir === 'forwards' ? 'check_usage_forwards' : 'check_usage_backwards', 'mark_lock', 'mark_usage', '__lock_acquire', 'lock_acquire'], h.how),
     ]);
   }
 
@@ -693,9 +774,9 @@ export class Lockdep {
       'other info that might help us debug this:',
       '',
       ...this.irqScenario(safeName, unsafeName, unsafe !== next.cls || safe !== prev.cls ? this.classes[next.cls].name : null),
-      this.heldText(cur),
+      this.heldText(cur, next),
       '',
-      ...this.backtrace(cur),
+      ...this.backtrace(cur, ['dump_stack_lvl', 'print_bad_irq_dependency', 'check_irq_usage', 'check_prev_add', 'check_prevs_add', 'validate_chain', '__lock_acquire', 'lock_acquire'], next.how),
     ]);
   }
 }

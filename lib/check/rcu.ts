@@ -15,6 +15,13 @@
  * CPUs/tasks:". A liveness finding: only when rcuStallChecks(m) says liveness means something.
  * Every finding is non-fatal: the kernel goes on after KASAN and stall reports, and so does the run.
  * Fingerprints: rcu:use_after_free:<form>:<object type>@<site>, rcu:stall:rcu_read_lock@<sites>.
+ *
+ * A KASAN report where RCU plays no part (the accessing context never obtained the object with
+ * rcu_dereference, and it was freed by plain kfree, never queued with call_rcu / kfree_rcu) is
+ * its own kind, `use_after_free` (subkinds kasan, double_free), in KASAN's words only:
+ * mm/kasan/report.c (v6.12) print_report: the "BUG: KASAN: <bug type> in <ip>" line, the access
+ * line, dump_stack, then the object's alloc / free stacks (print_track) and its address.
+ * Fingerprints: use_after_free:<form>:<object type>@<site>.
  */
 import type { Machine } from '../kernel/machine';
 import { isKObject, type KObject, type ObjectEvent } from '../kernel/object';
@@ -78,12 +85,12 @@ function gpText(m: Machine): string {
 
 export function installRcuCheck(m: Machine): void {
   const sim = m.sim;
-  const report = (cur: Task, form: string, cls: string, site: string, headline: string, text: string, logged = true): void => {
+  const report = (cur: Task, form: string, cls: string, site: string, headline: string, text: string, logged = true, rcu = true): void => {
     if (logged) m.log.printk(cur.cpu.id, text);
     sim.report({
-      kind: 'rcu',
-      subkind: 'use_after_free',
-      fingerprint: `rcu:use_after_free:${form}:${cls}@${site}`,
+      kind: rcu ? 'rcu' : 'use_after_free',
+      subkind: rcu ? 'use_after_free' : form,
+      fingerprint: rcu ? `rcu:use_after_free:${form}:${cls}@${site}` : `use_after_free:${form}:${cls}@${site}`,
       headline,
       text,
       logged,
@@ -106,7 +113,12 @@ export function installRcuCheck(m: Machine): void {
     return `irqsim: RCU: this context obtained ${obj} with rcu_dereference() in section #${r.id} (rcu_read_lock at ${r.site}), which ended at ${secs(r.end)}s; it was freed ${after} and used after rcu_read_unlock().`;
   };
 
+  /** Whether RCU plays a part in this access to a freed object (else: a plain use-after-free). */
+  const rcuInvolved = (cur: Task, obj: KObject<object>): boolean =>
+    (rcuStateIfUsed(m)?.heldBy(cur, obj) ?? null) !== null || obj.rcuQueuedBy !== null || (obj.freedBy !== null && obj.freedBy.how !== 'kfree');
+
   const kasan = (cur: Task, obj: KObject<object>, how: 'read' | 'write'): void => {
+    const rcu = rcuInvolved(cur, obj);
     const site = cur.site;
     const field = obj.accessField ?? '';
     const off = obj.offsetOf(field as never);
@@ -130,7 +142,7 @@ export function installRcuCheck(m: Machine): void {
       `The buggy address is located ${off} bytes inside of`,
       ` freed ${region}-byte region [${obj.address()}, ${obj.address(region)})`,
       KASAN_RULE,
-      rcuNote(cur, obj),
+      ...(rcu ? [rcuNote(cur, obj)] : []),
     ].join('\n');
     report(
       cur,
@@ -140,6 +152,7 @@ export function installRcuCheck(m: Machine): void {
       `BUG: KASAN: slab-use-after-free in ${site}: ${how} of ${obj.name}->${field} by ${who(cur)} on CPU${cur.cpu.id} after ${freed.how} by ${freed.task}/${freed.pid}`,
       text,
       m.log.firstTime('kasan'),
+      rcu,
     );
   };
 
@@ -163,7 +176,8 @@ export function installRcuCheck(m: Machine): void {
       KASAN_RULE,
       `irqsim: ${obj} freed twice: first by ${first.how} in ${first.stack[0] ?? first.context}, now by ${how} in ${site}.`,
     ].join('\n');
-    report(cur, 'double_free', obj.name, site, `BUG: KASAN: double-free in ${site}: ${obj.name} freed by ${how} after ${first.how} by ${first.task}/${first.pid}`, text, m.log.firstTime('kasan'));
+    const rcu = how !== 'kfree' || first.how !== 'kfree' || obj.rcuQueuedBy !== null;
+    report(cur, 'double_free', obj.name, site, `BUG: KASAN: double-free in ${site}: ${obj.name} freed by ${how} after ${first.how} by ${first.task}/${first.pid}`, text, m.log.firstTime('kasan'), rcu);
   };
 
   const freedUnderReader = (cur: Task, obj: KObject<object>, how: string, readers: RcuReader[]): void => {

@@ -17,6 +17,8 @@ import { NSEC_PER_SEC } from '../kernel/log';
 import type { Cpu } from '../kernel/cpu';
 import { Task } from '../kernel/task';
 import { describeWait, formatStates, machineStates } from '../report/cpu-state';
+import { waitClasses } from './deadlock';
+import { lockdepOf } from './lockdep';
 import { callTrace } from './might-sleep';
 
 export interface WatchdogOptions {
@@ -26,13 +28,22 @@ export interface WatchdogOptions {
   watchdogThreshSecs?: number;
 }
 
+/**
+ * debug_show_all_locks (kernel/locking/lockdep.c, v6.12): "INFO: lockdep is turned off." after a
+ * lockdep report; else every task with held locks (lockdep_print_held_locks, real usage bits)
+ * and a closing ruler. Nothing without lockdep.
+ */
 function heldLocks(m: Machine): string {
+  const ld = lockdepOf(m);
+  if (ld === null) return '';
+  if (!ld.on) return 'INFO: lockdep is turned off.';
   const lines = ['', 'Showing all locks held in the system:'];
   for (const t of m.tasks) {
-    if (t.held.length === 0) continue;
-    lines.push(`${t.held.length} lock${t.held.length > 1 ? 's' : ''} held by ${t.comm}/${t.pid}:`);
-    t.held.forEach((h, i) => lines.push(` #${i}: (${h.lock.lockClass}){....}, at: ${h.at}`));
+    const h = ld.heldLines(t);
+    if (h[0].startsWith('no locks held')) continue;
+    lines.push(...h);
   }
+  lines.push('', '=============================================', '');
   return lines.join('\n');
 }
 
@@ -53,6 +64,9 @@ export function installWatchdogs(m: Machine, opts: WatchdogOptions = {}): void {
 
   m.addHooks({
     sleep(cur: Task) {
+      // kernel/hung_task.c: exactly TASK_UNINTERRUPTIBLE. v6.6-v6.12 test `state ==
+      // TASK_UNINTERRUPTIBLE`; later task_is_hung() skips TASK_WAKEKILL | TASK_NOLOAD |
+      // TASK_FROZEN: either way killable (TASK_WAKEKILL) and idle (TASK_NOLOAD) sleeps are skipped.
       if (cur.state !== 'TASK_UNINTERRUPTIBLE') return;
       const seq = cur.sleepSeq;
       sim.after(
@@ -61,8 +75,9 @@ export function installWatchdogs(m: Machine, opts: WatchdogOptions = {}): void {
           if (cur.sleepSeq !== seq || cur.state !== 'TASK_UNINTERRUPTIBLE') return;
           const secs = Math.round(hungNs / NSEC_PER_SEC);
           const text = [
+            // check_hung_task: the taint state, release and version (print_tainted, utsname)
             `INFO: task ${cur.comm}:${cur.pid} blocked for more than ${secs} seconds.`,
-            '      Not tainted (irqsim)',
+            `      Not tainted ${m.kernel.version === '3.x-arm' ? '3.x' : `${m.kernel.version}.0`}-irqsim #1`,
             '"echo 0 > /proc/sys/kernel/hung_task_timeout_secs" disables this message.',
             `task:${cur.comm.padEnd(15)} state:D stack:0     pid:${cur.pid} flags:0x${(cur.flags >>> 0).toString(16).padStart(8, '0')}`,
             `  ${describeWait(cur) ?? 'sleeping'}`,
@@ -75,7 +90,8 @@ export function installWatchdogs(m: Machine, opts: WatchdogOptions = {}): void {
             fingerprint: `hung_task:${cur.comm}@${cur.waitingFor?.what ?? cur.site}`,
             headline: `INFO: task ${cur.comm}:${cur.pid} blocked for more than ${secs} seconds (${describeWait(cur) ?? 'sleeping'})`,
             text,
-            data: { cpuStates: machineStates(m) },
+            // what --confirm matches a lockdep prediction against: what the hung task holds and waits on
+            data: { cpuStates: machineStates(m), classes: waitClasses([cur]) },
           });
         },
         'khungtaskd',

@@ -8,6 +8,7 @@ import { availableParallelism } from 'os';
 import { parseArgs } from 'util';
 import { InputError, checkPositiveInt, checkSeed, type HuntOptions, type Shard } from '../../scheduler';
 import type { Params, ScenarioDef } from '../scenario/define';
+import { KERNEL_VERSIONS, isKernelVersion } from '../kernel/config';
 
 const SPEC = {
   variant: { type: 'string' },
@@ -30,6 +31,7 @@ const SPEC = {
   'no-shrink': { type: 'boolean' },
   confirm: { type: 'boolean' },
   lockdep: { type: 'string' },
+  kernel: { type: 'string' },
   perturb: { type: 'string' },
   workers: { type: 'string' },
   shard: { type: 'string' },
@@ -156,7 +158,8 @@ export function parseCli(argv: string[]): CliOptions {
     shrink: v['no-shrink'] !== true,
     continueReplay: v.continue === true,
     checkDeterminism: v['check-determinism'] === true,
-    params: (v.param as string[] | undefined) ?? [],
+    // --kernel v is the scenario parameter `kernel` (CONTRACT.md), after any --param kernel=
+    params: [...((v.param as string[] | undefined) ?? []), ...(typeof v.kernel === 'string' ? [`kernel=${checkKernel(v.kernel, '--kernel')}`] : [])],
     hunt,
     workers,
     ...(shard ? { shard } : {}),
@@ -224,7 +227,15 @@ export function envHuntOverrides(env: NodeJS.ProcessEnv = process.env): { seed?:
   return out;
 }
 
-/** --param key=value overrides (after a perturbation's), typed by the declared default. */
+function checkKernel(v: string, what: string): string {
+  if (!isKernelVersion(v)) throw new InputError(`bad ${what} "${v}": expected ${KERNEL_VERSIONS.join(', ')}`);
+  return v;
+}
+
+/**
+ * --param key=value overrides (after a perturbation's), typed by the declared default. `kernel`
+ * (the modelled kernel version, lib/kernel/config.ts) is a parameter of every scenario.
+ */
 export function applyParams(def: ScenarioDef, overrides: string[], base: Partial<Params> = {}): Params {
   const params: Params = { ...def.params, ...base } as Params;
   for (const o of overrides) {
@@ -232,6 +243,10 @@ export function applyParams(def: ScenarioDef, overrides: string[], base: Partial
     if (eq <= 0) throw new InputError(`bad --param "${o}": expected key=value`);
     const key = o.slice(0, eq);
     const raw = o.slice(eq + 1);
+    if (key === 'kernel') {
+      params.kernel = checkKernel(raw, '--param kernel');
+      continue;
+    }
     if (!(key in def.params)) {
       throw new InputError(`unknown parameter "${key}" for ${def.id}: declared are ${Object.keys(def.params).join(', ') || '(none)'}`);
     }

@@ -7,9 +7,16 @@
  *
  * request_threaded_irq adds a handler thread (irq/<nr>-<name>) that runs in process context when
  * the hardirq handler returns IRQ_WAKE_THREAD; with IRQF_ONESHOT the line stays masked until the
- * thread function has finished. disable_irq / enable_irq mask a line (a raise while masked is
- * remembered and delivered at enable, as IRQS_PENDING is); disable_irq and synchronize_irq wait
- * for a running handler and its thread.
+ * thread function has finished.
+ *
+ * Disabling follows kernel/irq (v6.12): disable_irq_nosync only marks the line disabled (lazy
+ * disable); an interrupt that arrives afterwards, even one the device raised before the call,
+ * reaches the flow handler (handle_edge_irq / handle_level_irq in chip.c), which sees the line
+ * disabled, sets IRQS_PENDING, masks it and does not run the action. enable_irq (__enable_irq ->
+ * check_irq_resend in resend.c) replays a pending edge interrupt; a level one is not resent: the
+ * device still asserts it, so it fires again when unmasked (here: if the device's `asserted`
+ * says so, else if one arrived while disabled). disable_irq is disable_irq_nosync followed by
+ * synchronize_irq (manage.c), which waits for a running handler and its thread.
  *
  * Simplification: irq threads are ordinary tasks here (no SCHED_FIFO priority over others).
  */
@@ -17,6 +24,8 @@ import type { InterruptSource, Thread } from '../../scheduler';
 import type { Cpu } from './cpu';
 import type { KernelBody, Machine } from './machine';
 import { HARDIRQ_OFFSET } from './preempt';
+import { irqEntrySymbol, trace_hardirqs_off, trace_hardirqs_on } from './irqtrace';
+import { preempt_latency_start } from './preempt-ip';
 import { might_sleep, set_task_state, sleep, try_to_wake_up } from './sched';
 import { irqExitSoftirqs } from './softirq';
 import { Task } from './task';
@@ -26,6 +35,11 @@ export const IRQ_HANDLED = 1;
 export const IRQ_WAKE_THREAD = 2;
 export type irqreturn_t = number;
 
+/** include/linux/interrupt.h: trigger types (edge: RISING/FALLING, level: HIGH/LOW). */
+export const IRQF_TRIGGER_RISING = 0x1;
+export const IRQF_TRIGGER_FALLING = 0x2;
+export const IRQF_TRIGGER_HIGH = 0x4;
+export const IRQF_TRIGGER_LOW = 0x8;
 export const IRQF_SHARED = 0x80;
 export const IRQF_ONESHOT = 0x2000;
 
@@ -41,8 +55,12 @@ export interface IrqLine {
   flags: number;
   /** disable_irq nesting depth (plus one while a ONESHOT thread runs). */
   depth: number;
-  /** Raised while masked: delivered when the line is enabled again (IRQS_PENDING). */
+  /** Arrived while disabled or masked (IRQS_PENDING): an edge line replays it at enable. */
   pendingWhileMasked: boolean;
+  /** A level-triggered line (IRQF_TRIGGER_HIGH / _LOW): not resent, re-asserted by the device. */
+  level: boolean;
+  /** A level line's device: whether it still asserts the line (irq_set_level_source). */
+  asserted: (() => boolean) | null;
   /** The CPU running the hardirq handler now, or null. */
   inProgress: Cpu | null;
   /** The handler thread (threaded IRQs), its wake flag (IRQTF_RUNTHREAD) and whether it runs. */
@@ -65,13 +83,17 @@ export function hardirqEntry(name: string, handler: (cur: Task) => KernelBody<un
     cur.contexts[d] = `hardirq ${name}`;
     cur.stacks[d] = [name];
     cur.waits[d] = null;
+    // irq entry: the CPU took the interrupt with hardirqs on, entry code tells lockdep they are off
+    trace_hardirqs_off(cur, irqEntrySymbol(cur.cpu.machine, false));
     cur.preempt_count += HARDIRQ_OFFSET;
+    preempt_latency_start(cur, HARDIRQ_OFFSET, 'irq_enter_rcu');
     cur.cpu.machine.emit('hardirqEnter', cur, name);
     yield* handler(cur);
     cur.cpu.machine.emit('hardirqExit', cur, name);
     cur.preempt_count -= HARDIRQ_OFFSET;
     yield* irqExitSoftirqs(cur); // irq_exit: softirqs raised by the handler run here
     if (onIdle) cur.cpu.idleIrq--;
+    trace_hardirqs_on(cur, irqEntrySymbol(cur.cpu.machine, true)); // irqentry_exit: back to the interrupted context
     cur.contexts.length = d;
     cur.stacks.length = d;
     cur.waits.length = d;
@@ -88,6 +110,8 @@ function makeLine(m: Machine, cpu: number, name: string, flags: number): IrqLine
     flags,
     depth: 0,
     pendingWhileMasked: false,
+    level: (flags & (IRQF_TRIGGER_HIGH | IRQF_TRIGGER_LOW)) !== 0,
+    asserted: null,
     inProgress: null,
     thread: null,
     threadWake: false,
@@ -105,9 +129,17 @@ function bind(m: Machine, line: IrqLine, handler: IrqHandler): void {
     name: line.name,
     target: c.running.thread,
     handler: hardirqEntry(line.name, function* (cur: Task) {
-      // handle_irq_event: IRQD_IRQ_INPROGRESS is set and cleared under desc->lock, each a
-      // visible step on the line (synchronize_irq on another CPU reads it).
+      // handle_edge_irq / handle_level_irq run under desc->lock: a visible step on the line.
       yield cur.thread.write(line.obj);
+      // a disabled (or oneshot-masked) line takes the interrupt without running the action,
+      // and remembers it (IRQS_PENDING).
+      if (line.depth > 0) {
+        line.pendingWhileMasked = true;
+        return;
+      }
+      // a level line the device stopped asserting before the CPU took it delivers nothing
+      if (line.level && line.asserted !== null && !line.asserted()) return;
+      // IRQD_IRQ_INPROGRESS is set here and cleared in a step of its own after the action
       line.inProgress = cur.cpu;
       const r = (yield* handler(cur)) ?? IRQ_HANDLED;
       yield cur.thread.write(line.obj);
@@ -168,12 +200,24 @@ export function request_threaded_irq(m: Machine, cpu: number, name: string, hand
   return line;
 }
 
+/**
+ * For a level-triggered line: how the device reports whether it still asserts the line (its
+ * status register). Without one, a level line counts as asserted when an interrupt arrived
+ * while it was disabled and nothing has served it since.
+ */
+export function irq_set_level_source(line: IrqLine, asserted: () => boolean): void {
+  if (!line.level) throw new Error(`irq ${line.irq} (${line.name}) is not level-triggered (IRQF_TRIGGER_HIGH / IRQF_TRIGGER_LOW)`);
+  line.asserted = asserted;
+}
+
 function unmask(m: Machine, line: IrqLine): void {
   if (line.depth > 0) line.depth--;
-  if (line.depth === 0 && line.pendingWhileMasked) {
-    line.pendingWhileMasked = false;
-    m.sim.raise(line.src);
-  }
+  if (line.depth !== 0) return;
+  const pending = line.pendingWhileMasked;
+  line.pendingWhileMasked = false; // check_irq_resend clears IRQS_PENDING either way
+  // edge: replay the pending one (check_irq_resend); level: fires again while still asserted
+  const fire = line.level ? (line.asserted !== null ? line.asserted() : pending) : pending;
+  if (fire) m.sim.raise(line.src);
 }
 
 function raiseFx(_t: unknown, m: Machine, line: IrqLine): void {
@@ -204,10 +248,11 @@ export function raise_irq(who: Task | Machine, line: IrqLine): KernelBody<void> 
   m.sim.raise(line.src);
 }
 
-/** disable_irq_nosync: mask the line, do not wait. */
+/** disable_irq_nosync: mark the line disabled (lazily masked), do not wait. */
 export function* disable_irq_nosync(cur: Task, line: IrqLine): KernelBody<void> {
+  // __disable_irq under desc->lock: a visible write of the line
+  yield cur.thread.write(line.obj);
   line.depth++;
-  yield cur.thread.point();
 }
 
 /**
@@ -229,19 +274,21 @@ export function* synchronize_irq(cur: Task, line: IrqLine): KernelBody<void> {
     set_task_state(cur, 'TASK_UNINTERRUPTIBLE');
     if (!(line.threadActive || line.threadWake)) break;
     line.threadWaiters.push(cur);
-    yield* sleep(cur, { kind: 'wait_queue', what: `irq ${line.irq} thread` }, 'synchronize_irq');
+    // the wait-for graph follows it to the handler thread that must go idle
+    yield* sleep(cur, { kind: 'wait_queue', what: `irq ${line.irq} thread`, holders: () => (line.thread !== null && (line.threadActive || line.threadWake) ? [line.thread] : []) }, 'synchronize_irq');
   }
   set_task_state(cur, 'TASK_RUNNING');
 }
 
-/** disable_irq: mask the line and wait for running handlers (synchronize_irq). */
+/** disable_irq: disable_irq_nosync, then synchronize_irq (kernel/irq/manage.c). */
 export function* disable_irq(cur: Task, line: IrqLine): KernelBody<void> {
-  line.depth++;
+  yield* disable_irq_nosync(cur, line);
   yield* synchronize_irq(cur, line);
 }
 
 /** enable_irq: undo one disable; a raise that came while masked is delivered now. */
 export function* enable_irq(cur: Task, line: IrqLine): KernelBody<void> {
+  // __enable_irq and check_irq_resend under desc->lock: a visible write of the line
+  yield cur.thread.write(line.obj);
   unmask(cur.cpu.machine, line);
-  yield cur.thread.point();
 }

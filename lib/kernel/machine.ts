@@ -6,8 +6,11 @@
 import { Engine, ProgramError, type Thread } from '../../scheduler';
 import { Resource } from '../../scheduler/resource';
 import { Cpu } from './cpu';
+import { deriveKernelConfig, type KernelConfig, type KernelSpec } from './config';
 import { MACHINE_OBSERVER, type HookName, type KernelHooks, type MachineObserver } from './hooks';
 import { irqsoff_tracer_init, lockstat_init } from './lockstat';
+import { irqtrace_init } from './irqtrace';
+import { preempt_ip_init } from './preempt-ip';
 import { KernelLog } from './log';
 import { acquireCpu, releaseCpu } from './sched';
 import type { IrqLine } from './irq';
@@ -21,7 +24,8 @@ import { registerInternalRoot } from '../../scheduler/crash';
 // A crash whose innermost frame is in lib/ is irqsim's own bug (internal_error), not the scenario's.
 registerInternalRoot(resolve(__dirname, '..'));
 
-export type PreemptionModel = 'none' | 'voluntary' | 'full';
+export type { PreemptionModel } from './config';
+import type { PreemptionModel } from './config';
 
 export interface MachineOptions {
   cpus?: number;
@@ -34,6 +38,11 @@ export interface MachineOptions {
    * prints 1; arm64 and 32-bit ARM the raw PSR I bit, 128), and ARM's flush_tlb_kernel_range.
    */
   arch?: 'x86' | 'arm64' | 'arm';
+  /**
+   * The kernel modelled: version and configuration (lib/kernel/config.ts). Default: the newest
+   * version, preemption from `preemption`, PROVE_RCU as lockdep.
+   */
+  kernel?: KernelSpec;
   /** CONFIG_HZ: jiffies per second. Default 250. */
   hz?: number;
   /** CONFIG_LOCK_STAT: per lock class acquisitions, contentions, wait and hold times as metrics. */
@@ -52,6 +61,13 @@ export class Machine {
   readonly log: KernelLog;
   readonly preemption: PreemptionModel;
   readonly lockdep: boolean;
+  /** The derived kernel configuration (version, PREEMPT_RCU, DEBUG_PREEMPT, ...). */
+  readonly kernel: KernelConfig;
+  /**
+   * lockdep's debug_locks: cleared when lockdep reports (it turns itself off); checks that the
+   * kernel makes only while lockdep is live (lockdep_assert_*) test it.
+   */
+  debug_locks: boolean;
   readonly arch: 'x86' | 'arm64' | 'arm';
   readonly hz: number;
   readonly softirq: SoftirqState;
@@ -69,9 +85,12 @@ export class Machine {
   ) {
     const n = opts.cpus ?? 2;
     if (!Number.isSafeInteger(n) || n < 1 || n > 256) throw new ProgramError(`cpus must be an integer from 1 to 256, got ${n}`);
-    this.preemption = opts.preemption ?? 'voluntary';
     this.lockdep = opts.lockdep ?? true;
-    this.arch = opts.arch ?? 'x86';
+    this.debug_locks = this.lockdep;
+    this.kernel = deriveKernelConfig(opts.kernel, { preemption: opts.preemption, lockdep: this.lockdep });
+    this.preemption = this.kernel.preemption;
+    if (this.kernel.version === '3.x-arm' && opts.arch !== undefined && opts.arch !== 'arm') throw new ProgramError(`kernel 3.x-arm is a 32-bit ARM kernel: arch ${opts.arch} is impossible`);
+    this.arch = opts.arch ?? (this.kernel.version === '3.x-arm' ? 'arm' : 'x86');
     this.hz = opts.hz ?? 250;
     if (!Number.isInteger(this.hz) || this.hz < 100 || this.hz > 1000) throw new ProgramError(`hz must be an integer from 100 to 1000, got ${this.hz}`);
     this.log = new KernelLog(sim);
@@ -98,6 +117,8 @@ export class Machine {
     this.softirq = new SoftirqState(this);
     this.tick = new TickState(this);
     smp_init(this);
+    irqtrace_init(this);
+    preempt_ip_init(this);
     timers_init(this);
     if (opts.lockStat) lockstat_init(this);
     if (opts.irqsoffTracer) irqsoff_tracer_init(this);

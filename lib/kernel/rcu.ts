@@ -29,7 +29,8 @@ import type { Cpu } from './cpu';
 import type { KernelBody, Machine } from './machine';
 import { objectEvent, slab_free, KObject } from './object';
 import { local_bh_disable, local_bh_enable, preempt_disable, preempt_enable } from './preemption';
-import { softirq_count } from './preempt';
+import { PREEMPT_OFFSET, softirq_count } from './preempt';
+import { preempt_latency_start } from './preempt-ip';
 import { might_sleep, set_task_state, sleep, try_to_wake_up } from './sched';
 import { RCU_SOFTIRQ, open_softirq, raise_softirq_irqoff } from './softirq';
 import type { Task } from './task';
@@ -285,14 +286,29 @@ export function rcuStateIfUsed(m: Machine): RcuState | undefined {
 // Read side
 // ---------------------------------------------------------------------------------------------
 
+/**
+ * rcu_read_lock(): with CONFIG_PREEMPT_RCU it counts current->rcu_read_lock_nesting (what
+ * rcu_preempt_depth() and might_sleep's "RCU nest depth" show); without it (preempt none or
+ * voluntary builds) __rcu_read_lock() is preempt_disable(), so the section shows in
+ * preempt_count and in_atomic() is 1 (include/linux/rcupdate.h, v6.12). `rcu_read_depth` counts
+ * the nesting either way (the model's own bookkeeping); might_sleep reads the config.
+ */
 export function* rcu_read_lock(cur: Task): KernelBody<void> {
   cur.rcu_read_depth++;
+  if (!cur.cpu.machine.kernel.PREEMPT_RCU) {
+    cur.preempt_count += PREEMPT_OFFSET;
+    preempt_latency_start(cur, PREEMPT_OFFSET, cur.site);
+  }
   rcuState(cur.cpu.machine).enter(cur, 'rcu');
   cur.cpu.machine.emit('rcuReadLock', cur);
 }
 
 export function* rcu_read_unlock(cur: Task): KernelBody<void> {
-  if (cur.rcu_read_depth > 0) cur.rcu_read_depth--;
+  if (cur.rcu_read_depth > 0) {
+    cur.rcu_read_depth--;
+    // preempt_enable() without PREEMPT_RCU: never a preemption point there (no PREEMPTION)
+    if (!cur.cpu.machine.kernel.PREEMPT_RCU) cur.preempt_count -= PREEMPT_OFFSET;
+  }
   rcuState(cur.cpu.machine).exit(cur);
 }
 

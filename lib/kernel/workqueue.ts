@@ -55,8 +55,11 @@ export const CREATE_COOLDOWN = 1000 * MSEC;
 /** Virtual cost of the default create_worker (allocations, kthread_create). */
 export const CREATE_WORKER_NS = 50_000;
 
-const IDLE: WaitInfo = { kind: 'flag', what: 'work (idle worker)' };
-const RESCUER_IDLE: WaitInfo = { kind: 'flag', what: 'mayday (idle rescuer)' };
+// Upstream worker_thread and rescuer_thread sleep in TASK_IDLE (kernel/workqueue.c, v6.12:
+// `__set_current_state(TASK_IDLE)` before schedule() in worker_thread, set_current_state(TASK_IDLE)
+// at the top of rescuer_thread's loop): hung_task never reports an idle worker.
+const IDLE: WaitInfo = { kind: 'flag', what: 'work (idle worker)', idle: true };
+const RESCUER_IDLE: WaitInfo = { kind: 'flag', what: 'mayday (idle rescuer)', idle: true };
 
 // ---- work items ----
 
@@ -762,6 +765,37 @@ export function* cancel_delayed_work_sync(cur: Task, dw: delayed_work): KernelBo
 
 // ---- flushing ----
 
+/**
+ * The tasks that must run for the current instance of `work` to finish (the wait-for graph's
+ * edges from a flusher): the worker running it; for a queued instance, the worker it was handed
+ * to, else (on the pool's worklist) a manager stuck creating a worker; for an inactive one
+ * (max_active, ordered workqueues), the workers running items of the same pwq.
+ */
+export function work_holders(work: work_struct): Task[] {
+  const pwq = work.pwq;
+  if (pwq !== null) {
+    const pool = pwq.pool;
+    if (work.list === pwq.inactive) return [...pool.busy.values()].filter((w) => w.current_pwq === pwq).map((w) => w.task);
+    const owner = [...pool.workers, ...(pwq.wq.rescuer ? [pwq.wq.rescuer] : [])].find((w) => w.scheduled === work.list);
+    if (owner !== undefined) return [owner.task];
+    // On the worklist: any idle worker takes it, and one is created when none is idle; it waits
+    // only on a manager that cannot create one.
+    return pool.manager !== null && pool.creating ? [pool.manager.task] : [];
+  }
+  const running = work.lastPool?.busy.get(work);
+  return running !== undefined ? [running.task] : [];
+}
+
+/** flush_workqueue's edges: the tasks holding up any item of `wq` in flight. */
+function workqueue_holders(wq: workqueue_struct): Task[] {
+  const out = new Set<Task>();
+  for (const [pool, pwq] of wq.pwqs) {
+    for (const w of pool.busy.values()) if (w.current_pwq === pwq) out.add(w.task);
+    for (const work of [...pool.worklist, ...pwq.inactive]) if (work.pwq === pwq) for (const t of work_holders(work)) out.add(t);
+  }
+  return [...out];
+}
+
 /** Wait for a barrier (wait_for_completion, shown as waiting for the work for reports). */
 function* waitBarrier(cur: Task, x: completion, why: WaitInfo, where: string): KernelBody<void> {
   yield cur.thread.write(x.obj);
@@ -819,7 +853,7 @@ function* __flush_work(cur: Task, work: work_struct): KernelBody<boolean> {
   yield cur.thread.write(work.obj);
   const x = start_flush_work(cur, work);
   if (x === null) return false;
-  yield* waitBarrier(cur, x, { kind: 'work', what: work.funcName }, 'flush_work');
+  yield* waitBarrier(cur, x, { kind: 'work', what: work.funcName, holders: () => work_holders(work) }, 'flush_work');
   return true;
 }
 
@@ -860,7 +894,7 @@ export function* flush_workqueue(cur: Task, wq: workqueue_struct): KernelBody<vo
     if (wq.inflight.length === 0 || wq.inflight[0] > target) return;
     const x = DECLARE_COMPLETION(cur.cpu.machine, `wq_flusher:${wq.name}`);
     wq.flushers.push({ target, done: x });
-    yield* waitBarrier(cur, x, { kind: 'work', what: `flush_workqueue(${wq.name})` }, 'flush_workqueue');
+    yield* waitBarrier(cur, x, { kind: 'work', what: `flush_workqueue(${wq.name})`, holders: () => workqueue_holders(wq) }, 'flush_workqueue');
   })());
 }
 

@@ -36,7 +36,6 @@
 import { ProgramError } from '../../scheduler';
 import type { KernelBody, Machine } from '../kernel/machine';
 import { DEFINE_MUTEX, mutex_lock, mutex_unlock, type mutex } from '../kernel/mutex';
-import { might_sleep } from '../kernel/sched';
 import { DEFINE_SPINLOCK, spin_lock_irq, spin_lock_irqsave, spin_unlock_irq, spin_unlock_irqrestore, type spinlock_t } from '../kernel/spinlock';
 import { fn } from '../kernel/stack';
 import type { Task } from '../kernel/task';
@@ -276,7 +275,8 @@ export function* cma_alloc(cur: Task, c: cma, count: number, align: number, no_w
   const info: CmaAllocInfo = { cma: c.name, count, align };
   m.emit('cmaAlloc', cur, info); // before the frame: the check fingerprints the caller
   return yield* fn(cur, 'cma_alloc', (function* () {
-    yield* might_sleep(cur, 'cma_alloc');
+    // No might_sleep of its own (mm/cma.c, v6.12): the DEBUG_ATOMIC_SLEEP splat of a caller in
+    // atomic context comes from mutex_lock() below, at kernel/locking/mutex.c.
     if (count === 0) return -1;
     const model = mm(m);
     const opb = c.order_per_bit;

@@ -27,7 +27,9 @@ export interface FindingJson {
 
 export function findingJson(f: FoundFinding, replay: string): FindingJson {
   const states = ((f.data?.cpuStates as ContextState[] | undefined) ?? []).slice();
-  const cpus = [...new Set(states.filter((s) => s.waitingFor !== null || s.held.length > 0).map((s) => s.cpu))].sort((a, b) => a - b);
+  // a detector that names its CPUs in the text says so (data.cpus); else the CPUs that wait or hold
+  const named = f.data?.cpus;
+  const cpus = Array.isArray(named) ? [...(named as number[])].sort((a, b) => a - b) : [...new Set(states.filter((s) => s.waitingFor !== null || s.held.length > 0).map((s) => s.cpu))].sort((a, b) => a - b);
   return {
     kind: f.kind,
     ...(f.subkind ? { subkind: f.subkind } : {}),

@@ -5,7 +5,10 @@
  */
 import { fnv1a, hex32, type HuntOptions, type Program } from '../../scheduler';
 import { installDetectors } from '../check';
+import { waitClasses } from '../check/deadlock';
+import { isFindingKind } from '../check/kinds';
 import { Machine, type MachineOptions } from '../kernel/machine';
+import { deriveKernelConfig, type KernelSpec, type KernelVersion } from '../kernel/config';
 import { formatStates, machineStates } from '../report/cpu-state';
 import type { Finding } from '../../scheduler';
 
@@ -16,7 +19,8 @@ import type { Finding } from '../../scheduler';
 function explain(m: Machine, f: Finding): void {
   if (f.data?.cpuStates !== undefined) return;
   const states = machineStates(m);
-  f.data = { ...(f.data ?? {}), cpuStates: states };
+  // no_progress: the classes its tasks hold or wait on, which --confirm matches predictions against
+  f.data = { ...(f.data ?? {}), cpuStates: states, ...(f.kind === 'no_progress' ? { classes: waitClasses(m.tasks) } : {}) };
   f.text = `${f.text}\n\nmachine state:\n${formatStates(states)}`;
 }
 
@@ -67,6 +71,11 @@ export interface ScenarioDef<P extends Params = Params, S = unknown> {
   description: string;
   params: P;
   variants: VariantDef[];
+  /**
+   * The kernel modelled (lib/kernel/config.ts): version and configuration. The parameter
+   * `kernel` (--kernel) overrides the version.
+   */
+  kernel?: KernelSpec;
   /** Machine options from the parameters (CPUs, preemption model, ...). */
   machine?: (params: P, variant: string) => MachineOptions;
   /**
@@ -103,6 +112,18 @@ export function defineScenario<P extends Params, S = unknown>(def: ScenarioDef<P
   if (!/^[A-Za-z][\w-]*$/.test(def.id)) throw new Error(`scenario id ${JSON.stringify(def.id)} must be a word`);
   const names = def.variants.map((v) => v.name);
   if (new Set(names).size !== names.length) throw new Error(`scenario ${def.id}: variant names repeat`);
+  for (const v of def.variants) {
+    for (const k of [...(v.expect.findings ?? []), ...(v.expect.absent ?? [])]) {
+      if (!isFindingKind(k)) throw new Error(`scenario ${def.id}: variant ${v.name} expects unknown finding kind ${JSON.stringify(k)}`);
+    }
+  }
+  // an impossible kernel configuration is refused here, once per variant's machine
+  if (def.kernel !== undefined) {
+    for (const v of def.variants) {
+      const mo = def.machine ? def.machine(def.params, v.name) : {};
+      deriveKernelConfig(def.kernel, { preemption: mo.preemption, lockdep: mo.lockdep ?? true });
+    }
+  }
   for (const p of def.perturbations ?? []) {
     for (const k of Object.keys(p.params)) if (!(k in def.params)) throw new Error(`scenario ${def.id}: perturbation ${p.name} sets undeclared parameter ${k}`);
   }
@@ -116,13 +137,20 @@ export function defineScenario<P extends Params, S = unknown>(def: ScenarioDef<P
 export function scenarioProgram<P extends Params, S>(def: ScenarioDef<P, S>, variant: string, params: P, machine: Partial<MachineOptions> = {}): Program {
   if (!def.variants.some((v) => v.name === variant)) throw new Error(`scenario ${def.id} has no variant ${variant}`);
   let prepared: { state: S } | null = null;
+  const version = (typeof params.kernel === 'string' ? params.kernel : def.kernel?.version) as KernelVersion | undefined;
+  const kernel = def.kernel !== undefined || version !== undefined ? { kernel: { ...def.kernel, ...(version !== undefined ? { version } : {}) } } : {};
+  {
+    // an impossible configuration (say --kernel 3.x-arm on a PREEMPT_DYNAMIC scenario) is bad input, before any run
+    const mo = { ...(def.machine ? def.machine(params, variant) : {}), ...machine };
+    deriveKernelConfig(kernel.kernel, { preemption: mo.preemption, lockdep: mo.lockdep ?? true });
+  }
   return {
     name: `${def.id}/${variant}`,
     // The hash sees the scenario's own code through this version string.
     version: hex32(fnv1a(`${def.build.toString()}\u0000${def.machine ? def.machine.toString() : ''}\u0000${def.prepare ? def.prepare.toString() : ''}`)),
     params: Object.keys(machine).length ? { ...params, machine: { ...machine } } : { ...params },
     setup(sim) {
-      const m = new Machine(sim, { ...(def.machine ? def.machine(params, variant) : {}), ...machine });
+      const m = new Machine(sim, { ...(def.machine ? def.machine(params, variant) : {}), ...kernel, ...machine });
       installDetectors(m);
       sim.onFinding((f) => explain(m, f));
       sim.world = m;

@@ -99,14 +99,21 @@ const CONFIRMABLE = new Set(['circular', 'recursive', 'inconsistent', 'irq_safe_
 
 const classesOf = (f: { data?: Record<string, unknown> }): string[] => (f.data?.classes as string[] | undefined) ?? [];
 
-/** A deadlock realises a lockdep prediction when it waits on the predicted classes. */
+/**
+ * A hang realises a lockdep prediction when it involves the predicted classes: a deadlock cycle
+ * waiting on them, or a hung_task / no_progress whose tasks hold or wait on them (the kernel
+ * itself would show the deadlock lockdep predicted only as a hung task).
+ */
+const HANG_KINDS = new Set(['deadlock', 'hung_task', 'no_progress']);
+const isHang = (f: { kind: string }): boolean => HANG_KINDS.has(f.kind);
+
 function realises(prediction: string[], deadlock: string[]): boolean {
   const shared = deadlock.filter((c) => prediction.includes(c.replace(/\/\d+$/, '')) || prediction.includes(c)).length;
   return deadlock.length > 0 && shared >= Math.min(2, prediction.length);
 }
 
 /**
- * --confirm: for each lockdep prediction, the schedule that really deadlocks on those classes:
+ * --confirm: for each lockdep prediction, the schedule that really hangs on those classes:
  * one the hunt already found, or a search of up to the hunt's budget from a derived seed.
  */
 export function confirmPredictions(program: ReturnType<typeof scenarioProgram>, opts: HuntOptions, h: HuntResult): Map<string, string> {
@@ -114,7 +121,7 @@ export function confirmPredictions(program: ReturnType<typeof scenarioProgram>, 
   for (const f of h.findings) {
     if (f.kind !== 'lockdep' || !CONFIRMABLE.has(f.subkind ?? '')) continue;
     const want = classesOf(f);
-    const seen = h.findings.find((d) => d.kind === 'deadlock' && realises(want, classesOf(d)));
+    const seen = h.findings.find((d) => isHang(d) && realises(want, classesOf(d)));
     if (seen !== undefined) {
       out.set(f.fingerprint, `confirmed by schedule ${seen.shrunk ?? seen.schedule}`);
       continue;
@@ -124,10 +131,10 @@ export function confirmPredictions(program: ReturnType<typeof scenarioProgram>, 
       ...opts,
       seed: ((opts.seed ?? 0) + 0x5eed) >>> 0,
       iterations: budget,
-      stopWhen: (found) => found.some((d) => d.kind === 'deadlock' && realises(want, classesOf(d))),
+      stopWhen: (found) => found.some((d) => isHang(d) && realises(want, classesOf(d))),
       shrink: false,
     });
-    const d = c.findings.find((x) => x.kind === 'deadlock' && realises(want, classesOf(x)));
+    const d = c.findings.find((x) => isHang(x) && realises(want, classesOf(x)));
     out.set(f.fingerprint, d ? `confirmed by schedule ${d.schedule}` : `not reached in ${c.schedulesRun} schedules`);
   }
   return out;

@@ -42,8 +42,8 @@ function machineProg(name: string, opts: MachineOptions, body: (m: Machine) => v
 }
 
 /** One task that calls might_sleep() inside `wrap`. */
-function sleeper(name: string, wrap: (cur: Task, inner: () => Generator<unknown, void, unknown>) => Generator<unknown, void, unknown>, inIrq = false): Program {
-  return machineProg(name, { cpus: 1 }, (m) => {
+function sleeper(name: string, wrap: (cur: Task, inner: () => Generator<unknown, void, unknown>) => Generator<unknown, void, unknown>, inIrq = false, opts: MachineOptions = { cpus: 1 }): Program {
+  return machineProg(name, opts, (m) => {
     const call = function* (cur: Task) {
       yield* fn(cur, 'driver_op', wrap(cur, () => might_sleep(cur)));
     };
@@ -78,11 +78,12 @@ describe('might_sleep detector', () => {
       yield* preempt_enable(cur);
     })()), /preempt_count: 1, expected: 0/],
     ['in a hardirq handler', sleeper('hardirq', (_cur, inner) => inner(), true), /preempt_count: 10000, expected: 0[^]*<IRQ>/],
-    ['in an RCU read-side section', sleeper('rcu', (cur, inner) => (function* () {
+    // PREEMPT_RCU (a preemptible kernel): rcu_read_lock counts the RCU nest depth
+    ['in an RCU read-side section (PREEMPT_RCU)', sleeper('rcu', (cur, inner) => (function* () {
       yield* rcu_read_lock(cur);
       yield* inner();
       yield* rcu_read_unlock(cur);
-    })()), /RCU nest depth: 1, expected: 0/],
+    })(), false, { cpus: 1, preemption: 'full' }), /in_atomic\(\): 0, irqs_disabled\(\): 0.*\npreempt_count: 0, expected: 0\nRCU nest depth: 1, expected: 0/],
   ];
   for (const [what, p, text] of conditions) {
     it(`reports sleeping ${what}, with the kernel's splat`, () => {
@@ -94,6 +95,30 @@ describe('might_sleep detector', () => {
       expect(f.text).to.match(/Call Trace:[^]*__might_resched\n might_sleep\n driver_op/);
     });
   }
+
+  it('without PREEMPT_RCU (voluntary build) rcu_read_lock is preempt_disable: preempt_count 1, no RCU nest depth line, and PROVE_RCU\'s rcu_sleep_check', () => {
+    const p = sleeper('rcu-vol', (cur, inner) => (function* () {
+      yield* rcu_read_lock(cur);
+      yield* inner();
+      yield* rcu_read_unlock(cur);
+    })(), false, { cpus: 1, preemption: 'voluntary' });
+    const h = hunt(p, { iterations: 5, strategy: 'dfs', stopAtFirst: false });
+    expect(h.findings.map((f) => f.kind)).to.deep.equal(['rcu', 'might_sleep']);
+    const ms = h.findings.find((f) => f.kind === 'might_sleep')!;
+    expect(ms.text).to.match(/in_atomic\(\): 1, irqs_disabled\(\): 0, non_block: 0, pid: \d+, name: t\npreempt_count: 1, expected: 0\n/);
+    expect(ms.text).to.not.match(/RCU nest depth/);
+    // rcu_preempt_sleep_check (PROVE_RCU && !PREEMPT_RCU): lockdep-RCU's splat, first
+    const rcu = h.findings.find((f) => f.kind === 'rcu')!;
+    expect(rcu.subkind).to.equal('illegal_context_switch');
+    expect(rcu.text).to.match(/^=+\nWARNING: suspicious RCU usage\n-+\ninclude\/linux\/rcupdate.h: Illegal context switch in RCU read-side critical section!\n\nother info that might help us debug this:\n\n\nrcu_scheduler_active = 2, debug_locks = 1\n/);
+    // lockdep off: no PROVE_RCU, so no rcu_sleep_check
+    const off = sleeper('rcu-nold', (cur, inner) => (function* () {
+      yield* rcu_read_lock(cur);
+      yield* inner();
+      yield* rcu_read_unlock(cur);
+    })(), false, { cpus: 1, preemption: 'voluntary', lockdep: false });
+    expect(kinds(off, 5)).to.deep.equal(['might_sleep']);
+  });
 
   it('stays silent in process context with IRQs on', () => {
     expect(kinds(sleeper('ok', (_c, inner) => inner()), 100)).to.deep.equal([]);
