@@ -26,3 +26,8 @@ export * from './workqueue';
 export * from './object';
 export * from './gfp';
 export * from './fs-reclaim';
+export * from './atomic';
+export * from './bitops';
+export * from './refcount';
+export * from './list';
+export * from './barrier';

@@ -1,0 +1,52 @@
+import { expect } from 'chai';
+import { kernelProgram } from '../support/kernel';
+import { cleanOver, foundWithin } from '../support/race';
+import { REFCOUNT_INIT, REFCOUNT_SATURATED, refcount_dec, refcount_dec_and_test, refcount_inc, refcount_inc_not_zero, refcount_read, type refcount_t } from '../../lib/kernel/refcount';
+import { READ_ONCE, kfree, kobject_alloc, type KObject } from '../../lib/kernel/object';
+import type { KernelBody } from '../../lib/kernel/machine';
+import type { Task } from '../../lib/kernel/task';
+
+type Dev = KObject<{ x: number }>;
+
+function* dev_put(cur: Task, r: refcount_t, dev: Dev): KernelBody<void> {
+  if (yield* refcount_dec_and_test(cur, r)) yield* kfree(cur, dev);
+}
+
+/** A lookup takes a reference while the owner drops the last one. */
+const lookupRacingPut = (buggy: boolean) =>
+  kernelProgram(`refcount-${buggy ? 'inc' : 'inc-not-zero'}`, 2, (m) => {
+    const r = REFCOUNT_INIT(m, 'dev.kref', 1);
+    const dev = kobject_alloc(m, 'dev', { x: 1 });
+    m.kthread('lookup', 0, function* (cur) {
+      if (buggy) yield* refcount_inc(cur, r);
+      else if (!(yield* refcount_inc_not_zero(cur, r))) return;
+      yield* READ_ONCE(cur, dev, 'x');
+      yield* dev_put(cur, r, dev);
+    });
+    m.kthread('release', 1, (cur) => dev_put(cur, r, dev));
+  });
+
+describe('refcount_t', () => {
+  it('refcount_inc racing the last put: "refcount_t: addition on 0; use-after-free." found; refcount_inc_not_zero is clean', () => {
+    const f = foundWithin(lookupRacingPut(true), 300, 'refcount_t: addition on 0; use-after-free.');
+    expect(f.headline).to.equal('WARNING at refcount_warn_saturate: refcount_t: addition on 0; use-after-free.');
+    cleanOver(lookupRacingPut(false), 1000);
+  });
+
+  it('saturates and warns as lib/refcount.c does: underflow, decrement hit 0', () => {
+    const log: string[] = [];
+    const p = kernelProgram('refcount-saturate', 1, (m) => {
+      const a = REFCOUNT_INIT(m, 'a', 1);
+      const b = REFCOUNT_INIT(m, 'b', 1);
+      m.kthread('t', 0, function* (cur) {
+        log.push(`${yield* refcount_dec_and_test(cur, a)} ${yield* refcount_dec_and_test(cur, a)} ${yield* refcount_read(cur, a)}`);
+        yield* refcount_dec(cur, b);
+        log.push(`${yield* refcount_read(cur, b)}`);
+      });
+    });
+    const f = foundWithin(p, 1, 'underflow');
+    expect(f.headline).to.equal('WARNING at refcount_warn_saturate: refcount_t: underflow; use-after-free.');
+    foundWithin(p, 1, 'refcount_t: decrement hit 0; leaking memory.');
+    expect(log.slice(-2)).to.deep.equal([`true false ${REFCOUNT_SATURATED}`, `${REFCOUNT_SATURATED}`]);
+  });
+});
