@@ -31,3 +31,4 @@ export * from './bitops';
 export * from './refcount';
 export * from './list';
 export * from './barrier';
+export * from './nested';
