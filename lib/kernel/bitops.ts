@@ -25,10 +25,12 @@ export class bitmap {
     m: Machine,
     readonly name: string,
     readonly nbits: number,
+    /** sim.shared's guard: where else the bits may be read (a wait_var_event condition). */
+    guard?: () => boolean,
   ) {
     if (!Number.isInteger(nbits) || nbits <= 0) throw new Error(`DECLARE_BITMAP(${name}): bits must be a positive integer, got ${nbits}`);
     this.obj = m.sim.object(name);
-    this.bits = m.sim.shared(this.obj, new Array<number>(nbits).fill(0));
+    this.bits = m.sim.shared(this.obj, new Array<number>(nbits).fill(0), guard);
   }
   toString(): string {
     return this.name;
@@ -36,8 +38,8 @@ export class bitmap {
 }
 
 /** DECLARE_BITMAP(name, bits); `unsigned long flags` is DECLARE_BITMAP(name, BITS_PER_LONG). */
-export function DECLARE_BITMAP(m: Machine, name: string, bits = BITS_PER_LONG): bitmap {
-  return new bitmap(m, name, bits);
+export function DECLARE_BITMAP(m: Machine, name: string, bits = BITS_PER_LONG, guard?: () => boolean): bitmap {
+  return new bitmap(m, name, bits, guard);
 }
 
 function check(nr: number, addr: bitmap): void {

@@ -32,3 +32,4 @@ export * from './refcount';
 export * from './list';
 export * from './barrier';
 export * from './nested';
+export * from './tasklet';

@@ -3,7 +3,8 @@
  * correct form stays clean over `m` (every finding counts, not only the expected kind).
  */
 import { expect } from 'chai';
-import { hunt, type FoundFinding, type HuntOptions, type Program } from '../../scheduler';
+import { Engine, hunt, makeStrategy, type FoundFinding, type HuntOptions, type Program } from '../../scheduler';
+import type { KernelWorld } from './kernel';
 
 export const describeFinding = (f: FoundFinding): string => `${f.kind}${f.subkind ? '/' + f.subkind : ''}: ${f.headline}`;
 
@@ -24,4 +25,13 @@ export function cleanOver(p: Program, m: number, opts: Partial<HuntOptions> = {}
 
 function hit(f: FoundFinding, match: string): boolean {
   return f.kind === match || f.subkind === match || f.headline.includes(match);
+}
+
+/** Run `p` under `n` random schedules; `check` sees each run's log (the clean side did do its work). */
+export function everyRunLogs(p: Program, n: number, check: (log: string[]) => void): void {
+  const e = new Engine();
+  for (let i = 0; i < n; i++) {
+    e.run(p, makeStrategy({ strategy: 'random' }), i);
+    check((e.world as KernelWorld).log);
+  }
 }
