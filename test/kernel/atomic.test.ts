@@ -6,51 +6,7 @@ import { ATOMIC_INIT, atomic_cmpxchg, atomic_dec, atomic_dec_and_test, atomic_fe
 import { READ_ONCE, kfree, kobject_alloc, type KObject } from '../../lib/kernel/object';
 import type { KernelBody } from '../../lib/kernel/machine';
 import type { Task } from '../../lib/kernel/task';
-
-type Dev = KObject<{ x: number }>;
-
-/** Drop a reference: `buggy` decrements, then reads the counter in a second step. */
-function* put(cur: Task, ref: atomic_t, dev: Dev, buggy: boolean): KernelBody<void> {
-  if (buggy) {
-    yield* atomic_dec(cur, ref);
-    if ((yield* atomic_read(cur, ref)) === 0) yield* kfree(cur, dev);
-  } else if (yield* atomic_dec_and_test(cur, ref)) yield* kfree(cur, dev);
-}
-
-/** Two holders drop the last two references at once. */
-const lastTwoPuts = (buggy: boolean) =>
-  kernelProgram(`atomic-put-${buggy ? 'dec-read' : 'dec-and-test'}`, 2, (m) => {
-    const ref = ATOMIC_INIT(m, 'dev.refcnt', 2);
-    const dev = kobject_alloc(m, 'dev', { x: 1 });
-    for (const cpu of [0, 1]) m.kthread(`put${cpu}`, cpu, (cur) => put(cur, ref, dev, buggy));
-  });
-
-/** A lookup takes a reference while the owner drops the last one; `buggy`: read + set. */
-const getRacingPut = (buggy: boolean) =>
-  kernelProgram(`atomic-get-${buggy ? 'read-set' : 'inc-not-zero'}`, 2, (m) => {
-    const ref = ATOMIC_INIT(m, 'dev.refcnt', 1);
-    const dev = kobject_alloc(m, 'dev', { x: 1 });
-    m.kthread('lookup', 0, function* (cur) {
-      if (buggy) {
-        const v = yield* atomic_read(cur, ref);
-        if (v === 0) return;
-        yield* atomic_set(cur, ref, v + 1); // lost update: the put's store can land in between
-      } else if (!(yield* atomic_inc_not_zero(cur, ref))) return;
-      yield* READ_ONCE(cur, dev, 'x');
-      if (buggy) {
-        const v = yield* atomic_read(cur, ref);
-        yield* atomic_set(cur, ref, v - 1);
-        if (v - 1 === 0) yield* kfree(cur, dev);
-      } else yield* put(cur, ref, dev, false);
-    });
-    m.kthread('release', 1, function* (cur) {
-      if (buggy) {
-        const v = yield* atomic_read(cur, ref);
-        yield* atomic_set(cur, ref, v - 1);
-        if (v - 1 === 0) yield* kfree(cur, dev);
-      } else yield* put(cur, ref, dev, false);
-    });
-  });
+import { put, lastTwoPuts, getRacingPut } from '../support/primitives';
 
 describe('atomic_t', () => {
   it('dec then read frees twice (double-free found); atomic_dec_and_test is clean', () => {

@@ -3,23 +3,7 @@ import { kernelProgram } from '../support/kernel';
 import { cleanOver, foundWithin } from '../support/race';
 import { DECLARE_BITMAP, clear_bit, set_bit, test_and_clear_bit, test_and_set_bit, test_bit } from '../../lib/kernel/bitops';
 import { kfree, kobject_alloc } from '../../lib/kernel/object';
-
-const DEV_DEAD = 3;
-
-/** Two teardown paths (remove and an error path) each free the device once, guarded by a bit. */
-const teardown = (buggy: boolean) =>
-  kernelProgram(`bitops-${buggy ? 'test-then-set' : 'test-and-set'}`, 2, (m) => {
-    const flags = DECLARE_BITMAP(m, 'dev.flags');
-    const dev = kobject_alloc(m, 'dev', { x: 1 });
-    for (const cpu of [0, 1])
-      m.kthread(`teardown${cpu}`, cpu, function* (cur) {
-        if (buggy) {
-          if (yield* test_bit(cur, DEV_DEAD, flags)) return;
-          yield* set_bit(cur, DEV_DEAD, flags); // the other path can test between the two
-        } else if (yield* test_and_set_bit(cur, DEV_DEAD, flags)) return;
-        yield* kfree(cur, dev);
-      });
-  });
+import { teardown } from '../support/primitives';
 
 describe('bitops', () => {
   it('test_bit then set_bit lets both paths through (double-free found); test_and_set_bit is clean', () => {

@@ -4,27 +4,7 @@ import { cleanOver, foundWithin } from '../support/race';
 import { INIT_LIST_HEAD, LIST_HEAD, list_add, list_add_tail, list_del, list_del_init, list_empty, list_first_entry_or_null, list_for_each_entry, list_move_tail } from '../../lib/kernel/list';
 import { DEFINE_SPINLOCK, spin_lock, spin_unlock } from '../../lib/kernel/spinlock';
 import { kobject_alloc } from '../../lib/kernel/object';
-
-/**
- * A request on a pending list, completed by the interrupt path and cancelled by a timeout
- * path at once: each takes it off the list if the list is not empty. `buggy`: no lock.
- */
-const completeRacingCancel = (buggy: boolean) =>
-  kernelProgram(`list-del-${buggy ? 'unlocked' : 'locked'}`, 2, (m) => {
-    const pending = LIST_HEAD(m, 'pending');
-    const lock = DEFINE_SPINLOCK(m, 'pending_lock');
-    const req = kobject_alloc(m, 'req', { tag: 7 });
-    const node = INIT_LIST_HEAD(m, req);
-    m.kthread('submit', 0, function* (cur) {
-      yield* list_add_tail(cur, node, pending);
-      for (const [comm, cpu] of [['complete', 0], ['cancel', 1]] as const)
-        m.kthread(comm, cpu, function* (cur) {
-          if (!buggy) yield* spin_lock(cur, lock);
-          if (!(yield* list_empty(cur, pending))) yield* list_del(cur, node);
-          if (!buggy) yield* spin_unlock(cur, lock);
-        });
-    });
-  });
+import { completeRacingCancel } from '../support/primitives';
 
 describe('shared lists', () => {
   it('list_empty then list_del from two contexts: "list_del corruption" found; under the lock clean', () => {

@@ -4,39 +4,7 @@ import { cleanOver, foundWithin } from '../support/race';
 import { DEFINE_MUTEX, mutex_lock, mutex_unlock } from '../../lib/kernel/mutex';
 import { DECLARE_RWSEM, down_read, down_write, up_read, up_write } from '../../lib/kernel/rwsem';
 import { SINGLE_DEPTH_NESTING, down_read_nested, down_write_nested, mutex_lock_nested } from '../../lib/kernel/nested';
-
-/** A rename-like path: lock the parent directory, then the child (both of class i_mutex_key). */
-const parentChildMutex = (annotated: boolean) =>
-  kernelProgram(`mutex-${annotated ? 'nested' : 'plain'}`, 1, (m) => {
-    const parent = DEFINE_MUTEX(m, '&type->i_mutex_key');
-    const child = DEFINE_MUTEX(m, '&type->i_mutex_key');
-    m.process('mv', 0, function* (cur) {
-      yield* mutex_lock(cur, parent);
-      if (annotated) yield* mutex_lock_nested(cur, child, SINGLE_DEPTH_NESTING);
-      else yield* mutex_lock(cur, child);
-      yield* mutex_unlock(cur, child);
-      yield* mutex_unlock(cur, parent);
-    });
-  });
-
-const parentChildRwsem = (annotated: boolean, read: boolean) =>
-  kernelProgram(`rwsem-${read ? 'read' : 'write'}-${annotated ? 'nested' : 'plain'}`, 1, (m) => {
-    const parent = DECLARE_RWSEM(m, '&type->i_rwsem_key');
-    const child = DECLARE_RWSEM(m, '&type->i_rwsem_key');
-    m.process('mv', 0, function* (cur) {
-      yield* down_write(cur, parent);
-      if (read) {
-        if (annotated) yield* down_read_nested(cur, child, SINGLE_DEPTH_NESTING);
-        else yield* down_read(cur, child);
-        yield* up_read(cur, child);
-      } else {
-        if (annotated) yield* down_write_nested(cur, child, SINGLE_DEPTH_NESTING);
-        else yield* down_write(cur, child);
-        yield* up_write(cur, child);
-      }
-      yield* up_write(cur, parent);
-    });
-  });
+import { parentChildMutex, parentChildRwsem } from '../support/primitives';
 
 describe('lockdep nesting annotations (_nested, SINGLE_DEPTH_NESTING)', () => {
   it('mutex_lock of two locks of one class: possible recursive locking; mutex_lock_nested is clean', () => {

@@ -5,26 +5,7 @@ import { REFCOUNT_INIT, REFCOUNT_SATURATED, refcount_dec, refcount_dec_and_test,
 import { READ_ONCE, kfree, kobject_alloc, type KObject } from '../../lib/kernel/object';
 import type { KernelBody } from '../../lib/kernel/machine';
 import type { Task } from '../../lib/kernel/task';
-
-type Dev = KObject<{ x: number }>;
-
-function* dev_put(cur: Task, r: refcount_t, dev: Dev): KernelBody<void> {
-  if (yield* refcount_dec_and_test(cur, r)) yield* kfree(cur, dev);
-}
-
-/** A lookup takes a reference while the owner drops the last one. */
-const lookupRacingPut = (buggy: boolean) =>
-  kernelProgram(`refcount-${buggy ? 'inc' : 'inc-not-zero'}`, 2, (m) => {
-    const r = REFCOUNT_INIT(m, 'dev.kref', 1);
-    const dev = kobject_alloc(m, 'dev', { x: 1 });
-    m.kthread('lookup', 0, function* (cur) {
-      if (buggy) yield* refcount_inc(cur, r);
-      else if (!(yield* refcount_inc_not_zero(cur, r))) return;
-      yield* READ_ONCE(cur, dev, 'x');
-      yield* dev_put(cur, r, dev);
-    });
-    m.kthread('release', 1, (cur) => dev_put(cur, r, dev));
-  });
+import { dev_put, lookupRacingPut } from '../support/primitives';
 
 describe('refcount_t', () => {
   it('refcount_inc racing the last put: "refcount_t: addition on 0; use-after-free." found; refcount_inc_not_zero is clean', () => {
