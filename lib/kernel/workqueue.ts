@@ -1092,7 +1092,7 @@ export function to_rcu_work(work: work_struct): rcu_work {
 }
 
 /** rcu_work_rcufn: the RCU callback; queues the work with IRQs off (kernel/workqueue.c). */
-function* rcu_work_rcufn(cur: Task, rwork: rcu_work): KernelBody<void> {
+export function* rcu_work_rcufn(cur: Task, rwork: rcu_work): KernelBody<void> {
   yield* wq_local_irq_disable(cur);
   yield cur.thread.write(rwork.work.obj);
   const wq = rwork.wq!;

@@ -13,6 +13,10 @@ import {
   rcu_assign_pointer, rcu_dereference, rcu_read_lock, rcu_read_unlock, rcu_work, refcount_dec_and_test, refcount_inc, refcount_inc_not_zero, request_irq,
   set_bit, smp_load_acquire, smp_store_release, spin_lock, spin_unlock, system_wq, tasklet_disable, tasklet_disable_nosync, tasklet_enable, tasklet_kill,
   tasklet_schedule, tasklet_setup, test_and_set_bit, test_bit, up_read, up_write, work_struct,
+  atomic_add, atomic_sub, atomic_add_return, atomic_sub_return, atomic_inc_return, atomic_dec_return, atomic_fetch_add, atomic_fetch_sub, atomic_xchg,
+  atomic_cmpxchg, atomic_add_unless, atomic_sub_and_test, atomic_inc_and_test, change_bit, test_and_change_bit, test_and_clear_bit, clear_bit,
+  refcount_set, refcount_read, refcount_add, refcount_add_not_zero, refcount_dec, refcount_sub_and_test, list_add, list_is_singular, list_first_entry,
+  list_last_entry, list_first_entry_or_null, list_for_each_entry, list_move, list_move_tail, list_del_init, atomic_inc,
   type KObject, type KernelBody, type Machine, type Task, type atomic_t, type refcount_t,
 } from '../../lib/kernel';
 import type { Program } from '../../scheduler';
@@ -327,5 +331,77 @@ export function primitivePrograms(): PrimitiveProgram[] {
     ...both('tasklet', (ok) => removeWithTasklet(ok)),
     ...both('irq', (ok) => removeWhileHandling(ok)),
     ...both('workqueue', (ok) => replaceConfig(ok)),
+    { primitive: 'all', correct: true, program: tour() },
   ];
 }
+
+// ---- a tour: every op of the new primitives once, on one CPU (for conformance and the table) ----
+
+export const tour = (): Program =>
+  kernelProgram('primitives-tour', 2, (m) => {
+    const v = ATOMIC_INIT(m, 'tour.count', 1);
+    const b = DECLARE_BITMAP(m, 'tour.flags');
+    const r = REFCOUNT_INIT(m, 'tour.ref', 1);
+    const head = LIST_HEAD<string>(m, 'tour.list');
+    const other = LIST_HEAD<string>(m, 'tour.other');
+    const [x, y] = ['x', 'y'].map((s) => INIT_LIST_HEAD(m, s));
+    const obj = kobject_alloc(m, 'tour.obj', { f: 0 });
+    const t = tasklet_setup(m, 'tour_tasklet', function* tour_tasklet() {});
+    m.kthread('tour', 0, function* (cur) {
+      yield* atomic_set(cur, v, 2);
+      yield* atomic_read(cur, v);
+      yield* atomic_inc(cur, v);
+      yield* atomic_dec(cur, v);
+      yield* atomic_add(cur, 2, v);
+      yield* atomic_sub(cur, 2, v);
+      yield* atomic_add_return(cur, 1, v);
+      yield* atomic_sub_return(cur, 1, v);
+      yield* atomic_inc_return(cur, v);
+      yield* atomic_dec_return(cur, v);
+      yield* atomic_fetch_add(cur, 1, v);
+      yield* atomic_fetch_sub(cur, 1, v);
+      yield* atomic_xchg(cur, v, 3);
+      yield* atomic_cmpxchg(cur, v, 3, 4);
+      yield* atomic_add_unless(cur, v, 1, 0);
+      yield* atomic_inc_not_zero(cur, v);
+      yield* atomic_sub_and_test(cur, 1, v);
+      yield* atomic_inc_and_test(cur, v);
+      yield* atomic_dec_and_test(cur, v);
+      yield* set_bit(cur, 1, b);
+      yield* test_bit(cur, 1, b);
+      yield* change_bit(cur, 2, b);
+      yield* test_and_change_bit(cur, 2, b);
+      yield* test_and_set_bit(cur, 3, b);
+      yield* test_and_clear_bit(cur, 3, b);
+      yield* clear_bit(cur, 1, b);
+      yield* refcount_set(cur, r, 2);
+      yield* refcount_read(cur, r);
+      yield* refcount_inc(cur, r);
+      yield* refcount_add(cur, 1, r);
+      yield* refcount_inc_not_zero(cur, r);
+      yield* refcount_add_not_zero(cur, 1, r);
+      yield* refcount_dec(cur, r);
+      yield* refcount_sub_and_test(cur, 2, r);
+      yield* refcount_dec_and_test(cur, r);
+      yield* list_add(cur, x, head);
+      yield* list_add_tail(cur, y, head);
+      yield* list_is_singular(cur, head);
+      yield* list_first_entry(cur, head);
+      yield* list_last_entry(cur, head);
+      yield* list_first_entry_or_null(cur, head);
+      yield* list_for_each_entry(cur, head);
+      yield* list_move(cur, x, other);
+      yield* list_move_tail(cur, y, other);
+      yield* list_del_init(cur, x);
+      yield* list_del(cur, y);
+      yield* list_empty(cur, other);
+      yield* smp_store_release(cur, obj, 'f', 1);
+      yield* smp_load_acquire(cur, obj, 'f');
+      // Disabled while scheduled on this very CPU, the tasklet would keep ksoftirqd/0 busy and
+      // this task off the CPU (the model's ksoftirqd has no cond_resched): disable first.
+      yield* tasklet_disable(cur, t);
+      yield* tasklet_enable(cur, t);
+      yield* tasklet_schedule(cur, t);
+      yield* tasklet_kill(cur, t);
+    });
+  });
