@@ -7,7 +7,7 @@
 import { expect } from 'chai';
 import { Engine, hunt, makeStrategy, type FoundFinding, type Program } from '../../scheduler';
 import { huntSync } from '../../lib/testing/hunt';
-import { ATOMIC_INIT, atomic_inc, atomic_read, DECLARE_BITMAP, test_bit } from '../../lib/kernel';
+import { ATOMIC_INIT, WRITE_ONCE, atomic_inc, atomic_read, DECLARE_BITMAP, kobject_alloc, test_bit } from '../../lib/kernel';
 import { kernelProgram } from '../support/kernel';
 import { defineScenario } from '../../lib/scenario/define';
 import { findScenario } from '../../lib/scenario/registry';
@@ -112,6 +112,20 @@ describe('conformance: every shared effect is a step', () => {
       });
       expect(huntSync(def, { iterations: 3, conformance: true }).findings.filter(isConformance)).to.have.length(1);
       expect(huntSync(def, { iterations: 3 }).findings).to.deep.equal([]);
+    });
+
+    it("a slab object's fields are registered too: a plain store outside READ_ONCE/WRITE_ONCE is caught", () => {
+      const p = kernelProgram('planted-kobject', 1, (m) => {
+        const dev = kobject_alloc(m, 'dev', { state: 0 });
+        m.kthread('probe', 0, function* (cur) {
+          yield* WRITE_ONCE(cur, dev, 'state', 1); // fine: the store is the op's
+          yield cur.thread.point();
+          dev.fields.state = 2; // the bug
+        });
+      });
+      const f = run(p, true).findings.find(isConformance);
+      expect(f?.headline).to.include('write of dev#1.state by thread probe');
+      expect(run(p, false).findings).to.deep.equal([]);
     });
 
     it('an access inside the step of an op on the same object is allowed', () => {
