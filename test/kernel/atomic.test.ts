@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { Engine, makeStrategy } from '../../scheduler';
+import { Engine, hunt, makeStrategy } from '../../scheduler';
 import { kernelProgram } from '../support/kernel';
 import { cleanOver, foundWithin } from '../support/race';
 import { ATOMIC_INIT, atomic_cmpxchg, atomic_dec, atomic_dec_and_test, atomic_fetch_add, atomic_inc_not_zero, atomic_read, atomic_set, atomic_xchg, atomic_add_return, type atomic_t } from '../../lib/kernel/atomic';
@@ -7,6 +7,7 @@ import { READ_ONCE, kfree, kobject_alloc, type KObject } from '../../lib/kernel/
 import type { KernelBody } from '../../lib/kernel/machine';
 import type { Task } from '../../lib/kernel/task';
 import { put, lastTwoPuts, getRacingPut } from '../support/primitives';
+import { irqCounter } from '../support/primitives';
 
 describe('atomic_t', () => {
   it('dec then read frees twice (double-free found); atomic_dec_and_test is clean', () => {
@@ -18,6 +19,14 @@ describe('atomic_t', () => {
   it('a reference taken by atomic_read + atomic_set loses the update (use-after-free found); atomic_inc_not_zero is clean', () => {
     foundWithin(getRacingPut(true), 300, 'use-after-free in task: read of dev->x');
     cleanOver(getRacingPut(false), 1000);
+  });
+
+  it("an interrupt lands between atomic_read and atomic_set (lost update found) but never inside atomic_inc's one step (every DFS schedule clean)", () => {
+    foundWithin(irqCounter(true), 200, 'stats.packets lost an update');
+    const h = hunt(irqCounter(false), { strategy: 'dfs', iterations: 5000, stopAtFirst: false });
+    expect(h.exhausted, 'DFS covered every schedule').to.equal(true);
+    expect(h.findings).to.deep.equal([]);
+    expect(h.schedulesRun).to.be.greaterThan(1);
   });
 
   it('returns what include/linux/atomic documents, each op one step', () => {

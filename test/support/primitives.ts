@@ -331,6 +331,7 @@ export function primitivePrograms(): PrimitiveProgram[] {
     ...both('tasklet', (ok) => removeWithTasklet(ok)),
     ...both('irq', (ok) => removeWhileHandling(ok)),
     ...both('workqueue', (ok) => replaceConfig(ok)),
+    ...both('atomic', (ok) => irqCounter(!ok)),
     { primitive: 'all', correct: true, program: tour() },
   ];
 }
@@ -403,5 +404,35 @@ export const tour = (): Program =>
       yield* tasklet_enable(cur, t);
       yield* tasklet_schedule(cur, t);
       yield* tasklet_kill(cur, t);
+    });
+  });
+
+// ---- an interrupt between two steps, never inside one ----
+
+/**
+ * A statistics counter bumped by the task and by its own CPU's interrupt handler. `buggy`: the
+ * task's bump is atomic_read + atomic_set (the IRQ can land between them: lost update); correct:
+ * atomic_inc (one step: the IRQ lands before or after it, never inside).
+ */
+export const irqCounter = (buggy: boolean) =>
+  kernelProgram(`atomic-irq-${buggy ? 'read-set' : 'inc'}`, 1, (m) => {
+    const cnt = ATOMIC_INIT(m, 'stats.packets', 0);
+    let finished = 0;
+    // Whoever bumps last checks the total (no waiting loop: every schedule ends).
+    function* last(cur: Task) {
+      if (++finished === 2) WARN_ON(cur, (yield* atomic_read(cur, cnt)) !== 2, 'stats.packets lost an update');
+    }
+    const line = request_irq(m, 0, 'eth0', function* (cur) {
+      yield* atomic_inc(cur, cnt);
+      yield* last(cur);
+    });
+    m.kthread('xmit', 0, function* (cur) {
+      raise_irq(m, line);
+      if (buggy) {
+        const v = yield* atomic_read(cur, cnt);
+        yield* atomic_set(cur, cnt, v + 1);
+      } else yield* atomic_inc(cur, cnt);
+      yield* last(cur);
+      yield cur.thread.point();
     });
   });
