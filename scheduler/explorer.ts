@@ -124,6 +124,9 @@ export function engineOptions(o: EngineOptions): EngineOptions {
     e.maxFaults = o.maxFaults;
   }
   if (o.instrument !== undefined) e.instrument = o.instrument;
+  // Debug modes a hunt can run in (conformance: every shared effect a step; captureOps: op sites).
+  if (o.conformance !== undefined) e.conformance = o.conformance;
+  if (o.captureOps !== undefined) e.captureOps = o.captureOps;
   if (e.window !== undefined && !(e.window >= 0)) throw new InputError(`bad window ${e.window}: expected ns >= 0`);
   if (e.horizon !== undefined && !(e.horizon >= 0)) throw new InputError(`bad horizon ${e.horizon}: expected ns >= 0`);
   return e;

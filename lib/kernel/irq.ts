@@ -292,3 +292,38 @@ export function* enable_irq(cur: Task, line: IrqLine): KernelBody<void> {
   yield cur.thread.write(line.obj);
   unmask(cur.cpu.machine, line);
 }
+
+// ---- free_irq (appended) ----
+// (Imports at the end keep the code above untouched; ES imports are hoisted.)
+import { WARN } from './bug';
+import { in_interrupt } from './preempt';
+
+/** The handler left in place of a freed line's: a raise already in flight finds no action. */
+function* noAction(): KernelBody<irqreturn_t> {
+  return IRQ_NONE;
+}
+
+/**
+ * free_irq(irq, dev_id) (kernel/irq/manage.c __free_irq, v6.12): WARN when called from interrupt
+ * context ("Trying to free IRQ %d from IRQ context!"), take desc->request_mutex (might_sleep),
+ * remove the action and shut the line down under desc->lock, then wait for a handler still
+ * running on another CPU and for the irq thread (__synchronize_irq). After it returns the
+ * handler never runs again, so the driver may free what the handler uses.
+ *
+ * Simplifications: one action per line (no IRQF_SHARED list); the irq thread is left asleep
+ * instead of kthread_stop'ed; desc->lock's section is one step on no particular object (IrqLine
+ * has no shared object yet).
+ */
+export function* free_irq(cur: Task, line: IrqLine): KernelBody<void> {
+  cur.stack.push('free_irq');
+  cur.stack.push('__free_irq');
+  WARN(cur, in_interrupt(cur.preempt_count), `Trying to free IRQ ${line.irq} from IRQ context!`);
+  cur.stack.pop();
+  yield* might_sleep(cur, 'mutex_lock'); // mutex_lock(&desc->request_mutex)
+  yield cur.thread.point(); // raw_spin_lock_irqsave(&desc->lock): remove the action, irq_shutdown
+  line.depth++; // irq_shutdown masks the line: later raises are not delivered
+  // The action is gone: an interrupt already pending at the CPU finds none (handle_bad_irq).
+  (line.src as { handler: InterruptSource['handler'] }).handler = hardirqEntry(line.name, noAction);
+  yield* synchronize_irq(cur, line);
+  cur.stack.pop();
+}

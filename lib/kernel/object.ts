@@ -55,6 +55,8 @@ export class KObject<F extends object = Record<string, unknown>> {
   accessField: string | null = null;
   /** The engine object its accesses touch. */
   readonly id: number;
+  /** The struct's fields (registered with the engine as the object's state). */
+  readonly fields: F;
   /** Fake kernel virtual address (8 KiB apart per allocation). */
   readonly addr: number;
   readonly cache: string;
@@ -63,12 +65,15 @@ export class KObject<F extends object = Record<string, unknown>> {
     m: Machine,
     /** The object's type (struct name): the "object class" of fingerprints. */
     readonly name: string,
-    readonly fields: F,
+    fields: F,
     readonly size: number,
     readonly serial: number,
     readonly allocatedBy: ObjectEvent,
   ) {
     this.id = m.sim.object(`${name}#${serial}`);
+    // The fields are shared state: conformance mode checks that only the object's own steps
+    // (READ_ONCE, WRITE_ONCE, smp_load_acquire, ...) touch them.
+    this.fields = m.sim.shared(this.id, fields);
     this.addr = 0x04000000 + serial * 0x2000;
     this.cache = kmalloc_cache_name(size);
   }

@@ -1097,3 +1097,58 @@ function* rescuer_thread(cur: Task, r: worker): KernelBody<void> {
     }
   })());
 }
+
+// ---- rcu_work (appended: queue_rcu_work) ----
+// (An import at the end keeps the code above untouched; ES imports are hoisted.)
+import { call_rcu } from './rcu';
+import { local_irq_disable as wq_local_irq_disable, local_irq_enable as wq_local_irq_enable } from './irqflags';
+
+/** struct rcu_work: a work item queued on `wq` only after an RCU grace period. */
+export class rcu_work {
+  readonly work: work_struct;
+  /** The workqueue queue_rcu_work was given (set while PENDING). */
+  wq: workqueue_struct | null = null;
+  constructor(m: Machine, name: string) {
+    this.work = new work_struct(m, name);
+  }
+}
+
+const rcuWorks = new WeakMap<work_struct, rcu_work>();
+
+/** INIT_RCU_WORK(&rwork, func). Returns `rwork`. */
+export function INIT_RCU_WORK(rwork: rcu_work, func: work_func_t): rcu_work {
+  INIT_WORK(rwork.work, func);
+  rcuWorks.set(rwork.work, rwork);
+  return rwork;
+}
+
+/** to_rcu_work(work): the rcu_work a work item (as its function sees it) belongs to. */
+export function to_rcu_work(work: work_struct): rcu_work {
+  const r = rcuWorks.get(work);
+  if (r === undefined) throw new ProgramError(`to_rcu_work(${work.name}): not an rcu_work`);
+  return r;
+}
+
+/** rcu_work_rcufn: the RCU callback; queues the work with IRQs off (kernel/workqueue.c). */
+export function* rcu_work_rcufn(cur: Task, rwork: rcu_work): KernelBody<void> {
+  yield* wq_local_irq_disable(cur);
+  yield cur.thread.write(rwork.work.obj);
+  const wq = rwork.wq!;
+  __queue_work(wq.st, cur, WORK_CPU_UNBOUND, wq, rwork.work);
+  yield* wq_local_irq_enable(cur);
+}
+
+/**
+ * queue_rcu_work(wq, rwork) (kernel/workqueue.c, v6.12): take PENDING (false if it was already
+ * pending), then call_rcu; the callback queues the work after a grace period, so the work
+ * function runs only once every reader that could see the object has left its section.
+ */
+export function* queue_rcu_work(cur: Task, wq: workqueue_struct, rwork: rcu_work): KernelBody<boolean> {
+  const work = rwork.work;
+  yield cur.thread.write(work.obj); // test_and_set_bit(WORK_STRUCT_PENDING_BIT)
+  if (work.pending) return false;
+  work.pending = true;
+  rwork.wq = wq;
+  yield* call_rcu(cur, rwork, rcu_work_rcufn, 'rcu_work_rcufn');
+  return true;
+}
