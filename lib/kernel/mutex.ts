@@ -48,13 +48,6 @@ export function* mutex_lock(cur: Task, lock: mutex, how = 'mutex_lock'): Generat
   yield* sleep_until(cur, () => lock.handedTicket === ticket, { kind: 'mutex', lock, what: lock.name }, 'mutex_lock');
 }
 
-/** mutex_lock_nested(lock, subclass): lockdep annotation only; same locking. */
-export function* mutex_lock_nested(cur: Task, lock: mutex, subclass: number): Generator<unknown, void, unknown> {
-  yield* mutex_lock(cur, lock, `mutex_lock_nested/${subclass}`);
-}
-
-/** SINGLE_DEPTH_NESTING: the subclass for one level of nesting of a lock class. */
-export const SINGLE_DEPTH_NESTING = 1;
 
 export function* mutex_trylock(cur: Task, lock: mutex): Generator<unknown, boolean, unknown> {
   cur.cpu.machine.emit('lockAcquire', cur, lock, 'mutex_trylock', true);

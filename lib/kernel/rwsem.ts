@@ -100,15 +100,6 @@ export function* down_write(cur: Task, sem: rw_semaphore, how = 'down_write'): G
   yield* waitFor(cur, sem, true, 'down_write', how); // the hand-over records the acquisition
 }
 
-/** down_read_nested(sem, subclass): lockdep annotation only; same locking. */
-export function* down_read_nested(cur: Task, sem: rw_semaphore, subclass: number): Generator<unknown, void, unknown> {
-  yield* down_read(cur, sem, `down_read_nested/${subclass}`);
-}
-
-/** down_write_nested(sem, subclass): lockdep annotation only; same locking. */
-export function* down_write_nested(cur: Task, sem: rw_semaphore, subclass: number): Generator<unknown, void, unknown> {
-  yield* down_write(cur, sem, `down_write_nested/${subclass}`);
-}
 
 /** down_read_trylock: never sleeps; fails while a writer holds it or anyone waits. */
 export function* down_read_trylock(cur: Task, sem: rw_semaphore): Generator<unknown, boolean, unknown> {
