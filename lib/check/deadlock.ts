@@ -72,7 +72,7 @@ function via(n: Node): string {
   const irq = /^irq (\d+) thread$/.exec(w.what);
   if (irq) return `synchronize_irq(${irq[1]})`; // desc->wait_for_threads
   if (w.kind === 'completion' || w.kind === 'wait_queue') {
-    const e = w.holders ? null : completerWaitedBy(n.task.cpu.machine, n.task);
+    const e = completerWaitedBy(n.task.cpu.machine, n.task);
     const call = w.kind === 'completion' ? 'wait_for_completion' : 'wait_event';
     return `${call}(${w.what})${e ? ` completed by ${e.label}` : ''}`;
   }

@@ -621,8 +621,12 @@ export class Lockdep {
   private report(cur: Task, subkind: string, headline: string, classes: string[], body: string[]): false {
     this.on = false; // debug_locks_off(): lockdep reports once per run
     this.m.debug_locks = false;
-    const rule = RULER_CHARS.repeat(Math.max(headline.length, 30));
-    const text = [rule, headline, 'irqsim (lockdep) Not tainted', '-'.repeat(rule.length), ...body].join('\n');
+    // 3.x printed the title bracketed ("[ INFO: possible circular locking dependency detected ]",
+    // "[ BUG: bad unlock balance detected! ]"); v4.14 changed them to "WARNING: ..."
+    const title = headline.replace(/^WARNING: /, '');
+    const shown = this.m.kernel.version !== '3.x-arm' ? headline : subkind === 'bad_unlock' || subkind === 'held_lock_freed' ? `[ BUG: ${title} ]` : `[ INFO: ${title} ]`;
+    const rule = RULER_CHARS.repeat(Math.max(shown.length, 30));
+    const text = [rule, shown, 'irqsim (lockdep) Not tainted', '-'.repeat(rule.length), ...body].join('\n');
     this.m.log.printk(cur.cpu.id, text);
     this.m.sim.report({
       kind: 'lockdep',

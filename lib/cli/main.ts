@@ -107,7 +107,7 @@ function command(argv: string[], io: Io, setDebug: (d: boolean) => void): number
 }
 
 /** The options each command reads (besides --debug and --help); any other is refused, not silently ignored. */
-const REPLAY_OPTIONS = ['variant', 'param', 'lockdep', 'json', 'mode', 'window', 'horizon', 'max-steps'];
+const REPLAY_OPTIONS = ['variant', 'param', 'kernel', 'lockdep', 'json', 'mode', 'window', 'horizon', 'max-steps'];
 const APPLIES: Record<string, string[]> = {
   list: ['json'],
   report: ['html'],

@@ -27,7 +27,10 @@ export function preempt_ip_init(m: Machine): void {
   m.addHooks({
     lockAcquire(cur, lock, how) {
       if (lock.kind !== 'spinlock' && lock.kind !== 'raw_spinlock' && lock.kind !== 'rwlock') return;
-      preempt_latency_start(cur, how.endsWith('_bh') ? 0x200 : 0x1, cur.site);
+      // *_lock_bh adds SOFTIRQ_DISABLE_OFFSET (0x200; upstream SOFTIRQ_LOCK_OFFSET, 0x201)
+      if (how.endsWith('_bh')) {
+        if (cur.preempt_count === 0x200 || cur.preempt_count === 0x201) preempt_latency_start(cur, cur.preempt_count, cur.site);
+      } else preempt_latency_start(cur, 0x1, cur.site);
     },
   });
 }

@@ -236,6 +236,17 @@ describe('golden report texts (upstream functions)', () => {
       expect(f.text).to.not.match(/2 locks held/);
     });
 
+    it('3.x titles are bracketed ("[ INFO: possible circular locking dependency detected ]"), 6.x ones start with WARNING:', () => {
+      const abba = (opts: MachineOptions) =>
+        findings(opts, (m) => {
+          const a = K.DEFINE_MUTEX(m, 'a_mutex');
+          const b = K.DEFINE_MUTEX(m, 'b_mutex');
+          m.kthread('t', 0, (cur) => lockdepOff(cur, a, b));
+        }).find((x) => x.kind === 'lockdep')!;
+      expect(lines(abba({ cpus: 1, kernel: { version: '3.x-arm' } }).text).slice(0, 2)).to.deep.equal(['=======================================================', '[ INFO: possible circular locking dependency detected ]']);
+      expect(lines(abba({ cpus: 1 }).text).slice(0, 2)).to.deep.equal(['======================================================', 'WARNING: possible circular locking dependency detected']);
+    });
+
     it('print_deadlock_bug (recursive): the lock taken again is not counted among the held locks', () => {
       const f = findings({ cpus: 2 }, (m) => {
         const a = K.DEFINE_MUTEX(m, 'a_mutex');

@@ -64,6 +64,8 @@ const CASES: Case[] = [
   [['run', 'abba', 'extra'], /unexpected argument "extra"/],
   [['hunt'], /hunt needs a scenario/],
   [['hunt', 'abba', 'extra'], /unexpected argument "extra"/],
+  [['hunt', 'abba', '--kernel', '5.4'], /bad --kernel "5.4": expected 3.x-arm, 6.3, 6.6, 6.8, 6.12/],
+  [['hunt', 'abba', '--param', 'kernel=7.0'], /bad --param kernel "7.0": expected 3.x-arm/],
   [['replay'], /replay needs a scenario and a schedule/],
   [['replay', 'abba'], /replay needs a scenario and a schedule/],
   [['replay', 'abba', SCHED, 'extra'], /unexpected argument "extra"/],
