@@ -2,11 +2,8 @@ import { expect } from 'chai';
 import { Engine, hunt, makeStrategy } from '../../scheduler';
 import { kernelProgram } from '../support/kernel';
 import { cleanOver, foundWithin } from '../support/race';
-import { ATOMIC_INIT, atomic_cmpxchg, atomic_dec, atomic_dec_and_test, atomic_fetch_add, atomic_inc_not_zero, atomic_read, atomic_set, atomic_xchg, atomic_add_return, type atomic_t } from '../../lib/kernel/atomic';
-import { READ_ONCE, kfree, kobject_alloc, type KObject } from '../../lib/kernel/object';
-import type { KernelBody } from '../../lib/kernel/machine';
-import type { Task } from '../../lib/kernel/task';
-import { put, lastTwoPuts, getRacingPut } from '../support/primitives';
+import { ATOMIC_INIT, atomic_cmpxchg, atomic_fetch_add, atomic_inc_not_zero, atomic_read, atomic_set, atomic_xchg, atomic_add_return } from '../../lib/kernel/atomic';
+import { lastTwoPuts, getRacingPut } from '../support/primitives';
 import { irqCounter } from '../support/primitives';
 
 describe('atomic_t', () => {

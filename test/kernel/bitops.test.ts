@@ -2,7 +2,6 @@ import { expect } from 'chai';
 import { kernelProgram } from '../support/kernel';
 import { cleanOver, foundWithin } from '../support/race';
 import { DECLARE_BITMAP, clear_bit, set_bit, test_and_clear_bit, test_and_set_bit, test_bit } from '../../lib/kernel/bitops';
-import { kfree, kobject_alloc } from '../../lib/kernel/object';
 import { teardown } from '../support/primitives';
 
 describe('bitops', () => {

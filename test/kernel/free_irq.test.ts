@@ -1,8 +1,7 @@
 import { expect } from 'chai';
 import { kernelProgram } from '../support/kernel';
 import { cleanOver, foundWithin } from '../support/race';
-import { disable_irq_nosync, free_irq, raise_irq, request_irq } from '../../lib/kernel/irq';
-import { READ_ONCE, kfree, kobject_alloc } from '../../lib/kernel/object';
+import { free_irq, raise_irq, request_irq } from '../../lib/kernel/irq';
 import { removeWhileHandling } from '../support/primitives';
 
 describe('free_irq', () => {

@@ -1,9 +1,7 @@
 import { expect } from 'chai';
 import { kernelProgram } from '../support/kernel';
 import { cleanOver, foundWithin } from '../support/race';
-import { INIT_LIST_HEAD, LIST_HEAD, list_add, list_add_tail, list_del, list_del_init, list_empty, list_first_entry_or_null, list_for_each_entry, list_move_tail } from '../../lib/kernel/list';
-import { DEFINE_SPINLOCK, spin_lock, spin_unlock } from '../../lib/kernel/spinlock';
-import { kobject_alloc } from '../../lib/kernel/object';
+import { INIT_LIST_HEAD, LIST_HEAD, list_add, list_add_tail, list_del_init, list_empty, list_first_entry_or_null, list_for_each_entry, list_move_tail } from '../../lib/kernel/list';
 import { completeRacingCancel } from '../support/primitives';
 
 describe('shared lists', () => {

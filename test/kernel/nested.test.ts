@@ -1,9 +1,8 @@
 import { expect } from 'chai';
 import { kernelProgram } from '../support/kernel';
 import { cleanOver, foundWithin } from '../support/race';
-import { DEFINE_MUTEX, mutex_lock, mutex_unlock } from '../../lib/kernel/mutex';
-import { DECLARE_RWSEM, down_read, down_write, up_read, up_write } from '../../lib/kernel/rwsem';
-import { SINGLE_DEPTH_NESTING, down_read_nested, down_write_nested, mutex_lock_nested } from '../../lib/kernel/nested';
+import { DEFINE_MUTEX, mutex_lock } from '../../lib/kernel/mutex';
+import { SINGLE_DEPTH_NESTING, mutex_lock_nested } from '../../lib/kernel/nested';
 import { parentChildMutex, parentChildRwsem } from '../support/primitives';
 
 describe('lockdep nesting annotations (_nested, SINGLE_DEPTH_NESTING)', () => {

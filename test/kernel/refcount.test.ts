@@ -1,11 +1,8 @@
 import { expect } from 'chai';
 import { kernelProgram } from '../support/kernel';
 import { cleanOver, foundWithin } from '../support/race';
-import { REFCOUNT_INIT, REFCOUNT_SATURATED, refcount_dec, refcount_dec_and_test, refcount_inc, refcount_inc_not_zero, refcount_read, type refcount_t } from '../../lib/kernel/refcount';
-import { READ_ONCE, kfree, kobject_alloc, type KObject } from '../../lib/kernel/object';
-import type { KernelBody } from '../../lib/kernel/machine';
-import type { Task } from '../../lib/kernel/task';
-import { dev_put, lookupRacingPut } from '../support/primitives';
+import { REFCOUNT_INIT, REFCOUNT_SATURATED, refcount_dec, refcount_dec_and_test, refcount_read } from '../../lib/kernel/refcount';
+import { lookupRacingPut } from '../support/primitives';
 
 describe('refcount_t', () => {
   it('refcount_inc racing the last put: "refcount_t: addition on 0; use-after-free." found; refcount_inc_not_zero is clean', () => {

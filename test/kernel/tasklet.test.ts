@@ -1,16 +1,6 @@
 import { expect } from 'chai';
-import { kernelProgram } from '../support/kernel';
 import { cleanOver, everyRunLogs, foundWithin } from '../support/race';
-import { ATOMIC_INIT, atomic_read } from '../../lib/kernel/atomic';
-import { WARN_ON } from '../../lib/kernel/bug';
-import { in_serving_softirq } from '../../lib/kernel/preempt';
-import { NET_RX_SOFTIRQ, open_softirq, raise_softirq } from '../../lib/kernel/softirq';
-import { tasklet_disable, tasklet_disable_nosync, tasklet_enable, tasklet_kill, tasklet_schedule, tasklet_setup } from '../../lib/kernel/tasklet';
-import { free_irq, raise_irq, request_irq } from '../../lib/kernel/irq';
-import { READ_ONCE, kfree, kobject_alloc } from '../../lib/kernel/object';
-import type { Task } from '../../lib/kernel/task';
-import type { Machine } from '../../lib/kernel/machine';
-import { probe, rxFromBothCpus, disableWhileRunning, removeWithTasklet } from '../support/primitives';
+import { rxFromBothCpus, disableWhileRunning, removeWithTasklet } from '../support/primitives';
 
 describe('tasklets', () => {
   it('a softirq action runs on two CPUs at once (found); a tasklet runs in softirq context and never concurrently with itself', () => {
