@@ -61,7 +61,6 @@ const SITES: Record<string, string> = {
   set_cpus_allowed_ptr: 'kernel/sched/core.c',
   synchronize_rcu: 'kernel/rcu/tree.c',
   rcu_barrier: 'kernel/rcu/tree.c',
-  msleep: 'kernel/time/sleep_timeout.c', // upstream has none: the lead removes sched.ts's call
   might_sleep: 'include/linux/kernel.h',
   // the memory model (lib/mm): where the kernel's check sits for each allocation path
   alloc_pages: 'include/linux/sched/mm.h', // might_alloc()

@@ -168,13 +168,13 @@ function* lockPlain(cur: Task, lock: rwlock_t, write: boolean, how: string): Gen
 }
 
 function* lockIrq(cur: Task, lock: rwlock_t, write: boolean, how: string): Generator<unknown, void, unknown> {
-  yield* local_irq_disable(cur);
+  yield* local_irq_disable(cur, `_raw_${how}`);
   cur.preempt_count += PREEMPT_OFFSET;
   yield* take(cur, lock, write, how);
 }
 
 function* lockIrqsave(cur: Task, lock: rwlock_t, write: boolean, how: string): Generator<unknown, number, unknown> {
-  const flags = yield* local_irq_save(cur);
+  const flags = yield* local_irq_save(cur, `_raw_${how}`);
   cur.preempt_count += PREEMPT_OFFSET;
   yield* take(cur, lock, write, how);
   return flags;

@@ -12,7 +12,8 @@ import type { Cpu } from './cpu';
 import { local_irq_disable, local_irq_enable } from './irqflags';
 import type { KernelBody, Machine } from './machine';
 import { SOFTIRQ_OFFSET, in_interrupt } from './preempt';
-import { sleep_until, try_to_wake_up } from './sched';
+import { cond_resched, sleep_until, try_to_wake_up } from './sched';
+import { preempt_latency_start } from './preempt-ip';
 import type { Task } from './task';
 
 export const HI_SOFTIRQ = 0;
@@ -80,10 +81,12 @@ export function wakeup_softirqd(cpu: Cpu): void {
       function* (cur) {
         for (;;) {
           yield* sleep_until(cur, () => cur.cpu.softirqPending !== 0, { kind: 'wait_queue', what: 'softirq work', idle: true }, 'smpboot_thread_fn');
-          // run_ksoftirqd: __do_softirq with IRQs off around the pending check.
+          // run_ksoftirqd: __do_softirq with IRQs off around the pending check, then
+          // cond_resched() so a task waiting for this CPU gets it.
           yield* local_irq_disable(cur);
           if (cur.cpu.softirqPending !== 0) yield* __do_softirq(cur);
           yield* local_irq_enable(cur);
+          yield* cond_resched(cur);
         }
       },
       { service: true },
@@ -107,6 +110,7 @@ export function* __do_softirq(cur: Task): KernelBody<void> {
   const stack = cur.stack;
   const base = stack.length;
   cur.preempt_count += SOFTIRQ_OFFSET;
+  preempt_latency_start(cur, SOFTIRQ_OFFSET, '__do_softirq');
   stack.push('__do_softirq');
   let restart = MAX_SOFTIRQ_RESTART;
   for (;;) {

@@ -87,13 +87,13 @@ export function* spin_lock_nested(cur: Task, lock: spinlock_t, subclass: number)
 }
 
 export function* spin_lock_irq(cur: Task, lock: spinlock_t): Generator<unknown, void, unknown> {
-  yield* local_irq_disable(cur);
+  yield* local_irq_disable(cur, '_raw_spin_lock_irq');
   cur.preempt_count += PREEMPT_OFFSET;
   yield* take(cur, lock, 'spin_lock_irq');
 }
 
 export function* spin_lock_irqsave(cur: Task, lock: spinlock_t): Generator<unknown, number, unknown> {
-  const flags = yield* local_irq_save(cur);
+  const flags = yield* local_irq_save(cur, '_raw_spin_lock_irqsave');
   cur.preempt_count += PREEMPT_OFFSET;
   yield* take(cur, lock, 'spin_lock_irqsave');
   return flags;
@@ -129,14 +129,14 @@ export function* spin_unlock(cur: Task, lock: spinlock_t): Generator<unknown, vo
 export function* spin_unlock_irq(cur: Task, lock: spinlock_t): Generator<unknown, void, unknown> {
   yield* drop(cur, lock, 'spin_unlock_irq');
   cur.preempt_count -= PREEMPT_OFFSET;
-  yield* local_irq_enable(cur);
+  yield* local_irq_enable(cur, '_raw_spin_unlock_irq');
   if (cur.cpu.machine.preemption === 'full') yield* preemptionPoint(cur);
 }
 
 export function* spin_unlock_irqrestore(cur: Task, lock: spinlock_t, flags: number): Generator<unknown, void, unknown> {
   yield* drop(cur, lock, 'spin_unlock_irqrestore');
   cur.preempt_count -= PREEMPT_OFFSET;
-  yield* local_irq_restore(cur, flags);
+  yield* local_irq_restore(cur, flags, '_raw_spin_unlock_irqrestore');
   if (cur.cpu.machine.preemption === 'full') yield* preemptionPoint(cur);
 }
 
