@@ -96,6 +96,47 @@ const scenario = defineScenario({
       'swiotlb.full_per_schedule': full / schedules,
     };
   },
+  // Marinas (seed 002): "Can you kick off a worker thread when the swiotlb allocation gets past some
+  // reserve limit? It still has a risk of failing to bounce until the swiotlb buffer is extended."
+  claims: [
+    {
+      name: 'fails-only-while-growing',
+      text: 'Marinas (seed 002): "It still has a risk of failing to bounce until the swiotlb buffer is extended" - every failed map falls in the window before a chunk lands',
+      left: { variant: 'buggy', metric: 'swiotlb.misses_while_growing', per: 'swiotlb.full' },
+      op: '>=',
+      right: 1,
+    },
+    {
+      name: 'full-falls-as-reserve-grows',
+      text: 'Marinas (seed 002): "kick off a worker thread when the swiotlb allocation gets past some reserve limit" - the larger the reserve, the earlier the kick, the fewer failed maps',
+      quantity: { variant: 'buggy', metric: 'swiotlb.full', per: 'swiotlb.maps', scale: 1000 },
+      param: 'reserve',
+      values: [0.25, 0.5, 0.75],
+      trend: 'falls',
+    },
+    {
+      name: 'large-reserve-fewer-failures',
+      text: 'Marinas (seed 002): the reserve limit decides when the worker is kicked - the large-reserve variant fails fewer maps per 1000 than reserve 25%',
+      left: { variant: 'large-reserve', metric: 'swiotlb.full', per: 'swiotlb.maps', scale: 1000 },
+      op: '<',
+      right: { variant: 'buggy', metric: 'swiotlb.full', per: 'swiotlb.maps', scale: 1000 },
+    },
+    {
+      name: 'full-grows-with-burst-rate',
+      text: 'Marinas (seed 002): "It still has a risk of failing to bounce until the swiotlb buffer is extended" - a faster burst fills the reserve sooner: more failed maps per 1000',
+      quantity: { variant: 'buggy', metric: 'swiotlb.full', per: 'swiotlb.maps', scale: 1000 },
+      param: 'rateKiops',
+      values: [100, 200],
+      trend: 'rises',
+    },
+    {
+      name: 'fixed-never-full',
+      text: 'Hellwig (seed 002): "allocate another chunk of the same size in the background, similar to what we do with the pool in dma-pool.c" - upstream bridges the window with transient pools: no failed map',
+      left: { variant: 'fixed', metric: 'swiotlb.full', per: 'schedule' },
+      op: '<=',
+      right: 0,
+    },
+  ],
   perturbations: [
     { name: 'cpus-2', params: { cpus: 2 } },
     { name: 'cpus-8', params: { cpus: 8, memoryMiB: 4096 } },
