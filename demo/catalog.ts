@@ -19,6 +19,8 @@ export interface CatalogRow {
   schedules: number;
   findings: string;
   keyMetric: string;
+  /** On a scenario's first row: how many of its claims hold ("3/4 hold; FAILS: x"). */
+  claims: string;
   replay: string;
 }
 
@@ -63,12 +65,12 @@ export function catalogRows(replies: CatalogReply[]): CatalogRow[] {
   const rows: CatalogRow[] = [];
   for (const s of replies) {
     if (s.error) {
-      rows.push({ scenario: s.id, name: '', variant: '-', verdict: `error: ${s.error}`, schedules: 0, findings: '', keyMetric: '', replay: '' });
+      rows.push({ scenario: s.id, name: '', variant: '-', verdict: `error: ${s.error}`, schedules: 0, findings: '', keyMetric: '', claims: '', replay: '' });
       continue;
     }
-    for (const r of s.runs) {
+    for (const [i, r] of s.runs.entries()) {
       const first = [...r.findings].filter((f) => f.replay).sort((a, b) => a.iteration - b.iteration)[0];
-      const key = s.keyMetrics.find((k) => r.metrics[k] !== undefined);
+      const kv = s.key?.values[i];
       rows.push({
         scenario: s.id,
         name: s.name,
@@ -76,7 +78,8 @@ export function catalogRows(replies: CatalogReply[]): CatalogRow[] {
         verdict: r.verdict,
         schedules: r.schedulesRun,
         findings: [...new Set(r.findings.map((f) => f.kind))].join(', ') || 'clean',
-        keyMetric: key === undefined ? '' : `${key} = ${formatMetric(r.metrics[key])}`,
+        keyMetric: s.key === null ? '' : `${s.key.label} = ${kv === null || kv === undefined ? '-' : formatMetric(kv)}`,
+        claims: i === 0 ? claimsCell(s) : '',
         replay: first?.replay ?? '',
       });
     }
@@ -84,8 +87,20 @@ export function catalogRows(replies: CatalogReply[]): CatalogRow[] {
   return rows;
 }
 
-const HEAD = ['scenario', 'variant', 'verdict', 'schedules', 'findings', 'key metric', 'replay of the first finding'];
-const cells = (r: CatalogRow) => [r.scenario, r.variant, r.verdict, String(r.schedules), r.findings, r.keyMetric, r.replay];
+/** "4/4 hold", "3/4 hold; FAILS: name", or "" without claims. */
+function claimsCell(s: CatalogReply): string {
+  if (s.claims.length === 0) return '';
+  const failed = s.claims.filter((c) => c.holds === false).map((c) => c.name);
+  return `${s.claims.filter((c) => c.holds === true).length}/${s.claims.length} hold${failed.length ? `; FAILS: ${failed.join(', ')}` : ''}`;
+}
+
+/** Every run as expected and every claim holding. */
+export function catalogOk(replies: CatalogReply[], rows: CatalogRow[]): boolean {
+  return rows.every((r) => r.verdict === 'as-expected') && replies.every((s) => s.claims.every((c) => c.holds !== false));
+}
+
+const HEAD = ['scenario', 'variant', 'verdict', 'schedules', 'findings', 'key metric (per schedule or per operation)', 'claims', 'replay of the first finding'];
+const cells = (r: CatalogRow) => [r.scenario, r.variant, r.verdict, String(r.schedules), r.findings, r.keyMetric, r.claims, r.replay];
 
 export function formatText(rows: CatalogRow[]): string {
   const all = [HEAD, ...rows.map(cells)];
@@ -98,7 +113,7 @@ export function formatMarkdown(rows: CatalogRow[]): string {
   const lines = [`| ${HEAD.join(' | ')} |`, `|${HEAD.map(() => '---').join('|')}|`];
   for (const r of rows) {
     const c = cells(r);
-    c[6] = c[6] ? `\`${c[6]}\`` : '';
+    c[7] = c[7] ? `\`${c[7]}\`` : '';
     lines.push(`| ${c.map(esc).join(' | ')} |`);
   }
   return lines.join('\n');
@@ -120,9 +135,10 @@ async function main(): Promise<number> {
     process.stdout.write(`irqsim scenario catalog: ${replies.length} scenarios, every variant hunted with its declared budget\n\n`);
     process.stdout.write(`${formatText(rows)}\n\n`);
     const ok = rows.filter((r) => r.verdict === 'as-expected').length;
-    process.stdout.write(`${ok} of ${rows.length} runs as expected in ${((Date.now() - started) / 1000).toFixed(1)} s. Details: npx irqsim hunt <scenario>; replay any finding with the command shown.\n`);
+    const claims = replies.flatMap((x) => x.claims);
+    process.stdout.write(`${ok} of ${rows.length} runs as expected, ${claims.filter((c) => c.holds === true).length} of ${claims.length} claims hold, in ${((Date.now() - started) / 1000).toFixed(1)} s. Details: npx irqsim hunt <scenario>; replay any finding with the command shown.\n`);
   }
-  return rows.every((r) => r.verdict === 'as-expected') ? 0 : 1;
+  return catalogOk(replies, rows) ? 0 : 1;
 }
 
 if (require.main === module) {

@@ -62,6 +62,36 @@ const scenario = defineScenario({
     'wasted bounce MiB per failed frame': (m['display.wasted_bounce_bytes'] ?? 0) / MIB / (m['display.map_failures'] ?? 0),
     'frames shown per run': (m['display.frames'] ?? 0) / schedules,
   }),
+  claims: [
+    {
+      name: 'buggy-every-frame-fails',
+      text: 'Tesarik (seed 000): "These buffers can be large (several megabytes) and cannot be handled by SWIOTLB, because they exceed maximum segment size of 256 KiB" - every frame the fixed exporter shows fails to map',
+      left: { variant: 'buggy', metric: 'display.map_failures', per: 'schedule' },
+      op: '>=',
+      right: { variant: 'fixed', metric: 'display.frames', per: 'schedule' },
+    },
+    {
+      name: 'fixed-shows-every-frame',
+      text: 'Tesarik (seed 000): segments within the 256 KiB maximum segment size can be bounced - the capped table never fails a map',
+      left: { variant: 'fixed', metric: 'swiotlb.full', per: 'schedule' },
+      op: '<=',
+      right: 0,
+    },
+    {
+      name: 'below-1g-no-bounce',
+      text: 'Hellwig (seed 000): "Shouldn\'t we make sure dma-buf allocates the buffers for the most restricted devices" - allocated below 1 GiB, not one byte bounces',
+      left: { variant: 'below-1g', metric: 'swiotlb.bounce_bytes', per: 'schedule' },
+      op: '<=',
+      right: 0,
+    },
+    {
+      name: 'below-1g-shows-every-frame',
+      text: 'Hellwig (seed 000): "make sure dma-buf allocates the buffers for the most restricted devices" - every frame is shown, as many as the fixed exporter shows',
+      left: { variant: 'below-1g', metric: 'display.frames', per: 'schedule' },
+      op: '>=',
+      right: { variant: 'fixed', metric: 'display.frames', per: 'schedule' },
+    },
+  ],
   perturbations: [
     { name: '2-cpus', params: { cpus: 2 } },
     { name: '4g-memory', params: { memoryMiB: 4096 } },

@@ -8,10 +8,14 @@
  * context: the drm_gem_shmem / drm_prime paths the v2 series converted to DMA_ATTR_MAY_SLEEP.
  * Every streaming mapping of a CoCo guest bounces (force_dma_unencrypted, SWIOTLB_FORCE).
  *
- * The cost counters are the memory model's: `mm.hypercalls` (two per set_memory_decrypted /
- * set_memory_encrypted call, lib/mm/decrypt.ts), `mm.tlb_flush_kernel` (the cpa_flush TLB
- * shootdowns), plus the boot pool's one-time decryption (`swiotlb.boot_decrypt_hypercalls`,
- * swiotlb_update_mem_attributes). Map latency is measured around each dma_map_sg in the driver.
+ * The cost counters are the memory model's (lib/mm/decrypt.ts, from upstream's SEV-SNP and TDX
+ * code): `mm.hypercalls` (every exit to the VMM: on SEV-SNP the page-state-change VMGEXITs, up to
+ * `pscMaxEntry` entries each, and one KVM_HC_MAP_GPA_RANGE per direct-map mapping unit; on TDX one
+ * MapGPA per conversion), `mm.tdx_accepts` (TDG.MEM.PAGE.ACCEPT per granule when TDX converts
+ * back to private: calls to the TDX module, counted apart), `mm.tlb_flush_kernel` (the cpa_flush
+ * TLB shootdowns), plus the boot pool's one-time decryption (`swiotlb.boot_decrypt_hypercalls`,
+ * swiotlb_update_mem_attributes). So the segment size (`segKiB`: the bounce buffer's pages) and
+ * the platform change the numbers. Map latency is measured around each dma_map_sg in the driver.
  *
  * Simplified: a GEM object's pages are allocated once per task and mapped/unmapped per job (a
  * prime attach/detach per job); the GPU runs one job per task at a time for a fixed time.
@@ -29,6 +33,7 @@ import { device_register } from '../lib/dma/state';
 import type { PolicySpec } from '../lib/dma/swiotlb/policy';
 import { swiotlb_prepare, type SwiotlbImage } from '../lib/dma/swiotlb/setup';
 import { alloc_pages, __free_pages, get_order, mm_init, mm_prepare, MIB, type CocoKind, type MemoryImage } from '../lib/mm';
+import { set_memory_platform } from '../lib/mm/decrypt';
 import { ProgramError } from '../scheduler';
 import { defineScenario } from '../lib/scenario/define';
 
@@ -69,7 +74,10 @@ const scenario = defineScenario({
   params: {
     cpus: 4,
     memoryMiB: 256,
-    coco: 'sev-snp',
+    /** The confidential-computing platform: sev-snp or tdx. */
+    platform: 'sev-snp',
+    /** SEV-SNP page-state-change entries per VMGEXIT: 64 since v6.5, 253 before. */
+    pscMaxEntry: 64,
     hypercallNs: 10_000,
     /** Boot pool of the growing designs (upstream's first pool, the per-mapping designs' fallback). */
     poolKiB: 1024,
@@ -104,10 +112,75 @@ const scenario = defineScenario({
       map_latency_mean_ns: (m['s07.map_ns'] ?? 0) / (m['s07.map_calls'] ?? 0),
     };
   },
+  // Kelley, seed 002: "dma_direct_alloc_pages() and dma_direct_free_pages() must call dma_set_decrypted()
+  // and dma_set_encrypted() ... doing a hypercall on every DMA map operation and on every unmap
+  // operation has long been something we thought we must avoid. The fixed swiotlb bounce buffer
+  // space solves this problem by doing set_decrypted() in batch at boot time, and never doing
+  // set_encrypted()." Per map = per bounced segment (swiotlb.maps).
+  claims: [
+    {
+      // At run time: the fixed pool's one decryption is the boot's (fixed-decrypts-only-at-boot),
+      // not a cost of the schedules' maps.
+      name: 'fixed-hypercalls-per-map',
+      text: 'Kelley (seed 002): "these calls are expensive because they require a hypercall to the host" - at run time the fixed pool pays at most 1/100 of the per-mapping design\'s exits per map',
+      left: { variant: 'fixed', metric: 'mm.hypercalls', per: 'swiotlb.maps', scale: 1000 },
+      op: '<=',
+      factor: 0.01,
+      right: { variant: 'buggy', metric: 'mm.hypercalls', per: 'swiotlb.maps', scale: 1000 },
+    },
+    {
+      name: 'buggy-converts-every-map-and-unmap',
+      text: 'Kelley (seed 002): "doing a hypercall on every DMA map operation and on every unmap operation" - a decryption and an encryption for every dynamically allocated buffer',
+      left: { variant: 'buggy', metric: 'mm.set_memory_calls', per: 'swiotlb.dyn_allocs' },
+      op: '>=',
+      right: 2,
+    },
+    {
+      name: 'fixed-decrypts-only-at-boot',
+      text: 'Kelley (seed 002): "The fixed swiotlb bounce buffer space solves this problem by doing set_decrypted() in batch at boot time, and never doing set_encrypted()"',
+      left: { variant: 'fixed', metric: 'mm.set_memory_calls', per: 'schedule' },
+      op: '<=',
+      right: 0,
+    },
+    {
+      // A pool of poolKiB holds poolKiB/segKiB = 16 buffers: converting per pool costs at most
+      // 1/16 of what a per-mapping buffer costs (buggy's conversions per dynamic buffer).
+      name: 'upstream-converts-per-pool',
+      text: 'Hellwig (seed 002): "add more large chunks that are used just like the main swiotlb buffers ... allocate another chunk of the same size in the background" - conversions per pool, not per map',
+      left: { variant: 'upstream', metric: 'mm.set_memory_calls', per: 'swiotlb.maps', scale: 1000 },
+      op: '<=',
+      factor: 1 / 16,
+      right: { variant: 'buggy', metric: 'mm.set_memory_calls', per: 'swiotlb.dyn_allocs', scale: 1000 },
+    },
+    {
+      name: 'atomic-no-conversion-per-map',
+      text: 'Kelley (seed 002): the conversions come from dma_direct_alloc_pages()/dma_direct_free_pages(); without MAY_SLEEP the buffer comes from the pre-decrypted atomic pool, converted per refill, not per map',
+      left: { variant: 'atomic', metric: 'mm.set_memory_calls', per: 'swiotlb.maps', scale: 1000 },
+      op: '<=',
+      factor: 1 / 16,
+      right: { variant: 'buggy', metric: 'mm.set_memory_calls', per: 'swiotlb.dyn_allocs', scale: 1000 },
+    },
+    {
+      name: 'atomic-pool-runs-dry',
+      text: 'Tesarik (seed 002): "Allocating from CMA did work but only from process context" - an atomic allocation has only the atomic pool, which a burst of maps exhausts',
+      left: { variant: 'atomic', metric: 'dma.atomic_pool.exhausted', per: 'schedule' },
+      op: '>',
+      right: 0,
+    },
+    {
+      name: 'fixed-map-latency',
+      text: 'Kelley (seed 002): "In CoCo VMs, these calls are expensive" - the fixed pool\'s mean dma_map_sg latency is at most 1/3 of the per-mapping design\'s',
+      left: { variant: 'fixed', metric: 's07.map_ns', per: 's07.map_calls' },
+      op: '<=',
+      factor: 1 / 3,
+      right: { variant: 'buggy', metric: 's07.map_ns', per: 's07.map_calls' },
+    },
+  ],
   perturbations: [
     { name: 'cpus-2', params: { cpus: 2 } },
     { name: 'cpus-8', params: { cpus: 8 } },
-    { name: 'tdx', params: { coco: 'tdx' } },
+    { name: 'tdx', params: { platform: 'tdx' } },
+    { name: 'psc-253', params: { pscMaxEntry: 253 } },
     { name: 'memory-2x', params: { memoryMiB: 512 } },
     { name: 'segments-32k', params: { segKiB: 32 } },
     { name: 'pool-order', params: { dynamicFirst: false, poolKiB: 1024 } },
@@ -121,7 +194,9 @@ const scenario = defineScenario({
     return { image, swiotlb, restore: () => image.restore() };
   },
   build(m, { variant, params, state }) {
-    mm_init(m, { image: state.image, coco: params.coco as CocoKind, hypercallNs: params.hypercallNs });
+    if (params.platform !== 'sev-snp' && params.platform !== 'tdx') throw new ProgramError(`S7: platform must be sev-snp or tdx, got ${params.platform}`);
+    mm_init(m, { image: state.image, coco: params.platform as CocoKind, hypercallNs: params.hypercallNs });
+    set_memory_platform(m, { pscMaxEntry: params.pscMaxEntry });
     dma_init(m, { swiotlb: state.swiotlb });
     const attrs = VARIANTS[variant].maySleep ? DMA_ATTR_MAY_SLEEP : 0;
     // drm device: a 64-bit coherent DMA master with large segments (the GPU's own limits)

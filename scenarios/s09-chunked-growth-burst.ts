@@ -61,7 +61,7 @@ const scenario = defineScenario({
   id: 'S9',
   name: 'swiotlb growth by background chunks past a reserve limit vs a burst of NVMe I/O in a CoCo guest',
   description:
-    "Claim S9, from the review of Petr Tesarik's 'swiotlb: Dynamically allocated bounce buffers' v2 RESEND (2023-05-16, seeds/002): Christoph Hellwig proposed growing the pool by large chunks allocated in the background, Catalin Marinas a worker kicked when usage passes a reserve limit, which \"still has a risk of failing to bounce until the swiotlb buffer is extended\". An SEV-SNP guest (all DMA bounces; new bounce memory is decrypted page by page with TLB flushes and hypercalls) with a 1 MiB boot pool takes an NVMe write burst at rateKiops per CPU (fio rate_iops; requests held until the completion interrupt unmaps them). buggy: chunked-growth, reserve 25% -> swiotlb_full (BLK_STS_RESOURCE, requeues) between the kick and the chunk landing; failures grow with the burst rate and shrink with the reserve. fixed: upstream's transient pools from the decrypted coherent atomic pool while it lasts -> no swiotlb_full. large-reserve: chunked-growth kicked at a larger reserve -> fewer failures (metric).",
+    "Claim S9, from the review of Petr Tesarik's 'swiotlb: Dynamically allocated bounce buffers' v2 RESEND (2023-05-16, seeds/002): Christoph Hellwig proposed growing the pool by large chunks allocated in the background, Catalin Marinas a worker kicked when usage passes a reserve limit, which \"still has a risk of failing to bounce until the swiotlb buffer is extended\". An SEV-SNP guest (all DMA bounces; new bounce memory is decrypted page by page with TLB flushes and hypercalls) with a 1 MiB boot pool takes an NVMe write burst at rateKiops per CPU (fio rate_iops; requests held until the completion interrupt unmaps them). buggy: chunked-growth, reserve 25% -> swiotlb_full (BLK_STS_RESOURCE, requeues) between the kick and the chunk landing; failures shrink with a larger reserve (75% against 25%: the reserve moves the kick by microseconds while decrypting a 1 MiB chunk, one KVM_HC_MAP_GPA_RANGE per 4K page on SEV-SNP, takes milliseconds, so 25% and 50% differ by less than a schedule's noise) and with a chunk that is a whole 2 MiB unit (decrypted in two exits). fixed: upstream's transient pools from the decrypted coherent atomic pool while it lasts -> no swiotlb_full. large-reserve: chunked-growth kicked at a larger reserve -> fewer failures (metric).",
   params: {
     cpus: 4,
     memoryMiB: 2048,
@@ -96,6 +96,41 @@ const scenario = defineScenario({
       'swiotlb.full_per_schedule': full / schedules,
     };
   },
+  // Marinas (seed 002): "Can you kick off a worker thread when the swiotlb allocation gets past some
+  // reserve limit? It still has a risk of failing to bounce until the swiotlb buffer is extended."
+  claims: [
+    {
+      name: 'large-reserve-fewer-failures',
+      text: 'Marinas (seed 002): "kick off a worker thread when the swiotlb allocation gets past some reserve limit" - kicked at a 75% reserve instead of 25%, fewer maps fail per 1000',
+      left: { variant: 'large-reserve', metric: 'swiotlb.full', per: 'swiotlb.maps', scale: 1000 },
+      op: '<',
+      right: { variant: 'buggy', metric: 'swiotlb.full', per: 'swiotlb.maps', scale: 1000 },
+    },
+    {
+      name: 'fails-only-while-growing',
+      text: 'Marinas (seed 002): "It still has a risk of failing to bounce until the swiotlb buffer is extended" - every failed map falls in the window before a chunk lands',
+      left: { variant: 'buggy', metric: 'swiotlb.misses_while_growing', per: 'swiotlb.full' },
+      op: '>=',
+      right: 1,
+    },
+    {
+      // The window is mostly the chunk's decryption: one KVM_HC_MAP_GPA_RANGE per direct-map unit
+      // (lib/mm/decrypt.ts), 256 for a 1 MiB chunk, one for a 2 MiB-aligned one.
+      name: 'full-falls-with-2m-chunks',
+      text: 'Hellwig (seed 002): "This means we\'ll do a fairly large allocation" - a chunk that is a whole 2 MiB unit is decrypted in two exits instead of 260, so the window shrinks and fewer maps fail per 1000',
+      quantity: { variant: 'buggy', metric: 'swiotlb.full', per: 'swiotlb.maps', scale: 1000 },
+      param: 'chunkKiB',
+      values: [1024, 2048],
+      trend: 'falls',
+    },
+    {
+      name: 'fixed-never-full',
+      text: 'Hellwig (seed 002): "allocate another chunk of the same size in the background, similar to what we do with the pool in dma-pool.c" - upstream bridges the window with transient pools: no failed map',
+      left: { variant: 'fixed', metric: 'swiotlb.full', per: 'schedule' },
+      op: '<=',
+      right: 0,
+    },
+  ],
   perturbations: [
     { name: 'cpus-2', params: { cpus: 2 } },
     { name: 'cpus-8', params: { cpus: 8, memoryMiB: 4096 } },

@@ -126,8 +126,11 @@ const scenario = defineScenario({
   },
   machine: (p) => ({ cpus: p.cpus }),
   variants: [
-    // the static pool fails maps under the heavy phase (swiotlb_full) and idles under the light one
-    { name: 'buggy', expect: { findings: ['swiotlb_full'], absent: NOT_SEEN, metrics: [...PHASE_METRICS, 'blk.requeues'] } },
+    // the static pool fails maps under the heavy phase (swiotlb_full) and idles under the light one.
+    // Budget 3: PCT has schedules that hold one CPU's fio back until the others are through their
+    // heavy phase, so the demand never overlaps and the pool suffices (seeds 17 and 20 start with
+    // one); the hunt still stops at the first schedule that fills the pool.
+    { name: 'buggy', expect: { findings: ['swiotlb_full'], absent: NOT_SEEN, metrics: [...PHASE_METRICS, 'blk.requeues'] }, options: { iterations: 3 } },
     // The footprint follows the load, but a pool that grows behind a ramp still fails maps while it
     // grows (S9's window: the worker adds chunks after usage passes the reserve): swiotlb_full is
     // reported as a count here, not forbidden.
@@ -145,6 +148,42 @@ const scenario = defineScenario({
       light_used_pct_of_held: (100 * (m['s14.light.used_bytes_peak'] ?? 0)) / (m['s14.light.footprint_bytes_peak'] ?? 0),
     };
   },
+  // Tesarik (seed 004): "The software IO TLB size is increased to 6% of total memory in
+  // sev_setup_arch(), but that is more of an approximation. The actual requirements may vary
+  // depending on the amount of I/O and which drivers are used."
+  claims: [
+    {
+      name: 'static-idle-under-light-io',
+      text: 'Tesarik (seed 004): "increased to 6% of total memory in sev_setup_arch(), but that is more of an approximation" - under light I/O the static pool uses under 1% of what it holds',
+      left: { variant: 'buggy', metric: 's14.light.used_bytes_peak', per: 'peak' },
+      op: '<',
+      factor: 0.01,
+      right: { variant: 'buggy', metric: 's14.light.footprint_bytes_peak', per: 'peak' },
+    },
+    {
+      name: 'static-too-small-under-heavy-io',
+      text: 'Tesarik (seed 004): "The actual requirements may vary depending on the amount of I/O" - under heavy I/O the static pool is used up (all but what alignment strands) and maps fail',
+      left: { variant: 'buggy', metric: 's14.heavy.used_bytes_peak', per: 'peak' },
+      op: '>=',
+      factor: 0.99,
+      right: { variant: 'buggy', metric: 's14.heavy.footprint_bytes_peak', per: 'peak' },
+    },
+    {
+      name: 'growing-pool-small-under-light-io',
+      text: 'Tesarik (seed 004): "allocated small and grows only when necessary" - under light I/O the growing pool holds at most 1/16 of the static pool',
+      left: { variant: 'fixed', metric: 's14.light.footprint_bytes_peak', per: 'peak' },
+      op: '<=',
+      factor: 1 / 16,
+      right: { variant: 'buggy', metric: 's14.light.footprint_bytes_peak', per: 'peak' },
+    },
+    {
+      name: 'growing-pool-grows-under-heavy-io',
+      text: 'Tesarik (seed 004): "allocated small and grows only when necessary" - under heavy I/O the growing pool grows past the static pool',
+      left: { variant: 'fixed', metric: 's14.heavy.footprint_bytes_peak', per: 'peak' },
+      op: '>',
+      right: { variant: 'buggy', metric: 's14.heavy.footprint_bytes_peak', per: 'peak' },
+    },
+  ],
   perturbations: [
     { name: 'cpus-2', params: { cpus: 2, heavyIodepth: 256, heavyRequests: 384 } },
     { name: 'cpus-8', params: { cpus: 8, heavyIodepth: 48, heavyRequests: 48 } },

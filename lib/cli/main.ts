@@ -11,6 +11,8 @@ import { findingJson } from '../report/json';
 import { findingTimeline, traceRun, writeTrace } from '../report/trace';
 import { scenarioProgram, type Params, type Perturbation, type ScenarioDef, type VariantDef } from '../scenario/define';
 import { huntVariant, huntVariantAsync, partialRun, replayCommand, variantHuntOptions, type HuntState, type RunJson, type VariantHuntOptions } from '../scenario/hunt';
+import { claimsHold, describeClaim, formatClaims, judgeClaims, type ClaimJson } from '../scenario/claims';
+import { claimHunter } from '../scenario/hunt-scenario';
 import { allScenarios, findScenario } from '../scenario/registry';
 import { judge } from '../scenario/verdict';
 import { applyParams, parseCli, type CliOptions } from './options';
@@ -133,6 +135,8 @@ function cmdList(o: CliOptions, io: Io): number {
     description: s.description,
     params: s.params,
     variants: s.variants.map((v) => ({ name: v.name, expect: v.expect })),
+    perturbations: (s.perturbations ?? []).map((p) => ({ name: p.name, params: p.params, ...(p.scale !== undefined ? { scale: p.scale } : {}) })),
+    claims: (s.claims ?? []).map((c) => ({ name: c.name, text: c.text, relation: describeClaim(c) })),
   }));
   if (o.json) io.out(JSON.stringify(list));
   else for (const s of list) io.out(`${s.id.padEnd(8)} ${s.name}  [${s.variants.map((v) => v.name).join(', ')}]  ${s.file}`);
@@ -263,10 +267,19 @@ function cmdHunt(o: CliOptions, io: Io, single: boolean): number | Promise<numbe
   const writer = o.out === undefined ? null : new ResultsWriter(o.out, () => docOf(outputs.map((x) => (current && current.task.out === x && current.state ? { ...x, runs: [...x.runs, partialRun(current.task.def, current.task.v, current.task.params, current.state, current.task.vo.machine)] } : x))));
   const finish = (): number => {
     current = null;
+    // irqsim run is one schedule per variant: it judges no claims.
+    if (!single) {
+      for (const [i, x] of outputs.entries()) {
+        const def = defs[i];
+        const mine = tasks.filter((t) => t.out === x);
+        const hunter = claimHunter(def, { hunt: o.hunt, all: o.all, machine: machineOverrides(o) }, (variant) => mine.find((t) => t.v.name === variant)?.vo.hunt ?? o.hunt);
+        x.claims = judgeClaims(def, { runs: x.runs, params: x.options.params as Params, hunt: hunter, ...(o.shard ? { notJudged: `not judged: shard ${o.shard.index}/${o.shard.count} of the hunt (irqsim merge judges the claims)` } : {}) });
+      }
+    }
     writer?.update(true);
-    const ok = outputs.every((x) => x.runs.every((r) => r.verdict === 'as-expected'));
+    const ok = outputs.every((x) => x.runs.every((r) => r.verdict === 'as-expected') && claimsHold(x.claims));
     if (o.json) io.out(JSON.stringify(docOf(outputs)));
-    else for (const [i, x] of outputs.entries()) printText(io, x.scenario, x.runs, defs[i].keyMetrics ?? []);
+    else for (const [i, x] of outputs.entries()) printText(io, x.scenario, x.runs, defs[i].keyMetrics ?? [], x.claims);
     return ok ? 0 : 1;
   };
   const drive = (i: number): number | Promise<number> => {
@@ -391,12 +404,15 @@ function cmdMerge(o: CliOptions, io: Io): number {
         }),
       );
     }
+    // The claims, judged over the merged runs as one process would have judged them.
+    const req0 = requestFromJson(shards[0].s.runs[0]?.state?.request, `${shards[0].file} (${id})`);
+    out.claims = judgeClaims(def, { runs: out.runs, params, hunt: claimHunter(def, { hunt: req0.hunt, all: req0.all, machine: req0.machine }) });
     outputs.push(out);
   }
-  const ok = outputs.every((x) => x.runs.every((r) => r.verdict === 'as-expected'));
+  const ok = outputs.every((x) => x.runs.every((r) => r.verdict === 'as-expected') && claimsHold(x.claims));
   if (o.out !== undefined) writeAtomic(o.out, JSON.stringify(docOf(outputs)));
   if (o.json) io.out(JSON.stringify(docOf(outputs)));
-  else for (const x of outputs) printText(io, x.scenario, x.runs, findScenario(x.scenario.file && existsSync(x.scenario.file) ? x.scenario.file : x.scenario.id).keyMetrics ?? []);
+  else for (const x of outputs) printText(io, x.scenario, x.runs, findScenario(x.scenario.file && existsSync(x.scenario.file) ? x.scenario.file : x.scenario.id).keyMetrics ?? [], x.claims);
   return ok ? 0 : 1;
 }
 
@@ -424,7 +440,7 @@ function isHuntCoverage(c: unknown): c is HuntCoverage {
   return typeof c === 'object' && c !== null && 'groups' in c && 'interleavingClasses' in c;
 }
 
-function printText(io: Io, s: { id: string; name: string }, runs: RunJson[], keyMetrics: string[]): void {
+function printText(io: Io, s: { id: string; name: string }, runs: RunJson[], keyMetrics: string[], claims: ClaimJson[] = []): void {
   io.out(`== ${s.id}: ${s.name}`);
   for (const r of runs) {
     const kinds = r.findings.map((f) => `${f.kind}${f.count > 1 ? ` x${f.count}` : ''}`).join(', ') || 'clean';
@@ -444,6 +460,10 @@ function printText(io: Io, s: { id: string; name: string }, runs: RunJson[], key
   if (keyMetrics.length > 0) {
     io.out('');
     io.out(metricsTable(runs, keyMetrics));
+  }
+  if (claims.length > 0) {
+    io.out('');
+    for (const line of formatClaims(claims)) io.out(line);
   }
 }
 

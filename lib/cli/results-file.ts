@@ -5,12 +5,15 @@
  */
 import { readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'fs';
 import { InputError } from '../../scheduler';
+import type { ClaimJson } from '../scenario/claims';
 import type { RunJson } from '../scenario/hunt';
 
 export interface ScenarioOutput {
   scenario: { id: string; name: string; file?: string; hash: string };
   options: Record<string, unknown>;
   runs: RunJson[];
+  /** The scenario's claims judged over the runs (absent while the hunt runs). */
+  claims?: ClaimJson[];
 }
 
 export type ResultsDoc = ScenarioOutput | { scenarios: ScenarioOutput[] };

@@ -11,6 +11,7 @@ import { Machine, type MachineOptions } from '../kernel/machine';
 import { deriveKernelConfig, type KernelSpec, type KernelVersion } from '../kernel/config';
 import { formatStates, machineStates } from '../report/cpu-state';
 import type { Finding } from '../../scheduler';
+import { checkClaims, type ClaimDef } from './claims';
 
 /**
  * Every finding explains itself: one the detectors did not already describe (no_progress,
@@ -104,6 +105,8 @@ export interface ScenarioDef<P extends Params = Params, S = unknown> {
    * perturbation suite runs them all.
    */
   perturbations?: Perturbation<P>[];
+  /** Quantitative claims of the thread, judged over the variants' hunts (lib/scenario/claims.ts). */
+  claims?: ClaimDef[];
   /** Set by the loader: the file it came from. */
   file?: string;
 }
@@ -127,6 +130,7 @@ export function defineScenario<P extends Params, S = unknown>(def: ScenarioDef<P
   for (const p of def.perturbations ?? []) {
     for (const k of Object.keys(p.params)) if (!(k in def.params)) throw new Error(`scenario ${def.id}: perturbation ${p.name} sets undeclared parameter ${k}`);
   }
+  checkClaims(def as unknown as ScenarioDef);
   return def;
 }
 

@@ -8,6 +8,7 @@ import { InputError, type HuntOptions } from '../../scheduler';
 import { applyParams, envHuntOverrides } from '../cli/options';
 import type { Params, ScenarioDef } from '../scenario/define';
 import { huntVariant, variantHuntOptions, type RunJson } from '../scenario/hunt';
+import { huntScenario, type ScenarioHunt } from '../scenario/hunt-scenario';
 import { findScenario } from '../scenario/registry';
 
 export interface HuntHelperOptions<P extends Params = Params> extends Partial<HuntOptions> {
@@ -70,4 +71,26 @@ export function huntSync<P extends Params, S>(scenario: ScenarioDef<P, S> | stri
  */
 export async function hunt<P extends Params, S>(scenario: ScenarioDef<P, S> | string, o: HuntHelperOptions<P> = {}): Promise<HuntReport> {
   return huntSync(scenario, o);
+}
+
+export interface ClaimsHuntOptions<P extends Params = Params> extends Partial<HuntOptions> {
+  /** Variants to hunt (default: all); claims naming others are not judged. */
+  variants?: string[];
+  params?: Partial<P>;
+  all?: boolean;
+  shrink?: boolean;
+}
+
+/**
+ * Every variant of a scenario hunted as `irqsim hunt` does, and its claims judged (with the extra
+ * hunts a claim over parameter values needs): `expect(r.claims.every((c) => c.holds)).to.equal(true)`.
+ */
+export function huntClaims<P extends Params, S>(scenario: ScenarioDef<P, S> | string, o: ClaimsHuntOptions<P> = {}): ScenarioHunt {
+  const def = resolveScenario(scenario);
+  const { variants, params: over = {}, all, shrink, ...hunt } = o;
+  for (const k of Object.keys(over)) if (!(k in def.params)) throw new InputError(`unknown parameter "${k}" for ${def.id}: declared are ${Object.keys(def.params).join(', ')}`);
+  const params = applyParams(def, [], over as Partial<Params>);
+  const env = envHuntOverrides();
+  const opts: Partial<HuntOptions> = { ...hunt, ...(env.seed !== undefined ? { seed: env.seed } : {}), ...(env.iterations !== undefined ? { iterations: env.iterations } : {}) };
+  return huntScenario(def, params, { hunt: opts, all, shrink: shrink ?? false }, variants);
 }

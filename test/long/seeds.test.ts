@@ -1,23 +1,23 @@
 /**
  * npm run hunt:long — every variant of every scenario from three more seeds, with its declared
- * budget: a verdict that held only for seed 0 is luck, not a result.
+ * budget, and its claims judged: a verdict or a claim that held only for seed 0 is luck, not a
+ * result. (`npm run hunt:seeds` runs seeds 0-20 with --all.)
  */
 import { expect } from 'chai';
 import { applyParams } from '../../lib/cli/options';
-import { huntVariant } from '../../lib/scenario/hunt';
+import { huntScenario } from '../../lib/scenario/hunt-scenario';
 import { allScenarios } from '../../lib/scenario/registry';
 
 const SEEDS = [1, 2, 3];
 
-describe('every verdict holds from other seeds', () => {
+describe('every verdict and every claim holds from other seeds', () => {
   for (const def of allScenarios()) {
-    it(`${def.id}: every variant as expected from seeds ${SEEDS.join(', ')}`, () => {
+    it(`${def.id}: every variant as expected and every claim holds from seeds ${SEEDS.join(', ')}`, () => {
       const params = applyParams(def, []);
       for (const seed of SEEDS) {
-        for (const v of def.variants) {
-          const r = huntVariant(def, v, params, { hunt: { seed } });
-          expect(r.verdict, `${def.id}/${v.name} seed ${seed}: ${r.why ?? ''} ${r.findings.map((f) => `${f.kind}: ${f.headline}`).join('; ')}`).to.equal('as-expected');
-        }
+        const r = huntScenario(def, params, { hunt: { seed } });
+        for (const run of r.runs) expect(run.verdict, `${def.id}/${run.variant} seed ${seed}: ${run.why ?? ''} ${run.findings.map((f) => `${f.kind}: ${f.headline}`).join('; ')}`).to.equal('as-expected');
+        expect(r.claims.filter((c) => c.holds !== true).map((c) => `${c.name}: ${c.relation}`), `${def.id} claims, seed ${seed}`).to.deep.equal([]);
       }
     });
   }

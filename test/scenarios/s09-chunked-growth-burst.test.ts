@@ -1,12 +1,12 @@
 import * as chai from 'chai';
 import { expect } from 'chai';
-import { hunt, irqsimChai, type HuntReport } from '../../lib/testing';
+import { conversionCost } from '../../lib/mm/decrypt';
+import { hunt, huntClaims, irqsimChai } from '../../lib/testing';
 import scenario from '../../scenarios/s09-chunked-growth-burst';
 
 chai.use(irqsimChai);
 
-/** Failed maps per schedule, from a hunt that spent its whole budget. */
-const fullPer = (r: HuntReport) => (r.metrics['swiotlb.full'] ?? 0) / r.schedulesRun;
+const failed = (r: ReturnType<typeof huntClaims>) => r.claims.filter((c) => c.holds !== true).map((c) => `${c.name}: ${c.relation} ${c.note ?? ''}`);
 const perturb = (name: string) => scenario.perturbations!.find((p) => p.name === name)!.params;
 
 describe('scenario S9: swiotlb growth by background chunks vs an NVMe burst (timed mode)', function () {
@@ -21,9 +21,11 @@ describe('scenario S9: swiotlb growth by background chunks vs an NVMe burst (tim
       expect(m['swiotlb.full'], `seed ${seed}`).to.be.at.least(50);
       expect(m['swiotlb.misses_while_growing'], `seed ${seed}`).to.equal(m['swiotlb.chunk_misses']);
       expect(m['swiotlb.chunk_misses'], `seed ${seed}`).to.equal(m['swiotlb.full']);
-      // the window: schedule_work to the decrypted chunk on the pool list, some 100 us in SEV-SNP
-      expect(m['swiotlb.grow_latency_max_ns'], `seed ${seed}`).to.be.within(50_000, 1_000_000);
-      expect(m['swiotlb.grow_pools'], `seed ${seed}`).to.be.at.least(4);
+      // the window: schedule_work to the decrypted chunk on the pool list, at least the chunk's
+      // decryption (1 MiB, not a 2 MiB unit: 4 PSC exits and 256 KVM_HC_MAP_GPA_RANGE, 10 us each)
+      const c = conversionCost('sev-snp', 2 ** 30 + 2 ** 20, 256, 4096, false);
+      expect(m['swiotlb.grow_latency_max_ns'], `seed ${seed}`).to.be.at.least((c.pscExits + c.mapGpa) * 10_000);
+      expect(m['swiotlb.grow_pools'], `seed ${seed}`).to.be.at.least(1);
       // blk-mq requeued what failed, and every request completed
       expect(m['blk.requeues'], `seed ${seed}`).to.be.greaterThan(0);
       expect(m['blk.requests'], `seed ${seed}`).to.equal(scenario.params.cpus * scenario.params.requests);
@@ -38,24 +40,11 @@ describe('scenario S9: swiotlb growth by background chunks vs an NVMe burst (tim
     expect(r.metrics['swiotlb.full'] ?? 0).to.equal(0);
   });
 
-  it('large-reserve: at least 5x fewer failed maps than reserve 25%, at the price of a larger footprint (seeds 1..3)', async () => {
-    for (const seed of [1, 2, 3]) {
-      const small = await hunt(scenario, { variant: 'buggy', iterations: 2, seed, all: true });
-      const large = await hunt(scenario, { variant: 'large-reserve', iterations: 2, seed, all: true });
-      expect(large, `seed ${seed}`).to.be.asExpected;
-      expect(fullPer(large) * 5, `seed ${seed}: ${fullPer(large)} vs ${fullPer(small)}`).to.be.at.most(fullPer(small));
-      expect(large.metrics['swiotlb.footprint_bytes_peak'], `seed ${seed}`).to.be.greaterThan(small.metrics['swiotlb.footprint_bytes_peak']);
-    }
-  });
-
-  it('failures grow with the burst rate (100k -> 200k IOPS per CPU: >= 2x) and shrink with the reserve (25% -> 50%: >= 2x)', async () => {
-    const at = async (params: Partial<typeof scenario.params>) => fullPer(await hunt(scenario, { variant: 'buggy', iterations: 1, seed: 1, all: true, params }));
-    const slow = await at(perturb('slow-burst'));
-    const base = await at({});
-    const half = await at({ reserve: 0.5 });
-    expect(base, `${slow} -> ${base}`).to.be.at.least(2 * slow);
-    expect(slow).to.be.greaterThan(0);
-    expect(base, `${base} -> ${half}`).to.be.at.least(2 * half);
+  it('every claim holds (seed 1): failures only while growing, fewer with a 75% reserve than 25%, fewer with 2 MiB chunks, none for upstream', () => {
+    const r = huntClaims(scenario, { seed: 1 });
+    for (const run of r.runs) expect(run.verdict, run.variant).to.equal('as-expected');
+    expect(r.claims).to.have.length(4);
+    expect(failed(r)).to.deep.equal([]);
   });
 
   it('perturbations slow-burst and tdx keep every verdict', async () => {

@@ -5,6 +5,7 @@
  * or anywhere with SWIOTLB_ANY in a CoCo guest). swiotlb_prepare builds the pool once in a
  * scenario's prepare; swiotlb_init restores it for each run and attaches the design in use.
  */
+import { machineConversionCost } from '../../mm/decrypt';
 import { ProgramError } from '../../../scheduler';
 import type { Machine } from '../../kernel/machine';
 import { phys_contents } from '../../mm/contents';
@@ -193,10 +194,11 @@ export function swiotlb_init(m: Machine, src: SwiotlbImage | SwiotlbOptions = {}
   img.pool.attach(m, 'io_tlb_default_mem');
   if (cc) {
     // swiotlb_update_mem_attributes (mem_encrypt_init): the boot pool is made shared once, one
-    // set_memory_decrypted call over the whole pool (two hypercalls as decrypt.ts charges them),
+    // set_memory_decrypted call over the whole pool (its exits counted as decrypt.ts counts them),
     // before any run's clock starts, and never re-encrypted. Counted apart from mm.hypercalls,
     // which counts the conversions made while the run goes.
-    m.sim.count(M_BOOT_DECRYPT_HYPERCALLS, 2);
+    const c = machineConversionCost(m, img.pool.start, Math.ceil((img.pool.end - img.pool.start) / pageSize), false);
+    m.sim.count(M_BOOT_DECRYPT_HYPERCALLS, c.pscExits + c.mapGpa);
   }
   const policy = swiotlb_policy(opts.policy ?? 'static');
   const st = new SwiotlbState(m, mem, policy, cc || img.cc, opts.copyBytesPerNs ?? BOUNCE_BYTES_PER_NS, phys_contents(m));
