@@ -2,4 +2,5 @@
 export * from './block';
 export * from './nvme';
 export * from './ahci';
+export * from './usb-storage';
 export * from './display';
