@@ -130,7 +130,8 @@ function main(): void {
     for (const [pname, bytes] of pools) {
       for (const qd of [32, 1024]) {
         // chunked-growth's default chunk is the boot pool's size: 4 MiB keeps it on the buddy allocator
-        const spec: PolicySpec = name === 'chunked-growth' ? { name, chunkBytes: 4 * MIB } : { name };
+        // v2-list and rbtree with swiotlb=dynamic (off, they would be the static pool)
+        const spec: PolicySpec = name === 'chunked-growth' ? { name, chunkBytes: 4 * MIB } : name === 'v2-list' || name === 'rbtree' ? { name, dynamic: true } : { name };
         const p = modelProgram(spec, bytes, modelPairs, qd, cpus);
         let counters: Record<string, number> = {};
         const t = best(() => {
@@ -147,7 +148,8 @@ function main(): void {
     const row: string[] = [];
     for (const live of [32, 256, 1024, 4096]) {
       // a 1 MiB pool: nearly every live mapping is a dynamic buffer the design must index
-      const p = modelProgram({ name }, 1 * MIB, live * 4, live, 1);
+      // booted with swiotlb=dynamic (v2 5/7), else v2 and the rbtree on it never allocate
+      const p = modelProgram({ name, dynamic: true }, 1 * MIB, live * 4, live, 1);
       const c = runOnce(p);
       row.push(`${live}: ${((c['swiotlb.lookup_steps'] ?? 0) / Math.max(1, c['swiotlb.unmaps'] ?? 1)).toFixed(1)}`);
     }

@@ -4,14 +4,19 @@
  * bounce buffers", 2023-03-28, seed 000). The RFC allocated the per-mapping descriptor and buffer
  * with GFP_KERNEL when the caller passed DMA_ATTR_MAY_SLEEP; v2 switched to GFP_NOIO.
  *
- * Transcribed (KERNEL-FACTS 3.3, 3.3b): an NVMe controller that is also the swap device, every
- * mapping bounced (swiotlb=force, as in a confidential guest) through a small boot pool that a
- * NIC's RX ring already fills, so each request's mapping gets a dynamic buffer
- * (swiotlb_dyn_map). Hypothetically the storage driver passes DMA_ATTR_MAY_SLEEP (in the RFC
- * only drm did). Memory is all anonymous, so reclaim frees memory only by swapping out through
+ * Transcribed (KERNEL-FACTS 3.3, 3.3b): a USB mass-storage disk that is also the swap device,
+ * every mapping bounced (swiotlb=force, as in a confidential guest); the RFC as posted (6.3 base)
+ * tries the dynamic buffer first for a page-sized mapping of a device without min_align_mask, so
+ * each request's mapping gets one (swiotlb_dyn_map). Hypothetically the storage driver passes
+ * DMA_ATTR_MAY_SLEEP (in the RFC only drm did). Why USB storage and not the AHCI disk of S3/S8:
+ * the attribute promises a context that may sleep, and usb-storage maps from its worker thread
+ * (process context, no lock), whereas libata maps under ap->lock with IRQs off and NVMe from
+ * blk-mq dispatch - and NVMe's min_align_mask makes swiotlb_dyn_map refuse it anyway (the `nvme`
+ * variant: no dynamic buffer, so no allocation to deadlock in; the writes go to the pool). Memory is all anonymous, so reclaim frees memory only by swapping out through
  * this same controller. Writer tasks submit synchronous writes: blk_mq_submit_bio takes a tag,
  * nvme_queue_rq maps the data (dma_map_sg), the device completes in hardirq and the completion
- * unmaps. Reclaim only *submits* swap writes and never waits for them; what it can wait on is
+ * unmaps (usb-storage: one command at a time, unmapped in the host controller's BH). Reclaim
+ * only *submits* swap writes and never waits for them; what it can wait on is
  * the submission: a tag of the queue every CPU shares.
  *
  * Simplified: the NIC exists only as the mappings of its RX ring; the writers' own buffers are
@@ -31,7 +36,8 @@ import { device_register } from '../lib/dma/state';
 import { swiotlb_dyn_reserve_init } from '../lib/dma/swiotlb/policies/rfc-dynamic';
 import { IO_TLB_SIZE } from '../lib/dma/swiotlb/constants';
 import { swiotlb_prepare, type SwiotlbImage } from '../lib/dma/swiotlb/setup';
-import { nvme_probe } from '../lib/devices/nvme';
+import { nvme_probe, type NvmeDevice } from '../lib/devices/nvme';
+import { usb_storage_probe } from '../lib/devices/usb-storage';
 import { REQ_OP_WRITE, request } from '../lib/devices/block';
 import { ALLOC_WMARK_HIGH, ALLOC_WMARK_MIN, handle_mm_fault, mm, get_order, wmark_pages, LRU_ANON, MIGRATE_MOVABLE, MIGRATE_UNMOVABLE, mm_init, mm_prepare, MIB, type MemoryImage } from '../lib/mm';
 import { ProgramError } from '../scheduler';
@@ -53,9 +59,12 @@ const PROBE_HEADROOM = 32;
 /** 64 KiB RX buffers. */
 const RX_ORDER = 4;
 
-/** The dynamic buffer a `size`-byte NVMe mapping needs (min_align_mask 0xfff: 2 KiB of slack), as an order. */
-export function dynOrder(size: number, pageSize = 4096): number {
-  return get_order(Math.ceil((size + IO_TLB_SIZE) / pageSize) * pageSize, pageSize);
+/**
+ * The order of the dynamic buffer a `size`-byte mapping needs: page-aligned data on a device
+ * without min_align_mask needs no slack (only a min_align_mask would add up to 2 KiB).
+ */
+export function dynOrder(size: number, pageSize = 4096, minAlignMask = 0): number {
+  return get_order(Math.ceil((size + (minAlignMask === 0 ? 0 : IO_TLB_SIZE)) / pageSize) * pageSize, pageSize);
 }
 
 /**
@@ -83,33 +92,46 @@ function fillAnon(image: MemoryImage, comm: string, keep: number): void {
 }
 
 /** GFP behind DMA_ATTR_MAY_SLEEP and the reserve, per variant. */
-const VARIANTS: Record<string, { maySleepGfp: 'GFP_KERNEL' | 'GFP_NOIO'; reserve: boolean; maySleep: boolean }> = {
+const VARIANTS: Record<string, { maySleepGfp: 'GFP_KERNEL' | 'GFP_NOIO'; reserve: boolean; maySleep: boolean; nvme?: boolean }> = {
   buggy: { maySleepGfp: 'GFP_KERNEL', reserve: false, maySleep: true },
   fixed: { maySleepGfp: 'GFP_NOIO', reserve: true, maySleep: true },
   'noio-only': { maySleepGfp: 'GFP_NOIO', reserve: false, maySleep: true },
   nowait: { maySleepGfp: 'GFP_KERNEL', reserve: false, maySleep: false },
+  // the RFC's GFP_KERNEL on an NVMe swap device: refused a dynamic buffer, so no allocation at all
+  nvme: { maySleepGfp: 'GFP_KERNEL', reserve: false, maySleep: true, nvme: true },
 };
+
+// CLAIMS (for issue 18's mechanism):
+//  1. Hellwig: "Without GFP_NOIO allocations this will deadlock eventually": buggy has finding
+//     deadlock within its budget; fixed is clean (the variants' `expect`); a per-schedule rate:
+//     deadlocks per schedule in buggy > 0, in fixed == 0.
+//  2. The reserve is what makes GFP_NOIO safe: fixed's mm.mempool_reserve_used per schedule > 0
+//     while noio-only (no reserve) reports `stall` (counters mm.mempool_reserve_used, mm.allocstall).
+//  3. The dynamic path really allocated: swiotlb.dyn_allocs per schedule > 0 in fixed and nowait
+//     (counter swiotlb.dyn_allocs).
+//  4. NVMe is never given a dynamic buffer: nvme's swiotlb.dyn_allocs == 0 and swiotlb.dyn_refused
+//     per schedule > 0 (counters).
 
 const scenario = defineScenario({
   id: 'S2',
   name: 'GFP_KERNEL bounce-buffer allocation in the I/O path of a swap device deadlocks',
   description:
     "Christoph Hellwig on Petr Tesarik's RFC 'swiotlb: Allow dynamic allocation of bounce buffers' (2023-03): \"Without GFP_NOIO allocations this will deadlock eventually.\" " +
-    'An NVMe controller that is also the swap device maps every write through a forced swiotlb whose boot pool a NIC RX ring fills, so each mapping allocates a dynamic buffer (rfc-dynamic) with DMA_ATTR_MAY_SLEEP; memory is low and all anonymous. ' +
+    'The RFC as posted (6.3 base): a USB mass-storage disk that is also the swap device maps every write through a forced swiotlb, and swiotlb_dyn_map gives each page-sized write a dynamic buffer first (rfc-dynamic) with DMA_ATTR_MAY_SLEEP (usb-storage maps from its worker thread, a context that may sleep; libata and NVMe do not); memory is low and all anonymous. ' +
     'buggy: the RFC (GFP_KERNEL): a writer holding a tag of the shared queue reclaims, reclaim swaps out through the same controller and waits for a tag the writers hold -> deadlock. ' +
     'fixed: GFP_NOIO plus a mempool reserve created at probe (the upstream forward-progress pattern) -> clean. ' +
     'noio-only: GFP_NOIO without a reserve (v2): no cycle, but reclaim without I/O finds nothing and small orders retry forever, no OOM kill without __GFP_FS -> stall in timed mode. ' +
-    'nowait: no DMA_ATTR_MAY_SLEEP (GFP_NOWAIT): never blocks, mappings fail under pressure and are requeued (counted).',
+    'nowait: no DMA_ATTR_MAY_SLEEP (GFP_NOWAIT): never blocks; a dynamic buffer it cannot get falls back to the pool, so with the RFC\'s order no mapping fails here (before issue 19, with the pool full first, mappings failed and were requeued). ' +
+    'nvme: the same RFC on an NVMe swap device: min_align_mask 0xfff makes swiotlb_dyn_map refuse every mapping, so nothing is allocated and nothing can deadlock; the writes use the pool (safer than the thread feared for NVMe). Changed by issue 19: the device was NVMe (given dynamic buffers no patch would give it, pool first); now USB storage, dynamic first, with the RFC\'s refusals.',
   params: {
     cpus: 2,
     memoryMiB: 64,
     /** Free pages below the min watermark when the run starts (the rest is anonymous memory). */
-    /** swiotlb boot pool (KiB) and the NIC RX ring that fills it. */
+    /** swiotlb boot pool (KiB) and a NIC RX ring mapped into it at boot (0: none; dynamic-first needs no full pool). */
     poolKiB: 1024,
-    rxKiB: 1024,
-    /** NVMe I/O queues (shared by the CPUs) and tags per queue. */
-    queues: 1,
-    queueDepth: 2,
+    rxKiB: 0,
+    /** Tags of the swap disk (usb-storage: one command at a time; the nvme variant's queue gets 2). */
+    queueDepth: 1,
     /** Writer tasks (spread over the CPUs), synchronous writes each, write size. */
     writers: 4,
     writes: 2,
@@ -118,6 +140,8 @@ const scenario = defineScenario({
     churn: 64,
     /** Elements per reserve mempool (fixed). */
     reserve: 4,
+    /** The kernel the RFC was posted against (swiotlb profile). */
+    kernel: '6.3',
   },
   machine: (p) => ({ cpus: p.cpus }),
   variants: [
@@ -125,12 +149,13 @@ const scenario = defineScenario({
     { name: 'fixed', expect: { clean: true, metrics: ['swiotlb.dyn_allocs', 'mm.allocstall'] }, options: { strategy: 'pct', iterations: 8 } },
     { name: 'noio-only', expect: { findings: ['stall'], absent: ['deadlock', 'no_progress', 'oom_kill'] }, options: { strategy: 'fair-pct', iterations: 12, window: 0, horizon: 1_000_000_000 } },
     { name: 'nowait', expect: { absent: ['deadlock', 'no_progress'], metrics: ['nvme.map_failures', 'blk.requeues'] }, options: { strategy: 'pct', iterations: 3 } },
+    { name: 'nvme', expect: { absent: ['deadlock', 'no_progress', 'might_sleep'], metrics: ['swiotlb.dyn_refused', 'swiotlb.maps'] }, options: { strategy: 'pct', iterations: 6 } },
   ],
   keyMetrics: ['mm.allocstall', 'mm.swap_submitted', 'nvme.map_failures', 'mm.mempool_reserve_used', 'swiotlb.dyn_allocs', 'blk.tag_waits'],
   perturbations: [
     { name: 'cpus-4', params: { cpus: 4 }, scale: 3 },
     { name: 'memory-2x', params: { memoryMiB: 128 } },
-    { name: 'depth-1', params: { queueDepth: 1 } },
+    { name: 'rx-ring', params: { rxKiB: 1024 } },
     { name: 'size-16k', params: { size: 16384 } },
   ],
   prepare(p, variant): Prepared {
@@ -142,6 +167,7 @@ const scenario = defineScenario({
       cpus: p.cpus,
       size: p.poolKiB * 1024,
       force: true,
+      kernel: String(p.kernel),
       policy: { name: 'rfc-dynamic', maySleepGfp: v.maySleepGfp, reserve: v.reserve ? p.reserve : 0, reserveOrder: dynOrder(p.size, pageSize) },
     });
     // The NIC driver allocated its RX ring at boot, before memory got tight.
@@ -170,8 +196,9 @@ const scenario = defineScenario({
     const v = VARIANTS[variant];
     const model = mm_init(m, { image: state.image });
     dma_init(m, { swiotlb: state.swiotlb });
-    const nvme = nvme_probe(m, { queues: params.queues, queueDepth: params.queueDepth, completion: 'hardirq', attrs: v.maySleep ? DMA_ATTR_MAY_SLEEP : 0 });
-    model.swap = nvme; // swapon /dev/nvme0n1p2
+    const attrs = v.maySleep ? DMA_ATTR_MAY_SLEEP : 0;
+    const nvme: NvmeDevice = v.nvme ? nvme_probe(m, { queues: 1, queueDepth: 2, completion: 'hardirq', attrs }) : usb_storage_probe(m, { queueDepth: params.queueDepth, attrs });
+    model.swap = nvme; // swapon /dev/sda2 (nvme variant: /dev/nvme0n1p2)
     const eth0 = device_register(m, { name: 'eth0' });
     const probed = DECLARE_COMPLETION(m, 'probed');
     m.kthread('kworker/0:1', 0, function* (cur) {
@@ -181,8 +208,8 @@ const scenario = defineScenario({
           yield* dma_map_page(cur, eth0, state.rx[i], 0, Math.min(4096 << RX_ORDER, left), DMA_FROM_DEVICE, 0);
         }
       })());
-      // nvme_probe: the reserve, created in process context before the controller takes I/O
-      if (v.reserve) yield* fn(cur, 'nvme_probe', swiotlb_dyn_reserve_init(cur, GFP_KERNEL));
+      // storage_probe: the reserve, created in process context before the disk takes I/O
+      if (v.reserve) yield* fn(cur, 'storage_probe', swiotlb_dyn_reserve_init(cur, GFP_KERNEL));
       yield* complete_all(cur, probed);
     });
     // postgres grows its buffer cache until free memory is at the min watermark, where every

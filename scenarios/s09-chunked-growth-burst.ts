@@ -76,6 +76,8 @@ const scenario = defineScenario({
     requests: 64,
     size: 65536,
     rateKiops: 200,
+    /** The swiotlb's kernel (profile.ts): 6.6, where the merged answer (upstream) first shipped. */
+    kernel: '6.6',
   },
   machine: (p) => ({ cpus: p.cpus }),
   variants: [
@@ -142,7 +144,7 @@ const scenario = defineScenario({
   prepare(p, variant): Prepared {
     if (!(p.rateKiops > 0)) throw new ProgramError(`S9: rateKiops must be positive, got ${p.rateKiops}`);
     const image = mm_prepare({ memory: p.memoryMiB * MIB });
-    const swiotlb = swiotlb_prepare(image, { cpus: p.cpus, size: p.poolKiB * 1024, cc: p.coco !== 'none', force: true, policy: variantPolicy(variant, p) });
+    const swiotlb = swiotlb_prepare(image, { cpus: p.cpus, size: p.poolKiB * 1024, cc: p.coco !== 'none', force: true, kernel: String(p.kernel), policy: variantPolicy(variant, p) });
     return { image, swiotlb, restore: () => image.restore() };
   },
   build(m, { params, state }) {

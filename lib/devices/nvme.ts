@@ -23,6 +23,8 @@ import { request_irq, type IrqLine, raise_irq } from '../kernel/irq';
 import type { KernelBody, Machine } from '../kernel/machine';
 import { schedule_timeout, try_to_wake_up } from '../kernel/sched';
 import { fn } from '../kernel/stack';
+import { lockdep_set_class } from '../kernel/lock';
+import { DEFINE_SPINLOCK, spin_lock, spin_lock_irqsave, spin_unlock, spin_unlock_irqrestore, type spinlock_t } from '../kernel/spinlock';
 import type { Task } from '../kernel/task';
 import { DECLARE_WAIT_QUEUE_HEAD, wait_event, type wait_queue_head_t } from '../kernel/wait';
 import { DMA_FROM_DEVICE, DMA_TO_DEVICE } from '../dma/attrs';
@@ -92,6 +94,43 @@ export interface NvmeOptions {
 
 const KNOWN = ['name', 'dmaBits', 'maxSegSize', 'iommu', 'untrusted', 'queues', 'queueDepth', 'completion', 'irqCpu', 'latencyNs', 'bytesPerNs', 'submitNs', 'completeNs', 'capacity', 'attrs'];
 
+/**
+ * What differs between the block controllers this driver shape models (NVMe here; AHCI in
+ * ahci.ts): the DMA constraints, the queue layout, the lock the submission maps under, and the
+ * kernel's function names in backtraces.
+ */
+export interface StorageHw {
+  /** The driver, in option errors. */
+  driver: string;
+  /** Default dev_name. */
+  name: string;
+  /** dma_set_min_align_mask (0: none). */
+  minAlignMask: number;
+  /** Hardware queues when the options name none (NVMe: one per CPU). */
+  queues(m: Machine): number;
+  /** Tags per queue by default, and the most the hardware has (0: no limit). */
+  depth: number;
+  maxDepth: number;
+  /** Completion contexts the driver allows (libata unmaps in its interrupt handler). */
+  completions: readonly CompletionMode[];
+  /** A host lock taken irqsave around the mapping and in the interrupt handler (libata's ap->lock). */
+  hostLock: string | null;
+  fns: { queue: string; map: string; complete: string; irq: string };
+}
+
+/** NVMe: min_align_mask NVME_CTRL_PAGE_SIZE - 1, a queue pair per CPU, no host lock on submission. */
+export const NVME_HW: StorageHw = {
+  driver: 'nvme',
+  name: 'nvme0',
+  minAlignMask: 0xfff,
+  queues: (m) => m.cpus.length,
+  depth: 64,
+  maxDepth: 0,
+  completions: ['hardirq', 'softirq', 'ipi'],
+  hostLock: null,
+  fns: { queue: 'nvme_queue_rq', map: 'nvme_map_data', complete: 'nvme_pci_complete_rq', irq: 'nvme_irq' },
+};
+
 /** The driver's per-request data (struct nvme_iod). */
 interface nvme_iod {
   sg: scatterlist[];
@@ -125,14 +164,24 @@ export class NvmeDevice implements IoBackend {
   private readonly mCompletions: string;
   /** Requests completed (all contexts). */
   completed = 0;
+  /** libata's ap->lock (AHCI), or null. */
+  readonly hostLock: spinlock_t | null;
 
   constructor(
     readonly m: Machine,
     o: NvmeOptions = {},
+    readonly hw: StorageHw = NVME_HW,
   ) {
-    for (const k of Object.keys(o)) if (!KNOWN.includes(k)) throw new ProgramError(`unknown nvme option '${k}' (known: ${KNOWN.join(', ')})`);
-    this.name = o.name ?? 'nvme0';
+    for (const k of Object.keys(o)) if (!KNOWN.includes(k)) throw new ProgramError(`unknown ${hw.driver} option '${k}' (known: ${KNOWN.join(', ')})`);
+    this.name = o.name ?? hw.name;
     const completion = o.completion ?? 'hardirq';
+    if (!hw.completions.includes(completion)) throw new ProgramError(`${this.name}: completion must be ${hw.completions.join(' or ')} for this controller, got ${completion}`);
+    const depth = o.queueDepth ?? hw.depth;
+    if (hw.maxDepth > 0 && !(Number.isInteger(depth) && depth >= 1 && depth <= hw.maxDepth)) throw new ProgramError(`${this.name}: queueDepth must be 1..${hw.maxDepth} for this controller, got ${depth}`);
+    if (hw.hostLock !== null) {
+      this.hostLock = DEFINE_SPINLOCK(m, `${this.name}:${hw.hostLock}`);
+      lockdep_set_class(this.hostLock, `&${hw.hostLock}`);
+    } else this.hostLock = null;
     this.latencyNs = nonNeg(this.name, 'latencyNs', o.latencyNs ?? 20_000);
     this.bytesPerNs = o.bytesPerNs ?? 3;
     if (!(this.bytesPerNs > 0)) throw new ProgramError(`${this.name}: bytesPerNs must be positive, got ${this.bytesPerNs}`);
@@ -144,7 +193,7 @@ export class NvmeDevice implements IoBackend {
     this.dev = device_register(m, {
       name: this.name,
       dmaBits: o.dmaBits ?? 64,
-      minAlignMask: 0xfff, // dma_set_min_align_mask(dev, NVME_CTRL_PAGE_SIZE - 1)
+      minAlignMask: hw.minAlignMask, // NVMe: dma_set_min_align_mask(dev, NVME_CTRL_PAGE_SIZE - 1)
       maxSegSize: o.maxSegSize ?? 65536,
       iommu: o.iommu ?? null,
       untrusted: o.untrusted ?? false,
@@ -153,19 +202,25 @@ export class NvmeDevice implements IoBackend {
     this.q = new request_queue(m, this.name, {
       queue_rq: (cur, hctx, rq) => self.nvme_queue_rq(cur, hctx, rq),
       complete: (cur, rq) => self.nvme_pci_complete_rq(cur, rq),
-    }, { nr_hw_queues: o.queues ?? m.cpus.length, queue_depth: o.queueDepth ?? 64, completion });
+    }, { nr_hw_queues: o.queues ?? hw.queues(m), queue_depth: depth, completion });
     const irqCpu = o.irqCpu ?? (completion === 'ipi' ? 0 : undefined);
     if (irqCpu !== undefined) m.cpu(irqCpu);
     for (const hctx of this.q.hctxs) {
       const cq: request[] = [];
       this.cq.push(cq);
-      this.irqs.push(request_irq(m, irqCpu ?? hctx.cpu, `${this.name}q${hctx.queue_num + 1}`, function* nvme_irq(cur) {
-        // nvme_process_cq: every posted completion, then blk-mq decides where it finishes.
-        while (cq.length > 0) {
-          const rq = cq.shift()!;
-          yield cur.thread.work(self.completeNs);
-          yield* blk_mq_complete_request(cur, rq);
-        }
+      const irqName = hw.fns.irq;
+      this.irqs.push(request_irq(m, irqCpu ?? hctx.cpu, `${this.name}q${hctx.queue_num + 1}`, function* irq_handler(cur) {
+        yield* fn(cur, irqName, (function* () {
+          // libata: ahci_handle_port_interrupt -> ata_qc_complete under ap->lock
+          if (self.hostLock !== null) yield* spin_lock(cur, self.hostLock);
+          // nvme_process_cq: every posted completion, then blk-mq decides where it finishes.
+          while (cq.length > 0) {
+            const rq = cq.shift()!;
+            yield cur.thread.work(self.completeNs);
+            yield* blk_mq_complete_request(cur, rq);
+          }
+          if (self.hostLock !== null) yield* spin_unlock(cur, self.hostLock);
+        })());
       }));
     }
     this.mCompletions = M_COMPLETIONS[completion];
@@ -195,14 +250,18 @@ export class NvmeDevice implements IoBackend {
 
   /** ->queue_rq: map the data and start the command. */
   *nvme_queue_rq(cur: Task, hctx: blk_mq_hw_ctx, rq: request): KernelBody<number> {
-    return yield* fn(cur, 'nvme_queue_rq', this.queueRq(cur, hctx, rq));
+    return yield* fn(cur, this.hw.fns.queue, this.queueRq(cur, hctx, rq));
   }
 
   private *queueRq(cur: Task, hctx: blk_mq_hw_ctx, rq: request): KernelBody<number> {
     yield cur.thread.work(this.submitNs);
     const sg = this.blk_rq_map_sg(rq);
     const dir = rq.op === REQ_OP_WRITE ? DMA_TO_DEVICE : DMA_FROM_DEVICE;
-    const mapped = yield* fn(cur, 'nvme_map_data', dma_map_sg(cur, this.dev, sg, sg.length, dir, this.attrs));
+    // libata maps in ata_qc_issue under spin_lock_irqsave(ap->lock) (ata_scsi_queuecmd)
+    const lock = this.hostLock;
+    const flags = lock !== null ? yield* spin_lock_irqsave(cur, lock) : 0;
+    const mapped = yield* fn(cur, this.hw.fns.map, dma_map_sg(cur, this.dev, sg, sg.length, dir, this.attrs));
+    if (lock !== null) yield* spin_unlock_irqrestore(cur, lock, flags);
     if (mapped === 0) {
       cur.thread.sim.count(M_NVME_MAP_FAILURES, 1);
       return BLK_STS_RESOURCE;
@@ -242,7 +301,7 @@ export class NvmeDevice implements IoBackend {
 
   /** ->complete (nvme_pci_complete_rq): unmap the data. */
   *nvme_pci_complete_rq(cur: Task, rq: request): KernelBody<void> {
-    yield* fn(cur, 'nvme_pci_complete_rq', (function* (self: NvmeDevice) {
+    yield* fn(cur, this.hw.fns.complete, (function* (self: NvmeDevice) {
       const iod = rq.pdu as nvme_iod;
       yield* dma_unmap_sg(cur, self.dev, iod.sg, iod.nents, iod.dir, self.attrs);
       rq.pdu = null;

@@ -242,14 +242,16 @@ function* findBounce(cur: Task, dev: device, addr: number): KernelBody<BounceRef
 }
 
 /**
- * dma_direct_unmap_page: cache maintenance for the CPU (non-coherent), then, if the address is a
- * bounce buffer, copy back (unless DMA_ATTR_SKIP_CPU_SYNC) and release it.
+ * dma_direct_unmap_page: unless DMA_ATTR_SKIP_CPU_SYNC, dma_direct_sync_single_for_cpu (cache
+ * maintenance, copy back); then, if the address is a bounce buffer, release it.
  */
 export function* dma_direct_unmap_page(cur: Task, dev: device, addr: number, size: number, dir: number, attrs: number): KernelBody<void> {
   yield cur.thread.work(DIRECT_MAP_NS);
-  if (!dev.dma_coherent && !(attrs & DMA_ATTR_SKIP_CPU_SYNC)) yield* arch_sync_dma(cur, size);
+  // As upstream: the CPU sync first (its own is_swiotlb_buffer / swiotlb_find_pool and copy
+  // back), then the unmap looks the address up again and releases with DMA_ATTR_SKIP_CPU_SYNC.
+  if (!(attrs & DMA_ATTR_SKIP_CPU_SYNC)) yield* dma_direct_sync_single_for_cpu(cur, dev, addr, size, dir);
   const ref = yield* findBounce(cur, dev, addr);
-  if (ref !== null) yield* swiotlb_tbl_unmap_single(cur, dev, addr, size, dir, attrs, ref);
+  if (ref !== null) yield* swiotlb_tbl_unmap_single(cur, dev, addr, size, dir, attrs | DMA_ATTR_SKIP_CPU_SYNC, ref);
 }
 
 /** dma_direct_sync_single_for_cpu: cache maintenance, then copy a bounce buffer back. */

@@ -105,6 +105,7 @@ export class gen_pool {
 
 /** The machine's atomic pools (DmaState.atomicPools). */
 export class AtomicPools {
+  /** Null when ZONE_NORMAL has no managed pages (all memory in ZONE_DMA/DMA32). */
   readonly atomic_pool_kernel: gen_pool | null;
   readonly atomic_pool_dma32: gen_pool | null;
   readonly atomic_pool_dma: gen_pool | null;
@@ -116,8 +117,9 @@ export class AtomicPools {
     readonly atomic_pool_size: number,
     hasDma32: boolean,
     hasDma: boolean,
+    hasNormal = true,
   ) {
-    this.atomic_pool_kernel = new gen_pool('atomic_pool_kernel', 0);
+    this.atomic_pool_kernel = hasNormal ? new gen_pool('atomic_pool_kernel', 0) : null;
     this.atomic_pool_dma32 = hasDma32 ? new gen_pool('atomic_pool_dma32', __GFP_DMA32) : null;
     this.atomic_pool_dma = hasDma ? new gen_pool('atomic_pool_dma', __GFP_DMA) : null;
     this.atomic_pool_work = DECLARE_WORK(m, 'atomic_pool_work', atomic_pool_work_fn);
@@ -202,7 +204,11 @@ export function dma_atomic_pool_init(m: Machine): AtomicPools | null {
   } else {
     size = atomic_pool_default_size(phys.nrPages, phys.pageSize, phys.maxOrder);
   }
-  const pools = new AtomicPools(m, size, phys.zoneByIdx(ZONE_DMA32) !== null, phys.zoneByIdx(ZONE_DMA) !== null);
+  // Every profile this model has (v6.3 to v6.12) makes atomic_pool_kernel unconditionally (the
+  // v6.8+ dma_atomic_pool_init with MAX_PAGE_ORDER has no zone test). Later kernels make it only
+  // if has_managed_zone(ZONE_NORMAL) and let dma_guess_pool fall back kernel -> dma32 -> dma (the
+  // torvalds/linux pool.c the search index holds, newer than v6.12); not modelled.
+  const pools = new AtomicPools(m, size, phys.zoneByIdx(ZONE_DMA32) !== null, phys.zoneByIdx(ZONE_DMA) !== null, true);
   st.atomicPools = pools;
   for (const pool of [pools.atomic_pool_kernel, pools.atomic_pool_dma, pools.atomic_pool_dma32]) {
     if (pool === null) continue;
@@ -426,5 +432,5 @@ export function* atomic_pool_work_fn(cur: Task): KernelBody<void> {
   if (pools === null) return;
   yield* atomic_pool_resize(cur, pools, pools.atomic_pool_dma, GFP_KERNEL | __GFP_DMA);
   yield* atomic_pool_resize(cur, pools, pools.atomic_pool_dma32, GFP_KERNEL | __GFP_DMA32);
-  yield* atomic_pool_resize(cur, pools, pools.atomic_pool_kernel, GFP_KERNEL);
+  if (pools.atomic_pool_kernel !== null) yield* atomic_pool_resize(cur, pools, pools.atomic_pool_kernel, GFP_KERNEL);
 }

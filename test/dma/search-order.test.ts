@@ -1,6 +1,6 @@
 /**
  * Which pool and area a request lands in when there is more than one pool (KERNEL-FACTS 1.4):
- * v6.9+ walks area offsets first (for i in 0..default_nareas-1, every pool newest first, area
+ * v6.8+ walks area offsets first (for i in 0..default_nareas-1, every pool newest first, area
  * (cpu + i) & (nareas - 1), skipping pools with no more than i areas); v6.6 walks pools first
  * (each pool's areas from the CPU's, wrapping). Expected addresses are worked out by hand as
  * pool start + slot * 2 KiB.
@@ -43,24 +43,24 @@ const vectors: Vector[] = [
   { name: 'fresh: newest pool, the CPU area', cpu: 2, size: SLOT, areaMajor: BASE1 + 256 * SLOT, poolMajor: BASE1 + 256 * SLOT },
   // CPU 5 with 4 areas uses area 1
   { name: 'CPU 5 maps to area 1', cpu: 5, size: SLOT, areaMajor: BASE1 + 128 * SLOT, poolMajor: BASE1 + 128 * SLOT },
-  // the CPU's area of the newest pool is full: v6.9+ stays on area 2 in the older pool (slot 512);
+  // the CPU's area of the newest pool is full: v6.8+ stays on area 2 in the older pool (slot 512);
   // v6.6 stays in the newest pool and moves to its area 3 (slot 384)
   { name: 'newest pool area full', cpu: 2, full: [[1, 2]], size: SLOT, areaMajor: BASE0 + 512 * SLOT, poolMajor: BASE1 + 384 * SLOT },
-  // area 2 full in both: v6.9+ tries offset 1 (area 3) in the newest pool, full, then the boot pool's
+  // area 2 full in both: v6.8+ tries offset 1 (area 3) in the newest pool, full, then the boot pool's
   // area 3 (slot 768); v6.6 wraps to the newest pool's area 0 (slot 0)
   { name: 'area 2 full everywhere, newest area 3 full', cpu: 2, full: [[1, 2], [1, 3], [0, 2]], size: SLOT, areaMajor: BASE0 + 768 * SLOT, poolMajor: BASE1 },
-  // a newer pool with only 2 areas (256 slots each): CPU 3 -> its area 1; full, so v6.9+ tries the
+  // a newer pool with only 2 areas (256 slots each): CPU 3 -> its area 1; full, so v6.8+ tries the
   // boot pool's area 3 next (slot 768), v6.6 the newer pool's area 0 (slot 0)
   { name: 'newer pool with fewer areas', cpu: 3, nareas1: 2, full: [[1, 1]], size: SLOT, areaMajor: BASE0 + 768 * SLOT, poolMajor: BASE1 },
   // from offset 2 on, the 2-area pool is skipped: CPU 3, its area 1 and 0 full and the boot pool's 3
-  // and 0 full: v6.9+ i=2 -> boot area 1 (slot 256); v6.6 boot pool from area 3: 3, 0, then 1
+  // and 0 full: v6.8+ i=2 -> boot area 1 (slot 256); v6.6 boot pool from area 3: 3, 0, then 1
   { name: 'pools with no more than i areas are skipped', cpu: 3, nareas1: 2, full: [[1, 1], [1, 0], [0, 3], [0, 0]], size: SLOT, areaMajor: BASE0 + 256 * SLOT, poolMajor: BASE0 + 256 * SLOT },
-  // the next-fit cursor: a 3-slot request first takes 512..514 (v6.9+: boot area 2) or 384..386
+  // the next-fit cursor: a 3-slot request first takes 512..514 (v6.8+: boot area 2) or 384..386
   // (v6.6: newer area 3), so the next request lands at 515 or 387
   { name: 'cursor after an earlier request', cpu: 2, full: [[1, 2]], before: 3 * SLOT - 100, size: SLOT, areaMajor: BASE0 + 515 * SLOT, poolMajor: BASE1 + 387 * SLOT },
 ];
 
-describe('swiotlb: search order with two pools (v6.6 pool-major vs v6.9+ area-major)', () => {
+describe('swiotlb: search order with two pools (v6.6 pool-major vs v6.8+ area-major)', () => {
   for (const v of vectors) {
     it(v.name, () => {
       const got: Record<string, number> = {};

@@ -19,7 +19,7 @@ export const M_SEARCH_NS = 'swiotlb.search_ns';
 export function* swiotlb_search_pool_area(cur: Task, dev: device, mem: io_tlb_mem, pool: io_tlb_pool, area: number, orig: number, allocSize: number, allocAlignMask: number): KernelBody<number> {
   const lock = pool.locks[area];
   const flags = yield* spin_lock_irqsave(cur, lock);
-  const slot = pool.search(area, orig, allocSize, allocAlignMask, dev.min_align_mask, dma_get_seg_boundary(dev), mem.pageSize);
+  const slot = pool.search(area, orig, allocSize, allocAlignMask, dev.min_align_mask, dma_get_seg_boundary(dev), mem.pageSize, mem.profile.areaRules);
   const steps = pool.lastChecked;
   if (steps > 0) {
     const ns = steps * SLOT_CHECK_NS;
@@ -34,9 +34,9 @@ export function* swiotlb_search_pool_area(cur: Task, dev: device, mem: io_tlb_me
 }
 
 /**
- * swiotlb_find_slots over `pools` (non-transient, newest first). Area-major (v6.9+): for each
- * area offset i from the CPU's area, every pool with more than i areas; pool-major (v6.6): each
- * pool's areas in turn. Sets out.pool; returns the slot or -1.
+ * swiotlb_find_slots over `pools` (non-transient, newest first). Area-major (v6.8+): for each
+ * area offset i from the CPU's area, every pool with more than i areas; pool-major (v6.6, and the
+ * single pool of v6.3): each pool's areas in turn. Sets out.pool; returns the slot or -1.
  */
 export function* swiotlb_find_in_pools(cur: Task, dev: device, mem: io_tlb_mem, pools: readonly io_tlb_pool[], orig: number, allocSize: number, allocAlignMask: number, out: BounceRef): KernelBody<number> {
   const cpu = cur.cpu.id;
@@ -72,9 +72,13 @@ export function* swiotlb_find_in_pools(cur: Task, dev: device, mem: io_tlb_mem, 
   return -1;
 }
 
-/** swiotlb_align_offset(dev, align_mask, addr): the low bits of addr a mapping keeps. */
-export function swiotlb_align_offset(dev: device, allocAlignMask: number, addr: number): number {
-  return addr & dev.min_align_mask & (allocAlignMask | (IO_TLB_SIZE - 1));
+/**
+ * swiotlb_align_offset(dev, align_mask, addr): the low bits of addr a mapping keeps. v6.9+ keeps
+ * the alloc_align bits too (an offset of 2 KiB or more becomes pad slots); before v6.9 the
+ * function had no align_mask argument and kept only the bits below 2 KiB (pass `pad` false).
+ */
+export function swiotlb_align_offset(dev: device, allocAlignMask: number, addr: number, pad = true): number {
+  return addr & dev.min_align_mask & ((pad ? allocAlignMask : 0) | (IO_TLB_SIZE - 1));
 }
 
 /** Fill `out` from the slot arrays for a bounce address inside `pool`. */

@@ -100,6 +100,17 @@ interface DynPoolMeta {
   slotsPfn: number;
   slotsOrder: number;
   dev: device | null;
+  /** Bytes of bookkeeping: the slot array's pages and the descriptor with its areas. */
+  overhead: number;
+}
+
+/**
+ * Bookkeeping bytes a late pool holds besides its buffer: the io_tlb_slot array
+ * (__get_free_pages of nslabs * 24 bytes, a power-of-two block) and the kzalloc'ed io_tlb_pool
+ * with its areas. 0 for a pool not made by swiotlb_init_late_pool (the boot pool).
+ */
+export function late_pool_overhead(pool: io_tlb_pool): number {
+  return meta.get(pool)?.overhead ?? 0;
 }
 
 const meta = new WeakMap<io_tlb_pool, DynPoolMeta>();
@@ -215,7 +226,7 @@ export function* swiotlb_init_late_pool(cur: Task, dev: device | null, buf: TlbB
   pool.late_alloc = true;
   pool.backing = buf.backing;
   pool.attach(m, name);
-  meta.set(pool, { desc, slotsPfn, slotsOrder, dev });
+  meta.set(pool, { desc, slotsPfn, slotsOrder, dev, overhead: 2 ** slotsOrder * mm(m).phys.pageSize + IO_TLB_POOL_BYTES + IO_TLB_AREA_BYTES * nareas });
   return pool;
 }
 

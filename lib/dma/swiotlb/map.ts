@@ -79,13 +79,16 @@ function* bounce(cur: Task, s: SwiotlbState, dev: device, tlbAddr: number, size:
   if (orig === INVALID_PHYS_ADDR) return;
   const tlbOffset = tlbAddr & (IO_TLB_SIZE - 1);
   const origOffset = swiotlb_align_offset(dev, 0, orig);
-  if (tlbOffset < origOffset) {
+  // v6.9+ (swiotlb_bounce): the difference may be negative - an address in the first `offset`
+  // bytes of the mapping's second or later slot, e.g. a partial sync - and the copy goes ahead
+  // from orig + that (negative) amount. Before v6.9 it was refused with a WARN and nothing copied.
+  if (tlbOffset < origOffset && !s.mem.profile.negativeSyncOffset) {
     warn(cur, dev, 'access_before_start', `Access before mapping start detected. orig offset ${origOffset}, requested offset ${tlbOffset}.`);
     return;
   }
   const into = tlbOffset - origOffset;
   let allocSize = ref.remaining;
-  if (into > allocSize) {
+  if (into > allocSize && !s.mem.profile.negativeSyncOffset) {
     warn(cur, dev, 'buffer_overflow', `Buffer overflow detected. Allocation size: ${allocSize}. Mapping size: ${size}+${into}.`);
     return;
   }
@@ -129,12 +132,14 @@ export function* swiotlb_tbl_map_single(cur: Task, dev: device, orig: number, ma
     s.m.log.printk(cur.cpu.id, 'Memory encryption is active and system is using DMA bounce buffers');
   }
   yield cur.thread.work(MAP_OVERHEAD_NS);
-  const offset = swiotlb_align_offset(dev, allocAlignMask, orig);
+  const offset = swiotlb_align_offset(dev, allocAlignMask, orig, mem.profile.padSlots);
   const unit = allocAlignMask + 1;
   const size = Math.ceil((mappingSize + offset) / unit) * unit;
-  let tlb = -1;
+  // A request over 256 KiB never fits a pool run (free counters stop at a segment); the design
+  // still gets it: the pools fail it, v6.6/v6.8 then kick growth and try a transient pool, v6.12
+  // stops before growth, and a per-mapping design may give it a buffer of its own.
   const tooLarge = size > IO_TLB_MAX_BYTES;
-  if (!tooLarge) tlb = yield* s.policy.map(cur, dev, orig, size, offset, allocAlignMask, attrs);
+  const tlb = yield* s.policy.map(cur, dev, orig, size, offset, allocAlignMask, attrs);
   const sim = cur.thread.sim;
   if (tlb < 0) {
     if (attrs & DMA_ATTR_NO_WARN) sim.count(M_FULL_NOWARN, 1);
@@ -169,7 +174,10 @@ export const M_FIND_HIT_NS = 'swiotlb.find_hit_ns';
 export const M_FIND_MISSES = 'swiotlb.find_misses';
 export const M_FIND_MISS_NS = 'swiotlb.find_miss_ns';
 
-/** Resolve a bounce address for `dev` (the v6.12+ swiotlb_find_pool step), or null. */
+/** Every swiotlb_find_pool / is_swiotlb_buffer call (hits and misses). */
+export const M_FIND_CALLS = 'swiotlb.find_calls';
+
+/** Resolve a bounce address for `dev` (swiotlb_find_pool / is_swiotlb_buffer), or null. */
 export function* swiotlb_find_pool(cur: Task, dev: device, tlbAddr: number): KernelBody<BounceRef | null> {
   const s = st(dev);
   if (s === null || dev.dma_io_tlb_mem === null) return null;
@@ -178,6 +186,7 @@ export function* swiotlb_find_pool(cur: Task, dev: device, tlbAddr: number): Ker
   const ref = new BounceRef();
   const hit = yield* s.policy.find(cur, dev, tlbAddr, ref);
   const ns = sim.now() - t0;
+  sim.count(M_FIND_CALLS, 1);
   sim.count(hit ? M_FIND_HITS : M_FIND_MISSES, 1);
   if (ns > 0) sim.count(hit ? M_FIND_HIT_NS : M_FIND_MISS_NS, ns);
   return hit ? ref : null;
@@ -189,8 +198,24 @@ export function* is_swiotlb_buffer(cur: Task, dev: device, phys: number): Kernel
 }
 
 /**
+ * The pool (or buffer) again, where the kernel looks it up again instead of using the one the
+ * caller found: before v6.12 swiotlb_bounce, swiotlb_del_transient and swiotlb_release_slots each
+ * call swiotlb_find_pool (v6.6-v6.11); on the single-pool kernels (v6.3) they index the one pool
+ * directly, except that the per-mapping patches' swiotlb_bounce looks a dynamic buffer up in the
+ * index again (lookup_dyn_slot). v6.12 passes the pool down: no second lookup.
+ */
+function* relookup(cur: Task, s: SwiotlbState, dev: device, tlbAddr: number, r: BounceRef, step: 'bounce' | 'release'): KernelBody<BounceRef> {
+  const p = s.mem.profile;
+  if (p.poolPassedDown) return r;
+  const again = p.dynamic || (step === 'bounce' && r.pool === null);
+  if (!again) return r;
+  return (yield* swiotlb_find_pool(cur, dev, tlbAddr)) ?? r;
+}
+
+/**
  * swiotlb_tbl_unmap_single: copy back for FROM_DEVICE / BIDIRECTIONAL (unless
  * DMA_ATTR_SKIP_CPU_SYNC), then give the buffer back. `ref` from swiotlb_find_pool, or looked up.
+ * Before v6.12, swiotlb_del_transient and swiotlb_release_slots look the pool up again each.
  */
 export function* swiotlb_tbl_unmap_single(cur: Task, dev: device, tlbAddr: number, mappingSize: number, dir: number, attrs: number, ref?: BounceRef | null): KernelBody<void> {
   const s = st(dev);
@@ -198,7 +223,12 @@ export function* swiotlb_tbl_unmap_single(cur: Task, dev: device, tlbAddr: numbe
   const r = ref ?? (yield* swiotlb_find_pool(cur, dev, tlbAddr));
   if (r === null) return;
   yield cur.thread.work(MAP_OVERHEAD_NS);
-  if (!(attrs & DMA_ATTR_SKIP_CPU_SYNC) && (dir === DMA_FROM_DEVICE || dir === DMA_BIDIRECTIONAL)) yield* bounce(cur, s, dev, tlbAddr, mappingSize, false, r);
+  if (!(attrs & DMA_ATTR_SKIP_CPU_SYNC) && (dir === DMA_FROM_DEVICE || dir === DMA_BIDIRECTIONAL)) yield* bounce(cur, s, dev, tlbAddr, mappingSize, false, yield* relookup(cur, s, dev, tlbAddr, r, 'bounce'));
+  if (s.mem.profile.dynamic && !s.mem.profile.poolPassedDown) {
+    // swiotlb_del_transient, then swiotlb_release_slots: a swiotlb_find_pool each
+    yield* relookup(cur, s, dev, tlbAddr, r, 'release');
+    yield* relookup(cur, s, dev, tlbAddr, r, 'release');
+  }
   yield* s.policy.release(cur, dev, tlbAddr, r);
   cur.thread.sim.count(M_UNMAPS, 1);
   s.m.emit('swiotlbUsage', cur, s);
@@ -211,7 +241,7 @@ export function* swiotlb_sync_single_for_device(cur: Task, dev: device, tlbAddr:
   const r = ref ?? (yield* swiotlb_find_pool(cur, dev, tlbAddr));
   if (r === null) return;
   cur.thread.sim.count(M_SYNCS, 1);
-  if (dir === DMA_TO_DEVICE || dir === DMA_BIDIRECTIONAL) yield* bounce(cur, s, dev, tlbAddr, size, true, r);
+  if (dir === DMA_TO_DEVICE || dir === DMA_BIDIRECTIONAL) yield* bounce(cur, s, dev, tlbAddr, size, true, yield* relookup(cur, s, dev, tlbAddr, r, 'bounce'));
   else if (dir !== DMA_FROM_DEVICE) warn(cur, dev, 'bad_direction', `BUG: swiotlb_sync_single_for_device with direction ${dir}`);
 }
 
@@ -222,7 +252,7 @@ export function* swiotlb_sync_single_for_cpu(cur: Task, dev: device, tlbAddr: nu
   const r = ref ?? (yield* swiotlb_find_pool(cur, dev, tlbAddr));
   if (r === null) return;
   cur.thread.sim.count(M_SYNCS, 1);
-  if (dir === DMA_FROM_DEVICE || dir === DMA_BIDIRECTIONAL) yield* bounce(cur, s, dev, tlbAddr, size, false, r);
+  if (dir === DMA_FROM_DEVICE || dir === DMA_BIDIRECTIONAL) yield* bounce(cur, s, dev, tlbAddr, size, false, yield* relookup(cur, s, dev, tlbAddr, r, 'bounce'));
   else if (dir !== DMA_TO_DEVICE) warn(cur, dev, 'bad_direction', `BUG: swiotlb_sync_single_for_cpu with direction ${dir}`);
 }
 

@@ -5,6 +5,7 @@
  */
 import type { spinlock_t } from '../../kernel/spinlock';
 import type { io_tlb_pool } from './pool';
+import { swiotlb_profile, type SwiotlbProfile } from './profile';
 
 /** The order in which swiotlb_find_slots walks pools and areas (KERNEL-FACTS 1.4). */
 export type SearchOrder = 'area-major' | 'pool-major';
@@ -26,8 +27,10 @@ export class io_tlb_mem {
   phys_limit = Number.MAX_SAFE_INTEGER;
   /** Protects the pools list (plain spin_lock in add_mem_pool). Made per run. */
   lock: spinlock_t | null = null;
-  /** v6.9+ area-major (default) or v6.6 pool-major. */
+  /** Area-major (v6.8+, the default) or pool-major (v6.6 and the single-pool kernels). */
   searchOrder: SearchOrder = 'area-major';
+  /** The kernel version's swiotlb behaviours (profile.ts); swiotlb_init sets it. */
+  profile: SwiotlbProfile = swiotlb_profile(undefined);
   /** The area count of the default pool (default_nareas: what growth pools get). */
   readonly default_nareas: number;
   readonly default_nslabs: number;

@@ -113,13 +113,14 @@ export class io_tlb_pool {
   }
 
   /**
-   * swiotlb_search_pool_area, the slot search (v6.9+, KERNEL-FACTS 1.5), called with the area
+   * swiotlb_search_pool_area, the slot search (v6.9+ rules, KERNEL-FACTS 1.5; `rules` 'v6.3' for v6.3-v6.8), called with the area
    * lock held. `tblDmaBase` is the pool's bus address masked by the segment boundary; the
    * caller passes the device's masks. Returns the first slot of the run, or -1. On success the
    * slots are taken: list = 0, alloc_size = remaining bytes from each slot; the free counters
    * of the free slots before the run in the same segment are renumbered; the cursor moves.
    */
-  search(area: number, orig: number, allocSize: number, allocAlignMask: number, minAlignMask: number, boundaryMask: number, pageSize: number): number {
+  search(area: number, orig: number, allocSize: number, allocAlignMask: number, minAlignMask: number, boundaryMask: number, pageSize: number, rules: 'v6.3' | 'v6.9' = 'v6.9'): number {
+    if (rules === 'v6.3') return this.searchV63(area, orig, allocSize, allocAlignMask, minAlignMask, boundaryMask, pageSize);
     const nslots = Math.ceil(allocSize / IO_TLB_SIZE);
     const offset = orig & minAlignMask & (IO_TLB_SIZE - 1);
     let iotlbAlign = minAlignMask;
@@ -159,6 +160,60 @@ export class io_tlb_pool {
     }
     this.lastChecked = checked + (slot >= 0 ? 1 : 0);
     if (slot < 0) return -1;
+    return this.take(area, slot, index, nslots, allocSize, offset);
+  }
+
+  /**
+   * The per-area search of v6.3 to v6.8 (swiotlb_do_find_slots / swiotlb_area_find_slots after the
+   * v6.3-rc fixes): one mask, min_align_mask | alloc_align_mask, plus the page bits for a request of
+   * a page or more, cleared below 2 KiB; a slot whose address differs from orig in those bits is
+   * skipped one slot at a time (so a page-sized request of an orig that is not page aligned lands
+   * on a slot with orig's bit 11, not on a page boundary: the bug v6.9 fixed); otherwise the
+   * stride is that mask's slot count. With orig 0 (swiotlb_alloc) no address test at all.
+   */
+  private searchV63(area: number, orig: number, allocSize: number, allocAlignMask: number, minAlignMask: number, boundaryMask: number, pageSize: number): number {
+    const nslots = Math.ceil(allocSize / IO_TLB_SIZE);
+    const offset = orig & minAlignMask & (IO_TLB_SIZE - 1);
+    let mask = minAlignMask | allocAlignMask;
+    if (allocSize >= pageSize) mask |= pageSize - 1;
+    mask &= ~(IO_TLB_SIZE - 1);
+    const stride = (mask >>> IO_TLB_SHIFT) + 1;
+    const maxSlots = Math.floor(boundaryMask / IO_TLB_SIZE) + 1;
+    const tblDma = andMask(this.start, boundaryMask);
+    const shift = Math.floor(tblDma / IO_TLB_SIZE);
+    const areaN = this.area_nslabs;
+    this.lastChecked = 0;
+    if (nslots > areaN - this.area_used[area]) return -1;
+    const base = area * areaN;
+    const list = this.list;
+    const origBits = orig & mask;
+    let index = this.area_index[area];
+    let checked = 0;
+    let slot = -1;
+    while (checked < areaN) {
+      const s = base + index;
+      if (orig !== 0 && ((tblDma + s * IO_TLB_SIZE) & mask) !== origBits) {
+        index = index + 1 >= areaN ? 0 : index + 1;
+        checked++;
+        continue;
+      }
+      const off = (shift + s) % maxSlots;
+      if (off + nslots <= maxSlots && list[s] >= nslots) {
+        slot = s;
+        break;
+      }
+      index = index + stride >= areaN ? 0 : index + stride;
+      checked += stride;
+    }
+    this.lastChecked = checked + (slot >= 0 ? 1 : 0);
+    if (slot < 0) return -1;
+    return this.take(area, slot, index, nslots, allocSize, offset);
+  }
+
+  /** Take `nslots` from `slot` (found at area index `index`): counters, sizes, cursor, used. */
+  private take(area: number, slot: number, index: number, nslots: number, allocSize: number, offset: number): number {
+    const list = this.list;
+    const areaN = this.area_nslabs;
     const sizes = this.alloc_size;
     for (let i = 0; i < nslots; i++) {
       list[slot + i] = 0;

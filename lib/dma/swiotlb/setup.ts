@@ -17,6 +17,7 @@ import { BOUNCE_BYTES_PER_NS, IO_TLB_DEFAULT_SIZE, IO_TLB_MIN_SLABS, IO_TLB_SEGS
 import { io_tlb_mem, type SearchOrder } from './mem';
 import { swiotlb_policy, type PolicySpec } from './policy';
 import { io_tlb_pool } from './pool';
+import { swiotlb_profile } from './profile';
 import { attachSwiotlb, SwiotlbState } from './state';
 import './policies';
 
@@ -37,7 +38,9 @@ export interface SwiotlbOptions {
   force?: boolean;
   /** The design (policy.ts); default 'static'. */
   policy?: string | PolicySpec;
-  /** v6.9+ area-major (default) or v6.6 pool-major search. */
+  /** The kernel version whose swiotlb runs (profile.ts; default the newest, 6.12). */
+  kernel?: string;
+  /** Override the profile's search order: area-major (v6.8+) or pool-major (v6.6). */
   searchOrder?: SearchOrder;
   /** Bounce copy speed (default 8 bytes/ns). */
   copyBytesPerNs?: number;
@@ -128,9 +131,10 @@ function placePool(phys: PhysMem, sizing: SwiotlbSizing, any: boolean): { start:
 }
 
 function checkOptions(o: SwiotlbOptions): void {
-  const known = ['size', 'nslabs', 'nareas', 'force', 'policy', 'searchOrder', 'copyBytesPerNs', 'base'];
+  const known = ['size', 'nslabs', 'nareas', 'force', 'policy', 'kernel', 'searchOrder', 'copyBytesPerNs', 'base'];
   for (const k of Object.keys(o)) if (!known.includes(k)) throw new ProgramError(`unknown swiotlb option '${k}' (known: ${known.join(', ')})`);
   if (o.searchOrder !== undefined && o.searchOrder !== 'area-major' && o.searchOrder !== 'pool-major') throw new ProgramError(`swiotlb searchOrder must be area-major or pool-major, got ${String(o.searchOrder)}`);
+  swiotlb_profile(o.kernel);
   if (o.copyBytesPerNs !== undefined && !(o.copyBytesPerNs > 0)) throw new ProgramError(`swiotlb copyBytesPerNs must be positive, got ${o.copyBytesPerNs}`);
 }
 
@@ -189,7 +193,8 @@ export function swiotlb_init(m: Machine, src: SwiotlbImage | SwiotlbOptions = {}
   const pageSize = model ? model.image.phys.pageSize : 4096;
   const mem = new io_tlb_mem(img.pool, pageSize);
   mem.force_bounce = (opts.force ?? false) || cc || img.cc;
-  mem.searchOrder = opts.searchOrder ?? 'area-major';
+  mem.profile = swiotlb_profile(opts.kernel);
+  mem.searchOrder = opts.searchOrder ?? mem.profile.searchOrder;
   mem.lock = DEFINE_SPINLOCK(m, 'io_tlb_default_mem.lock');
   img.pool.attach(m, 'io_tlb_default_mem');
   if (cc) {

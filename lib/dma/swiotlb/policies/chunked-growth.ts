@@ -45,6 +45,7 @@ import {
   force_dma_unencrypted,
   IO_TLB_AREA_BYTES,
   IO_TLB_POOL_BYTES,
+  late_pool_overhead,
   limit_nareas,
   M_GROW_BYTES,
   M_GROW_FAILURES,
@@ -240,8 +241,11 @@ export class ChunkedGrowthPolicy implements SwiotlbPolicy {
     yield* swiotlb_release_slots(cur, dev, dev.dma_io_tlb_mem!, ref.pool!, tlbAddr);
   }
 
+  /** Every pool's slots plus the chunks' slot arrays and descriptors. */
   footprint(st: SwiotlbState): number {
-    return st.mem.nslabs * IO_TLB_SIZE;
+    let overhead = 0;
+    for (const p of this.pools) overhead += late_pool_overhead(p);
+    return st.mem.nslabs * IO_TLB_SIZE + overhead;
   }
 }
 

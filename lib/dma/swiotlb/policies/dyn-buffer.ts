@@ -1,8 +1,15 @@
 /**
- * What Tesarik's per-mapping designs share (RFC v1 2023-03, v2 2023-04; KERNEL-FACTS 1.12): the
- * boot pool is searched exactly as `static` does; when it has no room, the mapping gets a buffer
- * of its own: a kmalloc'ed descriptor (struct io_tlb_dyn_slot) and pages from dma-direct, put in
- * a per-device index that find() searches and unmap removes from.
+ * What Tesarik's per-mapping designs share (RFC v1 2023-03-20, v2 2023-04-19 / RESEND 2023-05-09;
+ * KERNEL-FACTS 1.12), in the patches' order: swiotlb_tbl_map_single tries swiotlb_dyn_map FIRST and
+ * searches the boot pool only when that gives nothing. swiotlb_dyn_map refuses (leaving the mapping
+ * to the pool) a mapping smaller than a page, one with a non-zero per-mapping alloc_align_mask
+ * (dma-iommu passes granule - 1), and any device with a min_align_mask ("DMA direct does not deal
+ * with physical address constraints"; NVMe sets 0xfff, so NVMe never gets a dynamic buffer). RFC v1
+ * applied this to every device whose io_tlb_mem is not a restricted pool; v2 made it opt-in with
+ * the boot option swiotlb=dynamic (v2 5/7, off by default: the `dynamic` parameter). A buffer is a
+ * kmalloc'ed descriptor (struct io_tlb_dyn_slot) plus pages from dma-direct, put in the design's
+ * index (the RFC: one maple tree in io_tlb_mem under dyn_lock; v2: a per-device list), which
+ * find() searches and unmap removes from.
  *
  * The allocation is dma_direct_alloc_pages as the patches call it: GFP_NOWAIT, or the design's
  * blocking GFP when the caller passes DMA_ATTR_MAY_SLEEP (GFP_KERNEL in the RFC, GFP_NOIO in v2
@@ -16,15 +23,18 @@
  * offset match orig's, and tlb_addr = start + offset, so the device sees the same low bits as
  * with a pool slot. find() answers for an address inside the buffer as the pool's slot arrays
  * would (orig and remaining bytes of that 2 KiB step), so map.ts's bounce copies need nothing
- * else.
+ * else. Every locked index walk counts swiotlb.index_lookups: with the v6.3 base the patches were
+ * posted against, a bounced unmap takes 3 (DMA_TO_DEVICE) or 4 (FROM_DEVICE: swiotlb_bounce looks
+ * the buffer up again) - is_swiotlb_buffer in the CPU sync, swiotlb_bounce, is_swiotlb_buffer in
+ * the unmap, swiotlb_dyn_unmap's own walk (map.ts, relookup).
  *
  * Costs: each index step costs the design's stepNs of CPU time and counts swiotlb.lookup_steps;
  * the index lock's wait and hold times are measured around the lock.
  *
- * Simplified: the descriptor is a kmalloc of DYN_SLOT_BYTES with no contents; the RFC and v2
- * tried the dynamic buffer first and left small (< PAGE_SIZE) or alignment-constrained mappings
- * to the pool; here the pool comes first unless `dynamicFirst` asks for the patches' order (with
- * their limits).
+ * `dynamicFirst: false` (pool first, a dynamic buffer only when the pool has no room) is not what
+ * any posted version did; it is kept only as S7's declared "pool-order" perturbation.
+ *
+ * Simplified: the descriptor is a kmalloc of DYN_SLOT_BYTES with no contents.
  */
 import { ProgramError } from '../../../../scheduler';
 import { GFP_KERNEL, GFP_NOFS, GFP_NOIO, GFP_NOWAIT, __GFP_NOWARN, gfpflags_allow_blocking } from '../../../kernel/gfp';
@@ -49,6 +59,10 @@ export const M_DYN_ALLOCS = 'swiotlb.dyn_allocs';
 export const M_DYN_FREES = 'swiotlb.dyn_frees';
 export const M_DYN_BYTES_PEAK = 'swiotlb.dyn_bytes_peak';
 export const M_DYN_ALLOC_FAILURES = 'swiotlb.dyn_alloc_failures';
+/** Mappings swiotlb_dyn_map refused (too small, alloc_align_mask, min_align_mask): left to the pool. */
+export const M_DYN_REFUSED = 'swiotlb.dyn_refused';
+/** Mappings whose dynamic buffer could not be had, so the pool was searched after all. */
+export const M_DYN_FALLBACKS = 'swiotlb.dyn_fallbacks';
 export const M_INDEX_LOCK_WAIT_NS = 'swiotlb.index_lock_wait_ns';
 export const M_INDEX_LOCK_HOLD_NS = 'swiotlb.index_lock_hold_ns';
 export const M_INDEX_LOOKUPS = 'swiotlb.index_lookups';
@@ -141,10 +155,13 @@ export interface DynDeviceIndex {
 export interface DynParams {
   maySleepGfp: MaySleepGfp;
   indexLock: IndexLockFlavour;
+  /** The patches' order (default): the dynamic buffer first, the pool when it is refused or fails. */
   dynamicFirst: boolean;
+  /** Dynamic buffers are enabled: always in RFC v1; v2's swiotlb=dynamic boot option (off by default). */
+  dynamic: boolean;
 }
 
-export const DYN_PARAM_NAMES = ['maySleepGfp', 'indexLock', 'dynamicFirst'] as const;
+export const DYN_PARAM_NAMES = ['maySleepGfp', 'indexLock', 'dynamicFirst', 'dynamic'] as const;
 
 /** Validate and default a per-mapping design's parameters. */
 export function dynParams(spec: PolicySpec, defaults: DynParams, extra: readonly string[] = []): DynParams {
@@ -157,6 +174,10 @@ export function dynParams(spec: PolicySpec, defaults: DynParams, extra: readonly
   if (spec.indexLock !== undefined) {
     if (spec.indexLock !== 'spin_lock' && spec.indexLock !== 'spin_lock_irqsave') throw new ProgramError(`swiotlb policy ${spec.name}: indexLock must be spin_lock or spin_lock_irqsave, got ${String(spec.indexLock)}`);
     p.indexLock = spec.indexLock;
+  }
+  if (spec.dynamic !== undefined) {
+    if (typeof spec.dynamic !== 'boolean') throw new ProgramError(`swiotlb policy ${spec.name}: dynamic (swiotlb=dynamic) must be true or false, got ${String(spec.dynamic)}`);
+    p.dynamic = spec.dynamic;
   }
   if (spec.dynamicFirst !== undefined) {
     if (typeof spec.dynamicFirst !== 'boolean') throw new ProgramError(`swiotlb policy ${spec.name}: dynamicFirst must be true or false, got ${String(spec.dynamicFirst)}`);
@@ -204,6 +225,11 @@ export abstract class DynBufferPolicy implements SwiotlbPolicy {
     return st.mem.nslabs * IO_TLB_SIZE + this.liveBytes;
   }
 
+  /** The index `dev`'s lookups search, if it exists yet (a per-device design: the device's own). */
+  protected existingIndex(dev: device): DynDeviceIndex | undefined {
+    return dev.swiotlbIndex as DynDeviceIndex | undefined;
+  }
+
   /** The device's index, made on first use. */
   indexOf(dev: device): DynDeviceIndex {
     let ix = dev.swiotlbIndex as DynDeviceIndex | undefined;
@@ -216,12 +242,14 @@ export abstract class DynBufferPolicy implements SwiotlbPolicy {
 
   *map(cur: Task, dev: device, orig: number, allocSize: number, offset: number, allocAlignMask: number, attrs: number): KernelBody<number> {
     const mem = dev.dma_io_tlb_mem!;
-    // Restricted pools never get dynamic buffers (they must stay in their region).
-    const dynOk = !mem.for_alloc;
-    if (this.p.dynamicFirst && dynOk && this.patchLimitsAllow(dev, allocSize, allocAlignMask, mem.pageSize)) {
+    // Restricted pools never get dynamic buffers (they must stay in their region); v2 needs swiotlb=dynamic.
+    const dynOk = !mem.for_alloc && this.p.dynamic;
+    const allowed = dynOk && this.patchLimitsAllow(dev, allocSize, allocAlignMask, mem.pageSize);
+    if (this.p.dynamicFirst && allowed) {
       const tlb = yield* this.dynMap(cur, dev, orig, allocSize, offset, allocAlignMask, attrs);
       if (tlb >= 0) return tlb;
-    }
+      cur.thread.sim.count(M_DYN_FALLBACKS, 1);
+    } else if (dynOk && !allowed) cur.thread.sim.count(M_DYN_REFUSED, 1);
     const ref = new BounceRef();
     const slot = yield* swiotlb_find_in_pools(cur, dev, mem, mem.pools, orig, allocSize, allocAlignMask, ref);
     if (slot >= 0) return pool_assign(ref.pool!, slot, orig, allocSize, offset);
@@ -229,8 +257,11 @@ export abstract class DynBufferPolicy implements SwiotlbPolicy {
     return yield* this.dynMap(cur, dev, orig, allocSize, offset, allocAlignMask, attrs);
   }
 
-  /** The patches left small and alignment-constrained mappings to the pool. */
-  private patchLimitsAllow(dev: device, allocSize: number, allocAlignMask: number, pageSize: number): boolean {
+  /**
+   * swiotlb_dyn_map's refusals (RFC v1 3/4 and v2 4/7): smaller than a page, a per-mapping
+   * alignment, or a device min_align_mask.
+   */
+  patchLimitsAllow(dev: device, allocSize: number, allocAlignMask: number, pageSize: number): boolean {
     return allocSize >= pageSize && allocAlignMask === 0 && dev.min_align_mask === 0;
   }
 
@@ -314,7 +345,7 @@ export abstract class DynBufferPolicy implements SwiotlbPolicy {
       return true;
     }
     if (mem.for_alloc) return false;
-    let ix = dev.swiotlbIndex as DynDeviceIndex | undefined;
+    let ix = this.existingIndex(dev);
     if (this.skipWhenEmpty && (ix === undefined || ix.index.count === 0)) return false;
     ix ??= this.indexOf(dev);
     const b = yield* fn(cur, 'lookup_dyn_slot', this.lookupLocked(cur, ix, tlbAddr));

@@ -2,8 +2,8 @@
  * `rbtree`: v2 with Catalin Marinas's suggestion (2023-05-16, seeds/002): "You could replace the
  * list with an rbtree, O(log n) look-up vs O(n)". Dynamic buffers (dyn-buffer.ts) sit in a
  * per-device red-black tree keyed by buffer address, under the device's dma_io_tlb_lock taken
- * irqsave; otherwise as v2 (GFP_NOIO with DMA_ATTR_MAY_SLEEP, the lock skipped while the device
- * has no dynamic buffer).
+ * irqsave; otherwise as v2 (dynamic buffer first, the same refusals, opt-in with swiotlb=dynamic, GFP_NOIO
+ * with DMA_ATTR_MAY_SLEEP, the lock skipped while the device has no dynamic buffer).
  *
  * Cost model: a lookup costs one step per tree node visited (RB_NODE_NS each, at most
  * 2 log2(n + 1)); insert and erase rebalance in place and allocate nothing (the node is embedded
@@ -56,4 +56,5 @@ export class RbtreePolicy extends DynBufferPolicy {
   }
 }
 
-registerSwiotlbPolicy('rbtree', (spec: PolicySpec) => new RbtreePolicy(dynParams(spec, { maySleepGfp: 'GFP_NOIO', indexLock: 'spin_lock_irqsave', dynamicFirst: false })));
+// built on v2: opt-in with swiotlb=dynamic as v2 5/7
+registerSwiotlbPolicy('rbtree', (spec: PolicySpec) => new RbtreePolicy(dynParams(spec, { maySleepGfp: 'GFP_NOIO', indexLock: 'spin_lock_irqsave', dynamicFirst: true, dynamic: false })));

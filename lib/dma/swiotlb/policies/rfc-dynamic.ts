@@ -1,7 +1,9 @@
 /**
- * `rfc-dynamic`: Tesarik's RFC v1 (2023-03-20, KERNEL-FACTS 1.12). When the boot pool has no
- * room, the mapping gets its own buffer (dyn-buffer.ts) recorded in a maple tree under an
- * external lock. Blocking allocations use GFP_KERNEL with DMA_ATTR_MAY_SLEEP (maySleepGfp, the
+ * `rfc-dynamic`: Tesarik's RFC v1 (2023-03-20, KERNEL-FACTS 1.12). A mapping swiotlb_dyn_map
+ * accepts gets its own buffer before the pool is tried (dyn-buffer.ts), on every device but a
+ * restricted pool's, recorded in ONE maple tree in struct io_tlb_mem (dyn_slots) under an
+ * external lock in io_tlb_mem (dyn_lock): every device's lookup of an address outside the pool
+ * takes that one lock (v2's changelog: "Track dynamic buffers per device instead of per swiotlb"). Blocking allocations use GFP_KERNEL with DMA_ATTR_MAY_SLEEP (maySleepGfp, the
  * RFC's choice; Hellwig: "Without GFP_NOIO allocations this will deadlock eventually").
  *
  * The index lock's flavour is a parameter: spin_lock_irqsave (default, what the RFC did, since
@@ -22,8 +24,7 @@
  * progress with GFP_NOIO when the allocator has nothing: mempool_alloc tries the allocator
  * without reclaim or I/O, then takes a reserved element, then waits for one to come back.
  *
- * Simplified: one index per device (the RFC had one per io_tlb_mem; v2 moved it per device); the
- * node bookkeeping is one node per entry instead of the maple tree's real splits and RCU frees;
+ * Simplified: the node bookkeeping is one node per entry instead of the maple tree's real splits and RCU frees;
  * one reserve per swiotlb (not per device).
  */
 import { ProgramError } from '../../../../scheduler';
@@ -36,7 +37,9 @@ import type { device } from '../../device';
 import { swiotlb_state } from '../state';
 import { registerSwiotlbPolicy, type PolicySpec } from '../policy';
 import { RbTree, type RbNode } from '../rbtree';
-import { DYN_SLOT_BYTES, DynBufferPolicy, dynIndexLock, dynParams, type DynDeviceIndex, type DynIndex, type DynParams, type io_tlb_dyn_slot } from './dyn-buffer';
+import { DEFINE_SPINLOCK } from '../../../kernel/spinlock';
+import { lockdep_set_class } from '../../../kernel/lock';
+import { DYN_SLOT_BYTES, DynBufferPolicy, dynParams, type DynDeviceIndex, type DynIndex, type DynParams, type io_tlb_dyn_slot } from './dyn-buffer';
 
 /** sizeof(struct maple_node). */
 export const MAPLE_NODE_BYTES = 256;
@@ -123,10 +126,23 @@ export class RfcDynamicPolicy extends DynBufferPolicy {
   override attach(m: Machine, st: Parameters<DynBufferPolicy['attach']>[1]): void {
     super.attach(m, st);
     this.reservePools = null;
+    this.shared = null;
   }
 
-  protected newIndex(m: Machine, dev: device): DynDeviceIndex {
-    return { lock: dynIndexLock(m, dev, '&dev->dma_io_tlb_dyn_lock'), index: new MapleIndex(() => this.pools()), lockedAt: 0 };
+  /** io_tlb_mem's dyn_slots tree and dyn_lock (one per swiotlb, made on first use in a run). */
+  private shared: DynDeviceIndex | null = null;
+
+  protected newIndex(m: Machine): DynDeviceIndex {
+    if (this.shared === null) {
+      const lock = DEFINE_SPINLOCK(m, 'io_tlb_default_mem.dyn_lock');
+      lockdep_set_class(lock, '&mem->dyn_lock');
+      this.shared = { lock, index: new MapleIndex(() => this.pools()), lockedAt: 0 };
+    }
+    return this.shared;
+  }
+
+  protected override existingIndex(): DynDeviceIndex | undefined {
+    return this.shared ?? undefined;
   }
 
   /** The reserve, once created (before that, and without one, the allocator directly). */
@@ -181,7 +197,8 @@ export function* swiotlb_dyn_reserve_init(cur: Task, gfp: number): KernelBody<bo
 }
 
 registerSwiotlbPolicy('rfc-dynamic', (spec: PolicySpec) => {
-  const p = dynParams(spec, { maySleepGfp: 'GFP_KERNEL', indexLock: 'spin_lock_irqsave', dynamicFirst: false }, ['reserve', 'reserveOrder']);
+  if (spec.dynamic !== undefined && spec.dynamic !== true) throw new ProgramError('swiotlb policy rfc-dynamic: RFC v1 has no swiotlb=dynamic switch (dynamic buffers are always on); use v2-list for the opt-in');
+  const p = dynParams(spec, { maySleepGfp: 'GFP_KERNEL', indexLock: 'spin_lock_irqsave', dynamicFirst: true, dynamic: true }, ['reserve', 'reserveOrder']);
   const r: RfcReserveParams = { reserve: 0, reserveOrder: 0 };
   for (const k of ['reserve', 'reserveOrder'] as const) {
     const v = spec[k];

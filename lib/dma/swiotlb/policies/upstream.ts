@@ -1,7 +1,7 @@
 /**
  * `upstream`: CONFIG_SWIOTLB_DYNAMIC as merged in v6.6 (Tesarik; KERNEL-FACTS 1.9, 1.13).
  *
- *  map      search mem->pools (newest first) in the order mem.searchOrder names (v6.9+ area-major
+ *  map      search mem->pools (newest first) in the order mem.searchOrder names (v6.8+ area-major
  *           or v6.6 pool-major). On a miss: schedule_work(dyn_alloc) on system_wq (a pending item
  *           is not queued twice), then a transient pool of exactly nr_slots(size) slots and one
  *           area with GFP_NOWAIT | __GFP_NOWARN, its buffer from the coherent atomic pool in a CoCo
@@ -34,7 +34,7 @@ import type { Task } from '../../../kernel/task';
 import { DECLARE_WORK, schedule_work, type work_struct } from '../../../kernel/workqueue';
 import { mmIfPresent } from '../../../mm/mm';
 import { dma_limit, type device } from '../../device';
-import { IO_TLB_MIN_SLABS, IO_TLB_SIZE, nr_slots } from '../constants';
+import { IO_TLB_MIN_SLABS, IO_TLB_SEGSIZE, IO_TLB_SIZE, nr_slots } from '../constants';
 import { pool_assign, swiotlb_find_in_pools, swiotlb_release_slots, swiotlb_search_pool_area } from '../find';
 import {
   M_GROW_BYTES,
@@ -46,6 +46,7 @@ import {
   RATELIMIT_BURST,
   RATELIMIT_NS,
   swiotlb_alloc_pool,
+  late_pool_overhead,
   swiotlb_dyn_free,
   swiotlb_phys_limit,
   swiotlb_rcu_lookup,
@@ -70,6 +71,7 @@ export class UpstreamPolicy implements SwiotlbPolicy {
   private readonly steps = { n: 0 };
 
   attach(m: Machine, st: SwiotlbState): void {
+    if (!st.mem.profile.dynamic) throw new ProgramError(`swiotlb policy upstream is CONFIG_SWIOTLB_DYNAMIC, first in v6.6: kernel ${st.mem.profile.version} has no growth or transient pools (use static)`);
     if (mmIfPresent(m) === null) throw new ProgramError('swiotlb policy upstream grows pools from the page allocator: call mm_init(m, ...) before dma_init');
     const mem = st.mem;
     this.mem = mem;
@@ -112,6 +114,9 @@ export class UpstreamPolicy implements SwiotlbPolicy {
     if (slot >= 0) pool = ref.pool!;
     else {
       if (!mem.can_grow) return -1;
+      // After v6.8 a request no pool run can hold (over 128 slots) fails here, before growth; v6.6
+      // and v6.8 go on to kick dyn_alloc and allocate (and free) a transient pool for it.
+      if (mem.profile.oversizeEarlyExit && nr_slots(allocSize) > IO_TLB_SEGSIZE) return -1;
       yield* schedule_work(cur, this.dyn_alloc!);
       const t = yield* this.transient(cur, dev, mem, orig, allocSize, allocAlignMask);
       if (t === null) return -1;
@@ -149,8 +154,9 @@ export class UpstreamPolicy implements SwiotlbPolicy {
     return { pool, slot };
   }
 
+  /** A transient pool's buffer pages, slot array and descriptor. */
   private heldBytes(cur: Task, pool: io_tlb_pool): number {
-    return pool.backing.pages * (mmIfPresent(cur.cpu.machine)?.phys.pageSize ?? 4096);
+    return pool.backing.pages * (mmIfPresent(cur.cpu.machine)?.phys.pageSize ?? 4096) + late_pool_overhead(pool);
   }
 
   *find(cur: Task, dev: device, tlbAddr: number, out: BounceRef): KernelBody<boolean> {
@@ -181,8 +187,11 @@ export class UpstreamPolicy implements SwiotlbPolicy {
     mem.transient_nslabs -= pool.nslabs; // dec_transient_used
   }
 
+  /** Every pool's slots, the grown pools' slot arrays and descriptors, and the transient pools. */
   footprint(st: SwiotlbState): number {
-    return st.mem.nslabs * IO_TLB_SIZE + this.transientBytes;
+    let overhead = 0;
+    for (const p of this.pools) overhead += late_pool_overhead(p);
+    return st.mem.nslabs * IO_TLB_SIZE + overhead + this.transientBytes;
   }
 }
 

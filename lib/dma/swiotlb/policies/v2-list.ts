@@ -1,6 +1,8 @@
 /**
- * `v2-list`: Tesarik's v2 (2023-04-19, RESEND 2023-05-09; KERNEL-FACTS 1.12). Dynamic buffers
- * (dyn-buffer.ts) sit on a per-device list under the device's dma_io_tlb_lock taken irqsave; a
+ * `v2-list`: Tesarik's v2 (2023-04-19, RESEND 2023-05-09; KERNEL-FACTS 1.12). Off unless the
+ * kernel was booted with swiotlb=dynamic (v2 5/7; the `dynamic` parameter, default false: then it
+ * is the static pool). Dynamic buffers, tried before the pool for mappings swiotlb_dyn_map accepts
+ * (dyn-buffer.ts), sit on a per-device list under the device's dma_io_tlb_lock taken irqsave; a
  * lookup walks it from the front and moves the hit to the front (most recently used first), so a
  * buffer looked up repeatedly (sync, then unmap) is found in one step. Blocking allocations use
  * GFP_NOIO with DMA_ATTR_MAY_SLEEP (after Hellwig's deadlock remark). A per-device "has dynamic
@@ -69,4 +71,5 @@ export class V2ListPolicy extends DynBufferPolicy {
   }
 }
 
-registerSwiotlbPolicy('v2-list', (spec: PolicySpec) => new V2ListPolicy(dynParams(spec, { maySleepGfp: 'GFP_NOIO', indexLock: 'spin_lock_irqsave', dynamicFirst: false })));
+// v2 5/7: dynamic buffers only with swiotlb=dynamic on the command line (`dynamic: true`)
+registerSwiotlbPolicy('v2-list', (spec: PolicySpec) => new V2ListPolicy(dynParams(spec, { maySleepGfp: 'GFP_NOIO', indexLock: 'spin_lock_irqsave', dynamicFirst: true, dynamic: false })));
