@@ -22,7 +22,7 @@ import { HuntFold } from './fold';
 import { StrategyPicker } from './portfolio';
 import { programHash, type Program } from './program';
 import type { IterationRecord } from './record';
-import { checkSeed } from './rng';
+import { checkPositiveInt, checkSeed } from './rng';
 import { CHUNK, UnitRunner, unitCount, type HuntPlan } from './units';
 import { Watch, type WatchSnapshot } from './watch';
 import { Watchdog, stuckRecord } from './watchdog';
@@ -104,7 +104,11 @@ export async function huntParallel(program: Program, source: ProgramSource, opts
   const portableOpts = portable(opts);
   const dog = supervised ? new Watchdog(seconds) : null;
   const pool: PoolWorker[] = [];
+  // Bad options are one-line errors before any worker boots (supervised, the plan is made there).
   const picker = new StrategyPicker(opts);
+  engineOptions(opts);
+  checkSeed(opts.seed ?? 0);
+  checkPositiveInt(opts.iterations ?? 1000, 'iteration count');
   let plan: HuntPlan | null = opts.plan ?? (supervised ? null : planHunt(program, opts, true));
   let fold: HuntFold | null = null;
   try {
@@ -122,9 +126,12 @@ export async function huntParallel(program: Program, source: ProgramSource, opts
       plan = planned.plan;
     }
     fold = new HuntFold(foldOptions(opts, plan.iterations));
-    await runUnits(program, opts, plan, fold, { workers, typescript, source, portableOpts, dog, pool, picker, seconds });
+    const ctx: PoolContext = { workers, typescript, source, portableOpts, dog, pool, picker, seconds, stuckRuns: 0 };
+    await runUnits(program, opts, plan, fold, ctx);
     if (!supervised) return finishHunt(program, opts, plan, fold);
     const result = finishHunt(program, { ...opts, shrink: false }, plan, fold);
+    // A stuck DFS path cut its subtree short: the search did not cover the tree.
+    if (ctx.stuckRuns > 0) result.exhausted = false;
     if (opts.shrink) await shrinkOnWorkers(result, { typescript, source, portableOpts, dog: dog as Watchdog, pool, plan });
     return result;
   } finally {
@@ -142,6 +149,8 @@ interface PoolContext {
   pool: PoolWorker[];
   picker: StrategyPicker;
   seconds: number;
+  /** Runs stopped by the watchdog so far. */
+  stuckRuns: number;
 }
 
 /** Boot a worker without a plan; it calibrates, posts the plan and then serves units. */
@@ -255,6 +264,7 @@ async function runUnits(program: Program, opts: HuntOptions, plan: HuntPlan, fol
       const u = snap.unit;
       if (u < 0 || !w.queued.includes(u)) return finish(new Error(`a supervised worker got stuck outside a unit (unit ${u})`));
       const strategy = plan.prefixes ? (c.picker.only.name === 'dfs' ? 'dfs' : c.picker.name) : c.picker.at(u * plan.chunk + snap.index).name;
+      c.stuckRuns++;
       const m = stuck.get(u) ?? new Map<number, IterationRecord>();
       m.set(snap.index, stuckRecord(snap, plan.hash, strategy, c.seconds));
       stuck.set(u, m);

@@ -95,7 +95,7 @@ export class Watch {
       beat: h[W_BEAT],
       step: h[W_STEP],
       thread: tid,
-      threadName: tid >= 0 && tid < THREAD_SLOTS ? get(this.threadNames, tid) || `#${tid}` : tid === -2 ? 'a timer callback' : 'setup',
+      threadName: tid >= 0 && tid < THREAD_SLOTS ? get(this.threadNames, tid) || `#${tid}` : tid === -2 ? 'a timer callback' : 'setup or finish code',
       op: h[W_OP],
       obj: h[W_OBJ],
       objName: h[W_OBJ] >= 0 && h[W_OBJ] < OBJECT_SLOTS ? get(this.objectNames, h[W_OBJ]) : '',
