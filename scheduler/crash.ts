@@ -57,9 +57,18 @@ function isNode(file: string): boolean {
   return file.startsWith('node:') || file.includes(`${sep}node_modules${sep}`) || !file.includes(sep);
 }
 
-/** Frames that are the program's: not the engine's own, not Node's or a dependency's. */
+/**
+ * Frames that are the program's: not the engine's own, not Node's or a dependency's, and only
+ * the innermost stretch of them: past the engine frame that ran the step come the frames of
+ * whoever called the engine (the CLI, a test, a worker thread), which differ between callers
+ * of the same run and would make the finding's text depend on them.
+ */
 function programFrames(frames: Frame[]): Frame[] {
-  return frames.filter((f) => !isEngine(f.file) && !isNode(f.file));
+  let i = 0;
+  while (i < frames.length && (isEngine(frames[i].file) || isNode(frames[i].file))) i++;
+  const out: Frame[] = [];
+  for (; i < frames.length && !isEngine(frames[i].file); i++) if (!isNode(frames[i].file)) out.push(frames[i]);
+  return out;
 }
 
 function rel(file: string): string {

@@ -41,6 +41,7 @@ import { F_BLOCKED, F_RUN, F_SPIN, Frame, Thread, type Effect, type ThreadFn } f
 import { crashFinding, OpError } from './crash';
 import { ReplayStrategy } from './strategies/replay';
 import { Waitable } from './waitable';
+import { HEAD_LEN, W_BEAT, W_OBJ, W_OP, W_STEP, W_THREAD, currentWatch, type Watch } from './watch';
 
 export interface EngineOptions {
   /** Scheduling window in ns: Infinity = interleave mode, 0 = timed mode. */
@@ -271,6 +272,12 @@ export class Engine implements ChoiceView {
   private coverSet: Set<string> | null = null;
   private classHash = 0;
 
+  // ---- yield watch (watch.ts): a supervisor on another thread sees the run progress ----
+  private readonly watch: Watch | null;
+  /** The watch's header, or a private array when unwatched: the stores need no branch. */
+  private readonly hb: Int32Array;
+  private beats = 0;
+
   constructor(opts: EngineOptions = {}) {
     this.window = opts.window ?? Infinity;
     this.horizon = opts.horizon ?? Infinity;
@@ -280,6 +287,8 @@ export class Engine implements ChoiceView {
     this.captureOps = opts.captureOps ?? false;
     this.conformance = opts.conformance ?? false;
     this.internalRoots = opts.internalRoots ?? [];
+    this.watch = currentWatch();
+    this.hb = this.watch !== null ? this.watch.head : new Int32Array(HEAD_LEN);
     this.timed = this.window === 0;
     this.clockBound = this.horizon !== Infinity || this.window !== Infinity;
     this.useCand = this.window !== Infinity;
@@ -338,6 +347,7 @@ export class Engine implements ChoiceView {
     const t = new Thread(this.threads.length, name, this, clock ?? this.now());
     if (opts?.daemon) t.daemon = true;
     this.threads.push(t);
+    if (this.watch !== null) this.watch.threadName(t.id, name);
     // The body runs to its first op in a start step of its own, after the current step (or
     // setup) ends: never inside the spawner's step.
     const f = new Frame(t, EMPTY_BODY, null);
@@ -355,6 +365,7 @@ export class Engine implements ChoiceView {
   /** A stable id for a shared object (visible operations name it). */
   object(name: string): number {
     this.objects.push(name);
+    if (this.watch !== null) this.watch.objectName(this.objects.length - 1, name);
     return this.objects.length - 1;
   }
 
@@ -609,6 +620,7 @@ export class Engine implements ChoiceView {
       d[k + 2] = kind;
       d[k + 3] = ids[idx];
       this.devLen = k + 4;
+      if (this.watch !== null) this.watch.deviation(this.step, this.sub, kind, ids[idx]);
     }
     this.choices++;
     return idx;
@@ -712,6 +724,12 @@ export class Engine implements ChoiceView {
     this.reset(strategy, seed, expectedSteps);
     this.program = program;
     let inSetup = true;
+    if (this.watch !== null) {
+      this.watch.begin(seed);
+      // Beats go on from the last engine's in this thread: a new engine is progress too.
+      this.beats = this.hb[W_BEAT] + 1;
+      this.hb[W_BEAT] = this.beats;
+    }
     try {
       program.setup(this);
       inSetup = false;
@@ -719,6 +737,7 @@ export class Engine implements ChoiceView {
       if (!this.stopped && program.finish) {
         this.exec = null;
         this.timerNow = this.endTime();
+        this.hb[W_THREAD] = -1;
         program.finish(this);
       }
     } catch (e) {
@@ -1005,6 +1024,9 @@ export class Engine implements ChoiceView {
     this.hash = mix(mixNum(this.hash, time), 0x7173);
     if (this.instrument) this.log(`timer ${tm.name}`);
     this.stepObj = STEP_TIMER;
+    this.hb[W_BEAT] = ++this.beats;
+    this.hb[W_STEP] = this.step;
+    this.hb[W_THREAD] = -2;
     try {
       tm.fn();
     } catch (e) {
@@ -1208,6 +1230,13 @@ export class Engine implements ChoiceView {
    */
   private advance(t: Thread): void {
     let inline = 0;
+    // The yield watch: plain stores (see watch.ts).
+    const hb = this.hb;
+    hb[W_BEAT] = ++this.beats;
+    hb[W_STEP] = this.step;
+    hb[W_THREAD] = t.id;
+    hb[W_OP] = t.opKind;
+    hb[W_OBJ] = t.opA;
     for (;;) {
       const f = t.top;
       let r: IteratorResult<unknown, unknown>;

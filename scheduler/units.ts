@@ -15,9 +15,12 @@ import { deriveSeed } from './rng';
 import { makeStrategy } from './strategies';
 import type { Dfs } from './strategies/dfs';
 import { StrategyPicker } from './portfolio';
+import { W_INDEX, W_UNIT, currentWatch } from './watch';
 
 /** Iterations per unit of a seeded hunt. Fixed, so every process cuts a hunt the same way. */
 export const CHUNK = 16;
+
+const NONE: ReadonlyMap<number, IterationRecord> = new Map();
 
 /** How many subtrees a DFS is split into for workers and shards (at least, when it has them). */
 const DFS_TARGET_PREFIXES = 32;
@@ -87,21 +90,33 @@ export class UnitRunner {
    * Run unit `u`; hand each record to `emit` with its iteration index (-1 when only the fold
    * knows it: DFS subtrees). Stops early when `emit` returns true.
    */
-  run(u: number, emit: (rec: IterationRecord, index: number) => boolean): void {
+  run(u: number, emit: (rec: IterationRecord, index: number) => boolean, stuck: ReadonlyMap<number, IterationRecord> = NONE): void {
     const p = this.plan;
+    const watch = currentWatch();
+    if (watch !== null) watch.head[W_UNIT] = u;
     if (p.prefixes !== null) {
       const prefix = p.prefixes[u];
       if (prefix === undefined) throw new InputError(`no DFS unit ${u} (the hunt has ${p.prefixes.length})`);
       const dfs = (makeStrategy(this.opts) as Dfs).restrict(prefix);
       for (let n = 0; n < p.iterations && !dfs.exhausted(); n++) {
+        // A path that got stuck ends its subtree: the tree below it was never expanded.
+        const s = stuck.get(n);
+        if (s !== undefined) return void emit(s, -1);
+        if (watch !== null) watch.head[W_INDEX] = n;
         if (emit(this.record(this.runOne(dfs, dfsSeed(p.seed)), dfs), -1)) return;
       }
       return;
     }
     const end = Math.min(p.iterations, (u + 1) * p.chunk);
     for (let i = u * p.chunk; i < end; i++) {
-      const s = this.picker.at(i);
-      if (emit(this.record(this.runOne(s, deriveSeed(p.seed, i)), s), i)) return;
+      const s = stuck.get(i - u * p.chunk);
+      if (s !== undefined) {
+        if (emit(s, i)) return;
+        continue;
+      }
+      if (watch !== null) watch.head[W_INDEX] = i - u * p.chunk;
+      const st = this.picker.at(i);
+      if (emit(this.record(this.runOne(st, deriveSeed(p.seed, i)), st), i)) return;
     }
   }
 

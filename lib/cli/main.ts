@@ -1,7 +1,12 @@
 /**
  * The irqsim command: list, run, hunt, replay (CONTRACT.md). Output is kernel-style text, or
  * with --json one JSON object on stdout and nothing else. Exit codes: 0 as expected, 1 a run not
- * as expected, 2 bad input (one line on stderr, no stack trace unless --debug).
+ * as expected, 2 bad input (one line on stderr, no stack trace unless --debug), 3 an
+ * internal_error was found (a bug in irqsim itself; it wins over 1).
+ *
+ * hunt, run and replay run supervised by default (--yield-timeout, 10 s): the runs happen on
+ * worker threads the main thread stops when a scenario thread does not yield in time, so the
+ * command returns a promise. --yield-timeout 0 runs them in this thread, synchronously.
  */
 import { InputError, ProgramError, engineOptions, programHash, replay, shrinkSchedule, type HuntCoverage, type HuntOptions, type ReplayResult } from '../../scheduler';
 import { existsSync } from 'fs';
@@ -10,7 +15,7 @@ import { renderHtml } from '../report/html';
 import { findingJson } from '../report/json';
 import { findingTimeline, traceRun, writeTrace } from '../report/trace';
 import { scenarioProgram, type Params, type Perturbation, type ScenarioDef, type VariantDef } from '../scenario/define';
-import { huntVariant, huntVariantAsync, partialRun, replayCommand, variantHuntOptions, type HuntState, type RunJson, type VariantHuntOptions } from '../scenario/hunt';
+import { huntVariant, huntVariantAsync, partialRun, replayCommand, replaySupervised, variantHuntOptions, type HuntState, type RunJson, type VariantHuntOptions } from '../scenario/hunt';
 import { claimsHold, describeClaim, formatClaims, judgeClaims, type ClaimJson } from '../scenario/claims';
 import { claimHunter } from '../scenario/hunt-scenario';
 import { allScenarios, findScenario } from '../scenario/registry';
@@ -34,9 +39,11 @@ const stdio: Io = {
 const USAGE = `usage: irqsim <list|run|hunt|replay|shrink|merge|report> [scenario] [options]
   irqsim list [--json]
   irqsim hunt <scenario|all> [--variant v] [--seed n] [--iterations n] [--strategy random|pct|fair-pct|dfs | --portfolio]
-              [--workers n] [--shard i/n] [--out results.json [--resume]] [--json] ...
-  irqsim run <scenario> [--variant v] [--trace out.json] [--json]
-  irqsim replay <scenario> <schedule> [--variant v] [--continue] [--trace out.json] [--json]
+              [--workers n] [--shard i/n] [--out results.json [--resume]] [--yield-timeout s] [--json] ...
+  irqsim run <scenario> [--variant v] [--trace out.json] [--yield-timeout s] [--json]
+  irqsim replay <scenario> <schedule> [--variant v] [--continue] [--trace out.json] [--yield-timeout s] [--json]
+  --yield-timeout s: stop a scenario thread that runs s seconds without yielding and report it as
+              a scenario_error (default 10; 0: off, everything in this thread; not with --trace)
   irqsim shrink <scenario> <schedule> [--variant v] [--json]
   irqsim merge <shard.json>... [--out merged.json] [--json]
   irqsim report <results.json> --html <out.html>`;
@@ -114,7 +121,7 @@ const APPLIES: Record<string, string[]> = {
   list: ['json'],
   report: ['html'],
   merge: ['out', 'json'],
-  replay: [...REPLAY_OPTIONS, 'continue', 'trace'],
+  replay: [...REPLAY_OPTIONS, 'continue', 'trace', 'yield-timeout'],
   shrink: REPLAY_OPTIONS,
 };
 
@@ -255,6 +262,7 @@ function cmdHunt(o: CliOptions, io: Io, single: boolean): number | Promise<numbe
         single,
         machine: machineOverrides(o),
         workers: o.workers,
+        yieldTimeout: o.yieldTimeout,
         ...(o.shard ? { shard: o.shard } : {}),
         ...(keep ? { keepState: true, request } : {}),
         ...(before?.state ? { resumeFrom: before.state } : {}),
@@ -280,7 +288,7 @@ function cmdHunt(o: CliOptions, io: Io, single: boolean): number | Promise<numbe
     const ok = outputs.every((x) => x.runs.every((r) => r.verdict === 'as-expected') && claimsHold(x.claims));
     if (o.json) io.out(JSON.stringify(docOf(outputs)));
     else for (const [i, x] of outputs.entries()) printText(io, x.scenario, x.runs, defs[i].keyMetrics ?? [], x.claims);
-    return ok ? 0 : 1;
+    return exitCode(ok, outputs.flatMap((x) => x.runs.flatMap((r) => r.findings.map((f) => f.kind))));
   };
   const drive = (i: number): number | Promise<number> => {
     for (; i < tasks.length; i++) {
@@ -292,7 +300,7 @@ function cmdHunt(o: CliOptions, io: Io, single: boolean): number | Promise<numbe
         hunt: { ...t.vo.hunt, onProgress, progressEvery: 1 },
         ...(writer ? { onState: (st: HuntState) => ((current!.state = st), writer.update()) } : {}),
       };
-      const r = o.workers > 1 && !single ? huntVariantAsync(t.def, t.v, t.params, vo) : huntVariant(t.def, t.v, t.params, vo);
+      const r = (o.workers > 1 && !single) || o.yieldTimeout > 0 ? huntVariantAsync(t.def, t.v, t.params, vo) : huntVariant(t.def, t.v, t.params, vo);
       const done = (x: RunJson) => {
         bar.stop();
         t.out.runs.push(x);
@@ -339,7 +347,7 @@ function cmdRunTrace(o: CliOptions, io: Io, def: ScenarioDef): number {
   const unexpected = judge(vs[0].expect, t.run.findings.map((f) => f.kind), {}).unexpected;
   if (!o.json) for (const f of t.run.findings) io.out(`${f.text}\n`);
   else io.out(JSON.stringify({ scenario: { id: def.id, name: def.name, file: def.file }, variant: vs[0].name, trace: o.trace, findings: t.run.findings.map((f) => ({ kind: f.kind, fingerprint: f.fingerprint, headline: f.headline })) }));
-  return unexpected.length === 0 ? 0 : 1;
+  return exitCode(unexpected.length === 0, t.run.findings.map((f) => f.kind));
 }
 
 /**
@@ -413,7 +421,7 @@ function cmdMerge(o: CliOptions, io: Io): number {
   if (o.out !== undefined) writeAtomic(o.out, JSON.stringify(docOf(outputs)));
   if (o.json) io.out(JSON.stringify(docOf(outputs)));
   else for (const x of outputs) printText(io, x.scenario, x.runs, findScenario(x.scenario.file && existsSync(x.scenario.file) ? x.scenario.file : x.scenario.id).keyMetrics ?? [], x.claims);
-  return ok ? 0 : 1;
+  return exitCode(ok, outputs.flatMap((x) => x.runs.flatMap((r) => r.findings.map((f) => f.kind))));
 }
 
 /** irqsim shrink <scenario> <schedule>: the smallest schedule that still gives its first finding. */
@@ -491,11 +499,16 @@ function scheduleArgs(o: CliOptions, cmd: string): { def: ScenarioDef; params: P
   return { def, params, v, schedule };
 }
 
-function cmdReplay(o: CliOptions, io: Io): number {
+function cmdReplay(o: CliOptions, io: Io): number | Promise<number> {
   const { def, params, v, schedule } = scheduleArgs(o, 'replay');
   const mode = o.continueReplay ? 'continue' : 'strict';
   // The variant's engine options (a declared timed window) shape the path, as in its hunt.
   const eopts = engineOptions(variantHuntOptions(def, v, o.hunt));
+  if (o.yieldTimeout > 0 && o.trace === undefined) {
+    // Under the same budget as the hunt that found the schedule: a stuck run is stopped and
+    // reported as the same scenario_error finding.
+    return replaySupervised(def, v, params, schedule, { ...variantHuntOptions(def, v, o.hunt), mode }, machineOverrides(o), o.yieldTimeout).then((r) => printReplay(o, io, def, v, params, schedule, r));
+  }
   let r: ReplayResult;
   if (o.trace !== undefined) {
     // The traced replay is the replay: same path, same findings (the tracer only observes).
@@ -504,6 +517,10 @@ function cmdReplay(o: CliOptions, io: Io): number {
     io.err(`irqsim: wrote ${o.trace} (${t.trace.traceEvents.length} events)`);
     r = t.replayed as ReplayResult;
   } else r = replay(scenarioProgram(def, v.name, params, machineOverrides(o)), schedule, { ...eopts, mode });
+  return printReplay(o, io, def, v, params, schedule, r);
+}
+
+function printReplay(o: CliOptions, io: Io, def: ScenarioDef, v: VariantDef, params: Params, schedule: string, r: Pick<ReplayResult, 'findings' | 'ran' | 'divergedAt' | 'events'>): number {
   const findings = r.findings.map((f) => findingJson({ ...f, iteration: 0, schedule: r.ran, runs: 1, totalCount: f.count }, replayCommand(def, v.name, params, r.ran, machineOverrides(o))));
   const unexpected = judge(v.expect, r.findings.map((f) => f.kind), {}).unexpected;
   if (o.json) {
@@ -514,7 +531,13 @@ function cmdReplay(o: CliOptions, io: Io): number {
     for (const f of findings) io.out(`\n${f.text}`);
     if (findings.length === 0) io.out('\nno findings');
   }
-  return unexpected.length === 0 ? 0 : 1;
+  return exitCode(unexpected.length === 0, r.findings.map((f) => f.kind));
+}
+
+/** CONTRACT.md exit codes: 3 when irqsim found a bug in itself, else 0 as expected, else 1. */
+function exitCode(ok: boolean, kinds: readonly string[]): number {
+  if (kinds.includes('internal_error')) return 3;
+  return ok ? 0 : 1;
 }
 
 /**

@@ -9,6 +9,7 @@ import { parseArgs } from 'util';
 import { InputError, checkPositiveInt, checkSeed, type HuntOptions, type Shard } from '../../scheduler';
 import type { Params, ScenarioDef } from '../scenario/define';
 import { KERNEL_VERSIONS, isKernelVersion } from '../kernel/config';
+import { DEFAULT_YIELD_TIMEOUT } from '../../scheduler/watchdog';
 
 const SPEC = {
   variant: { type: 'string' },
@@ -41,6 +42,7 @@ const SPEC = {
   resume: { type: 'boolean' },
   trace: { type: 'string' },
   html: { type: 'string' },
+  'yield-timeout': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -80,6 +82,25 @@ export interface CliOptions {
   given: string[];
   /** --help: the usage on stdout. */
   help: boolean;
+  /**
+   * --yield-timeout <seconds> (default 10, or IRQSIM_YIELD_TIMEOUT): a scenario thread that
+   * runs longer without yielding is stopped and reported as a scenario_error. Above 0, hunt,
+   * run and replay run on supervised worker threads; 0 turns the watchdog off and runs
+   * everything in this thread (synchronously).
+   */
+  yieldTimeout: number;
+}
+
+/** The largest --yield-timeout (a day): beyond it, say 0 for no limit. */
+const MAX_YIELD_TIMEOUT = 86400;
+
+/** --yield-timeout <seconds>: a number of seconds >= 0 (0: off). */
+export function parseYieldTimeout(s: string, what = '--yield-timeout'): number {
+  if (!/^\d+(\.\d+)?$/.test(s.trim())) throw new InputError(`bad ${what} "${s}": expected seconds >= 0, such as 10 or 0.5 (0 turns the watchdog off)`);
+  const n = Number(s);
+  if (n > MAX_YIELD_TIMEOUT) throw new InputError(`bad ${what} "${s}": at most ${MAX_YIELD_TIMEOUT} seconds (0 turns the watchdog off)`);
+  if (n > 0 && n < 0.05) throw new InputError(`bad ${what} "${s}": below 0.05 s a busy machine would stop healthy runs (0 turns the watchdog off)`);
+  return n;
 }
 
 /** "10ms", "5s", "250us", "1000" (ns) -> ns. */
@@ -137,6 +158,9 @@ export function parseCli(argv: string[]): CliOptions {
     hunt.portfolio = true;
   }
   const workers = typeof v.workers === 'string' ? parseWorkers(v.workers) : 1;
+  const envTimeout = process.env.IRQSIM_YIELD_TIMEOUT;
+  const yieldTimeout =
+    typeof v['yield-timeout'] === 'string' ? parseYieldTimeout(v['yield-timeout']) : envTimeout !== undefined && envTimeout !== '' ? parseYieldTimeout(envTimeout, 'IRQSIM_YIELD_TIMEOUT') : DEFAULT_YIELD_TIMEOUT;
   const shard = parseShard(typeof v.shard === 'string' ? v.shard : undefined, typeof v['shard-count'] === 'string' ? v['shard-count'] : undefined);
   if (v.resume === true && typeof v.out !== 'string') throw new InputError('--resume continues the hunt recorded in --out <results.json>: give --out');
   let lockdep: boolean | undefined;
@@ -168,6 +192,7 @@ export function parseCli(argv: string[]): CliOptions {
     ...(typeof v.trace === 'string' ? { trace: v.trace } : {}),
     given: Object.keys(v).filter((k) => v[k] !== undefined),
     help: v.help === true,
+    yieldTimeout,
   };
 }
 

@@ -16,7 +16,10 @@ import {
   HuntFold,
   unitCount,
 } from '../../scheduler';
-import { huntParallel } from '../../scheduler/pool';
+import { huntParallel, runJobSupervised } from '../../scheduler/pool';
+import { engineOptions, type RunResult } from '../../scheduler';
+import { StrategyPicker } from '../../scheduler/portfolio';
+import { stuckSchedule, yieldTimeoutFinding } from '../../scheduler/watchdog';
 import { scenarioSource } from './source';
 import type { MachineOptions } from '../kernel/machine';
 import { findingJson, type FindingJson } from '../report/json';
@@ -67,6 +70,12 @@ export interface VariantHuntOptions {
   machine?: Partial<MachineOptions>;
   /** Worker threads (huntVariantAsync; 1 or absent: this thread). */
   workers?: number;
+  /**
+   * Seconds a scenario thread may run without yielding (huntVariantAsync; 0 or absent: no
+   * limit, everything in this thread). Above 0 every run happens on worker threads that the
+   * main thread supervises and stops (scheduler/watchdog.ts): the CLI's default.
+   */
+  yieldTimeout?: number;
   /** Run one shard's units. */
   shard?: Shard;
   /** Continue from (--resume) or merge these records; `foldOnly`: run nothing (merge). */
@@ -210,17 +219,72 @@ export function huntVariant(def: ScenarioDef, v: VariantDef, params: Params, o: 
 
 /** Hunt one variant on `o.workers` worker threads (the same result as huntVariant). */
 export async function huntVariantAsync(def: ScenarioDef, v: VariantDef, params: Params, o: VariantHuntOptions = {}): Promise<RunJson> {
-  if (o.single === true || (o.workers ?? 1) <= 1) return huntVariant(def, v, params, o);
+  const seconds = o.yieldTimeout ?? 0;
+  if (seconds > 0 && o.single === true) return judgeRun(def, v, params, o, await singleRunSupervised(def, v, params, o, seconds), null);
+  if (seconds <= 0 && (o.single === true || (o.workers ?? 1) <= 1)) return huntVariant(def, v, params, o);
   const p = prepare(def, v, params, o);
-  const h = await huntParallel(p.program, scenarioSource(def, v.name, params, o.machine ?? {}), { ...p.opts, workers: o.workers ?? 1 });
+  const h = await huntParallel(p.program, scenarioSource(def, v.name, params, o.machine ?? {}), { ...p.opts, workers: o.workers ?? 1, yieldTimeout: seconds });
   return judgeRun(def, v, params, o, h, p);
+}
+
+/**
+ * Replay `schedule` on a supervised worker (irqsim replay): the replay's result, or, when a
+ * thread does not yield within `seconds`, a result whose one finding is that scenario_error
+ * (the same finding the hunt recorded for that schedule).
+ */
+export async function replaySupervised(def: ScenarioDef, v: VariantDef, params: Params, schedule: string, opts: HuntOptions & { mode?: 'strict' | 'continue' }, machine: Partial<MachineOptions>, seconds: number): Promise<RunResult & { divergedAt: number; ran: string }> {
+  const source = scenarioSource(def, v.name, params, machine);
+  const { mode, ...hunt } = opts;
+  const r = await runJobSupervised(source, hunt, { type: 'replay', schedule, opts: { ...engineOptions(hunt), mode: mode ?? 'strict' } }, seconds);
+  if ('result' in r) return r.result as RunResult & { divergedAt: number; ran: string };
+  const program = scenarioProgram(def, v.name, params, machine);
+  const strategy = schedule.split(':')[2] ?? 'replay';
+  const ran = stuckSchedule(r.stuck, programHash(program, engineOptions({ ...hunt, instrument: false })), strategy);
+  return stuckRun(r.stuck.seed, r.stuck.step, yieldTimeoutFinding(r.stuck, seconds), ran);
+}
+
+function stuckRun(seed: number, steps: number, f: ReturnType<typeof yieldTimeoutFinding>, ran: string): RunResult & { divergedAt: number; ran: string } {
+  return {
+    seed,
+    endReason: 'fatal',
+    findings: [f],
+    metrics: { steps, choices: 0, preemptions: 0, switches: 0, interrupts: 0, coalesced: 0, timers: 0, faults: 0, deviations: 0, endTime: 0 },
+    hash: 0,
+    deviations: [],
+    events: null,
+    coverage: null,
+    interleaving: 0,
+    divergedAt: -1,
+    ran,
+  };
+}
+
+/** `irqsim run` on a supervised worker: iteration 0, fully instrumented. */
+async function singleRunSupervised(def: ScenarioDef, v: VariantDef, params: Params, o: VariantHuntOptions, seconds: number): Promise<HuntResult> {
+  const machine = o.machine ?? {};
+  const opts = variantHuntOptions(def, v, o.hunt);
+  const program = scenarioProgram(def, v.name, params, machine);
+  const { stopWhen: _w, onProgress: _p, onUnit: _u, done: _d, plan: _pl, ...plain } = opts;
+  const j = await runJobSupervised(scenarioSource(def, v.name, params, machine), plain, { type: 'iteration', opts: { ...plain, iteration: 0, instrument: true } }, seconds);
+  let r: RunResult;
+  let schedule = '';
+  if ('result' in j) r = j.result as RunResult;
+  else {
+    const hash = programHash(program, engineOptions({ ...opts, instrument: false }));
+    schedule = stuckSchedule(j.stuck, hash, new StrategyPicker(opts).at(0).name);
+    r = stuckRun(j.stuck.seed, j.stuck.step, yieldTimeoutFinding(j.stuck, seconds), schedule);
+  }
+  return singleResult(program, opts, r, schedule);
 }
 
 /** `irqsim run`: iteration 0, fully instrumented, as a one-schedule hunt result. */
 function singleRun(def: ScenarioDef, v: VariantDef, params: Params, o: VariantHuntOptions): HuntResult {
   const program = scenarioProgram(def, v.name, params, o.machine ?? {});
   const opts = variantHuntOptions(def, v, o.hunt);
-  const r = runIteration(program, { ...opts, iteration: 0, instrument: true });
+  return singleResult(program, opts, runIteration(program, { ...opts, iteration: 0, instrument: true }), '');
+}
+
+function singleResult(program: ReturnType<typeof scenarioProgram>, opts: HuntOptions, r: RunResult, schedule: string): HuntResult {
   return {
     program: program.name,
     hash: programHash(program, opts),
@@ -229,7 +293,7 @@ function singleRun(def: ScenarioDef, v: VariantDef, params: Params, o: VariantHu
     iterations: 1,
     schedulesRun: 1,
     firstIteration: r.findings.length ? 0 : -1,
-    findings: r.findings.map((f) => ({ ...f, iteration: 0, schedule: '', runs: 1, totalCount: f.count })),
+    findings: r.findings.map((f) => ({ ...f, iteration: 0, schedule, runs: 1, totalCount: f.count })),
     totals: r.metrics,
     expectedSteps: r.metrics.steps,
     exhausted: false,

@@ -9,17 +9,18 @@ import { spawn } from 'child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
-import { main, type Io } from '../../lib/cli/main';
+import { main, mainAsync, type Io } from '../../lib/cli/main';
 
 const ROOT = join(__dirname, '..', '..');
 /** The environment the CLI reads; cleared around every case so the caller's cannot leak in. */
-const ENV_KEYS = ['JOB_COMPLETION_INDEX', 'IRQSIM_SHARD_COUNT', 'IRQSIM_SEED', 'IRQSIM_ITERATIONS'] as const;
+const ENV_KEYS = ['JOB_COMPLETION_INDEX', 'IRQSIM_SHARD_COUNT', 'IRQSIM_SEED', 'IRQSIM_ITERATIONS', 'IRQSIM_YIELD_TIMEOUT'] as const;
 
 function withEnv<T>(env: Record<string, string>, fn: () => T): T {
   const saved = ENV_KEYS.map((k) => [k, process.env[k]] as const);
   try {
     for (const k of ENV_KEYS) delete process.env[k];
-    Object.assign(process.env, env);
+    // In-process cases run unsupervised (synchronously) unless the case sets the variable.
+    Object.assign(process.env, { IRQSIM_YIELD_TIMEOUT: '0' }, env);
     return fn();
   } finally {
     for (const [k, v] of saved) {
@@ -170,6 +171,20 @@ const CASES: Case[] = [
   [['hunt', 'abba', '--seed', '1'], /IRQSIM_SEED: bad seed "1.5"/, { IRQSIM_SEED: '1.5' }],
   [['hunt', 'abba'], /IRQSIM_ITERATIONS: bad iteration count "0"/, { IRQSIM_ITERATIONS: '0' }],
   [['hunt', 'abba'], /IRQSIM_ITERATIONS: bad iteration count "many"/, { IRQSIM_ITERATIONS: 'many' }],
+  // --yield-timeout, IRQSIM_YIELD_TIMEOUT
+  [['hunt', 'abba', '--yield-timeout', 'soon'], /bad --yield-timeout "soon": expected seconds >= 0, such as 10 or 0.5 \(0 turns the watchdog off\)/],
+  [['hunt', 'abba', '--yield-timeout', ''], /bad --yield-timeout "": expected seconds >= 0/],
+  [['hunt', 'abba', '--yield-timeout', '-1'], /bad value for --yield-timeout: a value starting with '-'/],
+  [['hunt', 'abba', '--yield-timeout=-1'], /bad --yield-timeout "-1": expected seconds >= 0/],
+  [['run', 'abba', '--yield-timeout', '1e3'], /bad --yield-timeout "1e3"/],
+  [['hunt', 'abba', '--yield-timeout', '0.01'], /bad --yield-timeout "0.01": below 0.05 s a busy machine would stop healthy runs/],
+  [['hunt', 'abba', '--yield-timeout', '100000'], /bad --yield-timeout "100000": at most 86400 seconds/],
+  [['hunt', 'abba', '--yield-timeout'], /--yield-timeout needs a value/],
+  [['replay', 'abba', SCHED, '--yield-timeout', 'x'], /bad --yield-timeout "x"/],
+  [['hunt', 'abba'], /IRQSIM_YIELD_TIMEOUT "ten": expected seconds >= 0/, { IRQSIM_YIELD_TIMEOUT: 'ten' }],
+  [['list', '--yield-timeout', '5'], /--yield-timeout does not apply to irqsim list: it takes --json/],
+  [['shrink', 'abba', SCHED, '--yield-timeout', '5'], /--yield-timeout does not apply to irqsim shrink/],
+  [['merge', '@shard1', '--yield-timeout', '5'], /--yield-timeout does not apply to irqsim merge/],
   // --out, --resume
   [['hunt', 'abba', '--resume'], /--resume continues the hunt recorded in --out <results.json>: give --out/],
   [['hunt', 'abba', '--resume', '--out', '@missing'], /cannot read .*missing.json: ENOENT/],
@@ -274,10 +289,27 @@ describe('bad input: exit code 2 and one line on stderr (CONTRACT.md)', function
     });
   }
 
+  it('supervised (--yield-timeout > 0), an error found on the worker thread is the same one line, exit 2', async function () {
+    this.timeout(120_000);
+    for (const [argv, msg] of [
+      [['replay', 'abba', F.sched, '--variant', 'fixed', '--yield-timeout', '5'], /^irqsim: schedule was recorded for program hash \w+, but abba\/fixed/],
+      [['hunt', 'abba', '--strategy', 'bfs', '--yield-timeout', '5'], /^irqsim: unknown strategy "bfs"/],
+    ] as const) {
+      let out = '';
+      let err = '';
+      const code = await mainAsync([...argv], { out: (s) => (out += `${s}\n`), err: (s) => (err += `${s}\n`) });
+      expect(code, argv.join(' ')).to.equal(2);
+      expect(out).to.equal('');
+      expect(err.replace(/\n$/, '').split('\n')).to.have.length(1);
+      expect(err).to.match(msg);
+    }
+  });
+
   it('--help prints the usage on stdout and exits 0', () => {
     const r = cli(['--help']);
     expect(r.code).to.equal(0);
     expect(r.out).to.match(/^usage: irqsim </);
+    expect(r.out).to.match(/--yield-timeout s: stop a scenario thread that runs s seconds without yielding/);
     expect(r.err).to.equal('');
   });
 
