@@ -2,11 +2,12 @@
 import type { Strategy } from '../choice';
 import { InputError } from '../errors';
 import { Dfs } from './dfs';
+import { Dpor } from './dpor';
 import { FairPct } from './fair-pct';
 import { Pct } from './pct';
 import { RandomWalk } from './random';
 
-export const STRATEGIES = ['random', 'pct', 'fair-pct', 'dfs'] as const;
+export const STRATEGIES = ['random', 'pct', 'fair-pct', 'dfs', 'dpor'] as const;
 export type StrategyName = (typeof STRATEGIES)[number];
 
 export interface StrategySpec {
@@ -40,6 +41,10 @@ export function makeStrategy(spec: StrategySpec = {}): Strategy {
         spec.preemptionBound === undefined ? Infinity : nonNegInt(spec.preemptionBound, 'preemption bound'),
         spec.irqBound === undefined ? Infinity : nonNegInt(spec.irqBound, 'irq bound'),
       );
+    case 'dpor':
+      // Source-DPOR is sound only unbounded (a bound would need Coons et al.'s bounded POR).
+      if (spec.preemptionBound !== undefined || spec.irqBound !== undefined) throw new InputError('--strategy dpor is bounded by steps only: drop --preemption-bound / --irq-bound (or use --strategy dfs)');
+      return new Dpor();
     default:
       throw new InputError(`unknown strategy "${name}": expected one of ${STRATEGIES.join(', ')}`);
   }
