@@ -429,6 +429,11 @@ function printText(io: Io, s: { id: string; name: string }, runs: RunJson[], key
   for (const r of runs) {
     const kinds = r.findings.map((f) => `${f.kind}${f.count > 1 ? ` x${f.count}` : ''}`).join(', ') || 'clean';
     io.out(`-- ${r.variant}: ${r.verdict} after ${r.schedulesRun} schedule(s): ${kinds}${r.why ? `  (${r.why})` : ''}`);
+    if (r.search) {
+      const d = r.dpor;
+      const extra = d ? `; dpor: ${d.traces} trace(s), ${d.sleepBlocked} sleep-set blocked, defaulted: ${d.defaulted.join(', ') || 'none'}; bounds: ${d.bounds}` : '';
+      io.out(`   search: ${r.search}${extra}`);
+    }
     if (isHuntCoverage(r.coverage)) for (const line of formatCoverage(r.coverage)) io.out(`   ${line}`);
     for (const f of r.findings) {
       io.out('');
