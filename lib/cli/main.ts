@@ -31,7 +31,8 @@ const stdio: Io = {
 
 const USAGE = `usage: irqsim <list|run|hunt|replay|shrink|merge|report> [scenario] [options]
   irqsim list [--json]
-  irqsim hunt <scenario|all> [--variant v] [--seed n] [--iterations n] [--strategy random|pct|fair-pct|dfs | --portfolio]
+  irqsim hunt <scenario|all> [--variant v] [--seed n] [--iterations n] [--strategy random|pct|fair-pct|dfs|dpor|ipb|idb | --portfolio]
+              [--depth d] [--pct-steps k] [--preemption-bound n] [--irq-bound n] [--delay-bound n]
               [--workers n] [--shard i/n] [--out results.json [--resume]] [--json] ...
   irqsim run <scenario> [--variant v] [--trace out.json] [--json]
   irqsim replay <scenario> <schedule> [--variant v] [--continue] [--trace out.json] [--json]
