@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { Dfs, Dpor, Engine, Resource, type Program, type Strategy, type Thread } from '../../scheduler';
+import { Dfs, Dpor, Engine, hunt, Resource, type Program, type Strategy, type Thread } from '../../scheduler';
 import { grid } from '../../scheduler/examples/toys';
 
 /** A small deterministic generator for the test's random programs (not simulation code). */
@@ -225,6 +225,116 @@ describe('DPOR (source-DPOR with sleep sets)', () => {
     explore(p, d, 1000);
     // The reads commute; each orders against the write: 2 x 2 = 4 traces.
     expect(d.traces).to.equal(4);
+  });
+
+  // The differential check says "no" when a footprint is wrong: a spin whose predicate reads o0
+  // but declares o1 lets DPOR treat the write of o0 as independent of the spin, and it misses
+  // the terminal state where the spinner saw the first write.
+  it('a spin predicate declaring the wrong object makes DPOR miss states (planted bug)', () => {
+    const mk = (declared: 'right' | 'wrong'): Program => ({
+      name: `spin-${declared}`,
+      setup(sim) {
+        const o0 = sim.object('o0');
+        const o1 = sim.object('o1');
+        const st = { v: 0, seen: -1 };
+        sim.world = st;
+        sim.spawn('w', function* (t) {
+          yield t.write(o0);
+          st.v = 1;
+          yield t.write(o0);
+          st.v = 2;
+        });
+        sim.spawn('s', function* (t) {
+          yield t.spinUntil(() => st.v !== 0, null, null, null, [declared === 'right' ? o0 : o1]);
+          st.seen = st.v;
+        });
+      },
+    });
+    const full = explore(mk('right'), new Dfs(), 1000).states;
+    expect(full.size).to.equal(2);
+    expect([...explore(mk('right'), new Dpor(), 1000).states].sort()).to.deep.equal([...full].sort());
+    expect(explore(mk('wrong'), new Dpor(), 1000).states.size).to.be.below(full.size);
+  });
+
+  it('an undeclared spin predicate depends on everything: still sound', () => {
+    const p: Program = {
+      name: 'spin-undeclared',
+      setup(sim) {
+        const o0 = sim.object('o0');
+        const st = { v: 0, seen: -1 };
+        sim.world = st;
+        sim.spawn('w', function* (t) {
+          yield t.write(o0);
+          st.v = 1;
+          yield t.write(o0);
+          st.v = 2;
+        });
+        sim.spawn('s', function* (t) {
+          yield t.spinUntil(() => st.v !== 0);
+          st.seen = st.v;
+        });
+      },
+    };
+    expect(explore(p, new Dpor(), 1000).states.size).to.equal(explore(p, new Dfs(), 1000).states.size);
+  });
+
+  it('search verdict: exhausted, budget (a run hit the step budget, or iterations ran out), decided', () => {
+    const ok = hunt(grid(2, 3), { strategy: 'dpor', iterations: 1000 });
+    expect(ok.search).to.equal('exhausted');
+    expect(ok.dpor).to.include({ traces: 20, sleepBlocked: 0 });
+    // Too few iterations: budget.
+    expect(hunt(grid(2, 3), { strategy: 'dpor', iterations: 5 }).search).to.equal('budget');
+    // Step budget cuts every run: the tree ran out, but it is not exhausted.
+    const cut = hunt(grid(2, 3), { strategy: 'dpor', iterations: 1000, stepBudget: 3, stopAtFirst: false });
+    expect(cut.search).to.equal('budget');
+    // A finding stops the hunt: decided.
+    const bug: Program = {
+      name: 'bug',
+      setup(sim) {
+        const x = sim.object('x');
+        const st = { a: 0 };
+        sim.spawn('a', function* (t) {
+          yield t.write(x);
+          st.a = 1;
+        });
+        sim.spawn('b', function* (t) {
+          yield t.read(x);
+          sim.assert(st.a === 0, 'late', 'b saw a');
+        });
+      },
+    };
+    const d = hunt(bug, { strategy: 'dpor', iterations: 1000 });
+    expect(d.findings.map((f) => f.kind)).to.deep.equal(['assertion']);
+    expect(d.search).to.equal('decided');
+    // Plain DFS gets the same verdicts.
+    expect(hunt(grid(2, 3), { strategy: 'dfs', iterations: 1000 }).search).to.equal('exhausted');
+  });
+
+  it('a program that changes under a replayed prefix is a nondeterminism finding, never exhausted', () => {
+    let calls = 0;
+    const p: Program = {
+      name: 'drift',
+      setup(sim) {
+        const x = sim.object('x');
+        calls++;
+        const n = calls >= 7 ? 3 : 2; // a third thread appears after 4 calibration runs and 2 DPOR runs
+        for (let i = 0; i < n; i++) {
+          sim.spawn(`t${i}`, function* (t) {
+            yield t.write(x);
+            yield t.write(x);
+          });
+        }
+      },
+    };
+    const r = hunt(p, { strategy: 'dpor', iterations: 1000, stopAtFirst: false });
+    expect(r.findings.map((f) => f.kind)).to.include('nondeterminism');
+    expect(r.search).to.not.equal('exhausted');
+  });
+
+  it('--strategy dpor refuses bounds, a horizon, and splitting', () => {
+    expect(() => hunt(grid(2, 2), { strategy: 'dpor', preemptionBound: 1 })).to.throw(/bounded by steps only/);
+    expect(() => hunt(grid(2, 2), { strategy: 'dpor', horizon: 1000 })).to.throw(/horizon/);
+    expect(() => hunt(grid(2, 2), { strategy: 'dpor', splitDfs: true })).to.throw(/one process/);
   });
 
   // Differential: DPOR reaches exactly the terminal states (final shared state + findings) of
