@@ -1424,6 +1424,19 @@ export class Engine implements ChoiceView {
     t.done = true;
     if (t.inSpinners) this.removeSpinner(t);
     if (this.instrument) this.log(`${t.name} exits`);
+    // The exit is what joiners read (DPOR footprint), and it wakes them.
+    if (this.obs !== null) this.fpAdd(fpPending(t.id), 1);
+    if (t.exitWait !== null) this.wakeAll(t.exitWait);
+  }
+
+  /** @internal Thread.join: the joiner's step reads whether `other` has exited. */
+  _joinCheck(other: Thread): void {
+    if (this.obs !== null) this.fpAdd(fpPending(other.id), 0);
+  }
+
+  /** @internal Thread.join: the waitable joiners of `t` block on. */
+  _exitWaitable(t: Thread): Waitable {
+    return (t.exitWait ??= this.waitable(`exit:${t.name}`));
   }
 
   /** Earliest raise time among the interrupts t could take now, or Infinity. */

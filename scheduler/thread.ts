@@ -104,6 +104,8 @@ export class Thread {
    * other threads have all finished is done even though the daemons still wait.
    */
   daemon = false;
+  /** Threads joining this one wait here (made by the first join). */
+  exitWait: Waitable | null = null;
 
   constructor(
     readonly id: number,
@@ -168,6 +170,19 @@ export class Thread {
     this.opFx = null;
     return OP;
   }
+  /**
+   * Wait until `other` has finished (its body returned and no interrupt is still due on it):
+   * `yield* t.join(other)`. The check is a visible step; the exit wakes the joiners.
+   */
+  *join(other: Thread): Generator<unknown, void, unknown> {
+    yield this.point();
+    this.sim._joinCheck(other);
+    while (!other.done) {
+      yield this.block(this.sim._exitWaitable(other));
+      this.sim._joinCheck(other);
+    }
+  }
+
   /** Block on `w` until woken. Check-then-block is atomic: no scheduling point in between. */
   block(w: Waitable): Op {
     this.opKind = OP_BLOCK;

@@ -103,3 +103,81 @@ describe('delay bounding and iterative bounding', () => {
     expect([...(q as unknown as { changeStep: Float64Array }).changeStep].some((x) => x > 1)).to.equal(true);
   });
 });
+
+describe('t.join and sim.end', () => {
+  const joinProg = (join: boolean): Program => ({
+    name: `join-${join}`,
+    setup(sim) {
+      const x = sim.object('x');
+      const st = { x: 0, seen: -1 };
+      sim.world = st;
+      const w = sim.spawn('worker', function* (t) {
+        for (let i = 0; i < 3; i++) {
+          yield t.write(x);
+          st.x++;
+        }
+      });
+      sim.spawn('main', function* (t) {
+        if (join) yield* t.join(w);
+        yield t.read(x);
+        st.seen = st.x;
+        sim.assert(st.seen === 3, 'early', `main saw ${st.seen}`);
+      });
+    },
+  });
+
+  for (const strategy of ['dfs', 'dpor']) {
+    it(`${strategy}: main after join(worker) always sees the worker's three writes; without the join it does not`, () => {
+      const ok = hunt(joinProg(true), { strategy, iterations: 10_000, stopAtFirst: false });
+      expect(ok.findings).to.have.length(0);
+      expect(ok.search).to.equal('exhausted');
+      const bad = hunt(joinProg(false), { strategy, iterations: 10_000 });
+      expect(bad.findings.map((f) => f.kind)).to.deep.equal(['assertion']);
+    });
+  }
+
+  it('join of a thread that already finished does not block', () => {
+    const p: Program = {
+      name: 'join-done',
+      setup(sim) {
+        const w = sim.spawn('w', function* (t) {
+          yield t.point();
+        });
+        sim.spawn('m', function* (t) {
+          yield t.point();
+          yield t.point();
+          yield* t.join(w);
+          yield* t.join(w);
+        });
+      },
+    };
+    const r = hunt(p, { strategy: 'dfs', iterations: 100, stopAtFirst: false });
+    expect(r.findings).to.have.length(0);
+    expect(r.search).to.equal('exhausted');
+  });
+
+  it('sim.end() ends the run cleanly: no finding for threads left blocked, no further steps', () => {
+    const p = (end: boolean): Program => ({
+      name: `end-${end}`,
+      setup(sim) {
+        const w = sim.waitable('never');
+        sim.spawn('sleeper', function* (t) {
+          yield t.block(w);
+        });
+        sim.spawn('ender', function* (t) {
+          yield t.point();
+          if (end) sim.end();
+          yield t.point();
+          yield t.point();
+        });
+      },
+    });
+    const e = new Engine();
+    const r = e.run(p(true), makeStrategy({ strategy: 'dfs' }), 0, 10);
+    expect(r.findings).to.have.length(0);
+    expect(r.endReason).to.equal('done');
+    expect(r.metrics.steps).to.equal(1);
+    const r2 = new Engine().run(p(false), makeStrategy({ strategy: 'dfs' }), 0, 10);
+    expect(r2.findings.map((f) => f.kind)).to.deep.equal(['no_progress']);
+  });
+});
