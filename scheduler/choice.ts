@@ -14,6 +14,41 @@ export const JITTER = 3; // timing jitter (weighted)
 export const FAULT = 4; // injected fault fires or not (weighted, bounded per run)
 
 export const NONE = -1;
+/** Strategy.choose may return PRUNE at a SCHED choice: the run ends here, before the step (DPOR: the rest is redundant). */
+export const PRUNE = -2;
+
+/**
+ * Footprint keys of a step, for partial-order reduction: shared object o, waitable w (block and
+ * wake), and the pending-interrupt set of thread t (raise writes it, every step of t reads it).
+ */
+export function fpObject(o: number): number {
+  return o * 4;
+}
+export function fpWaitable(w: number): number {
+  return w * 4 + 1;
+}
+export function fpPending(t: number): number {
+  return t * 4 + 2;
+}
+
+/** What one step touched: keys[0..len) with writes[i] = 1 for a write; all = depends on everything. */
+export interface Footprint {
+  all: boolean;
+  len: number;
+  keys: Int32Array;
+  writes: Uint8Array;
+}
+
+/** A strategy that wants each step's footprint (DPOR). The engine records footprints only for it. */
+export interface StepObserver {
+  /** Thread `tid` became enabled by the step in progress (or by the starts or timer after it). */
+  noteEnabled(tid: number): void;
+  /**
+   * The step of thread `tid` ended with footprint `fp` (tid -1: thread starts or a timer that ran
+   * after the last step, part of it). Return true to end the run here (the rest is redundant).
+   */
+  stepDone(tid: number, fp: Footprint): boolean;
+}
 
 export const KIND_LETTERS = 'siwjf';
 export const KIND_NAMES = ['sched', 'irq', 'wake', 'jitter', 'fault'];
@@ -32,6 +67,8 @@ export interface ChoiceView {
   readonly target: number;
   /** Expected steps of a run, learned from calibration runs. */
   readonly expectedSteps: number;
+  /** Report that the program left the path a replayed prefix recorded (a fatal `nondeterminism` finding). */
+  reportNondeterminism?(what: string): void;
 }
 
 export interface Strategy {
@@ -53,4 +90,6 @@ export interface Strategy {
   end(steps: number): void;
   /** True when the strategy has nothing left to explore (exhaustive DFS). */
   exhausted(): boolean;
+  /** When set, the engine records every step's footprint and reports it here (DPOR). */
+  readonly observer?: StepObserver;
 }

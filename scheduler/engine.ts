@@ -12,7 +12,7 @@
  * is a step of its own (so other threads' earlier events come first) and an interrupt raised
  * while its target is in the middle of local work splits that work.
  */
-import { FAULT, IRQ, JITTER, NONE, SCHED, WAKE, type ChoiceView, type Strategy } from './choice';
+import { FAULT, IRQ, JITTER, NONE, PRUNE, SCHED, WAKE, fpObject, fpPending, fpWaitable, type ChoiceView, type Footprint, type StepObserver, type Strategy } from './choice';
 import { InputError, ProgramError } from './errors';
 import type { Finding, FindingInput } from './finding';
 import { mix, mixNum } from './hash';
@@ -141,6 +141,7 @@ const INLINE_LIMIT = 1_000_000;
 /** A frame's body until its start step calls the thread function. */
 const EMPTY_BODY: Generator<unknown, unknown, unknown> = (function* () {})();
 const NO_DEVIATIONS = new Int32Array(0);
+const NO_READS: readonly number[] = [];
 
 /** A run's result; deviations stay packed until someone asks for them (most hunt runs never do). */
 class PackedRunResult implements RunResult {
@@ -254,6 +255,10 @@ export class Engine implements ChoiceView {
   private readonly timers = new TimerHeap<Timer>();
   /** Pending timers that are not daemon timers. */
   private liveTimers = 0;
+
+  // ---- footprints (only when the strategy observes steps: DPOR) ----
+  private obs: StepObserver | null = null;
+  private readonly fp: Footprint = { all: false, len: 0, keys: new Int32Array(32), writes: new Uint8Array(32) };
 
   // ---- metrics and deviations ----
   private choices = 0;
@@ -409,6 +414,7 @@ export class Engine implements ChoiceView {
    * partial-order reduction. Cheap: a no-op unless conformance is on.
    */
   also(obj: number): void {
+    if (this.obs !== null) this.fpAdd(fpObject(obj), 1);
     if (!this.conformance) return;
     if (this.alsoLen === this.alsoObjs.length) {
       const a = new Int32Array(this.alsoObjs.length * 2);
@@ -425,6 +431,14 @@ export class Engine implements ChoiceView {
   halt(): void {
     this.stopped = true;
     this.endReason = 'fatal';
+  }
+
+  /**
+   * End the run cleanly after the current step: the program has reached the end of what it
+   * models (no finding; threads still running are not reported as stuck, finish() is not run).
+   */
+  end(): void {
+    this.stopped = true;
   }
 
   objectName(id: number): string {
@@ -488,6 +502,11 @@ export class Engine implements ChoiceView {
   /** Raise an interrupt: it becomes pending on its target (coalesced if already pending). */
   raise(src: InterruptSource): void {
     if (!(src instanceof InterruptSource)) throw new ProgramError(`raise() needs an interrupt source, got ${describe(src)}`);
+    // A raise reads and writes the target's pending set, coalesced or not (DPOR footprint).
+    if (this.obs !== null) {
+      this.fpAdd(fpPending(src.target.id), 1);
+      this.fpReads(src.canDeliver === undefined ? NO_READS : src.reads);
+    }
     if (src.pending) {
       src.coalesced++;
       this.coalesced++;
@@ -555,6 +574,10 @@ export class Engine implements ChoiceView {
   retarget(src: InterruptSource, t: Thread): void {
     if (src.target === t) return;
     const old = src.target;
+    if (this.obs !== null) {
+      this.fpAdd(fpPending(old.id), 1);
+      this.fpAdd(fpPending(t.id), 1);
+    }
     if (src.pending) {
       old.pendingIrqs.splice(old.pendingIrqs.indexOf(src), 1);
       src.pending = false;
@@ -568,6 +591,7 @@ export class Engine implements ChoiceView {
 
   /** Wake the first waiter of `w` (FIFO). Returns the thread woken, or null. */
   wake(w: Waitable): Thread | null {
+    if (this.obs !== null) this.fpAdd(fpWaitable(w.id), 1);
     if (w.waiters.length === 0) return null;
     const f = w.waiters.shift()!;
     this.wakeFrame(f, this.now());
@@ -576,6 +600,7 @@ export class Engine implements ChoiceView {
 
   /** Wake one waiter of `w` picked at the choice point (default: the FIFO head). */
   wakeChoice(w: Waitable): Thread | null {
+    if (this.obs !== null) this.fpAdd(fpWaitable(w.id), 1);
     const ws = w.waiters;
     if (ws.length <= 1) {
       this.nextSub(WAKE); // keeps later wake choices of this step at their ordinals
@@ -593,6 +618,7 @@ export class Engine implements ChoiceView {
   }
 
   wakeAll(w: Waitable): number {
+    if (this.obs !== null) this.fpAdd(fpWaitable(w.id), 1);
     const n = w.waiters.length;
     const now = this.now();
     while (w.waiters.length > 0) this.wakeFrame(w.waiters.shift()!, now);
@@ -607,6 +633,11 @@ export class Engine implements ChoiceView {
     this.sub = this.nextSub(kind);
     if (n <= 1) return 0;
     const idx = this.strategy.choose(kind, ids, n, def, this, weights);
+    if (idx === PRUNE && kind === SCHED && this.obs !== null) {
+      // DPOR: every continuation from here is covered by another run.
+      this.stopped = true;
+      return def;
+    }
     if (!(idx >= 0 && idx < n)) throw new ProgramError(`strategy ${this.strategy.name} returned index ${idx} of ${n}`);
     if (idx !== def) {
       if (this.devLen + 4 > this.dev.length) {
@@ -700,6 +731,11 @@ export class Engine implements ChoiceView {
       this.endReason = 'fatal';
     }
     return f;
+  }
+
+  /** A strategy saw the program leave the path its replayed prefix recorded. */
+  reportNondeterminism(what: string): void {
+    this.report({ kind: 'nondeterminism', fingerprint: 'nondeterminism:prefix', headline: `nondeterminism: ${what}`, fatal: true });
   }
 
   /** A program's own check: a fatal `assertion` finding when `cond` is false. */
@@ -817,6 +853,7 @@ export class Engine implements ChoiceView {
     this.world = undefined;
     this.exec = null;
     this.timerNow = 0;
+    this.obs = strategy.observer ?? null;
     this.stopped = false;
     this.endReason = 'done';
     this.hash = 0x1234567;
@@ -905,6 +942,7 @@ export class Engine implements ChoiceView {
         this.currentEnabled = prevIn;
         // Resuming local work (timed mode) commutes with everything: no choice needed.
         const idx = cont >= 0 ? cont : this.choose(SCHED, ids, n, def);
+        if (this.stopped) return; // pruned, or a nondeterminism finding
         t = this.threads[ids[idx]];
         if (prevIn && t.id !== prev && cont < 0) this.preemptions++;
       }
@@ -920,6 +958,7 @@ export class Engine implements ChoiceView {
    */
   private runStarts(): void {
     const list = this.starts;
+    if (this.obs !== null) this.fpReset();
     for (let i = 0; i < list.length && !this.stopped; i++) {
       const t = list[i];
       t.starting = false;
@@ -944,6 +983,8 @@ export class Engine implements ChoiceView {
       this.updateEnabled(t);
     }
     list.length = 0;
+    // Starts are part of the step that spawned them (they run right after it, as its sequel).
+    if (this.obs !== null && this.obs.stepDone(-1, this.fp)) this.stopped = true;
   }
 
   /**
@@ -1036,6 +1077,13 @@ export class Engine implements ChoiceView {
     // Threads the timer spawned start now, so the run sees them as runnable.
     if (this.starts.length > 0) this.runStarts();
     this.afterStep(this.timerNow);
+    if (this.obs !== null) {
+      // When a timer fires depends on every thread's clock: it belongs to the step before it
+      // and depends on everything.
+      this.fpReset();
+      this.fp.all = true;
+      if (this.obs.stepDone(-1, this.fp)) this.stopped = true;
+    }
   }
 
   /**
@@ -1084,6 +1132,7 @@ export class Engine implements ChoiceView {
     const start = t.clock;
     this.mixStep(t, kind);
     if (this.instrument) this.logStep(t);
+    if (this.obs !== null) this.stepFootprint(t, kind);
     if (t.pendingIrqs.length > 0 && t._interruptible && this.tryDeliver(t)) {
       // the step was the interrupt's delivery (or, timed mode, idling until it is raised)
     } else if (t.top.state !== F_RUN || kind === P_EXIT) {
@@ -1151,6 +1200,56 @@ export class Engine implements ChoiceView {
     this.stepObj = STEP_NONE;
     this.afterStep(start);
     this.updateEnabled(t);
+    if (this.obs !== null) {
+      // A step reads the clock (timers, horizon, finite window) when any of them is live.
+      if (this.timers.size > 0 || this.clockBound) this.fp.all = true;
+      if (this.obs.stepDone(t.id, this.fp)) this.stopped = true;
+    }
+  }
+
+  // ---- footprints (DPOR) ----
+
+  private fpReset(): void {
+    this.fp.all = false;
+    this.fp.len = 0;
+  }
+
+  private fpAdd(key: number, write: number): void {
+    const fp = this.fp;
+    if (fp.len === fp.keys.length) {
+      const k = new Int32Array(fp.len * 2);
+      k.set(fp.keys);
+      fp.keys = k;
+      const w = new Uint8Array(fp.len * 2);
+      w.set(fp.writes);
+      fp.writes = w;
+    }
+    fp.keys[fp.len] = key;
+    fp.writes[fp.len++] = write;
+  }
+
+  /** Reads of a predicate: the declared objects, or everything when undeclared (null). */
+  private fpReads(reads: readonly number[] | null): void {
+    if (reads === null) this.fp.all = true;
+    else for (let i = 0; i < reads.length; i++) this.fpAdd(fpObject(reads[i]), 0);
+  }
+
+  /** What a step declares before it runs: its op's object, spin reads, its pending interrupts. */
+  private stepFootprint(t: Thread, kind: number): void {
+    this.fpReset();
+    // Whether (and which) interrupt lands at this step depends on t's pending set.
+    this.fpAdd(fpPending(t.id), 0);
+    for (let i = 0; i < t.pendingIrqs.length; i++) {
+      const s = t.pendingIrqs[i];
+      if (s.canDeliver !== undefined) this.fpReads(s.reads);
+    }
+    if (kind === OP_ACCESS || kind === OP_RELAX) {
+      if (t.opA !== NO_OBJECT) this.fpAdd(fpObject(t.opA), t.opB === 1 ? 1 : 0);
+    } else if (kind === OP_ACQUIRE || kind === OP_RELEASE) {
+      this.fpAdd(fpObject(t.opA), 1);
+    } else if (kind === OP_SPIN) {
+      this.fpReads(t.opReads);
+    }
   }
 
   /**
@@ -1203,6 +1302,8 @@ export class Engine implements ChoiceView {
     f.sFxA = t.opFxA;
     f.sFxB = t.opFxB;
     f.sInterruptible = t._interruptible;
+    f.sReads = t.opReads;
+    if (this.obs !== null) this.fpAdd(fpPending(t.id), 1);
     if (t.inSpinners) this.removeSpinner(t);
     const list = t.pendingIrqs;
     list.splice(list.indexOf(src), 1);
@@ -1281,6 +1382,7 @@ export class Engine implements ChoiceView {
           if (!(w instanceof Waitable)) throw new OpError(t, `thread ${t.name}: block() needs a waitable`);
           f.state = F_BLOCKED;
           w.waiters.push(f);
+          if (this.obs !== null) this.fpAdd(fpWaitable(w.id), 1);
           return;
         }
         case OP_SPIN:
@@ -1321,8 +1423,10 @@ export class Engine implements ChoiceView {
     t.opFx = f.sFx;
     t.opFxA = f.sFxA;
     t.opFxB = f.sFxB;
+    t.opReads = f.sReads;
     f.sFx = null;
     f.sFxA = f.sFxB = null;
+    f.sReads = null;
     if (t._interruptible !== f.sInterruptible) {
       t._interruptible = f.sInterruptible;
       this._maskChanged(t, f.sInterruptible);
@@ -1342,6 +1446,7 @@ export class Engine implements ChoiceView {
       }
       if (t.opKind === P_EXIT && !this.hasDeliverable(t)) this.exitThread(t);
     } else if (f.state === F_SPIN) {
+      if (this.obs !== null) this.fpReads(t.opReads);
       if (this.pred(t)) f.state = F_RUN;
       else this.addSpinner(t);
     }
@@ -1352,6 +1457,19 @@ export class Engine implements ChoiceView {
     t.done = true;
     if (t.inSpinners) this.removeSpinner(t);
     if (this.instrument) this.log(`${t.name} exits`);
+    // The exit is what joiners read (DPOR footprint), and it wakes them.
+    if (this.obs !== null) this.fpAdd(fpPending(t.id), 1);
+    if (t.exitWait !== null) this.wakeAll(t.exitWait);
+  }
+
+  /** @internal Thread.join: the joiner's step reads whether `other` has exited. */
+  _joinCheck(other: Thread): void {
+    if (this.obs !== null) this.fpAdd(fpPending(other.id), 0);
+  }
+
+  /** @internal Thread.join: the waitable joiners of `t` block on. */
+  _exitWaitable(t: Thread): Waitable {
+    return (t.exitWait ??= this.waitable(`exit:${t.name}`));
   }
 
   /** Earliest raise time among the interrupts t could take now, or Infinity. */
@@ -1477,11 +1595,13 @@ export class Engine implements ChoiceView {
 
   /** @internal Thread.interruptible setter. */
   _interruptibilityChanged(t: Thread): void {
+    if (this.exec !== t && this.obs !== null) this.fpAdd(fpPending(t.id), 1);
     if (this.exec !== t) this.updateEnabled(t);
   }
 
   private readyInsert(t: Thread): void {
     t.inReady = true;
+    if (this.obs !== null && this.exec !== t) this.obs.noteEnabled(t.id);
     if (this.timed) {
       this.heap.push(t.id, t.clock);
       return;

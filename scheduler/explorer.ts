@@ -22,6 +22,9 @@ import { decodeSchedule, encodeSchedule, type Schedule } from './schedule';
 import { shrinkSchedule } from './shrinker';
 import type { StrategySpec } from './strategies';
 import { RandomWalk } from './strategies/random';
+import { Dfs } from './strategies/dfs';
+import { Dpor, type DporStats } from './strategies/dpor';
+import { IterativeBounding } from './strategies/iterative';
 import { ReplayStrategy, type ReplayMode } from './strategies/replay';
 import { CHUNK, UnitRunner, discoverPrefixes, dfsSeed, unitCount, type HuntPlan } from './units';
 
@@ -94,6 +97,17 @@ export interface HuntResult {
   expectedSteps: number;
   /** True when an exhaustive strategy (DFS) ran out of paths before the budget. */
   exhausted: boolean;
+  /**
+   * The search verdict: `exhausted` (an exhaustive strategy covered its whole bounded space: no
+   * run cut short by the horizon or the step budget, no divergence), `decided` (a stop rule
+   * stopped the hunt: the expectation was decided), or `budget` (the iteration budget or a
+   * run's step budget or horizon ran out first).
+   */
+  search?: 'exhausted' | 'budget' | 'decided';
+  /** Iterative bounding (ipb, idb): the smallest bound at which the hunt's findings appear. */
+  bound?: { kind: 'preemption' | 'delay'; value: number };
+  /** DPOR statistics (strategy dpor, in one process). */
+  dpor?: DporStats & { bounds: string };
   /** How the hunt was cut into units (merge and --resume check that they agree). */
   plan?: HuntPlan;
   /** Hunt coverage (lock-order pairs, IRQ-while-holding states, interleaving classes, PCT bound). */
@@ -101,6 +115,8 @@ export interface HuntResult {
 }
 
 const CALIBRATION_RUNS = 4;
+/** Strategies that walk one tree from one seed (iteration i is the i-th path). */
+const EXHAUSTIVE = new Set(['dfs', 'dpor', 'ipb', 'idb']);
 
 /** Expected steps of a run: the longest of a few calibration runs that finished on their own. */
 export function calibrate(program: Program, engine: Engine, baseSeed: number): number {
@@ -140,7 +156,13 @@ export function planHunt(program: Program, opts: HuntOptions, split: boolean): H
   const picker = new StrategyPicker(opts);
   const engine = new Engine(eopts);
   const expectedSteps = calibrate(program, engine, seed);
-  const dfs = picker.only.name === 'dfs' && picker.name === 'dfs';
+  const dpor = picker.name === 'dpor';
+  if ((picker.name === 'ipb' || picker.name === 'idb') && split) throw new InputError(`--strategy ${picker.name} runs in one process: drop --workers/--shard`);
+  if (dpor && split) throw new InputError('--strategy dpor runs in one process: drop --workers/--shard (its backtrack sets are not split soundly)');
+  if (dpor && (opts.horizon !== undefined || (opts.window !== undefined && opts.window !== Infinity))) {
+    throw new InputError('--strategy dpor needs interleave mode without a horizon (a horizon reads every clock)');
+  }
+  const dfs = (picker.only.name === 'dfs' && picker.name === 'dfs') || dpor || picker.name === 'ipb' || picker.name === 'idb';
   return {
     strategy: picker.name,
     seed,
@@ -191,7 +213,13 @@ export function hunt(program: Program, opts: HuntOptions = {}): HuntResult {
     });
     opts.onUnit?.(u, recs, fold.stopped, plan);
   }
-  return finishHunt(program, opts, plan, fold, eopts);
+  const res = finishHunt(program, opts, plan, fold, eopts);
+  const ex = runner.exhaustive;
+  const divergences = ex instanceof Dfs || ex instanceof Dpor || ex instanceof IterativeBounding ? ex.divergences : 0;
+  if (divergences > 0 && res.search === 'exhausted') res.search = 'budget';
+  if (ex instanceof Dpor) res.dpor = { ...ex.stats(), bounds: `steps <= ${eopts.stepBudget ?? 1_000_000} per run` };
+  if (ex instanceof IterativeBounding && res.findings.length > 0) res.bound = { kind: ex.kind, value: ex.bound };
+  return res;
 }
 
 /** The fold's result, with each finding's schedule shrunk when asked. */
@@ -217,6 +245,7 @@ export function finishHunt(program: Program, opts: HuntOptions, plan: HuntPlan, 
     expectedSteps: plan.expectedSteps,
     // DFS ran out of paths before the budget: every unit folded and the fold did not stop.
     exhausted: plan.prefixes !== null && fold.stoppedBy !== 'findings' && fold.run < plan.iterations && units > 0,
+    search: fold.stoppedBy === 'findings' ? 'decided' : plan.prefixes !== null && fold.run < plan.iterations && units > 0 && fold.truncated === 0 ? 'exhausted' : 'budget',
     plan,
     coverage: fold.coverage.summary({ strategy: plan.strategy }),
   };
@@ -282,10 +311,10 @@ export function runIteration(program: Program, opts: HuntOptions & { iteration: 
   const expected = calibrate(program, engine, seed);
   const picker = new StrategyPicker(opts);
   const strategy = picker.at(iteration);
-  if (picker.name === 'dfs') {
+  if (EXHAUSTIVE.has(picker.name)) {
     for (let i = 0; i < iteration && !strategy.exhausted(); i++) engine.run(program, strategy, dfsSeed(seed), expected);
     if (strategy.exhausted()) throw new InputError(`iteration ${iteration} is past the end of the DFS tree`);
   }
   const e = eopts.instrument ? new Engine(eopts) : engine;
-  return e.run(program, strategy, picker.name === 'dfs' ? dfsSeed(seed) : deriveSeed(seed, iteration), expected);
+  return e.run(program, strategy, EXHAUSTIVE.has(picker.name) ? dfsSeed(seed) : deriveSeed(seed, iteration), expected);
 }

@@ -59,6 +59,8 @@ export class HuntFold {
   stopped = false;
   /** Why the fold stopped: the budget, or the findings (a stop rule). */
   stoppedBy: 'budget' | 'findings' | null = null;
+  /** Runs cut short by the horizon or the step budget. */
+  truncated = 0;
   /** Hunt coverage of the records folded (stops where the fold stops, like the totals). */
   readonly coverage = new CoverageAccumulator();
   private readonly every: number;
@@ -71,6 +73,7 @@ export class HuntFold {
   push(rec: IterationRecord, index = this.run): boolean {
     if (this.stopped) return true;
     this.run++;
+    if (rec.truncated) this.truncated++;
     addMetrics(this.totals, rec.metrics);
     this.coverage.add(rec);
     this.o.onRecord?.(rec);

@@ -14,6 +14,8 @@ export * from './schedule';
 export * from './shrinker';
 export * from './strategies';
 export { Dfs } from './strategies/dfs';
+export { Dpor, type DporStats } from './strategies/dpor';
+export { IterativeBounding } from './strategies/iterative';
 export { FairPct } from './strategies/fair-pct';
 export { Pct } from './strategies/pct';
 export { RandomWalk } from './strategies/random';

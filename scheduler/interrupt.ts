@@ -16,6 +16,11 @@ export interface InterruptSpec {
   /** Extra delivery condition on top of the target being interruptible. */
   canDeliver?: (t: Thread) => boolean;
   /**
+   * The shared objects canDeliver reads (DPOR footprint). Without it a canDeliver condition
+   * makes every step of the target, and every raise, depend on every other step.
+   */
+  reads?: readonly number[];
+  /**
    * Hardware masks further interrupts on entry and restores the interrupted state on return.
    * Default true: the handler starts with t.interruptible = false.
    */
@@ -30,6 +35,7 @@ export class InterruptSource {
   delivered = 0;
   readonly masks: boolean;
   readonly canDeliver: ((t: Thread) => boolean) | undefined;
+  readonly reads: readonly number[] | null;
   readonly handler: InterruptSpec['handler'];
   readonly name: string;
   target: Thread;
@@ -42,6 +48,7 @@ export class InterruptSource {
     this.target = spec.target;
     this.handler = spec.handler;
     this.canDeliver = spec.canDeliver;
+    this.reads = spec.reads ?? null;
     this.masks = spec.masks !== false;
   }
 }

@@ -31,6 +31,8 @@ export interface IterationRecord {
   coverage: readonly string[] | null;
   /** The run's interleaving-class hash. */
   interleaving: number;
+  /** The run was cut short by the horizon or the step budget. */
+  truncated?: boolean;
 }
 
 /**
@@ -62,5 +64,8 @@ export function makeRecord(r: RunResult, hash: string, strategy: string, seen: S
       (coverage ??= []).push(k);
     }
   }
-  return { seed: r.seed, steps: r.metrics.steps, findings, metrics: r.metrics, coverage, interleaving: r.interleaving };
+  const rec: IterationRecord = { seed: r.seed, steps: r.metrics.steps, findings, metrics: r.metrics, coverage, interleaving: r.interleaving };
+  // Cut short by the horizon or the step budget: a search that saw one is not exhausted.
+  if (r.endReason === 'horizon' || r.findings.some((f) => f.kind === 'step_budget')) rec.truncated = true;
+  return rec;
 }

@@ -43,6 +43,8 @@ export class Frame {
   sFxA: unknown = null;
   sFxB: unknown = null;
   sInterruptible = true;
+  /** The interrupted op's declared spin reads (see Thread.opReads). */
+  sReads: readonly number[] | null = null;
   /** The effect of the acquire this frame is blocked in, run at the hand-over. */
   hoFx: Effect | null = null;
   hoFxA: unknown = null;
@@ -75,6 +77,11 @@ export class Thread {
   opFxB: unknown = null;
   /** With Engine.captureOps: where the pending op was issued (crash reports). */
   opSite: Error | null = null;
+  /**
+   * The shared objects a spinUntil predicate reads (partial-order reduction: a step writing one
+   * of them may make it true). null: undeclared, the predicate may read anything.
+   */
+  opReads: readonly number[] | null = null;
   /** Not started yet: its body runs to its first op in a step of its own (P_START). */
   starting = false;
 
@@ -97,6 +104,8 @@ export class Thread {
    * other threads have all finished is done even though the daemons still wait.
    */
   daemon = false;
+  /** Threads joining this one wait here (made by the first join). */
+  exitWait: Waitable | null = null;
 
   constructor(
     readonly id: number,
@@ -161,6 +170,19 @@ export class Thread {
     this.opFx = null;
     return OP;
   }
+  /**
+   * Wait until `other` has finished (its body returned and no interrupt is still due on it):
+   * `yield* t.join(other)`. The check is a visible step; the exit wakes the joiners.
+   */
+  *join(other: Thread): Generator<unknown, void, unknown> {
+    yield this.point();
+    this.sim._joinCheck(other);
+    while (!other.done) {
+      yield this.block(this.sim._exitWaitable(other));
+      this.sim._joinCheck(other);
+    }
+  }
+
   /** Block on `w` until woken. Check-then-block is atomic: no scheduling point in between. */
   block(w: Waitable): Op {
     this.opKind = OP_BLOCK;
@@ -171,11 +193,13 @@ export class Thread {
   /**
    * Spin until `pred()` holds. The thread is blocked on the predicate (no busy steps); it is
    * re-checked after every step and taken up again when true. Interrupts still land while it
-   * spins if the thread is interruptible.
+   * spins if the thread is interruptible. `reads`: the shared objects `pred` reads (DPOR's
+   * footprint of the spin; without it the spin depends on every step).
    */
-  spinUntil(pred: () => boolean, fx: Effect | null = null, a: unknown = null, b: unknown = null): Op {
+  spinUntil(pred: () => boolean, fx: Effect | null = null, a: unknown = null, b: unknown = null, reads: readonly number[] | null = null): Op {
     this.opKind = OP_SPIN;
     this.opObj = pred;
+    this.opReads = reads;
     this.opFx = fx;
     this.opFxA = a;
     this.opFxB = b;

@@ -13,7 +13,8 @@ import type { Program } from './program';
 import { makeRecord, type IterationRecord } from './record';
 import { deriveSeed } from './rng';
 import { makeStrategy } from './strategies';
-import type { Dfs } from './strategies/dfs';
+import { Dfs } from './strategies/dfs';
+import { Dpor } from './strategies/dpor';
 import { StrategyPicker } from './portfolio';
 import { W_INDEX, W_UNIT, currentWatch } from './watch';
 
@@ -75,6 +76,8 @@ export class UnitRunner {
   /** Fingerprints this process has recorded in full (see record.ts). */
   private readonly seen = new Set<string>();
   private readonly seenKeys = new Set<string>();
+  /** The exhaustive strategy (DFS, DPOR) of the last unit run: its statistics. */
+  exhaustive: Strategy | null = null;
 
   constructor(
     private readonly program: Program,
@@ -97,7 +100,10 @@ export class UnitRunner {
     if (p.prefixes !== null) {
       const prefix = p.prefixes[u];
       if (prefix === undefined) throw new InputError(`no DFS unit ${u} (the hunt has ${p.prefixes.length})`);
-      const dfs = (makeStrategy(this.opts) as Dfs).restrict(prefix);
+      const s = makeStrategy(this.opts);
+      if (s instanceof Dpor && prefix.length > 0) throw new InputError('--strategy dpor runs as one unit: it cannot walk a DFS subtree');
+      const dfs = s instanceof Dfs ? s.restrict(prefix) : s;
+      this.exhaustive = dfs;
       for (let n = 0; n < p.iterations && !dfs.exhausted(); n++) {
         // A path that got stuck ends its subtree: the tree below it was never expanded.
         const s = stuck.get(n);

@@ -38,7 +38,8 @@ const stdio: Io = {
 
 const USAGE = `usage: irqsim <list|run|hunt|replay|shrink|merge|report> [scenario] [options]
   irqsim list [--json]
-  irqsim hunt <scenario|all> [--variant v] [--seed n] [--iterations n] [--strategy random|pct|fair-pct|dfs | --portfolio]
+  irqsim hunt <scenario|all> [--variant v] [--seed n] [--iterations n] [--strategy random|pct|fair-pct|dfs|dpor|ipb|idb | --portfolio]
+              [--depth d] [--pct-steps k] [--preemption-bound n] [--irq-bound n] [--delay-bound n]
               [--workers n] [--shard i/n] [--out results.json [--resume]] [--yield-timeout s] [--json] ...
   irqsim run <scenario> [--variant v] [--trace out.json] [--yield-timeout s] [--json]
   irqsim replay <scenario> <schedule> [--variant v] [--continue] [--trace out.json] [--yield-timeout s] [--json]
@@ -453,6 +454,11 @@ function printText(io: Io, s: { id: string; name: string }, runs: RunJson[], key
   for (const r of runs) {
     const kinds = r.findings.map((f) => `${f.kind}${f.count > 1 ? ` x${f.count}` : ''}`).join(', ') || 'clean';
     io.out(`-- ${r.variant}: ${r.verdict} after ${r.schedulesRun} schedule(s): ${kinds}${r.why ? `  (${r.why})` : ''}`);
+    if (r.search) {
+      const d = r.dpor;
+      const extra = d ? `; dpor: ${d.traces} trace(s), ${d.sleepBlocked} sleep-set blocked, defaulted: ${d.defaulted.join(', ') || 'none'}; bounds: ${d.bounds}` : '';
+      io.out(`   search: ${r.search}${extra}`);
+    }
     if (isHuntCoverage(r.coverage)) for (const line of formatCoverage(r.coverage)) io.out(`   ${line}`);
     for (const f of r.findings) {
       io.out('');

@@ -19,6 +19,8 @@ const SPEC = {
   depth: { type: 'string' },
   'preemption-bound': { type: 'string' },
   'irq-bound': { type: 'string' },
+  'delay-bound': { type: 'string' },
+  'pct-steps': { type: 'string' },
   mode: { type: 'string' },
   window: { type: 'string' },
   'max-steps': { type: 'string' },
@@ -146,6 +148,8 @@ export function parseCli(argv: string[]): CliOptions {
   if (typeof v.depth === 'string') hunt.depth = nonNegInt(v.depth, 'depth');
   if (typeof v['preemption-bound'] === 'string') hunt.preemptionBound = nonNegInt(v['preemption-bound'], 'preemption bound');
   if (typeof v['irq-bound'] === 'string') hunt.irqBound = nonNegInt(v['irq-bound'], 'irq bound');
+  if (typeof v['delay-bound'] === 'string') hunt.delayBound = nonNegInt(v['delay-bound'], 'delay bound');
+  if (typeof v['pct-steps'] === 'string') hunt.pctSteps = checkPositiveInt(v['pct-steps'], 'PCT step estimate');
   if (typeof v.mode === 'string') {
     if (v.mode !== 'interleave' && v.mode !== 'timed') throw new InputError(`bad mode "${v.mode}": expected interleave or timed`);
     hunt.window = v.mode === 'timed' ? 0 : Infinity;

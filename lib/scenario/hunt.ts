@@ -35,6 +35,10 @@ export interface RunJson {
   findings: FindingJson[];
   metrics: Record<string, number>;
   coverage: Record<string, unknown>;
+  /** Search verdict: exhausted (bounded space covered), budget, or decided (see HuntResult.search). */
+  search?: 'exhausted' | 'budget' | 'decided';
+  /** --strategy dpor: traces, sleep-set-blocked runs, defaulted choice kinds, bounds. */
+  dpor?: HuntResult['dpor'];
   why?: string;
   /**
    * The hunt's iteration records by unit (`--shard`, `--out`): what `irqsim merge` folds into
@@ -336,6 +340,8 @@ function judgeRun(def: ScenarioDef, v: VariantDef, params: Params, o: VariantHun
     }),
     metrics,
     coverage: h.coverage ? { ...h.coverage, expectedSteps: h.expectedSteps } : { schedules: h.schedulesRun, expectedSteps: h.expectedSteps },
+    ...(h.search ? { search: h.search } : {}),
+    ...(h.dpor ? { dpor: h.dpor } : {}),
     ...(why ? { why } : {}),
     ...(p?.state ? { state: p.state } : {}),
   };

@@ -28,6 +28,8 @@ interface Point {
   cost: Uint8Array;
   preBefore: number;
   irqBefore: number;
+  /** Delays spent before this point (delay bounding). */
+  delBefore: number;
 }
 
 export class Dfs implements Strategy {
@@ -36,7 +38,10 @@ export class Dfs implements Strategy {
   private depthNow = 0;
   private pre = 0;
   private irq = 0;
+  private delays = 0;
   private done = false;
+  /** Alternatives left out because they would exceed a bound (0 at the end: the bound never bit). */
+  cutByBound = 0;
   /** Paths cut short by a choice point whose shape differed from the recorded one. */
   divergences = 0;
   /** Positions of the first choice points, fixed (restrict), or -1: none. */
@@ -49,7 +54,20 @@ export class Dfs implements Strategy {
   constructor(
     readonly preemptionBound = Infinity,
     readonly irqBound = Infinity,
+    /**
+     * Delay bounding (Emmi, Qadeer, Rakamarić, POPL 2011): the deterministic scheduler is
+     * non-preemptive round robin (the thread that ran last goes on; when it cannot, the next
+     * id after it, cyclically). Taking the candidate k places further along that cycle costs k
+     * delays; delivering an interrupt before it is forced costs one. Paths with more than
+     * `delayBound` delays are not explored.
+     */
+    readonly delayBound = Infinity,
   ) {}
+
+  /** Delay bounding is on. */
+  get delaying(): boolean {
+    return this.delayBound !== Infinity;
+  }
 
   /** Walk only the subtree under `prefix` (positions at the first choice points). */
   restrict(prefix: readonly number[]): this {
@@ -72,6 +90,7 @@ export class Dfs implements Strategy {
     this.depthNow = 0;
     this.pre = 0;
     this.irq = 0;
+    this.delays = 0;
   }
 
   notePending(_src: number, _view: ChoiceView): void {}
@@ -93,7 +112,8 @@ export class Dfs implements Strategy {
     this.depthNow++;
     const idx = p.order[p.pos];
     if (p.cost[idx]) {
-      if (kind === SCHED) this.pre++;
+      if (this.delaying) this.delays += p.cost[idx];
+      else if (kind === SCHED) this.pre++;
       else this.irq++;
     }
     return idx;
@@ -101,14 +121,26 @@ export class Dfs implements Strategy {
 
   private newPoint(kind: number, ids: Int32Array, n: number, def: number, view: ChoiceView): Point {
     const order = new Int32Array(n);
-    order[0] = def;
-    for (let i = 0, k = 1; i < n; i++) if (i !== def) order[k++] = i;
     const cost = new Uint8Array(n);
-    for (let i = 0; i < n; i++) {
-      if (kind === SCHED) cost[i] = view.currentEnabled && ids[i] !== view.current ? 1 : 0;
-      else if (kind === IRQ) cost[i] = ids[0] === NONE && ids[i] !== NONE ? 1 : 0;
+    if (this.delaying && kind === SCHED) {
+      // Round robin from the thread that ran last (or the next id after it): k places on costs k.
+      let base = 0;
+      while (base < n && ids[base] < view.current) base++;
+      if (base === n) base = 0;
+      for (let k = 0; k < n; k++) {
+        const i = (base + k) % n;
+        order[k] = i;
+        cost[i] = Math.min(k, 255);
+      }
+    } else {
+      order[0] = def;
+      for (let i = 0, k = 1; i < n; i++) if (i !== def) order[k++] = i;
+      for (let i = 0; i < n; i++) {
+        if (kind === SCHED) cost[i] = view.currentEnabled && ids[i] !== view.current ? 1 : 0;
+        else if (kind === IRQ) cost[i] = ids[0] === NONE && ids[i] !== NONE ? 1 : 0;
+      }
     }
-    const p: Point = { kind, n, order, pos: 0, cost, preBefore: this.pre, irqBefore: this.irq };
+    const p: Point = { kind, n, order, pos: 0, cost, preBefore: this.pre, irqBefore: this.irq, delBefore: this.delays };
     const at = this.stack.length;
     if (at < this.fixed.length) {
       const want = this.fixed[at];
@@ -121,6 +153,7 @@ export class Dfs implements Strategy {
 
   private allowed(p: Point, idx: number): boolean {
     if (!p.cost[idx]) return true;
+    if (this.delaying) return p.delBefore + p.cost[idx] <= this.delayBound;
     if (p.kind === SCHED) return p.preBefore + 1 <= this.preemptionBound;
     return p.irqBefore + 1 <= this.irqBound;
   }
@@ -133,7 +166,10 @@ export class Dfs implements Strategy {
     while (this.stack.length > floor) {
       const p = this.stack[this.stack.length - 1];
       p.pos++;
-      while (p.pos < p.n && !this.allowed(p, p.order[p.pos])) p.pos++;
+      while (p.pos < p.n && !this.allowed(p, p.order[p.pos])) {
+        p.pos++;
+        this.cutByBound++;
+      }
       if (p.pos < p.n) return;
       this.stack.pop();
     }

@@ -16,8 +16,8 @@ export class FairPct extends Pct {
   readonly fair = true;
   private prefix = 100;
 
-  constructor(depth: number) {
-    super(depth);
+  constructor(depth: number, steps?: number) {
+    super(depth, steps);
     this.name = `fairpct${depth}`;
   }
 

@@ -23,7 +23,14 @@ export class Pct implements Strategy {
   private readonly changeVal: Float64Array;
   private readonly applied: Uint8Array;
 
-  constructor(readonly depth: number) {
+  /**
+   * `steps`: PCT's step estimate k (change points fall in 1..k); default: the hunt's calibrated
+   * expected steps.
+   */
+  constructor(
+    readonly depth: number,
+    readonly steps?: number,
+  ) {
     this.name = `pct${depth}`;
     this.changeStep = new Float64Array(Math.max(0, depth - 1));
     this.changeVal = new Float64Array(Math.max(0, depth - 1));
@@ -34,7 +41,7 @@ export class Pct implements Strategy {
     this.rng = new Rng(seed);
     this.prio.fill(0);
     this.irqPrio.fill(0);
-    const k = Math.max(1, expectedSteps);
+    const k = Math.max(1, this.steps ?? expectedSteps);
     for (let j = 0; j < this.changeStep.length; j++) {
       this.changeStep[j] = 1 + this.rng.int(k);
       this.changeVal[j] = j + 1;
