@@ -68,7 +68,7 @@ const scenario = defineScenario({
   description:
     'Claim (Michael Kelley, reply to Petr Tesarik, "[PATCH v2 RESEND 4/7] swiotlb: Dynamically allocated bounce buffers", 2023-05-15, seed 002): in SEV/TDX guests dma_direct_alloc_pages()/dma_direct_free_pages() must call dma_set_decrypted()/dma_set_encrypted() - hypercalls, page-table changes, TLB flushes - on every DMA map and unmap, where the fixed swiotlb decrypts once at boot and never re-encrypts. ' +
     'A drm-like driver on every CPU maps a GEM object (dma_map_sg) for its GPU, waits for the job, and unmaps it, from process context. ' +
-    'buggy: rfc-dynamic, driver passes DMA_ATTR_MAY_SLEEP (GFP_KERNEL): set_memory_decrypted on every map, set_memory_encrypted on every unmap; hypercalls per 1000 mappings and map latency reported. ' +
+    'buggy: rfc-dynamic, driver passes DMA_ATTR_MAY_SLEEP (GFP_KERNEL): set_memory_decrypted on every map, set_memory_encrypted on every unmap; hypercalls per 1000 mappings and map latency reported. The exits come from the platform model (`platform` sev-snp or tdx): on SEV-SNP one page-state-change exit per 64 entries and one KVM_HC_MAP_GPA_RANGE per 4K page of a 64 KiB buffer, 34 per map and unmap (the model charged a fixed 4 before); on TDX one MapGPA each way (2 per map) plus 16 TDG.MEM.PAGE.ACCEPT calls to the TDX module, counted apart. ' +
     'atomic: rfc-dynamic without MAY_SLEEP (GFP_NOWAIT): the buffer comes from the already-decrypted coherent atomic pool, no hypercall per map, but the pool runs dry (exhaustions counted) and its refills by atomic_pool_work decrypt new memory (hypercalls). ' +
     'fixed: the static pool, decrypted once at boot. upstream: CONFIG_SWIOTLB_DYNAMIC, growth pools decrypted once per pool by the worker.',
   params: {
