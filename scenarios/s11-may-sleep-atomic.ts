@@ -63,9 +63,9 @@ const scenario = defineScenario({
   name: 'DMA_ATTR_MAY_SLEEP passed from atomic context makes swiotlb allocate with a blocking GFP',
   description:
     "Petr Tesarik, RFC 'swiotlb: Allow dynamic allocation of bounce buffers' (2023-03) and v2 RESEND (2023-05, 'drm: Use DMA_ATTR_MAY_SLEEP from process context'): per-mapping bounce buffers are allocated with GFP_NOWAIT unless the caller passes DMA_ATTR_MAY_SLEEP (then GFP_KERNEL in the RFC, GFP_NOIO in v2). " +
-    'A vc4-like display controller whose mappings all bounce (swiotlb=force); the scanout framebuffer fills the bounce pool, so cursor and overlay mappings get dynamic buffers (rfc-dynamic). ' +
+    'A vc4-like display controller whose mappings all bounce (swiotlb=force); its mappings of a page or more get dynamic buffers first, as the RFC tried them (rfc-dynamic), the pool when one cannot be had. ' +
     "buggy: the driver's mapping helper passes DMA_ATTR_MAY_SLEEP also from the vblank interrupt handler under event_lock -> might_sleep (the handler passes DMA_ATTR_NO_WARN in both variants: a GFP_KERNEL allocation in the handler can still fail under the memory pressure, and its fallback to the full pool is then counted, not printed; before this was made equal, buggy reported an extra swiotlb_full in most schedules, e.g. --seed 13). " +
-    'fixed: DMA_ATTR_MAY_SLEEP only from the ioctl (process context); the handler maps with GFP_NOWAIT and DMA_ATTR_NO_WARN -> clean, with the mappings that fail while a reader keeps memory at its watermarks counted (vc4.irq_map_failures).',
+    'fixed: DMA_ATTR_MAY_SLEEP only from the ioctl (process context); the handler maps with GFP_NOWAIT and DMA_ATTR_NO_WARN -> clean, with the dynamic buffers GFP_NOWAIT cannot get while a reader keeps memory at its watermarks counted (swiotlb.dyn_alloc_failures; the RFC then falls back to the pool, so vc4.irq_map_failures stays low - since issue 19 the RFC tries the dynamic buffer first, as posted).',
   params: {
     cpus: 2,
     memoryMiB: 256,
