@@ -41,7 +41,7 @@ import { F_BLOCKED, F_RUN, F_SPIN, Frame, Thread, type Effect, type ThreadFn } f
 import { crashFinding, OpError } from './crash';
 import { ReplayStrategy } from './strategies/replay';
 import { Waitable } from './waitable';
-import { HEAD_LEN, W_BEAT, W_OBJ, W_OP, W_STEP, W_THREAD, currentWatch, type Watch } from './watch';
+import { HEAD_LEN, W_BEAT, W_OBJ, W_STEP, W_THREAD, currentWatch, type Watch } from './watch';
 
 export interface EngineOptions {
   /** Scheduling window in ns: Infinity = interleave mode, 0 = timed mode. */
@@ -1065,9 +1065,9 @@ export class Engine implements ChoiceView {
     this.hash = mix(mixNum(this.hash, time), 0x7173);
     if (this.instrument) this.log(`timer ${tm.name}`);
     this.stepObj = STEP_TIMER;
-    this.hb[W_BEAT] = ++this.beats;
     this.hb[W_STEP] = this.step;
     this.hb[W_THREAD] = -2;
+    this.hb[W_BEAT] = ++this.beats;
     try {
       tm.fn();
     } catch (e) {
@@ -1331,12 +1331,10 @@ export class Engine implements ChoiceView {
    */
   private advance(t: Thread): void {
     let inline = 0;
-    // The yield watch: plain stores (see watch.ts).
+    // The yield watch: plain stores (see watch.ts); the op kind rides in the thread slot's top byte.
     const hb = this.hb;
-    hb[W_BEAT] = ++this.beats;
     hb[W_STEP] = this.step;
-    hb[W_THREAD] = t.id;
-    hb[W_OP] = t.opKind;
+    hb[W_THREAD] = t.id | (t.opKind << 24);
     hb[W_OBJ] = t.opA;
     for (;;) {
       const f = t.top;

@@ -71,7 +71,7 @@ class PoolWorker {
 
   constructor(init: WorkerInit, supervised: boolean) {
     this.watch = supervised ? new Watch() : null;
-    const data: WorkerInit = this.watch ? { ...init, watch: this.watch.buffer } : init;
+    const data: WorkerInit = { ...init, stackTraceLimit: Error.stackTraceLimit, ...(this.watch ? { watch: this.watch.buffer } : {}) };
     this.worker = new Worker(join(__dirname, 'worker-entry.js'), { workerData: data });
   }
 

@@ -3,8 +3,8 @@
  * steps (a scenario thread stuck in a plain JavaScript loop, which nothing on its own thread
  * can interrupt) and to name the stuck run after terminating its worker.
  *
- * One SharedArrayBuffer per worker. Every Engine made in a watched thread writes into it: a
- * beat, the step, the stepping thread and the op it last issued on every advance (plain stores,
+ * One SharedArrayBuffer per worker. Every Engine made in a watched thread writes into it: the
+ * step, the stepping thread and the op it last issued on every advance (three plain stores,
  * no Atomics: the supervisor only needs to see them change eventually), the run's seed at each
  * reset, its deviations as they are made, and thread and object names as they are created. The
  * unit runner adds which iteration is running. An unwatched Engine writes the same stores into
@@ -12,11 +12,12 @@
  */
 
 /** Header slots (Int32). */
+/** Bumped at each run's start and each timer: with the step and thread, what changes on progress. */
 export const W_BEAT = 0;
 export const W_STEP = 1;
-/** Thread advancing, -1 setup or finish, -2 a timer callback. */
+/** Thread advancing (low 24 bits) and the op it last issued (top byte); -1 setup or finish, -2 a timer callback. */
 export const W_THREAD = 2;
-export const W_OP = 3;
+/** The object of the op it last issued (an access, acquire or release). */
 export const W_OBJ = 4;
 export const W_SEED = 5;
 /** Ints of deviations mirrored (4 per deviation); W_DEV_OVER 1 when more were made than fit. */
@@ -90,13 +91,14 @@ export class Watch {
     const h = this.head;
     const devs: { step: number; sub: number; kind: number; id: number }[] = [];
     for (let i = 0; i < h[W_DEVLEN]; i += 4) devs.push({ step: this.devs[i], sub: this.devs[i + 1], kind: this.devs[i + 2], id: this.devs[i + 3] });
-    const tid = h[W_THREAD];
+    const raw = h[W_THREAD];
+    const tid = raw < 0 ? raw : raw & 0xffffff;
     return {
       beat: h[W_BEAT],
       step: h[W_STEP],
       thread: tid,
       threadName: tid >= 0 && tid < THREAD_SLOTS ? get(this.threadNames, tid) || `#${tid}` : tid === -2 ? 'a timer callback' : 'setup or finish code',
-      op: h[W_OP],
+      op: raw < 0 ? 0 : raw >>> 24,
       obj: h[W_OBJ],
       objName: h[W_OBJ] >= 0 && h[W_OBJ] < OBJECT_SLOTS ? get(this.objectNames, h[W_OBJ]) : '',
       seed: h[W_SEED] >>> 0,
@@ -110,7 +112,8 @@ export class Watch {
   /** What changes while the watched thread makes progress. */
   pulse(): string {
     const h = this.head;
-    return `${h[W_BEAT]}/${h[W_STEP]}/${h[W_SEED]}/${h[W_UNIT]}/${h[W_INDEX]}`;
+    // Two advances of one thread in one step look alike: the budget then counts from the first (microseconds earlier).
+    return `${h[W_BEAT]}/${h[W_STEP]}/${h[W_THREAD]}/${h[W_SEED]}/${h[W_UNIT]}/${h[W_INDEX]}`;
   }
 }
 

@@ -24,6 +24,8 @@ export interface WorkerInit {
   plan: HuntPlan | null | 'none';
   /** The shared yield watch, when supervised. */
   watch?: SharedArrayBuffer;
+  /** The parent's Error.stackTraceLimit: a crash's stack (in its finding) is as deep as there. */
+  stackTraceLimit?: number;
 }
 
 /** A run's result as plain data (it crosses threads). */
@@ -79,6 +81,7 @@ if (port !== null) {
     const kind = e instanceof ScheduleError ? 'schedule' : e instanceof InputError ? 'input' : e instanceof ProgramError ? 'program' : 'internal';
     port.postMessage({ type: 'error', kind, message: e instanceof Error ? e.message : String(e) } satisfies FromWorker);
   };
+  if (init.stackTraceLimit !== undefined) Error.stackTraceLimit = init.stackTraceLimit;
   try {
     const watch = init.watch ? new Watch(init.watch) : null;
     watchThisThread(watch);
