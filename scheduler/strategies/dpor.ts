@@ -20,7 +20,11 @@
  * notdep(e).e' are checked against the backtrack set at the state before e.
  *
  * Bounded by steps only (the engine's step budget): a preemption or interrupt bound would make
- * plain source-DPOR unsound, so it refuses them.
+ * plain source-DPOR unsound, so it refuses them. Watchdogs are daemon timers: while one is armed
+ * there is no reduction (sound, slow); a horizon or finite window is refused.
+ *
+ * Sound relative to the engine's conformance contract: every shared effect happens in a step
+ * that declared its object (or with also()); model state outside sim.shared() is not checked.
  */
 import { FAULT, JITTER, PRUNE, SCHED, type ChoiceView, type Footprint, type StepObserver, type Strategy } from '../choice';
 
