@@ -152,6 +152,29 @@ const scenario = defineScenario({
     { name: 'nvme', expect: { absent: ['deadlock', 'no_progress', 'might_sleep'], metrics: ['swiotlb.dyn_refused', 'swiotlb.maps'] }, options: { strategy: 'pct', iterations: 6 } },
   ],
   keyMetrics: ['mm.allocstall', 'mm.swap_submitted', 'nvme.map_failures', 'mm.mempool_reserve_used', 'swiotlb.dyn_allocs', 'blk.tag_waits'],
+  claims: [
+    {
+      name: 'dynamic-path-taken',
+      text: 'Tesarik, RFC (seed 000): dynamic bounce buffers are allocated in the I/O path - the fixed variant really allocates them (with GFP_NOIO from its reserve-backed path)',
+      left: { variant: 'fixed', metric: 'swiotlb.dyn_allocs', per: 'schedule' },
+      op: '>',
+      right: 0,
+    },
+    {
+      name: 'nvme-never-allocates',
+      text: 'the RFC as posted refuses NVMe (min_align_mask) every dynamic buffer, so the allocation Hellwig warns about never happens on NVMe',
+      left: { variant: 'nvme', metric: 'swiotlb.dyn_allocs', per: 'schedule' },
+      op: '<=',
+      right: 0,
+    },
+    {
+      name: 'nvme-refused',
+      text: 'NVMe\'s mappings asked and were refused (swiotlb_dyn_map\'s min_align_mask rule), not left unmapped',
+      left: { variant: 'nvme', metric: 'swiotlb.dyn_refused', per: 'schedule' },
+      op: '>',
+      right: 0,
+    },
+  ],
   perturbations: [
     { name: 'cpus-4', params: { cpus: 4 }, scale: 3 },
     { name: 'memory-2x', params: { memoryMiB: 128 } },

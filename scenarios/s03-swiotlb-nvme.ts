@@ -123,6 +123,36 @@ const scenario = defineScenario({
   // (AHCI has one queue of at most 32 tags and completes in its handler: no queue-depth or
   // completion-mode perturbations; v2-list is not one either - its per-device lock changes the
   // buggy verdict on this machine, see the description)
+  claims: [
+    {
+      name: 'interrupt-takes-the-index-lock',
+      text: 'Tesarik, RFC (seed 000): "Software IO TLB is used from interrupt context" - the disk\'s completion interrupt looks its buffers up under dyn_lock in every schedule of the fixed variant too',
+      left: { variant: 'fixed', metric: 'swiotlb.index_lock_hold_ns', per: 'schedule' },
+      op: '>',
+      right: 0,
+    },
+    {
+      name: 'several-locked-lookups-per-unmap',
+      text: 'Hellwig (seed 000): "quite a bit of overhead even for callers that don\'t end up going into the dynamic range" - on the RFC\'s 6.3 base an unmap walks the locked index at least 3 times (is_swiotlb_buffer, the sync, the release)',
+      left: { variant: 'fixed', metric: 'swiotlb.index_lookups', per: 'swiotlb.unmaps' },
+      op: '>=',
+      right: 3,
+    },
+    {
+      name: 'nvme-refused-pool-runs-out',
+      text: 'the RFC as posted refuses NVMe (min_align_mask) every dynamic buffer: its mappings fall to the pool, which runs out',
+      left: { variant: 'nvme', metric: 'swiotlb.dyn_refused', per: 'schedule' },
+      op: '>',
+      right: 0,
+    },
+    {
+      name: 'nvme-pool-runs-out',
+      text: 'with every NVMe mapping refused a dynamic buffer, NVMe lives on the fixed pool alone, which runs out (the NIC still gets dynamic buffers: only NVMe is refused)',
+      left: { variant: 'nvme', metric: 'swiotlb.full', per: 'schedule' },
+      op: '>',
+      right: 0,
+    },
+  ],
   perturbations: [
     { name: 'cpus-2', params: { cpus: 2, iodepth: 16 } },
     { name: 'cpus-8', params: { cpus: 8, iodepth: 4, requests: 32 }, scale: 2 },

@@ -106,6 +106,46 @@ const scenario = defineScenario({
       'lookup.ns_per_bounced_unmap': per('swiotlb.find_hit_ns', 'swiotlb.find_hits'),
     };
   },
+  claims: [
+    {
+      name: 'list-lookup-costs-more-than-tree',
+      text: 'Marinas (seed 002): "You could replace the list with an rbtree, O(log n) look-up vs O(n)" - at the disk\'s depth, a lookup that finds its buffer walks at least twice the steps on the v2 list as in the rbtree',
+      left: { variant: 'buggy', metric: 'swiotlb.index_hit_steps', per: 'swiotlb.index_hits' },
+      op: '>=',
+      factor: 2,
+      right: { variant: 'fixed', metric: 'swiotlb.index_hit_steps', per: 'swiotlb.index_hits' },
+    },
+    {
+      name: 'list-lookup-grows-with-depth',
+      text: 'Tesarik (seed 002): the list length "roughly followed the queue depth" - the v2 list\'s steps per found buffer rise with the disk\'s queue depth',
+      quantity: { variant: 'buggy', metric: 'swiotlb.index_hit_steps', per: 'swiotlb.index_hits' },
+      param: 'queueDepth',
+      values: [8, 32],
+      trend: 'rises',
+    },
+    {
+      name: 'non-bounced-unmaps-pay-for-the-list',
+      text: 'Hellwig (seed 000): "quite a bit of overhead even for callers that don\'t end up going into the dynamic range" - an address the index does not hold costs at least twice the time on the list as in the tree',
+      left: { variant: 'buggy', metric: 'swiotlb.find_miss_ns', per: 'swiotlb.find_misses' },
+      op: '>=',
+      factor: 2,
+      right: { variant: 'fixed', metric: 'swiotlb.find_miss_ns', per: 'swiotlb.find_misses' },
+    },
+    {
+      name: 'nvme-never-on-the-list',
+      text: 'Tesarik/Marinas (seed 002): "may become an issue with high-end NVMe" - v2 as posted refuses NVMe (min_align_mask) every dynamic buffer, so its list never holds one',
+      left: { variant: 'nvme', metric: 'swiotlb.dyn_allocs', per: 'schedule' },
+      op: '<=',
+      right: 0,
+    },
+    {
+      name: 'nvme-refused-not-unserved',
+      text: 'the refusal is real: NVMe\'s mappings asked for dynamic buffers and were refused (swiotlb_dyn_map\'s min_align_mask rule)',
+      left: { variant: 'nvme', metric: 'swiotlb.dyn_refused', per: 'schedule' },
+      op: '>',
+      right: 0,
+    },
+  ],
   perturbations: [
     { name: 'qd-16', params: { queueDepth: 16 } },
     { name: 'cpus-2', params: { cpus: 2 } },

@@ -121,7 +121,7 @@ describe('trace: Chrome trace of one run', () => {
     // (on this schedule they may all land on idle CPUs)
     const hard = xs(t, 'hardirq');
     expect(hard.length).to.be.greaterThan(0);
-    for (const h of hard) for (const k of tasks) if (k.tid === h.tid && h.ts > k.ts && h.ts < k.ts + k.dur) expect(inside(h, k)).to.equal(true);
+    for (const h of hard) for (const k of tasks) if (k.tid === h.tid && h.ts > k.ts && h.ts < k.ts + (k.dur ?? 0)) expect(inside(h, k)).to.equal(true);
     expect(xs(t, 'lock_hold').length).to.be.greaterThan(0);
     expect(xs(t, 'irqs_off').length).to.be.greaterThan(0);
     const counters = t.traceEvents.filter((e) => e.ph === 'C' && e.name === 'swiotlb slots');
