@@ -125,13 +125,6 @@ const scenario = defineScenario({
   // buggy verdict on this machine, see the description)
   claims: [
     {
-      name: 'interrupt-takes-the-index-lock',
-      text: 'Tesarik, RFC (seed 000): "Software IO TLB is used from interrupt context" - the disk\'s completion interrupt looks its buffers up under dyn_lock in every schedule of the fixed variant too',
-      left: { variant: 'fixed', metric: 'swiotlb.index_lock_hold_ns', per: 'schedule' },
-      op: '>',
-      right: 0,
-    },
-    {
       name: 'several-locked-lookups-per-unmap',
       text: 'Hellwig (seed 000): "quite a bit of overhead even for callers that don\'t end up going into the dynamic range" - on the RFC\'s 6.3 base an unmap walks the locked index at least 3 times (is_swiotlb_buffer, the sync, the release)',
       left: { variant: 'fixed', metric: 'swiotlb.index_lookups', per: 'swiotlb.unmaps' },

@@ -15,7 +15,10 @@ import type { ScenarioDef } from '../../lib/scenario/define';
 import type { RunJson } from '../../lib/scenario/hunt';
 import { huntClaims } from '../../lib/testing';
 import s01 from '../../scenarios/s01-rpi4-dmabuf';
+import s02 from '../../scenarios/s02-noio-deadlock';
+import s03 from '../../scenarios/s03-swiotlb-nvme';
 import s07 from '../../scenarios/s07-coco-decrypt';
+import s08 from '../../scenarios/s08-dyn-list-lookup';
 import s09 from '../../scenarios/s09-chunked-growth-burst';
 import s14 from '../../scenarios/s14-coco-sizing';
 
@@ -150,14 +153,26 @@ const WRONG: [ScenarioDef, string, Record<string, string>, Record<string, number
   [s14 as unknown as ScenarioDef, 'static-too-small-under-heavy-io', { buggy: 'fixed' }, {}],
   [s14 as unknown as ScenarioDef, 'growing-pool-small-under-light-io', { fixed: 'buggy' }, {}],
   [s14 as unknown as ScenarioDef, 'growing-pool-grows-under-heavy-io', { fixed: 'buggy' }, {}],
+  // S2, S3, S8 on the devices the patches served (issue 19)
+  [s02 as unknown as ScenarioDef, 'dynamic-path-taken', { fixed: 'nvme' }, {}],
+  [s02 as unknown as ScenarioDef, 'nvme-never-allocates', { nvme: 'fixed' }, {}],
+  [s02 as unknown as ScenarioDef, 'nvme-refused', { nvme: 'fixed' }, {}],
+  [s03 as unknown as ScenarioDef, 'several-locked-lookups-per-unmap', { fixed: 'nvme' }, {}],
+  [s03 as unknown as ScenarioDef, 'nvme-refused-pool-runs-out', { nvme: 'fixed' }, {}],
+  [s03 as unknown as ScenarioDef, 'nvme-pool-runs-out', { nvme: 'fixed' }, {}],
+  [s08 as unknown as ScenarioDef, 'list-lookup-costs-more-than-tree', { buggy: 'fixed' }, {}],
+  [s08 as unknown as ScenarioDef, 'list-lookup-grows-with-depth', { buggy: 'fixed' }, {}],
+  [s08 as unknown as ScenarioDef, 'non-bounced-unmaps-pay-for-the-list', { buggy: 'fixed' }, {}],
+  [s08 as unknown as ScenarioDef, 'nvme-never-on-the-list', { nvme: 'buggy' }, {}],
+  [s08 as unknown as ScenarioDef, 'nvme-refused-not-unserved', { nvme: 'buggy' }, {}],
 ];
 
-describe('claims: every claim of S1, S7, S9, S14 fails under a wrong model', function () {
+describe('claims: every claim of S1, S2, S3, S7, S8, S9, S14 fails under a wrong model', function () {
   this.timeout(300_000);
 
   it('every declared claim is covered below', () => {
     const covered = new Set(WRONG.map(([d, c]) => `${d.id}/${c}`));
-    for (const d of [s01, s07, s09, s14] as unknown as ScenarioDef[]) for (const c of d.claims ?? []) expect(covered.has(`${d.id}/${c.name}`), `${d.id}/${c.name}`).to.equal(true);
+    for (const d of [s01, s02, s03, s07, s08, s09, s14] as unknown as ScenarioDef[]) for (const c of d.claims ?? []) expect(covered.has(`${d.id}/${c.name}`), `${d.id}/${c.name}`).to.equal(true);
   });
 
   for (const [def, name, swap, params] of WRONG) {
