@@ -11,7 +11,7 @@ import { NSEC_PER_SEC } from '../kernel/log';
 import type { Task } from '../kernel/task';
 import type { AllocFailureInfo } from '../mm/page-alloc';
 import type { OomKillInfo } from '../mm/oom';
-import { machineStates } from '../report/cpu-state';
+import { machineStates } from '../kernel/show-state';
 import { callTrace } from './might-sleep';
 
 export function installAllocCheck(m: Machine): void {

@@ -21,7 +21,7 @@ import type { Task } from '../kernel/task';
 import type { DmaDebugInfo, dma_debug_entry } from '../dma/debug';
 import type { IommuMapInfo } from '../dma/iommu';
 import type { DmaWarnInfo, SwiotlbFullInfo } from '../dma/swiotlb/map';
-import { machineStates } from '../report/cpu-state';
+import { machineStates } from '../kernel/show-state';
 import { callTrace } from './might-sleep';
 
 /** DEFAULT_RATELIMIT_INTERVAL / DEFAULT_RATELIMIT_BURST. */

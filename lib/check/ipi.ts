@@ -8,7 +8,7 @@ import type { Cpu } from '../kernel/cpu';
 import type { Machine } from '../kernel/machine';
 import { in_task } from '../kernel/preempt';
 import type { Task } from '../kernel/task';
-import { machineStates } from '../report/cpu-state';
+import { machineStates } from '../kernel/show-state';
 import { callTrace } from './might-sleep';
 
 export function installIpiCheck(m: Machine): void {

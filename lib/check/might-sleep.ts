@@ -42,7 +42,7 @@ import { get_preempt_disable_ip } from '../kernel/preempt-ip';
 import { jiffies } from '../kernel/timer';
 import { hex, in_atomic } from '../kernel/preempt';
 import { PF_IDLE, type Task } from '../kernel/task';
-import { machineStates } from '../report/cpu-state';
+import { machineStates } from '../kernel/show-state';
 import { debug_show_held_locks } from './lockdep';
 
 /** Where the kernel's might_sleep call sits, for the "at file" line. */

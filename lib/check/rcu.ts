@@ -29,7 +29,7 @@ import { rcuCallbackRunning, rcuStateIfUsed, type GracePeriod, type RcuReader } 
 import type { Task } from '../kernel/task';
 import { nsPerJiffy } from '../kernel/timer';
 import { NSEC_PER_SEC } from '../kernel/log';
-import { machineStates } from '../report/cpu-state';
+import { machineStates } from '../kernel/show-state';
 import { callTrace } from './might-sleep';
 
 /** CONFIG_RCU_CPU_STALL_TIMEOUT: seconds a grace period may wait before the stall warning. */

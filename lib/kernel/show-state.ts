@@ -1,11 +1,12 @@
 /**
- * What every finding shows about the machine at the failing step: each CPU's running context,
- * its IRQ state, preempt_count, held locks and what it waits for, and the tasks that are not
- * running (sleeping, or waiting for their CPU).
+ * The kernel's show_state() (kernel/sched/core.c, with sched_show_task and the lockdep held-lock
+ * dump): what every finding shows about the machine at the failing step: each CPU's running
+ * context, its IRQ state, preempt_count, held locks and what it waits for, and the tasks that are
+ * not running (sleeping, or waiting for their CPU). Detectors call it; the reports only render it.
  */
-import type { Machine } from '../kernel/machine';
-import { hex } from '../kernel/preempt';
-import type { Task } from '../kernel/task';
+import type { Machine } from './machine';
+import { hex } from './preempt';
+import type { Task } from './task';
 
 export interface ContextState {
   cpu: number;
