@@ -9,7 +9,7 @@ import type { Machine } from '../kernel/machine';
 import { in_task } from '../kernel/preempt';
 import type { Task } from '../kernel/task';
 import { machineStates } from '../kernel/show-state';
-import { callTrace } from './might-sleep';
+import { callTrace } from '../kernel/show-state';
 
 export function installIpiCheck(m: Machine): void {
   m.addHooks({

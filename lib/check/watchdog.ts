@@ -19,7 +19,7 @@ import { Task } from '../kernel/task';
 import { describeWait, formatStates, machineStates } from '../kernel/show-state';
 import { waitClasses } from './deadlock';
 import { lockdepOf } from './lockdep';
-import { callTrace } from './might-sleep';
+import { callTrace } from '../kernel/show-state';
 
 export interface WatchdogOptions {
   /** hung_task_timeout_secs. */

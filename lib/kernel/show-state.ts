@@ -52,6 +52,17 @@ export function contextState(t: Task): ContextState {
   };
 }
 
+/**
+ * dump_stack()'s "Call Trace:" (lib/dump_stack.c, show_stack): `top` (the reporting function's
+ * own frames, innermost first), then the task's transcribed stack, inside the <IRQ> or <TASK>
+ * marker of the context it runs in. The one builder every splat uses.
+ */
+export function callTrace(t: Task, top: readonly string[] = []): string {
+  const frames = [...top, ...[...t.stack].reverse()];
+  const ctx = t.depth > 0 ? 'IRQ' : 'TASK';
+  return ['Call Trace:', ` <${ctx}>`, ...frames.map((f) => ` ${f}`), ` </${ctx}>`].join('\n');
+}
+
 /** One entry per CPU (its running context), then every other live task. */
 export function machineStates(m: Machine): ContextState[] {
   const out: ContextState[] = m.cpus.map((c) => contextState(c.running));
