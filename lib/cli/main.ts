@@ -7,6 +7,9 @@
  * hunt, run and replay run supervised by default (--yield-timeout, 10 s): the runs happen on
  * worker threads the main thread stops when a scenario thread does not yield in time, so the
  * command returns a promise. --yield-timeout 0 runs them in this thread, synchronously.
+ *
+ * This file only parses and dispatches: each command is lib/cli/commands/<command>.ts, and the
+ * text it prints is rendered by lib/report/text.ts.
  */
 import { InputError, ProgramError } from '../../scheduler';
 import type { Io } from './command';

@@ -14,7 +14,7 @@ import {
   type IterationRecord,
   type Shard,
   HuntFold,
-  unitCount,
+  shardUnits,
 } from '../../scheduler';
 import { huntParallel, runJobSupervised } from '../../scheduler/pool';
 import { engineOptions, type RunResult } from '../../scheduler';
@@ -318,11 +318,10 @@ function judgeRun(def: ScenarioDef, v: VariantDef, params: Params, o: VariantHun
 export function partialRun(def: ScenarioDef, v: VariantDef, params: Params, state: HuntState, machine: Partial<MachineOptions> = {}): RunJson {
   const fold = new HuntFold({ iterations: state.plan.iterations, stopAtFirst: false, wanted: null });
   const have = new Map(state.units);
-  for (let u = 0; u < unitCount(state.plan); u++) {
-    if (state.shard && u % state.shard.count !== state.shard.index - 1) continue;
+  for (const u of shardUnits(state.plan, state.shard)) {
     const recs = have.get(u);
     if (recs === undefined) break;
-    for (let j = 0; j < recs.length; j++) fold.push(recs[j], state.plan.prefixes ? fold.run : u * state.plan.chunk + j);
+    fold.pushUnit(state.plan, u, recs);
   }
   return {
     variant: v.name,
