@@ -4,6 +4,7 @@
  * scenario layer, the CLI and the mocha helper, the scenarios, and the tests on top. The order
  * is written down once, here; any import that points up or sideways, or any folder cycle, fails.
  */
+import { execFileSync } from 'child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import { dirname, join } from 'path';
@@ -60,6 +61,21 @@ describe('architecture: folder imports', () => {
     }
     // the lazy exception is lazy: a top-level import of the CLI there would be refused
     expect(edges.filter((e) => e.file === 'lib/scenario/self-run.ts' && e.to === 'lib/cli').every((e) => e.lazy)).to.equal(true);
+  });
+});
+
+describe('architecture: loading a scenario', () => {
+  it('loads neither the CLI nor the HTML renderer nor the tracer (a worker loads only what it runs)', function () {
+    this.timeout(120000);
+    // one process: what loading a scenario loaded, then (so the filter is shown to see them) what the CLI adds
+    const code = [
+      "const up = () => Object.keys(require.cache).map((k) => require('path').relative(process.cwd(), k)).filter((k) => /^lib[\\\\/](cli|report[\\\\/](html|trace))/.test(k));",
+      "require('./scenarios/s03-swiotlb-nvme'); const before = up();",
+      "require('./lib/cli/main'); console.log(JSON.stringify({ before, after: up() }));",
+    ].join('\n');
+    const r = JSON.parse(execFileSync(process.execPath, ['-r', 'ts-node/register/transpile-only', '-e', code], { cwd: ROOT, encoding: 'utf8' })) as { before: string[]; after: string[] };
+    expect(r.before).to.deep.equal([]);
+    expect(r.after).to.include.members(['lib/cli/main.ts', 'lib/report/html.ts']);
   });
 });
 
