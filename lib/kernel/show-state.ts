@@ -1,6 +1,7 @@
 /**
- * The kernel's show_state() (kernel/sched/core.c, with sched_show_task and the lockdep held-lock
- * dump): what every finding shows about the machine at the failing step: each CPU's running
+ * The kernel's show_state() (include/linux/sched/debug.h: show_state_filter(0), which in
+ * kernel/sched/core.c calls sched_show_task for every task, v6.x), with the held locks lockdep
+ * would list: what every finding shows about the machine at the failing step: each CPU's running
  * context, its IRQ state, preempt_count, held locks and what it waits for, and the tasks that are
  * not running (sleeping, or waiting for their CPU). Detectors call it; the reports only render it.
  */
