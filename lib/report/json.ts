@@ -50,7 +50,7 @@ export interface HuntRequest {
   all?: boolean;
   /** Search for a schedule realising each lockdep prediction (--confirm). */
   confirm?: boolean;
-  /** false: do not shrink (--no-shrink); absent: the variant's declared choice, else shrink. */
+  /** false: do not shrink (--no-shrink); true: shrink; absent: the variant's declared choice, else shrink. */
   shrink?: boolean;
   checkDeterminism?: boolean;
   /** Machine options the command line overrides (--lockdep). */
