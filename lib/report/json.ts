@@ -62,10 +62,14 @@ export interface HuntRequest {
  * as null, and files of earlier versions stored `shrink: true` for "the default".
  */
 export function requestFromJson(q: HuntRequest): HuntRequest {
-  const hunt: Partial<HuntOptions> = { ...q.hunt };
-  if (hunt.window === null) hunt.window = Infinity;
-  if (hunt.horizon === null) hunt.horizon = Infinity;
-  return { ...q, hunt, shrink: q.shrink === false ? false : undefined, machine: q.machine ?? {} };
+  return { ...q, hunt: huntFromJson(q.hunt ?? {}), shrink: q.shrink === false ? false : undefined, machine: q.machine ?? {} };
+}
+
+/** Hunt options read back from JSON, which wrote Infinity (an unbounded window or horizon) as null. */
+export function huntFromJson(h: Partial<HuntOptions> | Record<string, unknown>): Partial<HuntOptions> {
+  const out: Record<string, unknown> = { ...h };
+  for (const k of ['window', 'horizon']) if (out[k] === null) out[k] = Infinity;
+  return out as Partial<HuntOptions>;
 }
 
 /** A hunt's iteration records by unit: what irqsim merge folds and --resume continues from. */

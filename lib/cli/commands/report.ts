@@ -4,10 +4,11 @@
  * scenario is still here and unchanged.
  */
 import { existsSync } from 'fs';
-import { InputError, type HuntOptions } from '../../../scheduler';
+import { InputError } from '../../../scheduler';
 import type { Params } from '../../scenario/define';
 import { allScenarios, findScenario } from '../../scenario/registry';
 import { renderHtml } from '../../report/html';
+import { huntFromJson } from '../../report/json';
 import { findingTimeline } from '../../report/trace';
 import { writeAtomic } from '../../report/write-atomic';
 import type { Io } from '../command';
@@ -30,7 +31,7 @@ export function cmdReport(o: CliOptions, io: Io): number {
         try {
           if (def === null) throw new Error('scenario not found');
           const opts = x.options ?? {};
-          const hunt = Object.fromEntries(['window', 'horizon', 'stepBudget', 'maxFaults'].filter((k) => k in opts).map((k) => [k, opts[k] === null ? Infinity : opts[k]])) as Partial<HuntOptions>;
+          const hunt = huntFromJson(Object.fromEntries(['window', 'horizon', 'stepBudget', 'maxFaults'].filter((k) => k in opts).map((k) => [k, opts[k]])));
           const machine = opts.lockdep === 'on' || opts.lockdep === 'off' ? { lockdep: opts.lockdep === 'on' } : {};
           const tl = findingTimeline(def, run.variant, (opts.params ?? def.params) as Params, f.shrunk ?? f.schedule, machine, hunt, f.fingerprint);
           if (tl !== undefined) f.timeline = tl;
