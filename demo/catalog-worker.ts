@@ -2,7 +2,7 @@
  * A demo worker process: receives scenario files from the parent, hunts every variant of each
  * with its declared defaults (exactly `irqsim hunt <file>`), judges its claims, sends them back.
  */
-import { applyParams } from '../lib/cli/options';
+import { applyParams } from '../lib/scenario/params';
 import { quantityLabel, quantityValue, type ClaimJson } from '../lib/scenario/claims';
 import type { ScenarioDef } from '../lib/scenario/define';
 import type { RunJson } from '../lib/scenario/hunt';

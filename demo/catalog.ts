@@ -7,7 +7,7 @@
 import { fork, type ChildProcess } from 'child_process';
 import { availableParallelism } from 'os';
 import { join, relative } from 'path';
-import { formatMetric } from '../lib/cli/main';
+import { formatMetric } from '../lib/report/text';
 import { scenarioFiles } from '../lib/scenario/registry';
 import type { CatalogReply } from './catalog-worker';
 

@@ -3,7 +3,7 @@
  * first lock and spins forever on the other's: a real deadlock, reached by a hunt. The fix takes
  * them in one global order.
  */
-import { runScenarioFile } from '../lib/cli/main';
+import { runScenarioFile } from '../lib/scenario/self-run';
 import { DEFINE_SPINLOCK, fn, spin_lock, spin_unlock, type Task, type spinlock_t } from '../lib/kernel';
 import { defineScenario } from '../lib/scenario/define';
 

@@ -4,7 +4,7 @@
  * A capture driver that grabs its next frame buffer from CMA in its completion interrupt gets
  * the might_sleep splat and a cma_atomic warning; the fix defers the allocation to a worker.
  */
-import { runScenarioFile } from '../lib/cli/main';
+import { runScenarioFile } from '../lib/scenario/self-run';
 import { DECLARE_WORK, fn, raise_irq, request_irq, schedule_work, type Task } from '../lib/kernel';
 import { cma_alloc, cma_area, cma_declare_contiguous, cma_release, handle_mm_fault, mm_init, mm_prepare, MIB, type MemoryImage } from '../lib/mm';
 import { defineScenario } from '../lib/scenario/define';

@@ -4,7 +4,7 @@
  * warns about the IRQs-off call (kernel/smp.c); the run really deadlocks on some schedules.
  * The fix makes the call with interrupts on.
  */
-import { runScenarioFile } from '../lib/cli/main';
+import { runScenarioFile } from '../lib/scenario/self-run';
 import { fn, local_irq_restore, local_irq_save, smp_call_function_single, type Task } from '../lib/kernel';
 import { defineScenario } from '../lib/scenario/define';
 

@@ -4,7 +4,7 @@
  * the lock forever (the holder cannot run until the handler returns). spin_lock_irqsave keeps
  * the interrupt off the CPU while the lock is held.
  */
-import { runScenarioFile } from '../lib/cli/main';
+import { runScenarioFile } from '../lib/scenario/self-run';
 import { DEFINE_SPINLOCK, fn, raise_irq, request_irq, spin_lock, spin_lock_irqsave, spin_unlock, spin_unlock_irqrestore } from '../lib/kernel';
 import { defineScenario } from '../lib/scenario/define';
 

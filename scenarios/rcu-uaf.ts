@@ -4,7 +4,7 @@
  * use-after-free whenever the reader loaded the pointer just before the unpublish; kfree_rcu
  * (fixed) or synchronize_rcu before kfree (sync) waits for every reader that may hold it.
  */
-import { runScenarioFile } from '../lib/cli/main';
+import { runScenarioFile } from '../lib/scenario/self-run';
 import {
   DEFINE_RCU_POINTER,
   DEFINE_SPINLOCK,

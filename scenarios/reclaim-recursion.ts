@@ -6,7 +6,7 @@
  * the kernel uses; GFP_NOIO alone avoids the cycle but, with nothing else reclaimable, the task
  * only throttles in reclaim forever (a stall).
  */
-import { runScenarioFile } from '../lib/cli/main';
+import { runScenarioFile } from '../lib/scenario/self-run';
 import { fn, GFP_KERNEL, GFP_NOIO, mutex_lock, mutex_unlock, type Task } from '../lib/kernel';
 import { alloc_pages, __free_pages, mempool_alloc, mempool_create_page_pool, mempool_free, mm_init, mm_prepare, MIB, TaggedSwapDevice, type MemoryImage } from '../lib/mm';
 import { defineScenario } from '../lib/scenario/define';

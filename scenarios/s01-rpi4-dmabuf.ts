@@ -2,7 +2,7 @@
  * S1 — Raspberry Pi 4: dma-buf frames rendered by the GPU (v3d, full address range) and mapped
  * for the display (vc4, a 1 GiB bus limit, no IOMMU) through a static swiotlb.
  */
-import { runScenarioFile } from '../lib/cli/main';
+import { runScenarioFile } from '../lib/scenario/self-run';
 import { dma_init } from '../lib/dma/init';
 import { display_probe, gpu_probe, swiotlb_prepare_below } from '../lib/devices/display';
 import type { SwiotlbImage } from '../lib/dma/swiotlb/setup';

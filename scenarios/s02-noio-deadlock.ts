@@ -22,7 +22,7 @@
  * Simplified: the NIC exists only as the mappings of its RX ring; the writers' own buffers are
  * taken before the writes start; the OOM killer and PF_MEMALLOC are the memory model's.
  */
-import { runScenarioFile } from '../lib/cli/main';
+import { runScenarioFile } from '../lib/scenario/self-run';
 import { DECLARE_COMPLETION, complete_all, wait_for_completion } from '../lib/kernel/completion';
 import { GFP_KERNEL, GFP_NOIO } from '../lib/kernel/gfp';
 import { try_to_wake_up } from '../lib/kernel/sched';

@@ -28,7 +28,7 @@
  * NVMe interrupt never takes dyn_lock (its unmaps resolve in the pool's range check) and the
  * 1 MiB pool runs out instead -> swiotlb_full and BLK_STS_RESOURCE requeues, no lockdep report.
  */
-import { runScenarioFile } from '../lib/cli/main';
+import { runScenarioFile } from '../lib/scenario/self-run';
 import { dma_init } from '../lib/dma/init';
 import type { PolicySpec } from '../lib/dma/swiotlb/policy';
 import { swiotlb_prepare, type SwiotlbImage } from '../lib/dma/swiotlb/setup';

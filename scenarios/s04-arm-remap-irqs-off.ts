@@ -9,7 +9,7 @@
  * first (irqs_disabled(): 128, ARM's raw PSR I bit) and, within the same second, the page-table
  * allocation's splat is dropped by __might_resched's prev_jiffy ratelimit: counted, not printed.
  */
-import { runScenarioFile } from '../lib/cli/main';
+import { runScenarioFile } from '../lib/scenario/self-run';
 import { dma_init } from '../lib/dma/init';
 import { dma_alloc_coherent, dma_free_coherent } from '../lib/dma/mapping';
 import { device_register } from '../lib/dma/state';

@@ -10,7 +10,7 @@
  * &ta, 1) on an SMP without hardware TLB-maintenance broadcast). scenarios/ipi-irqs-off.ts is the
  * generic form of the same deadlock.
  */
-import { runScenarioFile } from '../lib/cli/main';
+import { runScenarioFile } from '../lib/scenario/self-run';
 import { dma_init } from '../lib/dma/init';
 import { dma_alloc_coherent, dma_free_coherent } from '../lib/dma/mapping';
 import { device_register } from '../lib/dma/state';

@@ -25,21 +25,13 @@
  * transcribed (S4 and S5 are about that); the workload is not a set of tasks but the memory model's
  * uptime step, so nothing interleaves with it (lib/mm/uptime.ts).
  */
-import { runScenarioFile } from '../lib/cli/main';
+import { runScenarioFile } from '../lib/scenario/self-run';
 import { __GFP_NOWARN, fn, GFP_KERNEL, type Task } from '../lib/kernel';
 import { dma_alloc_from_contiguous, dma_release_from_contiguous } from '../lib/dma/contiguous';
 import { __free_pages, alloc_pages, cma_declare_contiguous, mm_init, mm_prepare, mm_uptime, MIB, type MemoryImage } from '../lib/mm';
 import { ProgramError } from '../scheduler';
 import { defineScenario } from '../lib/scenario/define';
-
-/** "0,50,200" -> ascending uptime steps (rounds of the fragmenting workload). */
-export function parseSteps(s: string): number[] {
-  const out = s.split(',').map((x) => Number(x.trim()));
-  if (out.length === 0 || out.some((x, i) => !Number.isSafeInteger(x) || x < 0 || (i > 0 && x <= out[i - 1]))) {
-    throw new ProgramError(`uptimeSteps: want ascending non-negative integers such as "0,50,200", got '${s}'`);
-  }
-  return out;
-}
+import { parseSteps } from '../lib/scenario/params';
 
 export const M_ATTEMPTS = 'coherent.attempts';
 export const M_FAILURES = 'coherent.failures';

@@ -20,7 +20,7 @@
  * Simplified: a GEM object's pages are allocated once per task and mapped/unmapped per job (a
  * prime attach/detach per job); the GPU runs one job per task at a time for a fixed time.
  */
-import { runScenarioFile } from '../lib/cli/main';
+import { runScenarioFile } from '../lib/scenario/self-run';
 import { DECLARE_COMPLETION, complete, wait_for_completion, type completion } from '../lib/kernel/completion';
 import { GFP_KERNEL } from '../lib/kernel/gfp';
 import { raise_irq, request_irq } from '../lib/kernel/irq';

@@ -29,7 +29,7 @@
  * from ZONE_NORMAL; below: GFP_DMA32) so the bounced share is a parameter; the lookup cost is the
  * model's per-node constant (4 ns a list node or tree node) plus the lock wait, not a measurement.
  */
-import { runScenarioFile } from '../lib/cli/main';
+import { runScenarioFile } from '../lib/scenario/self-run';
 import { dma_init } from '../lib/dma/init';
 import { swiotlb_prepare, type SwiotlbImage } from '../lib/dma/swiotlb/setup';
 import { nvme_probe, nvme_write_job, type NvmeDevice } from '../lib/devices/nvme';

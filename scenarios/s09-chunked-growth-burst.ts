@@ -25,7 +25,7 @@
  * Simplified: fio --rate_iops is a job that sleeps a fixed gap between submissions (no jitter); the
  * guest's coherent pool is given on the command line (coherent_pool=, `coherentPoolKiB`).
  */
-import { runScenarioFile } from '../lib/cli/main';
+import { runScenarioFile } from '../lib/scenario/self-run';
 import { dma_init } from '../lib/dma/init';
 import { swiotlb_prepare, type SwiotlbImage } from '../lib/dma/swiotlb/setup';
 import type { PolicySpec } from '../lib/dma/swiotlb/policy';

@@ -28,13 +28,13 @@
  * chunk), and the chunk is not turned into an io_tlb_pool. Growth that only succeeded through
  * cma_alloc from the interrupt counts as failed (grow.fail_rate), since that path is the bug.
  */
-import { runScenarioFile } from '../lib/cli/main';
+import { runScenarioFile } from '../lib/scenario/self-run';
 import { __GFP_NOWARN, complete, DECLARE_COMPLETION, DECLARE_WORK, flush_work, fn, GFP_ATOMIC, GFP_KERNEL, raise_irq, request_irq, schedule_work, type Task, wait_for_completion } from '../lib/kernel';
 import { dma_alloc_contiguous, dma_free_contiguous, CONFIG_CMA_ALIGNMENT } from '../lib/dma/contiguous';
 import { device } from '../lib/dma/device';
 import { __free_pages, alloc_pages, cma_alloc, cma_area, cma_declare_contiguous, cma_release, get_order, mm, mm_init, mm_prepare, mm_uptime, MIB, type MemoryImage } from '../lib/mm';
 import { defineScenario } from '../lib/scenario/define';
-import { parseSteps } from './s06-uptime-sections';
+import { parseSteps } from '../lib/scenario/params';
 
 export const M_ATTEMPTS = 'grow.attempts';
 /** Growth that a legitimate path satisfied (the DMA API, the buddy allocator, the worker's CMA). */

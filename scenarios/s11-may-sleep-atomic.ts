@@ -26,7 +26,7 @@
  * Simplified: no real HVS programming or fences; a flip is "map, signal, unmap at the next
  * vblank"; memory pressure is a reader filling the page cache (clean, so reclaim needs no I/O).
  */
-import { runScenarioFile } from '../lib/cli/main';
+import { runScenarioFile } from '../lib/scenario/self-run';
 import { DECLARE_COMPLETION, complete, wait_for_completion } from '../lib/kernel/completion';
 import { raise_irq, request_irq } from '../lib/kernel/irq';
 import { DEFINE_SPINLOCK, spin_lock, spin_lock_irqsave, spin_unlock, spin_unlock_irqrestore } from '../lib/kernel/spinlock';

@@ -2,7 +2,7 @@
  * S12 — DMA_ATTR_ALLOC_SINGLE_PAGES into an IOMMU domain whose granule is larger than the CPU
  * page (Will Deacon vs Doug Anderson, 2016).
  */
-import { runScenarioFile } from '../lib/cli/main';
+import { runScenarioFile } from '../lib/scenario/self-run';
 import { DMA_ATTR_ALLOC_SINGLE_PAGES } from '../lib/dma/attrs';
 import { dma_init } from '../lib/dma/init';
 import { iommu_dma_alloc, iommu_dma_alloc_2016, iommu_dma_free, iommu_domain_alloc, PGSIZE_16K, PGSIZE_4K, PGSIZE_64K, type IommuDmaBuffer } from '../lib/dma/iommu';

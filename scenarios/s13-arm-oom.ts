@@ -15,7 +15,7 @@
  * host; `swiotlb=force` stands in for the SoC's DMA addressing limit (the memory model places RAM
  * from address 0, so a 32-bit master would reach all of a small board's RAM).
  */
-import { runScenarioFile } from '../lib/cli/main';
+import { runScenarioFile } from '../lib/scenario/self-run';
 import { dma_init } from '../lib/dma/init';
 import type { PolicySpec } from '../lib/dma/swiotlb/policy';
 import { swiotlb_prepare, type SwiotlbImage } from '../lib/dma/swiotlb/setup';

@@ -21,7 +21,7 @@
  * Simplified: one NVMe-like device, fixed request sizes per phase; the I/O loop is fio's
  * (lib/devices/nvme.ts) written out here so that a phase can start after the previous one.
  */
-import { runScenarioFile } from '../lib/cli/main';
+import { runScenarioFile } from '../lib/scenario/self-run';
 import { GFP_KERNEL } from '../lib/kernel/gfp';
 import { cond_resched, try_to_wake_up } from '../lib/kernel/sched';
 import type { Task } from '../lib/kernel/task';

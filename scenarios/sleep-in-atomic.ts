@@ -3,7 +3,7 @@
  * held and interrupts off is the kernel's "BUG: sleeping function called from invalid context".
  * The fix takes the mutex before the spinlock.
  */
-import { runScenarioFile } from '../lib/cli/main';
+import { runScenarioFile } from '../lib/scenario/self-run';
 import { DEFINE_MUTEX, DEFINE_SPINLOCK, fn, mutex_lock, mutex_unlock, spin_lock_irqsave, spin_unlock_irqrestore } from '../lib/kernel';
 import { defineScenario } from '../lib/scenario/define';
 

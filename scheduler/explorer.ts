@@ -13,7 +13,7 @@ import { Engine, type EngineOptions, type RunMetrics, type RunResult } from './e
 import { InputError, ScheduleError } from './errors';
 import type { Finding } from './finding';
 import type { HuntCoverage } from './coverage';
-import { HuntFold, type FoldOptions } from './fold';
+import { HuntFold, shardUnits, type FoldOptions } from './fold';
 import { StrategyPicker } from './portfolio';
 import { programHash, type Program } from './program';
 import type { IterationRecord } from './record';
@@ -196,13 +196,11 @@ export function hunt(program: Program, opts: HuntOptions = {}): HuntResult {
   const eopts = engineOptions({ ...opts, instrument: false });
   const runner = new UnitRunner(program, opts, eopts, plan);
   const fold = new HuntFold(foldOptions(opts, plan.iterations));
-  const units = unitCount(plan);
-  const shard = opts.shard ? checkShard(opts.shard) : null;
-  for (let u = 0; u < units && !fold.stopped; u++) {
-    if (shard && u % shard.count !== shard.index - 1) continue;
+  for (const u of shardUnits(plan, opts.shard ? checkShard(opts.shard) : null)) {
+    if (fold.stopped) break;
     const done = opts.done?.get(u);
     if (done !== undefined) {
-      for (let j = 0; j < done.length; j++) if (fold.push(done[j], plan.prefixes ? fold.run : u * plan.chunk + j)) break;
+      fold.pushUnit(plan, u, done);
       continue;
     }
     if (opts.foldOnly) throw new InputError(`unit ${u} of the hunt is missing from the records being merged`);

@@ -6,8 +6,9 @@
  * stopping point (the fold stops where one process would have, and ignores records past it).
  */
 import type { RunMetrics } from './engine';
-import type { FoundFinding } from './explorer';
+import type { FoundFinding, Shard } from './explorer';
 import type { IterationRecord } from './record';
+import { unitCount, type HuntPlan } from './units';
 import { CoverageAccumulator } from './coverage';
 import { InputError } from './errors';
 
@@ -104,7 +105,28 @@ export class HuntFold {
     return this.stopped;
   }
 
+  /**
+   * Fold unit `u`'s records of `plan`, each at its iteration (a seeded unit's block of CHUNK
+   * iterations, a DFS subtree's paths next in line). True when the hunt stops here.
+   */
+  pushUnit(plan: HuntPlan, u: number, recs: readonly IterationRecord[]): boolean {
+    for (let j = 0; j < recs.length; j++) if (this.push(recs[j], plan.prefixes ? this.run : u * plan.chunk + j)) return true;
+    return this.stopped;
+  }
+
   findings(): FoundFinding[] {
     return [...this.found.values()];
   }
+}
+
+/** The shard rule: shard i of n (1-based) takes units i-1, i-1+n, i-1+2n, ... */
+export function inShard(u: number, shard: Shard | null | undefined): boolean {
+  return !shard || u % shard.count === shard.index - 1;
+}
+
+/** The units of `plan` a hunt (or its shard) runs, in the order they are folded. */
+export function shardUnits(plan: HuntPlan, shard: Shard | null | undefined): number[] {
+  const out: number[] = [];
+  for (let u = 0; u < unitCount(plan); u++) if (inShard(u, shard)) out.push(u);
+  return out;
 }

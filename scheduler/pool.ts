@@ -18,12 +18,12 @@ import { join } from 'path';
 import { Worker } from 'worker_threads';
 import { InputError, ProgramError, ScheduleError } from './errors';
 import { checkShard, engineOptions, finishHunt, foldOptions, planHunt, type HuntOptions, type HuntResult } from './explorer';
-import { HuntFold } from './fold';
+import { HuntFold, shardUnits } from './fold';
 import { StrategyPicker } from './portfolio';
 import { programHash, type Program } from './program';
 import type { IterationRecord } from './record';
 import { checkPositiveInt, checkSeed } from './rng';
-import { CHUNK, UnitRunner, unitCount, type HuntPlan } from './units';
+import { CHUNK, UnitRunner, type HuntPlan } from './units';
 import { Watch, type WatchSnapshot } from './watch';
 import { Watchdog, stuckRecord } from './watchdog';
 import type { FromWorker, Job, WorkerInit } from './worker';
@@ -193,8 +193,7 @@ function planOnWorker(source: ProgramSource, portableOpts: HuntOptions, typescri
 async function runUnits(program: Program, opts: HuntOptions, plan: HuntPlan, fold: HuntFold, c: PoolContext): Promise<void> {
   const supervised = c.dog !== null;
   const shard = opts.shard ? checkShard(opts.shard) : null;
-  const units: number[] = [];
-  for (let u = 0; u < unitCount(plan); u++) if (!shard || u % shard.count === shard.index - 1) units.push(u);
+  const units = shardUnits(plan, shard);
   const results = new Map<number, readonly IterationRecord[]>(opts.done ?? []);
   /** Supervised: the stuck iterations of each unit (index in the unit -> record). */
   const stuck = new Map<number, Map<number, IterationRecord>>();
@@ -209,7 +208,7 @@ async function runUnits(program: Program, opts: HuntOptions, plan: HuntPlan, fol
       const u = units[foldAt];
       const recs = results.get(u);
       if (recs === undefined) return false;
-      for (let j = 0; j < recs.length; j++) if (fold.push(recs[j], plan.prefixes ? fold.run : u * plan.chunk + j)) break;
+      fold.pushUnit(plan, u, recs);
       results.delete(u);
       foldAt++;
     }

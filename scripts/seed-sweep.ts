@@ -4,7 +4,7 @@
  * verdict or a claim that flips for some seed is printed with the seed that shows it. The mocha
  * suite samples a few seeds per scenario (test/scenarios/seeds.test.ts); this is the full run.
  */
-import { applyParams } from '../lib/cli/options';
+import { applyParams } from '../lib/scenario/params';
 import { huntScenario } from '../lib/scenario/hunt-scenario';
 import { allScenarios } from '../lib/scenario/registry';
 

@@ -11,8 +11,9 @@ import { NSEC_PER_SEC } from '../kernel/log';
 import type { Task } from '../kernel/task';
 import type { AllocFailureInfo } from '../mm/page-alloc';
 import type { OomKillInfo } from '../mm/oom';
-import { machineStates } from '../report/cpu-state';
-import { callTrace } from './might-sleep';
+import { machineStates } from '../kernel/show-state';
+import { callTrace } from '../kernel/show-state';
+import { callerOf } from './caller';
 
 export function installAllocCheck(m: Machine): void {
   m.addHooks({
@@ -32,7 +33,7 @@ export function installAllocCheck(m: Machine): void {
       if (logged) m.log.printk(cur.cpu.id, text);
       m.sim.report({
         kind: 'alloc_failure',
-        fingerprint: `alloc_failure:o${info.order}:${gfpName(info.gfp)}@${callerOf(cur)}`,
+        fingerprint: `alloc_failure:o${info.order}:${gfpName(info.gfp)}@${callerOfAlloc(cur)}`,
         headline: `${cur.comm}: page allocation failure: order:${info.order}, ${mode}`,
         text,
         logged,
@@ -46,7 +47,7 @@ export function installAllocCheck(m: Machine): void {
       const v = info.victim;
       m.sim.report({
         kind: 'oom_kill',
-        fingerprint: v ? `oom_kill:${v.comm}@${callerOf(cur)}` : `oom_kill:panic@${callerOf(cur)}`,
+        fingerprint: v ? `oom_kill:${v.comm}@${callerOfAlloc(cur)}` : `oom_kill:panic@${callerOfAlloc(cur)}`,
         headline: v ? `Out of memory: Killed process ${v.pid} (${v.comm}), invoked by ${cur.comm} (order:${info.order}, ${gfpName(info.gfp)})` : 'Kernel panic - not syncing: System is deadlocked on memory',
         text,
         logged: true,
@@ -59,13 +60,6 @@ export function installAllocCheck(m: Machine): void {
 }
 
 /** The frame that called into the allocator (skipping the allocator's own frames). */
-function callerOf(cur: Task): string {
-  const s = cur.stack;
-  for (let i = s.length - 1; i >= 0; i--) {
-    const f = s[i];
-    if (!ALLOCATOR_FRAMES.has(f)) return f;
-  }
-  return cur.context;
-}
+const callerOfAlloc = (cur: Task): string => callerOf(cur, (f) => ALLOCATOR_FRAMES.has(f));
 
 const ALLOCATOR_FRAMES = new Set(['alloc_pages', '__alloc_pages_slowpath', '__perform_reclaim', 'shrink_node', 'out_of_memory', 'warn_alloc']);

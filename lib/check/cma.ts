@@ -10,8 +10,9 @@ import type { Machine } from '../kernel/machine';
 import { hex, in_atomic, in_irq, in_serving_softirq, NMI_MASK } from '../kernel/preempt';
 import type { Task } from '../kernel/task';
 import type { CmaAllocInfo } from '../mm/cma';
-import { machineStates } from '../report/cpu-state';
-import { callTrace, irqs_disabled_flag } from './might-sleep';
+import { machineStates } from '../kernel/show-state';
+import { callTrace } from '../kernel/show-state';
+import { irqs_disabled_flag } from './might-sleep';
 
 /** The hook's record (lib/mm/cma.ts), narrowed without importing the memory model. */
 function isCmaAllocInfo(x: unknown): x is CmaAllocInfo {

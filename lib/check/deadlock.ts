@@ -26,7 +26,7 @@ import type { Machine } from '../kernel/machine';
 import { completerTasks, completerWaitedBy } from '../kernel/completer';
 import { rcuStateIfUsed } from '../kernel/rcu';
 import { Task, type WaitInfo } from '../kernel/task';
-import { describeWait, formatStates, machineStates } from '../report/cpu-state';
+import { describeWait, formatStates, machineStates } from '../kernel/show-state';
 
 interface Node {
   task: Task;

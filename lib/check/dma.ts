@@ -21,8 +21,9 @@ import type { Task } from '../kernel/task';
 import type { DmaDebugInfo, dma_debug_entry } from '../dma/debug';
 import type { IommuMapInfo } from '../dma/iommu';
 import type { DmaWarnInfo, SwiotlbFullInfo } from '../dma/swiotlb/map';
-import { machineStates } from '../report/cpu-state';
-import { callTrace } from './might-sleep';
+import { machineStates } from '../kernel/show-state';
+import { callTrace } from '../kernel/show-state';
+import { callerOf } from './caller';
 
 /** DEFAULT_RATELIMIT_INTERVAL / DEFAULT_RATELIMIT_BURST. */
 const RATELIMIT_INTERVAL = 5 * NSEC_PER_SEC;
@@ -54,14 +55,8 @@ function isIommuMapInfo(x: unknown): x is IommuMapInfo {
 /** Frames of the DMA layer: a report's site is the first frame outside them (the driver). */
 const DMA_FRAME_PREFIXES = ['dma_', '__dma_', 'debug_dma_', 'iommu_', '__iommu_', 'swiotlb_', '__swiotlb_'];
 
-function callerOf(cur: Task): string {
-  const s = cur.stack;
-  for (let i = s.length - 1; i >= 0; i--) {
-    const f = s[i];
-    if (!DMA_FRAME_PREFIXES.some((p) => f.startsWith(p))) return f;
-  }
-  return cur.context;
-}
+/** The frame that called into the DMA API (skipping the DMA layer's own frames). */
+const callerOfDma = (cur: Task): string => callerOf(cur, (f) => DMA_FRAME_PREFIXES.some((p) => f.startsWith(p)));
 
 /**
  * Where the kernel's warning for a mapping-path subkind sits and how it prints: a WARN_ONCE
@@ -122,7 +117,7 @@ export function installDmaCheck(m: Machine): void {
         headline: info.tooLarge ? `${line} (the request exceeds the largest swiotlb mapping)` : line,
         text: line,
         logged,
-        data: { dev: info.dev, size: info.size, total: info.total, used: info.used, policy: info.policy, tooLarge: info.tooLarge, caller: callerOf(cur), cpuStates: machineStates(m) },
+        data: { dev: info.dev, size: info.size, total: info.total, used: info.used, policy: info.policy, tooLarge: info.tooLarge, caller: callerOfDma(cur), cpuStates: machineStates(m) },
       });
     },
 
@@ -136,7 +131,7 @@ export function installDmaCheck(m: Machine): void {
       const info = raw;
       const line = `iommu: unaligned: iova ${hex(info.iova)} pa ${hex(info.paddr)} size ${hex(info.size)} min_pagesz ${hex(info.min_pagesz)}`;
       m.log.printk(cur.cpu.id, line);
-      const caller = callerOf(cur);
+      const caller = callerOfDma(cur);
       m.sim.report({
         kind: 'iommu_map',
         fingerprint: `iommu_map:${info.domain}@${caller}`,
@@ -151,7 +146,7 @@ export function installDmaCheck(m: Machine): void {
 
 /** err_printk: the DMA-API line, the WARN with its trace, then where the entry was mapped. */
 function reportDebug(m: Machine, cur: Task | null, info: DmaDebugInfo): void {
-  const site = cur === null ? 'driver_release' : callerOf(cur);
+  const site = cur === null ? 'driver_release' : callerOfDma(cur);
   // dma_debug's num_errors defaults to 1: only the machine's first error is printed.
   const logged = m.log.firstTime('dma_debug:num_errors');
   const e = info.entry;
@@ -185,7 +180,7 @@ function reportDebug(m: Machine, cur: Task | null, info: DmaDebugInfo): void {
 /** A mapping-path WARN (dev_WARN_ONCE) or warning line, reported through the same kind. */
 function reportWarn(m: Machine, cur: Task | null, info: DmaWarnInfo): void {
   const where = warnSite(info);
-  const site = cur === null ? 'unknown' : callerOf(cur);
+  const site = cur === null ? 'unknown' : callerOfDma(cur);
   const fp = `dma_debug:${info.subkind}:${info.dev}@${site}`;
   const warn = where.style !== 'ratelimited';
   const logged = where.style === 'once' ? m.log.firstTime(fp) : where.style === 'every' ? true : m.log.ratelimit(`dma_warn:${info.subkind}`, RATELIMIT_INTERVAL, RATELIMIT_BURST);

@@ -6,7 +6,7 @@
  */
 import type { Machine } from '../kernel/machine';
 import type { Task } from '../kernel/task';
-import { callTrace } from './might-sleep';
+import { callTrace } from '../kernel/show-state';
 
 export function installIdleScheduleCheck(m: Machine): void {
   const sim = m.sim;

@@ -8,8 +8,8 @@ import type { Cpu } from '../kernel/cpu';
 import type { Machine } from '../kernel/machine';
 import { in_task } from '../kernel/preempt';
 import type { Task } from '../kernel/task';
-import { machineStates } from '../report/cpu-state';
-import { callTrace } from './might-sleep';
+import { machineStates } from '../kernel/show-state';
+import { callTrace } from '../kernel/show-state';
 
 export function installIpiCheck(m: Machine): void {
   m.addHooks({

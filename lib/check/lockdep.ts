@@ -23,7 +23,7 @@ import type { Lock } from '../kernel/lock';
 import type { Machine } from '../kernel/machine';
 import { HARDIRQ_MASK, SOFTIRQ_MASK, SOFTIRQ_OFFSET, in_interrupt } from '../kernel/preempt';
 import type { Task } from '../kernel/task';
-import { machineStates } from '../report/cpu-state';
+import { machineStates } from '../kernel/show-state';
 import { print_irqtrace_events } from '../kernel/irqtrace';
 
 /** The head of a one-CPU "Possible unsafe locking scenario" table (recursive, inconsistent). */

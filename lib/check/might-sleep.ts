@@ -42,7 +42,8 @@ import { get_preempt_disable_ip } from '../kernel/preempt-ip';
 import { jiffies } from '../kernel/timer';
 import { hex, in_atomic } from '../kernel/preempt';
 import { PF_IDLE, type Task } from '../kernel/task';
-import { machineStates } from '../report/cpu-state';
+import { callTrace, machineStates } from '../kernel/show-state';
+import { callerOf } from './caller';
 import { debug_show_held_locks } from './lockdep';
 
 /** Where the kernel's might_sleep call sits, for the "at file" line. */
@@ -87,18 +88,6 @@ function symAddr(sym: string): string {
   return `ffffffff8${((h >>> 0) >>> 4).toString(16).padStart(7, '0')}`;
 }
 
-/** The innermost transcribed frame that is not `where` itself, or the context's name. */
-function callerOf(cur: Task, where: string): string {
-  const st = cur.stack;
-  for (let i = st.length - 1; i >= 0; i--) if (st[i] !== where) return st[i];
-  return cur.context;
-}
-
-export function callTrace(t: Task, top: string[]): string {
-  const frames = [...top, ...[...t.stack].reverse()];
-  const ctx = t.depth > 0 ? 'IRQ' : 'TASK';
-  return ['Call Trace:', ` <${ctx}>`, ...frames.map((f) => ` ${f}`), ` </${ctx}>`].join('\n');
-}
 
 /** INITIAL_JIFFIES: ((unsigned long)(unsigned int)(-300 * HZ)). */
 export function initial_jiffies(hz: number): number {
@@ -120,7 +109,7 @@ export function installMightSleep(m: Machine): void {
    * splat via lockdep_rcu_suspicious; RCU_LOCKDEP_WARN warns once per call site.
    */
   const rcuSleepCheck = (cur: Task, where: string): void => {
-    const caller = callerOf(cur, where);
+    const caller = callerOf(cur, (f) => f === where);
     const fp = `rcu:illegal_context_switch:${where}@${caller}`;
     const logged = m.log.firstTime(fp);
     const text = [
@@ -167,7 +156,7 @@ export function installMightSleep(m: Machine): void {
       if (pc === 0 && rcu === 0 && !irqsOff && (cur.flags & PF_IDLE) === 0) return;
       const site = SITES[where] ?? SITES.might_sleep;
       // the caller of the sleeping function (alloc_pages' own frame is not where it was called)
-      const caller = callerOf(cur, where);
+      const caller = callerOf(cur, (f) => f === where);
       const irqFlag = irqsOff ? irqs_disabled_flag(m) : 0;
       const text = [
         `BUG: sleeping function called from invalid context at ${site}`,

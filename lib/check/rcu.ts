@@ -29,8 +29,8 @@ import { rcuCallbackRunning, rcuStateIfUsed, type GracePeriod, type RcuReader } 
 import type { Task } from '../kernel/task';
 import { nsPerJiffy } from '../kernel/timer';
 import { NSEC_PER_SEC } from '../kernel/log';
-import { machineStates } from '../report/cpu-state';
-import { callTrace } from './might-sleep';
+import { machineStates } from '../kernel/show-state';
+import { callTrace } from '../kernel/show-state';
 
 /** CONFIG_RCU_CPU_STALL_TIMEOUT: seconds a grace period may wait before the stall warning. */
 export const RCU_CPU_STALL_TIMEOUT_S = 21;

@@ -16,10 +16,10 @@ import type { Machine } from '../kernel/machine';
 import { NSEC_PER_SEC } from '../kernel/log';
 import type { Cpu } from '../kernel/cpu';
 import { Task } from '../kernel/task';
-import { describeWait, formatStates, machineStates } from '../report/cpu-state';
+import { describeWait, formatStates, machineStates } from '../kernel/show-state';
 import { waitClasses } from './deadlock';
 import { lockdepOf } from './lockdep';
-import { callTrace } from './might-sleep';
+import { callTrace } from '../kernel/show-state';
 
 export interface WatchdogOptions {
   /** hung_task_timeout_secs. */

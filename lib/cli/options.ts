@@ -7,8 +7,10 @@
 import { availableParallelism } from 'os';
 import { parseArgs } from 'util';
 import { InputError, checkPositiveInt, checkSeed, type HuntOptions, type Shard } from '../../scheduler';
-import type { Params, ScenarioDef } from '../scenario/define';
-import { KERNEL_VERSIONS, isKernelVersion } from '../kernel/config';
+import type { MachineOptions } from '../kernel/machine';
+import type { HuntRequest } from '../report/json';
+import { envHuntOverrides } from '../scenario/env';
+import { checkKernel } from '../scenario/params';
 import { DEFAULT_YIELD_TIMEOUT } from '../../scheduler/watchdog';
 
 const SPEC = {
@@ -234,61 +236,16 @@ export function parseShard(flag: string | undefined, countFlag: string | undefin
   return { index: Number(idx) + 1, count };
 }
 
-/** IRQSIM_SEED and IRQSIM_ITERATIONS, checked as the flags are (a bad value is a one-line error). */
-export function envHuntOverrides(env: NodeJS.ProcessEnv = process.env): { seed?: number; iterations?: number } {
-  const out: { seed?: number; iterations?: number } = {};
-  const seed = env.IRQSIM_SEED;
-  const it = env.IRQSIM_ITERATIONS;
-  if (seed !== undefined && seed !== '') {
-    try {
-      out.seed = checkSeed(seed);
-    } catch (e) {
-      throw new InputError(`IRQSIM_SEED: ${e instanceof Error ? e.message : String(e)}`);
-    }
-  }
-  if (it !== undefined && it !== '') {
-    try {
-      out.iterations = checkPositiveInt(it, 'iteration count');
-    } catch (e) {
-      throw new InputError(`IRQSIM_ITERATIONS: ${e instanceof Error ? e.message : String(e)}`);
-    }
-  }
-  return out;
-}
 
-function checkKernel(v: string, what: string): string {
-  if (!isKernelVersion(v)) throw new InputError(`bad ${what} "${v}": expected ${KERNEL_VERSIONS.join(', ')}`);
-  return v;
+/** Machine options the command line overrides (--lockdep). */
+export function machineOf(o: CliOptions): Partial<MachineOptions> {
+  return o.lockdep === undefined ? {} : { lockdep: o.lockdep };
 }
 
 /**
- * --param key=value overrides (after a perturbation's), typed by the declared default. `kernel`
- * (the modelled kernel version, lib/kernel/config.ts) is a parameter of every scenario.
+ * The one converter from the command line to the scenario layer: what a hunt is asked to do
+ * (VariantHuntOptions extends it), as a results file stores it for merge and --resume.
  */
-export function applyParams(def: ScenarioDef, overrides: string[], base: Partial<Params> = {}): Params {
-  const params: Params = { ...def.params, ...base } as Params;
-  for (const o of overrides) {
-    const eq = o.indexOf('=');
-    if (eq <= 0) throw new InputError(`bad --param "${o}": expected key=value`);
-    const key = o.slice(0, eq);
-    const raw = o.slice(eq + 1);
-    if (key === 'kernel') {
-      params.kernel = checkKernel(raw, '--param kernel');
-      continue;
-    }
-    if (!(key in def.params)) {
-      throw new InputError(`unknown parameter "${key}" for ${def.id}: declared are ${Object.keys(def.params).join(', ') || '(none)'}`);
-    }
-    const d = def.params[key];
-    if (typeof d === 'number') {
-      const n = Number(raw);
-      if (raw.trim() === '' || !Number.isFinite(n)) throw new InputError(`bad --param ${key}=${raw}: expected a number`);
-      if (n < 0) throw new InputError(`bad --param ${key}=${raw}: must not be negative`);
-      params[key] = n;
-    } else if (typeof d === 'boolean') {
-      if (raw !== 'true' && raw !== 'false') throw new InputError(`bad --param ${key}=${raw}: expected true or false`);
-      params[key] = raw === 'true';
-    } else params[key] = raw;
-  }
-  return params;
+export function huntRequestOf(o: CliOptions): HuntRequest {
+  return { hunt: o.hunt, all: o.all, confirm: o.confirm, ...(o.shrink ? {} : { shrink: false }), checkDeterminism: o.checkDeterminism, machine: machineOf(o) };
 }

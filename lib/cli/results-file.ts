@@ -1,12 +1,13 @@
 /**
  * Results files: what `irqsim hunt --json` prints, `--out` writes while the hunt runs, `--shard`
- * leaves for `irqsim merge`, and `irqsim report` reads. Written whole and renamed into place, so
- * a reader (or a hunt killed mid-write) never sees half a file.
+ * leaves for `irqsim merge`, and `irqsim report` reads. Written whole and renamed into place
+ * (lib/report/write-atomic.ts), so a reader (or a hunt killed mid-write) never sees half a file.
  */
-import { readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'fs';
+import { readFileSync } from 'fs';
 import { InputError } from '../../scheduler';
 import type { ClaimJson } from '../scenario/claims';
-import type { RunJson } from '../scenario/hunt';
+import type { RunJson } from '../report/json';
+import { writeAtomic } from '../report/write-atomic';
 
 export interface ScenarioOutput {
   scenario: { id: string; name: string; file?: string; hash: string };
@@ -20,28 +21,6 @@ export type ResultsDoc = ScenarioOutput | { scenarios: ScenarioOutput[] };
 
 export function docOf(outputs: ScenarioOutput[]): ResultsDoc {
   return outputs.length === 1 ? outputs[0] : { scenarios: outputs };
-}
-
-export function writeAtomic(file: string, text: string): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  try {
-    writeFileSync(tmp, text);
-    renameSync(tmp, file);
-  } catch (e) {
-    throw new InputError(`cannot write ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
-  }
-}
-
-/** Fails before a long hunt, not after it, when --out cannot be written (no such directory, a directory in its place). */
-export function checkWritable(file: string): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  try {
-    if (statSync(file, { throwIfNoEntry: false })?.isDirectory()) throw Object.assign(new Error(), { code: 'EISDIR' });
-    writeFileSync(tmp, '');
-    unlinkSync(tmp);
-  } catch (e) {
-    throw new InputError(`cannot write ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
-  }
 }
 
 /** A results file's scenarios (either JSON shape); a one-line error for anything else. */

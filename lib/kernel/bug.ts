@@ -8,18 +8,13 @@
  * reads as the kernel's code does.
  */
 import type { Lock } from './lock';
+import { callTrace } from './show-state';
 import type { Task } from './task';
-
-function trace(cur: Task): string {
-  const frames = [...cur.stack].reverse();
-  const ctx = cur.depth > 0 ? 'IRQ' : 'TASK';
-  return ['Call Trace:', ` <${ctx}>`, ...frames.map((f) => ` ${f}`), ` </${ctx}>`].join('\n');
-}
 
 function warn(cur: Task, what: string, once: boolean): void {
   const m = cur.cpu.machine;
   const site = cur.site;
-  const text = [`WARNING: CPU: ${cur.cpu.id} PID: ${cur.pid} at ${site}: ${what}`, `CPU: ${cur.cpu.id} PID: ${cur.pid} Comm: ${cur.comm} (${cur.context})`, trace(cur)].join('\n');
+  const text = [`WARNING: CPU: ${cur.cpu.id} PID: ${cur.pid} at ${site}: ${what}`, `CPU: ${cur.cpu.id} PID: ${cur.pid} Comm: ${cur.comm} (${cur.context})`, callTrace(cur)].join('\n');
   const logged = once ? m.log.firstTime(`warn:${site}:${what}`) : true;
   if (logged) m.log.printk(cur.cpu.id, text);
   m.sim.report({ kind: 'assertion', subkind: 'warn', fingerprint: `warn:${what}@${site}`, headline: `WARNING at ${site}: ${what}`, text, logged });
@@ -46,7 +41,7 @@ export function WARN(cur: Task, cond: boolean, message: string): boolean {
 export function BUG_ON(cur: Task, cond: boolean, what = 'BUG_ON'): void {
   if (!cond) return;
   const m = cur.cpu.machine;
-  const text = [`kernel BUG at ${cur.site}!`, `invalid opcode: 0000 [#1] SMP`, `CPU: ${cur.cpu.id} PID: ${cur.pid} Comm: ${cur.comm} (${cur.context})`, trace(cur)].join('\n');
+  const text = [`kernel BUG at ${cur.site}!`, `invalid opcode: 0000 [#1] SMP`, `CPU: ${cur.cpu.id} PID: ${cur.pid} Comm: ${cur.comm} (${cur.context})`, callTrace(cur)].join('\n');
   m.log.printk(cur.cpu.id, text);
   m.sim.report({ kind: 'assertion', subkind: 'bug', fingerprint: `bug:${what}@${cur.site}`, headline: `kernel BUG at ${cur.site}: ${what}`, text, fatal: true });
 }

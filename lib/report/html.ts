@@ -5,8 +5,8 @@
  * it (when the finding carries one) and an SVG picture of the machine at the failing step. No network: inline CSS, a few lines of inline JS, no external fonts or scripts.
  * Every string from the JSON is escaped. Deterministic: the same results give the same page.
  */
-import type { RunJson } from '../scenario/hunt';
-import type { ContextState } from './cpu-state';
+import type { RunJson } from './json';
+import type { ContextState } from '../kernel/show-state';
 import type { FindingJson } from './json';
 import type { TimelineInstant, TimelineJson, TimelineSlice } from './timeline';
 

@@ -1,6 +1,11 @@
-/** A finding as CONTRACT.md's JSON describes it. */
-import type { FoundFinding } from '../../scheduler';
-import type { ContextState } from './cpu-state';
+/**
+ * The results JSON (CONTRACT.md): a finding, a hunted variant (RunJson) with its records
+ * (HuntState) and the request that made them. The scenario layer fills these in; the CLI, the
+ * HTML report and the mocha helper read them.
+ */
+import type { FoundFinding, HuntOptions, HuntPlan, HuntResult, IterationRecord, Shard } from '../../scheduler';
+import type { MachineOptions } from '../kernel/machine';
+import type { ContextState } from '../kernel/show-state';
 import type { TimelineJson } from './timeline';
 
 export interface FindingJson {
@@ -23,6 +28,79 @@ export interface FindingJson {
   timeline?: TimelineJson;
   /** --confirm, on lockdep findings: "confirmed by schedule <s>" or "not reached in N schedules". */
   confirmed?: string;
+}
+
+/** CONTRACT.md "Variants and expectations": what a hunt of a variant must show. */
+export interface Expectation {
+  findings?: string[];
+  absent?: string[];
+  clean?: boolean;
+  metrics?: string[];
+}
+
+/**
+ * What a hunt was asked to do, as it is stored with its records so irqsim merge and --resume
+ * redo exactly it: the serialisable part of the scenario layer's VariantHuntOptions (which
+ * extends it), nothing else.
+ */
+export interface HuntRequest {
+  /** Overrides of the variant's and scenario's hunt defaults (seed, iterations, strategy...). */
+  hunt?: Partial<HuntOptions>;
+  /** Spend the whole budget (--all). */
+  all?: boolean;
+  /** Search for a schedule realising each lockdep prediction (--confirm). */
+  confirm?: boolean;
+  /** false: do not shrink (--no-shrink); true: shrink; absent: the variant's declared choice, else shrink. */
+  shrink?: boolean;
+  checkDeterminism?: boolean;
+  /** Machine options the command line overrides (--lockdep). */
+  machine?: Partial<MachineOptions>;
+}
+
+/**
+ * A request read back from a results file: JSON wrote Infinity (an unbounded window or horizon)
+ * as null, and files of earlier versions stored `shrink: true` for "the default".
+ */
+export function requestFromJson(q: HuntRequest): HuntRequest {
+  return { ...q, hunt: huntFromJson(q.hunt ?? {}), shrink: q.shrink === false ? false : undefined, machine: q.machine ?? {} };
+}
+
+/** Hunt options read back from JSON, which wrote Infinity (an unbounded window or horizon) as null. */
+export function huntFromJson(h: Partial<HuntOptions> | Record<string, unknown>): Partial<HuntOptions> {
+  const out: Record<string, unknown> = { ...h };
+  for (const k of ['window', 'horizon']) if (out[k] === null) out[k] = Infinity;
+  return out as Partial<HuntOptions>;
+}
+
+/** A hunt's iteration records by unit: what irqsim merge folds and --resume continues from. */
+export interface HuntState {
+  plan: HuntPlan;
+  shard: Shard | null;
+  /** [unit, records] in unit order. */
+  units: [number, IterationRecord[]][];
+  /** False while the hunt runs (a killed hunt's file says so). */
+  complete: boolean;
+  /** What was asked: merge and --resume redo it. */
+  request?: HuntRequest;
+}
+
+/** One hunted variant. */
+export interface RunJson {
+  variant: string;
+  expect: Expectation;
+  /** `incomplete`: a results file written while the hunt ran (--out), or by a killed hunt. */
+  verdict: 'as-expected' | 'unexpected' | 'incomplete';
+  schedulesRun: number;
+  findings: FindingJson[];
+  metrics: Record<string, number>;
+  coverage: Record<string, unknown>;
+  /** Search verdict: exhausted (bounded space covered), budget, or decided (see HuntResult.search). */
+  search?: 'exhausted' | 'budget' | 'decided';
+  /** --strategy dpor: traces, sleep-set-blocked runs, defaulted choice kinds, bounds. */
+  dpor?: HuntResult['dpor'];
+  why?: string;
+  /** The hunt's iteration records by unit (`--shard`, `--out`). */
+  state?: HuntState;
 }
 
 export function findingJson(f: FoundFinding, replay: string): FindingJson {

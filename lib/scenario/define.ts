@@ -9,8 +9,9 @@ import { waitClasses } from '../check/deadlock';
 import { isFindingKind } from '../check/kinds';
 import { Machine, type MachineOptions } from '../kernel/machine';
 import { deriveKernelConfig, type KernelSpec, type KernelVersion } from '../kernel/config';
-import { formatStates, machineStates } from '../report/cpu-state';
+import { formatStates, machineStates } from '../kernel/show-state';
 import type { Finding } from '../../scheduler';
+import type { Expectation } from '../report/json';
 import { checkClaims, type ClaimDef } from './claims';
 
 /**
@@ -28,13 +29,7 @@ function explain(m: Machine, f: Finding): void {
 export type ParamValue = number | string | boolean;
 export type Params = Record<string, ParamValue>;
 
-/** CONTRACT.md "Variants and expectations". */
-export interface Expectation {
-  findings?: string[];
-  absent?: string[];
-  clean?: boolean;
-  metrics?: string[];
-}
+export type { Expectation } from '../report/json';
 
 export interface VariantDef {
   name: string;

@@ -14,7 +14,7 @@ import {
   type IterationRecord,
   type Shard,
   HuntFold,
-  unitCount,
+  shardUnits,
 } from '../../scheduler';
 import { huntParallel, runJobSupervised } from '../../scheduler/pool';
 import { engineOptions, type RunResult } from '../../scheduler';
@@ -22,56 +22,20 @@ import { StrategyPicker } from '../../scheduler/portfolio';
 import { stuckSchedule, yieldTimeoutFinding } from '../../scheduler/watchdog';
 import { scenarioSource } from './source';
 import type { MachineOptions } from '../kernel/machine';
-import { findingJson, type FindingJson } from '../report/json';
+import { findingJson, type HuntRequest, type HuntState, type RunJson } from '../report/json';
 import { scenarioProgram, type Params, type ScenarioDef, type VariantDef } from './define';
 import { decided, hasExpectation, judge } from './verdict';
 
-export interface RunJson {
-  variant: string;
-  expect: VariantDef['expect'];
-  /** `incomplete`: a results file written while the hunt ran (--out), or by a killed hunt. */
-  verdict: 'as-expected' | 'unexpected' | 'incomplete';
-  schedulesRun: number;
-  findings: FindingJson[];
-  metrics: Record<string, number>;
-  coverage: Record<string, unknown>;
-  /** Search verdict: exhausted (bounded space covered), budget, or decided (see HuntResult.search). */
-  search?: 'exhausted' | 'budget' | 'decided';
-  /** --strategy dpor: traces, sleep-set-blocked runs, defaulted choice kinds, bounds. */
-  dpor?: HuntResult['dpor'];
-  why?: string;
-  /**
-   * The hunt's iteration records by unit (`--shard`, `--out`): what `irqsim merge` folds into
-   * one process's report and `--resume` continues from.
-   */
-  state?: HuntState;
-}
+export type { HuntRequest, HuntState, RunJson } from '../report/json';
 
-export interface HuntState {
-  plan: HuntPlan;
-  shard: Shard | null;
-  /** [unit, records] in unit order. */
-  units: [number, IterationRecord[]][];
-  /** False while the hunt runs (a killed hunt's file says so). */
-  complete: boolean;
-  /** What was asked (the command line's hunt options and flags): merge and --resume redo it. */
-  request?: unknown;
-}
-
-export interface VariantHuntOptions {
-  /** Overrides of the variant's and scenario's hunt defaults (seed, iterations, strategy...). */
-  hunt?: Partial<HuntOptions>;
-  /** Spend the whole budget (--all). */
-  all?: boolean;
-  /** Search for a schedule realising each lockdep prediction (--confirm). */
-  confirm?: boolean;
-  /** Shrink each finding's schedule (default true). */
-  shrink?: boolean;
-  checkDeterminism?: boolean;
+/**
+ * The scenario layer's options: what the CLI, the demo and the mocha helper ask of a hunt of one
+ * variant. Its serialisable part (HuntRequest) is what a results file stores; prepare() turns it
+ * into the engine's HuntOptions.
+ */
+export interface VariantHuntOptions extends HuntRequest {
   /** `run`: one fully instrumented schedule (iteration 0) instead of a hunt. */
   single?: boolean;
-  /** Machine options the command line overrides (--lockdep). */
-  machine?: Partial<MachineOptions>;
   /** Worker threads (huntVariantAsync; 1 or absent: this thread). */
   workers?: number;
   /**
@@ -89,8 +53,8 @@ export interface VariantHuntOptions {
   keepState?: boolean;
   /** Called whenever a unit's records arrive, with the state so far (--out writes it). */
   onState?: (state: HuntState) => void;
-  /** Stored in the state as `request` (opaque JSON). */
-  request?: unknown;
+  /** Stored in the state as `request` (--shard, --out). */
+  request?: HuntRequest;
 }
 
 /** The hunt options a variant runs with: built-in default, scenario, variant, then the caller's. */
@@ -354,11 +318,10 @@ function judgeRun(def: ScenarioDef, v: VariantDef, params: Params, o: VariantHun
 export function partialRun(def: ScenarioDef, v: VariantDef, params: Params, state: HuntState, machine: Partial<MachineOptions> = {}): RunJson {
   const fold = new HuntFold({ iterations: state.plan.iterations, stopAtFirst: false, wanted: null });
   const have = new Map(state.units);
-  for (let u = 0; u < unitCount(state.plan); u++) {
-    if (state.shard && u % state.shard.count !== state.shard.index - 1) continue;
+  for (const u of shardUnits(state.plan, state.shard)) {
     const recs = have.get(u);
     if (recs === undefined) break;
-    for (let j = 0; j < recs.length; j++) fold.push(recs[j], state.plan.prefixes ? fold.run : u * state.plan.chunk + j);
+    fold.pushUnit(state.plan, u, recs);
   }
   return {
     variant: v.name,

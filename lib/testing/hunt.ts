@@ -5,7 +5,8 @@
  * seed and budget, so a failure seen in CI reproduces locally by setting one variable.
  */
 import { InputError, type HuntOptions } from '../../scheduler';
-import { applyParams, envHuntOverrides } from '../cli/options';
+import { envHuntOverrides } from '../scenario/env';
+import { applyParams } from '../scenario/params';
 import type { Params, ScenarioDef } from '../scenario/define';
 import { huntVariant, variantHuntOptions, type RunJson } from '../scenario/hunt';
 import { huntScenario, type ScenarioHunt } from '../scenario/hunt-scenario';

@@ -12,7 +12,8 @@ import { findingJson } from '../../lib/report/json';
 import { deriveKernelConfig } from '../../lib/kernel/config';
 import * as K from '../../lib/kernel';
 import type { MachineOptions } from '../../lib/kernel/machine';
-import { parseCli, applyParams } from '../../lib/cli/options';
+import { parseCli } from '../../lib/cli/options';
+import { applyParams } from '../../lib/scenario/params';
 import { defineScenario, scenarioProgram } from '../../lib/scenario/define';
 import { kernelProgram } from '../support/kernel';
 

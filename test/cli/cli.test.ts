@@ -3,7 +3,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'fs
 import { tmpdir } from 'os';
 import { spawnSync } from 'child_process';
 import { join } from 'path';
-import { main, metricsTable, type Io } from '../../lib/cli/main';
+import { main, type Io } from '../../lib/cli/main';
+import { metricsTable } from '../../lib/report/text';
 
 function cli(...argv: string[]): { code: number; out: string; err: string } {
   let out = '';

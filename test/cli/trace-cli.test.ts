@@ -31,6 +31,18 @@ describe('irqsim --trace', function () {
     expect(ts).to.deep.equal([...ts].sort((a, b) => a - b));
   });
 
+  it('--trace into a folder that does not exist is one line of bad input (exit 2), not an internal error', () => {
+    const file = join(dir, 'no-such-folder', 'out.json');
+    const run = cli('run', 'irq-self-deadlock', '--variant', 'buggy', '--trace', file);
+    expect(run.code, run.err).to.equal(2);
+    expect(run.err).to.equal(`irqsim: cannot write ${file}: ENOENT\n`);
+    const h = JSON.parse(cli('hunt', 'irq-self-deadlock', '--variant', 'buggy', '--iterations', '50', '--no-shrink', '--json').out);
+    const r = cli('replay', 'irq-self-deadlock', h.runs[0].findings[0].schedule, '--variant', 'buggy', '--trace', file);
+    expect(r.code, r.err).to.equal(2);
+    expect(r.err).to.equal(`irqsim: cannot write ${file}: ENOENT\n`);
+    expect(r.out).to.equal('');
+  });
+
   it('replay --trace follows a hunt schedule in strict mode and reports the same findings', () => {
     const h = JSON.parse(cli('hunt', 'irq-self-deadlock', '--variant', 'buggy', '--iterations', '50', '--json').out);
     const f = h.runs[0].findings[0];

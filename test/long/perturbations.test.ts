@@ -4,7 +4,7 @@
  * must still hold (claims over parameter values run their extra hunts at the perturbed values).
  */
 import { expect } from 'chai';
-import { applyParams } from '../../lib/cli/options';
+import { applyParams } from '../../lib/scenario/params';
 import { judgeClaims } from '../../lib/scenario/claims';
 import { huntVariant, variantHuntOptions } from '../../lib/scenario/hunt';
 import { claimHunter } from '../../lib/scenario/hunt-scenario';

@@ -4,7 +4,7 @@
  * result. (`npm run hunt:seeds` runs seeds 0-20 with --all.)
  */
 import { expect } from 'chai';
-import { applyParams } from '../../lib/cli/options';
+import { applyParams } from '../../lib/scenario/params';
 import { huntScenario } from '../../lib/scenario/hunt-scenario';
 import { allScenarios } from '../../lib/scenario/registry';
 

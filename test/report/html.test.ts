@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { applyParams } from '../../lib/cli/options';
+import { applyParams } from '../../lib/scenario/params';
 import { escapeHtml, formatNs, renderFindingSvg, renderHtml, renderTimelineSvg, timeTicks, type ScenarioResults } from '../../lib/report/html';
 import type { FindingJson } from '../../lib/report/json';
 import { huntVariant, type RunJson } from '../../lib/scenario/hunt';

@@ -1,7 +1,8 @@
 import * as chai from 'chai';
 import { expect } from 'chai';
 import { hunt, irqsimChai } from '../../lib/testing';
-import scenario, { parseSteps } from '../../scenarios/s06-uptime-sections';
+import scenario from '../../scenarios/s06-uptime-sections';
+import { parseSteps } from '../../lib/scenario/params';
 
 chai.use(irqsimChai);
 

@@ -7,7 +7,7 @@
  * and hunt:long.
  */
 import { expect } from 'chai';
-import { applyParams } from '../../lib/cli/options';
+import { applyParams } from '../../lib/scenario/params';
 import { huntScenario } from '../../lib/scenario/hunt-scenario';
 import { allScenarios } from '../../lib/scenario/registry';
 

@@ -1,11 +1,13 @@
 /**
- * What every finding shows about the machine at the failing step: each CPU's running context,
- * its IRQ state, preempt_count, held locks and what it waits for, and the tasks that are not
- * running (sleeping, or waiting for their CPU).
+ * The kernel's show_state() (include/linux/sched/debug.h: show_state_filter(0), which in
+ * kernel/sched/core.c calls sched_show_task for every task, v6.x), with the held locks lockdep
+ * would list: what every finding shows about the machine at the failing step: each CPU's running
+ * context, its IRQ state, preempt_count, held locks and what it waits for, and the tasks that are
+ * not running (sleeping, or waiting for their CPU). Detectors call it; the reports only render it.
  */
-import type { Machine } from '../kernel/machine';
-import { hex } from '../kernel/preempt';
-import type { Task } from '../kernel/task';
+import type { Machine } from './machine';
+import { hex } from './preempt';
+import type { Task } from './task';
 
 export interface ContextState {
   cpu: number;
@@ -49,6 +51,17 @@ export function contextState(t: Task): ContextState {
     waitingFor: describeWait(t),
     stack: [...t.stack].reverse(),
   };
+}
+
+/**
+ * dump_stack()'s "Call Trace:" (lib/dump_stack.c, show_stack): `top` (the reporting function's
+ * own frames, innermost first), then the task's transcribed stack, inside the <IRQ> or <TASK>
+ * marker of the context it runs in. The one builder every splat uses.
+ */
+export function callTrace(t: Task, top: readonly string[] = []): string {
+  const frames = [...top, ...[...t.stack].reverse()];
+  const ctx = t.depth > 0 ? 'IRQ' : 'TASK';
+  return ['Call Trace:', ` <${ctx}>`, ...frames.map((f) => ` ${f}`), ` </${ctx}>`].join('\n');
 }
 
 /** One entry per CPU (its running context), then every other live task. */

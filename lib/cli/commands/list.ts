@@ -1,0 +1,23 @@
+/** irqsim list: every scenario with its variants, parameters, perturbations and claims. */
+import { InputError } from '../../../scheduler';
+import { describeClaim } from '../../scenario/claims';
+import { allScenarios } from '../../scenario/registry';
+import type { Io } from '../command';
+import type { CliOptions } from '../options';
+
+export function cmdList(o: CliOptions, io: Io): number {
+  if (o.positionals.length > 0) throw new InputError(`unexpected argument "${o.positionals[0]}": irqsim list takes none`);
+  const list = allScenarios().map((s) => ({
+    id: s.id,
+    name: s.name,
+    file: s.file,
+    description: s.description,
+    params: s.params,
+    variants: s.variants.map((v) => ({ name: v.name, expect: v.expect })),
+    perturbations: (s.perturbations ?? []).map((p) => ({ name: p.name, params: p.params, ...(p.scale !== undefined ? { scale: p.scale } : {}) })),
+    claims: (s.claims ?? []).map((c) => ({ name: c.name, text: c.text, relation: describeClaim(c) })),
+  }));
+  if (o.json) io.out(JSON.stringify(list));
+  else for (const s of list) io.out(`${s.id.padEnd(8)} ${s.name}  [${s.variants.map((v) => v.name).join(', ')}]  ${s.file}`);
+  return 0;
+}
