@@ -5,10 +5,24 @@
  * it (when the finding carries one) and an SVG picture of the machine at the failing step. No network: inline CSS, a few lines of inline JS, no external fonts or scripts.
  * Every string from the JSON is escaped. Deterministic: the same results give the same page.
  */
-import type { RunJson } from '../scenario/hunt';
 import type { ContextState } from './cpu-state';
 import type { FindingJson } from './json';
 import type { TimelineInstant, TimelineJson, TimelineSlice } from './timeline';
+
+/**
+ * What the page reads of one variant's run: the fields of lib/scenario/hunt.ts's RunJson it
+ * draws (declared here, so the report layer does not import the scenario layer).
+ */
+export interface RunJson {
+  variant: string;
+  expect?: { findings?: readonly string[]; absent?: readonly string[]; clean?: boolean; metrics?: readonly string[] };
+  verdict: string;
+  schedulesRun: number;
+  findings: FindingJson[];
+  metrics?: Record<string, number>;
+  coverage?: Record<string, unknown>;
+  why?: string;
+}
 
 /** One scenario's hunt, as `irqsim hunt <scenario> --json` prints it. */
 export interface ScenarioResults {

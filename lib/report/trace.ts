@@ -13,16 +13,15 @@
  * second track of the same kind (lock A taken before B but released first).
  */
 import { renameSync, writeFileSync } from 'node:fs';
-import { engineOptions, replay, runIteration, type Finding, type HuntOptions, type ReplayResult, type RunResult, type Thread } from '../../scheduler';
+import type { Finding, Thread } from '../../scheduler';
 import type { Cpu } from '../kernel/cpu';
 import { gfpName } from '../kernel/gfp';
-import { MACHINE_OBSERVER, type AllocKind, type KernelHooks } from '../kernel/hooks';
+import type { AllocKind, KernelHooks } from '../kernel/hooks';
 import type { Lock } from '../kernel/lock';
-import type { Machine, MachineOptions } from '../kernel/machine';
+import type { Machine } from '../kernel/machine';
 import type { Task } from '../kernel/task';
 import type { SwiotlbState } from '../dma/swiotlb/state';
 import { mmIfPresent } from '../mm/mm';
-import { scenarioProgram, type Params, type ScenarioDef } from '../scenario/define';
 import type { TimelineInstant, TimelineJson, TimelineSlice } from './timeline';
 
 /** One Trace Event Format event. */
@@ -426,62 +425,6 @@ export function writeTrace(file: string, trace: ChromeTrace): void {
   renameSync(tmp, file);
 }
 
-// ---- a run, traced ----
-
-export interface TraceRunOptions {
-  /** Replay this schedule (strict unless continueReplay); absent: iteration 0 of a hunt. */
-  schedule?: string;
-  hunt?: Partial<HuntOptions>;
-  machine?: Partial<MachineOptions>;
-  continueReplay?: boolean;
-}
-
-export interface TraceRunResult {
-  trace: ChromeTrace;
-  /** The tracer's own record (what timelineOf reads fastest). */
-  log: TraceLog;
-  run: RunResult;
-  /** The schedule string of what ran (replays); undefined for an iteration run. */
-  ran?: string;
-  /** The replay itself (with a schedule): what `irqsim replay` reports. */
-  replayed?: ReplayResult;
-}
-
-/**
- * Run one variant traced: replay `schedule`, or run iteration 0 of a hunt with the variant's
- * options (as `irqsim run` does), fully instrumented.
- */
-export function traceRun(def: ScenarioDef, variant: string, params: Params, opts: TraceRunOptions = {}): TraceRunResult {
-  const v = def.variants.find((x) => x.name === variant);
-  if (v === undefined) throw new Error(`scenario ${def.id} has no variant ${variant}`);
-  const tracer = new Tracer();
-  const machine: Partial<MachineOptions> = { ...(opts.machine ?? {}), [MACHINE_OBSERVER]: (m: Machine) => tracer.attach(m) };
-  const program = scenarioProgram(def, variant, params, machine);
-  // variantHuntOptions' merge (not imported: lib/scenario/hunt.ts may import this file)
-  const hopts: HuntOptions = { iterations: 1000, ...def.options, ...v.options, ...opts.hunt };
-  let run: RunResult;
-  let ran: string | undefined;
-  let replayed: ReplayResult | undefined;
-  if (opts.schedule !== undefined) {
-    const r = (replayed = replay(program, opts.schedule, { ...engineOptions(hopts), instrument: true, mode: opts.continueReplay ? 'continue' : 'strict' }));
-    run = r;
-    ran = r.ran;
-  } else {
-    run = runIteration(program, { ...hopts, iteration: 0, instrument: true });
-  }
-  const log = tracer.finish(run.metrics.endTime);
-  const trace = chromeTrace(log, {
-    scenario: def.id,
-    variant,
-    ...(ran !== undefined ? { schedule: ran } : { iteration: 0, seed: hopts.seed ?? 0, strategy: String(hopts.strategy ?? 'random') }),
-    params,
-    endReason: run.endReason,
-    steps: run.metrics.steps,
-    findings: run.findings.map((f) => f.kind),
-  });
-  return { trace, log, run, ...(ran !== undefined ? { ran } : {}), ...(replayed ? { replayed } : {}) };
-}
-
 // ---- the per-finding timeline ----
 
 const SLICE_CAP = 300;
@@ -547,24 +490,4 @@ export function timelineOf(src: ChromeTrace | TraceLog, at: number, cpus: number
     .map((i) => ({ cpu: i.cpu, time: i.time, kind: i.kind, name: i.name, ...(i.text !== undefined ? { text: i.text } : {}) }))
     .sort((a, b) => a.time - b.time || a.cpu - b.cpu);
   return { cpus, start, end: at, slices, instants };
-}
-
-/**
- * Replay a (shrunk) schedule traced and return the timeline at its first finding (or at the
- * finding with `fingerprint`); undefined when the replay has no such finding.
- */
-export function findingTimeline(
-  def: ScenarioDef,
-  variant: string,
-  params: Params,
-  schedule: string,
-  machine?: Partial<MachineOptions>,
-  hunt?: Partial<HuntOptions>,
-  fingerprint?: string,
-): TimelineJson | undefined {
-  const r = traceRun(def, variant, params, { schedule, machine, hunt });
-  const fs = fingerprint === undefined ? [...r.run.findings].sort((a, b) => a.step - b.step) : r.run.findings.filter((f) => f.fingerprint === fingerprint);
-  const f = fs[0];
-  if (f === undefined) return undefined;
-  return timelineOf(r.log, findingTime(f, r.log.end), r.log.cpus);
 }
