@@ -7,6 +7,7 @@ import { engineOptions, replay, runIteration, type HuntOptions, type ReplayResul
 import { MACHINE_OBSERVER } from '../kernel/hooks';
 import type { Machine, MachineOptions } from '../kernel/machine';
 import { chromeTrace, findingTime, timelineOf, Tracer, type ChromeTrace, type TraceLog } from '../report/trace';
+import type { ContextState } from '../report/cpu-state';
 import type { TimelineJson } from '../report/timeline';
 import { scenarioProgram, type Params, type ScenarioDef } from './define';
 
@@ -66,7 +67,8 @@ export function traceRun(def: ScenarioDef, variant: string, params: Params, opts
 
 /**
  * Replay a (shrunk) schedule traced and return the timeline at its first finding (or at the
- * finding with `fingerprint`); undefined when the replay has no such finding.
+ * finding with `fingerprint`), with that finding's time and machine state in this run
+ * (`run`); undefined when the replay has no such finding.
  */
 export function findingTimeline(
   def: ScenarioDef,
@@ -81,5 +83,8 @@ export function findingTimeline(
   const fs = fingerprint === undefined ? [...r.run.findings].sort((a, b) => a.step - b.step) : r.run.findings.filter((f) => f.fingerprint === fingerprint);
   const f = fs[0];
   if (f === undefined) return undefined;
-  return timelineOf(r.log, findingTime(f, r.log.end), r.log.cpus);
+  const tl = timelineOf(r.log, findingTime(f, r.log.end), r.log.cpus);
+  // the page's time and machine state come from this same run (CONTRACT: one run per finding)
+  const cpuStates = (f.data?.cpuStates as ContextState[] | undefined) ?? [];
+  return { ...tl, run: { schedule: r.ran ?? schedule, time: f.fatal ? Math.max(f.time, r.log.stuckAt ?? r.run.metrics.endTime) : f.time, cpuStates } };
 }
