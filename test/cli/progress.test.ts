@@ -7,6 +7,7 @@ import { expect } from 'chai';
 import { spawn } from 'child_process';
 import { join } from 'path';
 import { PassThrough } from 'stream';
+import { liveLines } from '../../demo/catalog';
 import { formatEta, progressBar, progressLine, resultLine, wantProgressBar } from '../../lib/cli/progress';
 
 function fakeTty(isTTY: boolean, columns = 120): NodeJS.WriteStream & { text: () => string } {
@@ -151,5 +152,13 @@ describe('progress bar', () => {
     expect(shown, 'the cursor-show escape after the bar hid it').to.be.greaterThan(err.lastIndexOf('\x1b[?25l'));
     expect(err.slice(shown)).to.include('abba/buggy: interrupted\n');
     expect(signal === 'SIGINT' || code === 130, `ended by SIGINT (code ${code}, signal ${signal})`).to.equal(true);
+  });
+
+  it('the demo: each scenario\'s rows as it finishes, numbered of the total', () => {
+    const run = (variant: string, kinds: string[]) => ({ variant, expect: {}, verdict: 'as-expected' as const, schedulesRun: 12, findings: kinds.map((kind) => ({ kind, iteration: 0, replay: 'irqsim replay abba x' })), metrics: {}, coverage: {} });
+    const reply = { index: 0, id: 'abba', name: 'ABBA', keyMetrics: [], runs: [run('buggy', ['lockdep', 'deadlock']), run('fixed', [])], claims: [], key: null } as unknown as Parameters<typeof liveLines>[0];
+    expect(liveLines(reply, 3, 21)).to.deep.equal(['[ 3/21] abba buggy: as-expected, 12 schedule(s), lockdep, deadlock', '[ 3/21] abba fixed: as-expected, 12 schedule(s), clean']);
+    const broken = { ...reply, runs: [], error: 'SyntaxError at x.ts:3:1' } as Parameters<typeof liveLines>[0];
+    expect(liveLines(broken, 21, 21)).to.deep.equal(['[21/21] abba -: error: SyntaxError at x.ts:3:1']);
   });
 });
