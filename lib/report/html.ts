@@ -8,6 +8,7 @@
 import type { RunJson } from './json';
 import type { ContextState } from '../kernel/show-state';
 import type { FindingJson } from './json';
+import type { RunOptionsJson } from './run-options';
 import type { TimelineInstant, TimelineJson, TimelineSlice } from './timeline';
 
 /** One scenario's hunt, as `irqsim hunt <scenario> --json` prints it. */
@@ -184,7 +185,8 @@ function renderScenario(s: ScenarioResults, si: number, keyMetrics: string[]): s
   if (s.scenario.hash) facts.push(['hash', s.scenario.hash]);
   if (s.options) {
     const { params, ...rest } = s.options as Record<string, unknown> & { params?: Record<string, unknown> };
-    facts.push(['options', Object.entries(rest).map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : String(v)}`).join(' ')]);
+    // With per-variant records (runs[].options) this is only what the command line asked.
+    facts.push([s.runs.some((r) => r.options) ? 'asked' : 'options', Object.entries(rest).map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : String(v)}`).join(' ')]);
     if (params && typeof params === 'object') facts.push(['params', Object.entries(params).map(([k, v]) => `${k}=${String(v)}`).join(' ')]);
   }
   out.push(`<dl class="facts">${facts.map(([k, v]) => `<dt>${escapeHtml(k)}</dt><dd class="mono">${escapeHtml(v)}</dd>`).join('')}</dl>`);
@@ -218,6 +220,7 @@ function renderRun(s: ScenarioResults, r: RunJson, si: number, ri: number): stri
     ['expectation', expectText(r.expect)],
     ['schedules run', String(r.schedulesRun)],
   ];
+  if (r.options && typeof r.options === 'object') facts.push(['ran with', optionsText(r.options as unknown as Record<string, unknown>)]);
   if (r.why) facts.push(['why', r.why]);
   if (r.coverage && typeof r.coverage === 'object' && Object.keys(r.coverage).length) facts.push(['coverage', coverageText(r.coverage)]);
   out.push(`<dl class="facts">${facts.map(([k, v]) => `<dt>${escapeHtml(k)}</dt><dd>${escapeHtml(v)}</dd>`).join('')}</dl>`);
@@ -233,6 +236,11 @@ function renderRun(s: ScenarioResults, r: RunJson, si: number, ri: number): stri
   return out.join('\n');
 }
 
+/** `key=value` pairs of an options record (objects as JSON). */
+function optionsText(o: Record<string, unknown>): string {
+  return Object.entries(o).map(([k, v]) => `${k}=${v !== null && typeof v === 'object' ? JSON.stringify(v) : String(v)}`).join(' ');
+}
+
 function renderFinding(f: FindingJson, id: string): string {
   const out: string[] = [];
   out.push(`<article class="finding" id="${id}">`);
@@ -241,10 +249,17 @@ function renderFinding(f: FindingJson, id: string): string {
     const ok = /^confirmed\b/.test(f.confirmed);
     out.push(`<p class="${ok ? 'confirmed' : 'notconfirmed'}">lockdep prediction ${escapeHtml(f.confirmed)}</p>`);
   }
+  // The report text first, as the kernel prints it; the pictures explain it after.
+  out.push(`<pre class="splat">${escapeHtml(f.text)}</pre>`);
+  // Time, machine state and timeline from one run: the traced replay of the (shrunk) schedule
+  // when the timeline carries it, else the hunt's own finding.
+  const run = f.timeline?.run;
+  const shown = run && Array.isArray(run.cpuStates) && run.cpuStates.length ? { ...f, cpuStates: run.cpuStates } : f;
+  const time = run && finite(run.time) ? `${run.time} ns${run.time !== f.time ? ` (in the replay drawn below; the hunt's schedule met it at ${f.time} ns)` : ''}` : `${f.time} ns`;
   const facts: [string, string][] = [
     ['fingerprint', f.fingerprint],
     ['iteration', String(f.iteration)],
-    ['virtual time', `${f.time} ns`],
+    ['virtual time', time],
     ['cpus', f.cpus?.length ? f.cpus.map((c) => `CPU${c}`).join(', ') : '-'],
     ['occurrences', `${f.count} (${f.logged} logged)`],
   ];
@@ -257,9 +272,9 @@ function renderFinding(f: FindingJson, id: string): string {
   // Both pictures when there is a timeline: it shows how the CPUs got there (IRQ arrivals, IRQs-off
   // stretches, lock hold and spin times); the state diagram shows what it does not: each CPU's
   // held locks, wait-for edges and call stack at the failing step.
-  if (f.timeline) out.push(`<div class="label">timeline (traced replay of the schedule)</div><div class="timeline">${renderTimelineSvg(f, `${id}-tl`)}</div>`);
-  out.push(`<details class="state" open><summary>machine state at the failing step</summary><div class="timeline">${renderFindingSvg(f, `${id}-svg`)}</div></details>`);
-  out.push(`<pre class="splat">${escapeHtml(f.text)}</pre>`);
+  const replayed = run ? ` of ${run.schedule}` : '';
+  if (f.timeline) out.push(`<div class="label">timeline (traced replay${escapeHtml(replayed)})</div><div class="timeline">${renderTimelineSvg(f, `${id}-tl`)}</div>`);
+  out.push(`<details class="state" open><summary>machine state at the failing step${run ? ' (same replay)' : ''}</summary><div class="timeline">${renderFindingSvg(shown, `${id}-svg`)}</div></details>`);
   out.push('</article>');
   return out.join('\n');
 }
@@ -520,7 +535,7 @@ export function renderTimelineSvg(f: Pick<FindingJson, 'timeline' | 'cpus' | 'ki
     const w = Math.max(x(s.end) - x0, 1.5);
     const maxChars = Math.floor((w - 6) / TL_CH);
     const shown = maxChars >= 3 ? `<text x="${px(x0 + 3)}" y="${px(by + h / 2 + 3.5)}" fill="${s.kind === 'idle' || s.kind === 'lock_spin' ? '#1d2330' : '#fff'}" pointer-events="none">${escapeHtml(clip(label, maxChars))}</text>` : '';
-    return `<rect class="slice" data-kind="${escapeHtml(s.kind)}" x="${px(x0)}" y="${px(by)}" width="${px(w)}" height="${h}" rx="2" fill="${TL_COLOURS[s.kind] ?? '#5b6475'}"><title>${escapeHtml(sliceTitle(s))}</title></rect>${shown}`;
+    return `<rect class="slice" data-kind="${escapeHtml(s.kind)}" data-name="${escapeHtml(s.name)}" x="${px(x0)}" y="${px(by)}" width="${px(w)}" height="${h}" rx="2" fill="${TL_COLOURS[s.kind] ?? '#5b6475'}"><title>${escapeHtml(sliceTitle(s))}</title></rect>${shown}`;
   };
 
   for (let cpu = 0; cpu < ncpu; cpu++) {
@@ -571,10 +586,19 @@ export function renderTimelineSvg(f: Pick<FindingJson, 'timeline' | 'cpus' | 'ki
   }
   const gridLines = ticks.map((t) => `<line x1="${px(x(t))}" y1="${TL_AXIS_H}" x2="${px(x(t))}" y2="${px(plotBottom)}" stroke="#1d2330" stroke-opacity="0.08"/>`);
 
-  // The finding: a dashed line across every CPU at the window's end (the tracer ends the window at
-  // the finding; f.time can differ, e.g. a deadlock found at quiescence), a flag on the axis.
-  const fx = px(x(end));
-  const finding = `<g class="finding-marker"><title>${escapeHtml(`${f.kind} at ${formatNs(end)}: ${f.headline}`)}</title>` +
+  // The stretch where the machine was stuck (every thread waiting; the tracer's tail): shaded,
+  // so bars that run through it read as "never released", not as time passing.
+  const stuckAt = finite(tl.stuckAt) && (tl.stuckAt as number) < end ? Math.max(tl.stuckAt as number, start) : null;
+  const stuck = stuckAt === null ? '' :
+    `<g class="stuck"><title>${escapeHtml(`stuck from ${formatNs(stuckAt)}: no thread could run; what is held or spun on here is never released`)}</title>` +
+    `<rect x="${px(x(stuckAt))}" y="${TL_AXIS_H}" width="${px(x(end) - x(stuckAt))}" height="${px(plotBottom - TL_AXIS_H)}" fill="#1d2330" fill-opacity="0.07"/>` +
+    `<text x="${px(x(stuckAt) + 3)}" y="${TL_AXIS_H + 9}" fill="#5b6475" font-size="9">stuck</text></g>`;
+
+  // The finding: a dashed line across every CPU at its time (the window's end unless the window
+  // was widened past it, e.g. a finding at t=0), a flag on the axis.
+  const at = finite(tl.at) ? Math.min(Math.max(tl.at as number, start), end) : end;
+  const fx = px(x(at));
+  const finding = `<g class="finding-marker" data-time="${at}"><title>${escapeHtml(`${f.kind} at ${formatNs(at)}: ${f.headline}`)}</title>` +
     `<line x1="${fx}" y1="${TL_AXIS_H - 6}" x2="${fx}" y2="${px(plotBottom)}" stroke="#c0362c" stroke-width="2" stroke-dasharray="5 3"/>` +
     `<path d="M ${fx} ${TL_AXIS_H - 6} l 6 -4 l -6 -4 z" fill="#c0362c"/>` +
     `<rect x="${px(Number(fx) - 4)}" y="${TL_AXIS_H - 6}" width="8" height="${px(plotBottom - TL_AXIS_H + 6)}" fill="transparent"/></g>`;
@@ -589,6 +613,7 @@ export function renderTimelineSvg(f: Pick<FindingJson, 'timeline' | 'cpus' | 'ki
     grid.join('') +
     parts.join('') +
     gridLines.join('') +
+    stuck +
     finding +
     legend +
     windowNote +

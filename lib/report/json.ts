@@ -7,6 +7,7 @@ import type { FoundFinding, HuntOptions, HuntPlan, HuntResult, IterationRecord, 
 import type { MachineOptions } from '../kernel/machine';
 import type { ContextState } from '../kernel/show-state';
 import type { TimelineJson } from './timeline';
+import type { RunOptionsJson } from './run-options';
 
 export interface FindingJson {
   kind: string;
@@ -99,6 +100,8 @@ export interface RunJson {
   /** --strategy dpor: traces, sleep-set-blocked runs, defaulted choice kinds, bounds. */
   dpor?: HuntResult['dpor'];
   why?: string;
+  /** What this variant's hunt actually ran (lib/report/run-options.ts runOptionsJson). */
+  options?: RunOptionsJson;
   /** The hunt's iteration records by unit (`--shard`, `--out`). */
   state?: HuntState;
 }

@@ -5,6 +5,18 @@
  * tracer (lib/report/trace.ts) builds it, the HTML renderer (lib/report/html.ts) draws it.
  */
 
+import type { ContextState } from '../kernel/show-state';
+
+/** The finding in the traced run a timeline was drawn from. */
+export interface TimelineRun {
+  /** The schedule replayed (the shrunk one when there is one). */
+  schedule: string;
+  /** The finding's virtual time in that run (ns; a deadlock at quiescence: when it got stuck). */
+  time: number;
+  /** Each CPU's context at the failing step of that run. */
+  cpuStates: ContextState[];
+}
+
 /** One span on a CPU lane. Times are virtual ns; `end >= start`. */
 export interface TimelineSlice {
   cpu: number;
@@ -18,6 +30,8 @@ export interface TimelineSlice {
   name: string;
   start: number;
   end: number;
+  /** Still open when the run ended: it lasts to the end of the trace (never released, never woken). */
+  truncated?: boolean;
 }
 
 /** A point event: the finding itself, a wakeup, an IPI sent, an allocation failure. */
@@ -32,9 +46,24 @@ export interface TimelineInstant {
 export interface TimelineJson {
   /** CPUs of the machine, 0..cpus-1. */
   cpus: number;
-  /** The window drawn: [start, end] in virtual ns (end is the finding's time). */
+  /**
+   * The window drawn: [start, end] in virtual ns. `end` is the finding's time, or later when the
+   * window was widened to be visible (a finding at t=0).
+   */
   start: number;
   end: number;
+  /** Where the finding is drawn (ns); absent in older files: `end`. */
+  at?: number;
+  /**
+   * The machine was stuck from here to `end` (nothing ran: every thread waited); the tracer
+   * draws this tail so stuck spins and holds have a length. A fatal finding sits at its end.
+   */
+  stuckAt?: number;
+  /**
+   * The finding as the traced replay met it, so the page's machine state, time and timeline
+   * all come from one run (the shrunk schedule's replay, not the hunt's original schedule).
+   */
+  run?: TimelineRun;
   slices: TimelineSlice[];
   instants: TimelineInstant[];
 }

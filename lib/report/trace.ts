@@ -12,17 +12,15 @@
  * "CPU n sleeping" follow it. Spans that would overlap without nesting on one track go to a
  * second track of the same kind (lock A taken before B but released first).
  */
-import { renameSync, writeFileSync } from 'node:fs';
-import { engineOptions, replay, runIteration, type Finding, type HuntOptions, type ReplayResult, type RunResult, type Thread } from '../../scheduler';
+import type { Finding, Thread } from '../../scheduler';
 import type { Cpu } from '../kernel/cpu';
 import { gfpName } from '../kernel/gfp';
-import { MACHINE_OBSERVER, type AllocKind, type KernelHooks } from '../kernel/hooks';
+import type { AllocKind, KernelHooks } from '../kernel/hooks';
 import type { Lock } from '../kernel/lock';
-import type { Machine, MachineOptions } from '../kernel/machine';
+import type { Machine } from '../kernel/machine';
 import type { Task } from '../kernel/task';
 import type { SwiotlbState } from '../dma/swiotlb/state';
 import { mmIfPresent } from '../mm/mm';
-import { scenarioProgram, type Params, type ScenarioDef } from '../scenario/define';
 import type { TimelineInstant, TimelineJson, TimelineSlice } from './timeline';
 
 /** One Trace Event Format event. */
@@ -81,8 +79,14 @@ export interface TraceCounter {
 /** What one traced run recorded: the tracer's own event list, before the Chrome encoding. */
 export interface TraceLog {
   cpus: number;
-  /** Virtual time the run ended (ns); spans open then end here, truncated. */
+  /**
+   * Where the trace ends (ns): the run's last event, plus a tail when something was still stuck
+   * then (a spin that never got its lock, a hold never released, a sleep never woken), so what
+   * stays stuck has a length; spans open at the end run to here, truncated.
+   */
   end: number;
+  /** The run's last event (ns) when a stuck tail follows it: the machine made no progress after. */
+  stuckAt?: number;
   spans: TraceSpan[];
   instants: TraceInstant[];
   counters: TraceCounter[];
@@ -203,15 +207,20 @@ export class Tracer {
       },
       lockAcquired(cur, lock, how) {
         if (lock.kind === 'lockdep_map') return;
+        // At a hand-over this runs in the releaser's step for the waiter's frame, which need not
+        // be the waiter's running one (an interrupt taken while it spun): recordAcquired has just
+        // pushed the hold with that frame's depth.
+        const h = cur.held[cur.held.length - 1];
+        const depth = h !== undefined && h.lock === lock ? h.depth : cur.depth;
         const a = self.spins.get(cur);
-        const s = a?.[cur.depth];
+        const s = a?.[depth];
         if (s != null && s.lock === lock) {
-          a![cur.depth] = null;
+          a![depth] = null;
           if (self.now() > s.start) self.close(s, self.now());
         }
         let list = self.holds.get(lock);
         if (list === undefined) self.holds.set(lock, (list = []));
-        list.push({ cpu: cur.cpu.id, lane: 'lock', kind: 'lock_hold', name: lock.name, start: self.now(), end: 0, owner: cur, args: { class: lock.lockClass, kind: lock.kind, how, context: cur.context } });
+        list.push({ cpu: cur.cpu.id, lane: 'lock', kind: 'lock_hold', name: lock.name, start: self.now(), end: 0, owner: cur, args: { class: lock.lockClass, kind: lock.kind, how, context: cur.contexts[depth] ?? cur.context } });
       },
       lockRelease(cur, lock) {
         const list = self.holds.get(lock);
@@ -274,11 +283,23 @@ export class Tracer {
     return this.m === null ? undefined : mmIfPresent(this.m)?.phys.pageSize;
   }
 
-  /** End of run: close what is still open at `end` (truncated), add the findings. */
+  /**
+   * End of run: close what is still open (truncated), add the findings. When a lock spin or
+   * hold or a sleep is still open, the machine is stuck from the run's last event on (virtual
+   * time stops when every thread waits): the trace gets a tail so those spans have a length
+   * instead of ending where they began.
+   */
   finish(end: number): TraceLog {
     const log = this.log;
     let last = end;
     for (const s of log.spans) if (s.end > last) last = s.end;
+    let stuck = this.sleeps.size > 0;
+    for (const list of this.holds.values()) if (list.length > 0) stuck = true;
+    for (const a of this.spins.values()) for (const s of a) if (s != null) stuck = true;
+    if (stuck) {
+      log.stuckAt = last;
+      last += stuckTail(last);
+    }
     const t = (s: Open) => {
       s.truncated = true;
       this.close(s, last);
@@ -305,9 +326,17 @@ export class Tracer {
 }
 
 /**
+ * How long the stuck tail after a run's last event `at` is drawn: a quarter of the run, at least
+ * 100 ns. Presentation only; no event happens in it.
+ */
+export function stuckTail(at: number): number {
+  return Math.max(100, Math.ceil(at / 4));
+}
+
+/**
  * Where a finding sits on the time axis: its own time, except a fatal one found when the run
  * could not go on (a deadlock seen at quiescence is stamped with the engine's idle clock): the
- * end of the run then.
+ * end of the trace then (after the stuck tail), so what it found stuck is drawn up to it.
  */
 export function findingTime(f: Finding, runEnd: number): number {
   return f.fatal ? Math.max(f.time, runEnd) : f.time;
@@ -415,71 +444,8 @@ export function chromeTrace(log: TraceLog, meta: TraceMeta): ChromeTrace {
   return {
     traceEvents: [...meta0, ...body.map((b) => b.e)],
     displayTimeUnit: 'ns',
-    otherData: { ...meta, cpus: log.cpus, endNs: log.end, generator: 'irqsim' },
+    otherData: { ...meta, cpus: log.cpus, endNs: log.end, ...(log.stuckAt !== undefined ? { stuckAtNs: log.stuckAt } : {}), generator: 'irqsim' },
   };
-}
-
-/** Write a trace atomically (a temporary file renamed over the target). */
-export function writeTrace(file: string, trace: ChromeTrace): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  writeFileSync(tmp, JSON.stringify(trace));
-  renameSync(tmp, file);
-}
-
-// ---- a run, traced ----
-
-export interface TraceRunOptions {
-  /** Replay this schedule (strict unless continueReplay); absent: iteration 0 of a hunt. */
-  schedule?: string;
-  hunt?: Partial<HuntOptions>;
-  machine?: Partial<MachineOptions>;
-  continueReplay?: boolean;
-}
-
-export interface TraceRunResult {
-  trace: ChromeTrace;
-  /** The tracer's own record (what timelineOf reads fastest). */
-  log: TraceLog;
-  run: RunResult;
-  /** The schedule string of what ran (replays); undefined for an iteration run. */
-  ran?: string;
-  /** The replay itself (with a schedule): what `irqsim replay` reports. */
-  replayed?: ReplayResult;
-}
-
-/**
- * Run one variant traced: replay `schedule`, or run iteration 0 of a hunt with the variant's
- * options (as `irqsim run` does), fully instrumented.
- */
-export function traceRun(def: ScenarioDef, variant: string, params: Params, opts: TraceRunOptions = {}): TraceRunResult {
-  const v = def.variants.find((x) => x.name === variant);
-  if (v === undefined) throw new Error(`scenario ${def.id} has no variant ${variant}`);
-  const tracer = new Tracer();
-  const machine: Partial<MachineOptions> = { ...(opts.machine ?? {}), [MACHINE_OBSERVER]: (m: Machine) => tracer.attach(m) };
-  const program = scenarioProgram(def, variant, params, machine);
-  // variantHuntOptions' merge (not imported: lib/scenario/hunt.ts may import this file)
-  const hopts: HuntOptions = { iterations: 1000, ...def.options, ...v.options, ...opts.hunt };
-  let run: RunResult;
-  let ran: string | undefined;
-  let replayed: ReplayResult | undefined;
-  if (opts.schedule !== undefined) {
-    const r = (replayed = replay(program, opts.schedule, { ...engineOptions(hopts), instrument: true, mode: opts.continueReplay ? 'continue' : 'strict' }));
-    run = r;
-    ran = r.ran;
-  } else {
-    run = runIteration(program, { ...hopts, iteration: 0, instrument: true });
-  }
-  const log = tracer.finish(run.metrics.endTime);
-  const trace = chromeTrace(log, {
-    scenario: def.id,
-    variant,
-    ...(ran !== undefined ? { schedule: ran } : { iteration: 0, seed: hopts.seed ?? 0, strategy: String(hopts.strategy ?? 'random') }),
-    params,
-    endReason: run.endReason,
-    steps: run.metrics.steps,
-    findings: run.findings.map((f) => f.kind),
-  });
-  return { trace, log, run, ...(ran !== undefined ? { ran } : {}), ...(replayed ? { replayed } : {}) };
 }
 
 // ---- the per-finding timeline ----
@@ -494,6 +460,7 @@ const MAX_WINDOW_NS = 2_000_000;
 /** The tracer's record back from a Chrome trace (tids and categories say lane, kind and CPU). */
 function logOf(trace: ChromeTrace): TraceLog {
   const log: TraceLog = { cpus: Number(trace.otherData.cpus ?? 0), end: Number(trace.otherData.endNs ?? 0), spans: [], instants: [], counters: [] };
+  if (typeof trace.otherData.stuckAtNs === 'number') log.stuckAt = trace.otherData.stuckAtNs;
   for (const e of trace.traceEvents) {
     if (e.ph === 'X') {
       const { cpu, lane } = laneOfTid(e.tid);
@@ -508,12 +475,16 @@ function logOf(trace: ChromeTrace): TraceLog {
   return log;
 }
 
+/** The shortest window a timeline draws (ns): a finding at t=0 still gets room. */
+const MIN_WINDOW_NS = 100;
+
 /**
  * The timeline of the stretch before time `at` (a finding's, ns): per CPU the context, IRQs-off,
  * lock and sleep spans in the window, clipped to it, and the instants there (the findings,
  * wakeups, IPIs, allocation failures; successful allocations only when few). The window starts
  * at `at - windowNs` when given; by default at the earliest lock, IRQs-off or interrupt span
- * still open at `at` (at most 2 ms back), else 50 µs back.
+ * still open at `at` (at most 2 ms back), else 50 µs back. A window shorter than 100 ns (a finding
+ * at t=0) is widened forwards to 100 ns, showing what followed the finding.
  */
 export function timelineOf(src: ChromeTrace | TraceLog, at: number, cpus: number, windowNs?: number): TimelineJson {
   const log = 'traceEvents' in src ? logOf(src) : src;
@@ -528,14 +499,15 @@ export function timelineOf(src: ChromeTrace | TraceLog, at: number, cpus: number
     start = earliest === Infinity ? at - DEFAULT_WINDOW_NS : Math.max(at - MAX_WINDOW_NS, Math.min(earliest, at - DEFAULT_WINDOW_NS / 10));
   }
   if (start < 0) start = 0;
+  const end = Math.max(at, start + MIN_WINDOW_NS);
   // zero-length holds before the finding have no width to draw (a lock taken and dropped in one step)
-  const inWindow = log.spans.filter((s) => s.start <= at && s.end >= start && !(s.kind === 'lock_hold' && s.end === s.start && s.start < at));
+  const inWindow = log.spans.filter((s) => s.start <= end && s.end >= start && !(s.kind === 'lock_hold' && s.end === s.start && s.start < at));
   // the latest-ending spans first when there are too many (they are the ones near the finding)
   const kept = inWindow.length <= SLICE_CAP ? inWindow : [...inWindow].sort((a, b) => b.end - a.end || a.start - b.start).slice(0, SLICE_CAP);
   const slices: TimelineSlice[] = kept
-    .map((s) => ({ cpu: s.cpu, lane: s.lane, kind: s.kind, name: s.name, start: Math.max(s.start, start), end: Math.min(s.end, at) }))
+    .map((s) => ({ cpu: s.cpu, lane: s.lane, kind: s.kind, name: s.name, start: Math.max(s.start, start), end: Math.min(s.end, end), ...(s.truncated ? { truncated: true } : {}) }))
     .sort((a, b) => a.cpu - b.cpu || a.start - b.start || b.end - a.end);
-  const near = log.instants.filter((i) => i.time >= start && i.time <= at);
+  const near = log.instants.filter((i) => i.time >= start && i.time <= end);
   const important = near.filter((i) => i.cat !== 'alloc');
   const allocs = near.filter((i) => i.cat === 'alloc');
   const findings = important.filter((i) => i.kind === 'finding');
@@ -546,25 +518,6 @@ export function timelineOf(src: ChromeTrace | TraceLog, at: number, cpus: number
   const instants: TimelineInstant[] = picked
     .map((i) => ({ cpu: i.cpu, time: i.time, kind: i.kind, name: i.name, ...(i.text !== undefined ? { text: i.text } : {}) }))
     .sort((a, b) => a.time - b.time || a.cpu - b.cpu);
-  return { cpus, start, end: at, slices, instants };
-}
-
-/**
- * Replay a (shrunk) schedule traced and return the timeline at its first finding (or at the
- * finding with `fingerprint`); undefined when the replay has no such finding.
- */
-export function findingTimeline(
-  def: ScenarioDef,
-  variant: string,
-  params: Params,
-  schedule: string,
-  machine?: Partial<MachineOptions>,
-  hunt?: Partial<HuntOptions>,
-  fingerprint?: string,
-): TimelineJson | undefined {
-  const r = traceRun(def, variant, params, { schedule, machine, hunt });
-  const fs = fingerprint === undefined ? [...r.run.findings].sort((a, b) => a.step - b.step) : r.run.findings.filter((f) => f.fingerprint === fingerprint);
-  const f = fs[0];
-  if (f === undefined) return undefined;
-  return timelineOf(r.log, findingTime(f, r.log.end), r.log.cpus);
+  const stuck = log.stuckAt !== undefined && log.stuckAt < end ? { stuckAt: Math.max(log.stuckAt, start) } : {};
+  return { cpus, start, end, at, ...stuck, slices, instants };
 }

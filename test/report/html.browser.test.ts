@@ -149,6 +149,39 @@ describe('HTML report in headless Chromium (test/report/html.browser.test.ts)', 
     await page.close();
   });
 
+  it('a real deadlock (abba buggy, timeline from the CLI): each lock\'s held bar and another CPU\'s spin bar overlap up to the finding marker, as laid out', async () => {
+    const { page, errors } = await open(huntHtml);
+    const ids = scenariosOf(huntResults).flatMap((s, si) => s.runs.flatMap((r, ri) => r.findings.map((f, fi) => ({ id: `f-${si}-${ri}-${fi}`, kind: f.kind, scenario: s.scenario.id }))));
+    const dl = ids.find((x) => x.scenario === 'abba' && x.kind === 'deadlock');
+    expect(dl, 'the abba hunt found the deadlock').to.not.equal(undefined);
+    // Laid-out boxes of every lock bar and of the marker line, read from the page itself.
+    const boxes = (await page.evaluate(`(() => {
+      const svg = document.querySelector('#${dl!.id} svg.tl');
+      const m = svg.querySelector('g.finding-marker line').getBoundingClientRect();
+      const bars = [...svg.querySelectorAll('g.cpu rect.slice')].filter((r) => /^lock_/.test(r.getAttribute('data-kind'))).map((r) => {
+        const b = r.getBoundingClientRect();
+        return { cpu: Number(r.closest('g.cpu').getAttribute('data-cpu')), kind: r.getAttribute('data-kind'), name: r.getAttribute('data-name'), x0: b.left, x1: b.right };
+      });
+      return { marker: m.left + m.width / 2, bars };
+    })()`)) as { marker: number; bars: { cpu: number; kind: string; name: string; x0: number; x1: number }[] };
+    for (const lock of ['stats_lock', 'cfg_lock']) {
+      const at = (b: { x1: number }) => Math.abs(b.x1 - boxes.marker) <= 2;
+      const held = boxes.bars.filter((b) => b.kind === 'lock_hold' && b.name === lock && at(b));
+      const spins = boxes.bars.filter((b) => b.kind === 'lock_spin' && b.name.endsWith(` ${lock}`) && at(b));
+      expect(held.length, `${lock} held up to the finding`).to.equal(1);
+      expect(spins.length, `${lock} spun on up to the finding`).to.be.greaterThan(0);
+      for (const s of spins) {
+        expect(s.cpu, `${lock}: the spinner is not the holder`).to.not.equal(held[0].cpu);
+        expect(Math.min(held[0].x1, s.x1) - Math.max(held[0].x0, s.x0), `${lock}: held and spin bars overlap on screen`).to.be.greaterThan(2);
+      }
+    }
+    // The report text comes before the pictures.
+    const order = (await page.evaluate(`(() => { const a = document.querySelector('#${dl!.id}'); const all = [...a.querySelectorAll('pre.splat, svg.tl, svg.state')]; return all.map((e) => e.tagName.toLowerCase() === 'pre' ? 'text' : e.getAttribute('class')); })()`)) as string[];
+    expect(order[0]).to.equal('text');
+    expect(errors).to.deep.equal([]);
+    await page.close();
+  });
+
   it('copy buttons put the replay command on the clipboard', async () => {
     await context.grantPermissions(['clipboard-read', 'clipboard-write']);
     const { page, errors } = await open(huntHtml);

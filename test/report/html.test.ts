@@ -259,7 +259,7 @@ describe('HTML report (lib/report/html.ts)', () => {
       const tl = handMadeTimeline();
       const f = { timeline: tl, cpus: [0], kind: 'deadlock', headline: 'deadlock: <A> waits for "B"' };
       const svg = renderTimelineSvg(f, 't2');
-      const m = svg.match(/<g class="finding-marker"><title>([^<]*)<\/title><line x1="([\d.]+)"/);
+      const m = svg.match(/<g class="finding-marker"[^>]*><title>([^<]*)<\/title><line x1="([\d.]+)"/);
       expect(m, 'the finding marker').to.not.equal(null);
       expect(m![1]).to.equal(escapeHtml(`deadlock at ${formatNs(tl.end)}: ${f.headline}`));
       // The axis runs from the window's start to its end; the marker sits at the end.
@@ -282,7 +282,7 @@ describe('HTML report (lib/report/html.ts)', () => {
         expect(Number(m[1]) + Number(m[2])).to.be.at.most(956 + 1.5);
       }
       // CPU0 holds stats_lock while <x&y> is held: two lock sub-rows, at different heights.
-      const y = (name: string) => svg.match(new RegExp(`data-kind="lock_hold" x="[\\d.]+" y="([\\d.]+)"[^>]*><title>CPU0 lock held: ${escapeHtml(name)}`))![1];
+      const y = (name: string) => svg.match(new RegExp(`data-kind="lock_hold" data-name="[^"]*" x="[\\d.]+" y="([\\d.]+)"[^>]*><title>CPU0 lock held: ${escapeHtml(name)}`))![1];
       expect(y('stats_lock')).to.not.equal(y(EVIL_LOCK));
       // Not a timeline: a note, not an exception.
       const bad = renderTimelineSvg({ timeline: { cpus: 2 } as never, cpus: [], kind: 'k', headline: 'h' });

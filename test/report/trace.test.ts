@@ -2,7 +2,8 @@ import { expect } from 'chai';
 import { hunt, programHash, replay, runIteration } from '../../scheduler';
 import { MACHINE_OBSERVER } from '../../lib/kernel/hooks';
 import { scenarioProgram, type ScenarioDef } from '../../lib/scenario/define';
-import { findingTimeline, timelineOf, traceRun, type ChromeEvent, type ChromeTrace } from '../../lib/report/trace';
+import { timelineOf, type ChromeEvent, type ChromeTrace } from '../../lib/report/trace';
+import { findingTimeline, traceRun } from '../../lib/scenario/trace-run';
 import irqSelf from '../../scenarios/irq-self-deadlock';
 import s3 from '../../scenarios/s03-swiotlb-nvme';
 

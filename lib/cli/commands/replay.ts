@@ -9,7 +9,7 @@ import { scenarioProgram } from '../../scenario/define';
 import { judge } from '../../scenario/verdict';
 import { findingJson } from '../../report/json';
 import { replayText } from '../../report/text';
-import { traceRun } from '../../report/trace';
+import { traceRun } from '../../scenario/trace-run';
 import { writeAtomic } from '../../report/write-atomic';
 import { exitCode, scheduleArgs, type Io } from '../command';
 import { machineOf, type CliOptions } from '../options';

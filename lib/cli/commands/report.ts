@@ -9,7 +9,7 @@ import type { Params } from '../../scenario/define';
 import { allScenarios, findScenario } from '../../scenario/registry';
 import { renderHtml } from '../../report/html';
 import { huntFromJson } from '../../report/json';
-import { findingTimeline } from '../../report/trace';
+import { findingTimeline } from '../../scenario/trace-run';
 import { writeAtomic } from '../../report/write-atomic';
 import type { Io } from '../command';
 import type { CliOptions } from '../options';

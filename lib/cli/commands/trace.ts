@@ -3,7 +3,7 @@ import { InputError } from '../../../scheduler';
 import type { ScenarioDef } from '../../scenario/define';
 import { applyParams } from '../../scenario/params';
 import { judge } from '../../scenario/verdict';
-import { traceRun } from '../../report/trace';
+import { traceRun } from '../../scenario/trace-run';
 import { writeAtomic } from '../../report/write-atomic';
 import { exitCode, perturbationOf, variantsOf, type Io } from '../command';
 import { machineOf, type CliOptions } from '../options';
