@@ -13,6 +13,8 @@ const argv = process.argv.slice(2);
 const root = require('./root').pick(ROOT);
 if (root.note) process.stderr.write(`irqsim: ${root.note}\n`);
 // User scenario files are TypeScript in either tree; the loader loads sucrase only on a cache miss.
+// Hunt workers (scheduler/worker-entry.js) inherit the variable and install the same loader.
+process.env.IRQSIM_TS_LOADER = 'sucrase';
 require(path.join(root.dir, 'scheduler', 'loader.js')).register();
 
 const quick = answerQuickly(argv);
