@@ -12,8 +12,8 @@
  * otherwise. Wall times, so a loaded machine inflates the absolute ones more than the ratios.
  */
 import { spawnSync } from 'child_process';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'fs';
-import { tmpdir } from 'os';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'fs';
+import { availableParallelism, loadavg, tmpdir } from 'os';
 import { join } from 'path';
 
 const ROOT = join(__dirname, '..');
@@ -21,12 +21,22 @@ const QUICK = process.argv.includes('--quick');
 const ROUNDS = QUICK ? 3 : 7;
 const BIN = join(ROOT, 'bin', 'irqsim.js');
 
-function wall(cmd: string, args: string[], cwd = ROOT): number {
+/** GNU time, when the machine has it: CPU seconds (user+sys) of each start, which a loaded machine inflates less than wall time. */
+const TIME = existsSync('/usr/bin/time') ? '/usr/bin/time' : null;
+
+interface Took {
+  wall: number;
+  cpu: number | null;
+}
+
+function took(cmd: string, args: string[], cwd = ROOT): Took {
   const t = process.hrtime.bigint();
-  const r = spawnSync(cmd, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, npm_config_offline: 'true', npm_config_update_notifier: 'false' } });
-  const s = Number(process.hrtime.bigint() - t) / 1e9;
+  const [c, a] = TIME ? [TIME, ['-f', '@cpu %U %S', cmd, ...args]] : [cmd, args];
+  const r = spawnSync(c, a, { cwd, stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8', env: { ...process.env, npm_config_offline: 'true', npm_config_update_notifier: 'false' } });
+  const wall = Number(process.hrtime.bigint() - t) / 1e9;
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
-  return s;
+  const m = /@cpu ([\d.]+) ([\d.]+)\s*$/.exec(r.stderr);
+  return { wall, cpu: m ? +m[1] + +m[2] : null };
 }
 
 function median(xs: number[]): number {
@@ -34,12 +44,14 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)];
 }
 
-/** Median wall time of each command, the commands interleaved round by round. */
-function measure(cmds: Record<string, [string, string[], string?]>): Record<string, number> {
-  const times: Record<string, number[]> = Object.fromEntries(Object.keys(cmds).map((k) => [k, []]));
-  for (const [cmd, args, cwd] of Object.values(cmds)) wall(cmd, args, cwd); // warm the disk and the loader's cache
-  for (let i = 0; i < ROUNDS; i++) for (const [k, [cmd, args, cwd]] of Object.entries(cmds)) times[k].push(wall(cmd, args, cwd));
-  return Object.fromEntries(Object.entries(times).map(([k, v]) => [k, median(v)]));
+/** Median wall and CPU time of each command, the commands interleaved round by round. */
+function measure(cmds: Record<string, [string, string[], string?]>): Record<string, Took> {
+  const times: Record<string, Took[]> = Object.fromEntries(Object.keys(cmds).map((k) => [k, []]));
+  for (const [cmd, args, cwd] of Object.values(cmds)) took(cmd, args, cwd); // warm the disk and the loader's cache
+  for (let i = 0; i < ROUNDS; i++) for (const [k, [cmd, args, cwd]] of Object.entries(cmds)) times[k].push(took(cmd, args, cwd));
+  return Object.fromEntries(
+    Object.entries(times).map(([k, v]) => [k, { wall: median(v.map((x) => x.wall)), cpu: v[0].cpu === null ? null : median(v.map((x) => x.cpu as number)) }]),
+  );
 }
 
 const ms = (s: number) => `${(s * 1000).toFixed(0)} ms`;
@@ -70,11 +82,14 @@ function main(): void {
       list: [process.execPath, [BIN, 'list']],
       hunt: [process.execPath, [BIN, 'hunt', 'abba', '--variant', 'fixed', '--iterations', '1']],
     });
-    console.log(`(s1) irqsim --help ${ms(m.help)}, --version ${ms(m.version)} vs node -e 0 ${ms(m.node)} (baseline): ${(m.help / m.node).toFixed(2)}x and ${(m.version / m.node).toFixed(2)}x (target <= 3x: ${verdict(m.help <= 3 * m.node && m.version <= 3 * m.node)})`);
-    console.log(`(s2) npx irqsim --help ${ms(m.npxHelp)} vs npx of a no-op bin ${ms(m.npxNoop)} (baseline): +${ms(m.npxHelp - m.npxNoop)} (target <= +200 ms: ${verdict(m.npxHelp - m.npxNoop <= 0.2)})`);
-    console.log(`(s3) irqsim list ${ms(m.list)}, ${(m.list / m.node).toFixed(1)}x node -e 0 (target < 1 s: ${verdict(m.list < 1)})`);
-    console.log(`(s4) irqsim hunt abba --variant fixed --iterations 1, start to exit ${ms(m.hunt)}, ${(m.hunt / m.node).toFixed(1)}x node -e 0 (first schedule target < 1.5 s: ${verdict(m.hunt < 1.5)})`);
-    console.log(`     medians of ${ROUNDS} interleaved rounds`);
+    const w = Object.fromEntries(Object.entries(m).map(([k, v]) => [k, v.wall])) as Record<keyof typeof m, number>;
+    const cpu = (k: keyof typeof m) => (m[k].cpu === null ? '' : `, CPU ${ms(m[k].cpu as number)}`);
+    const cpuRatio = (k: keyof typeof m) => (m[k].cpu === null || !m.node.cpu ? '' : ` (CPU ${((m[k].cpu as number) / m.node.cpu).toFixed(2)}x)`);
+    console.log(`(s1) irqsim --help ${ms(w.help)}${cpu('help')}, --version ${ms(w.version)}${cpu('version')} vs node -e 0 ${ms(w.node)}${cpu('node')} (baseline): ${(w.help / w.node).toFixed(2)}x${cpuRatio('help')} and ${(w.version / w.node).toFixed(2)}x${cpuRatio('version')} (target <= 3x: ${verdict(w.help <= 3 * w.node && w.version <= 3 * w.node)})`);
+    console.log(`(s2) npx irqsim --help ${ms(w.npxHelp)}${cpu('npxHelp')} vs npx of a no-op bin ${ms(w.npxNoop)}${cpu('npxNoop')} (baseline): ${w.npxHelp >= w.npxNoop ? '+' : ''}${ms(w.npxHelp - w.npxNoop)} (target <= +200 ms: ${verdict(w.npxHelp - w.npxNoop <= 0.2)})`);
+    console.log(`(s3) irqsim list ${ms(w.list)}${cpu('list')}, ${(w.list / w.node).toFixed(1)}x node -e 0${cpuRatio('list')} (target < 1 s: ${verdict(w.list < 1)})`);
+    console.log(`(s4) irqsim hunt abba --variant fixed --iterations 1, start to exit ${ms(w.hunt)}${cpu('hunt')}, ${(w.hunt / w.node).toFixed(1)}x node -e 0${cpuRatio('hunt')} (first schedule target < 1.5 s: ${verdict(w.hunt < 1.5)})`);
+    console.log(`     medians of ${ROUNDS} interleaved rounds; load average ${loadavg()[0].toFixed(1)} on ${availableParallelism()} CPUs (absolute times assume an idle machine)`);
   } finally {
     rmSync(noop, { recursive: true, force: true });
   }
