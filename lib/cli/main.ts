@@ -20,6 +20,7 @@ import { cmdReplay } from './commands/replay';
 import { cmdReport } from './commands/report';
 import { cmdShrink } from './commands/shrink';
 import { parseCli, type CliOptions } from './options';
+import { USAGE } from './usage';
 
 export type { Io } from './command';
 
@@ -27,19 +28,6 @@ const stdio: Io = {
   out: (s) => process.stdout.write(s.endsWith('\n') ? s : `${s}\n`),
   err: (s) => process.stderr.write(s.endsWith('\n') ? s : `${s}\n`),
 };
-
-const USAGE = `usage: irqsim <list|run|hunt|replay|shrink|merge|report> [scenario] [options]
-  irqsim list [--json]
-  irqsim hunt <scenario|all> [--variant v] [--seed n] [--iterations n] [--strategy random|pct|fair-pct|dfs|dpor|ipb|idb | --portfolio]
-              [--depth d] [--pct-steps k] [--preemption-bound n] [--irq-bound n] [--delay-bound n]
-              [--workers n] [--shard i/n] [--out results.json [--resume]] [--yield-timeout s] [--json] ...
-  irqsim run <scenario> [--variant v] [--trace out.json] [--yield-timeout s] [--json]
-  irqsim replay <scenario> <schedule> [--variant v] [--continue] [--trace out.json] [--yield-timeout s] [--json]
-  --yield-timeout s: stop a scenario thread that runs s seconds without yielding and report it as
-              a scenario_error (default 10; 0: off, everything in this thread; not with --trace)
-  irqsim shrink <scenario> <schedule> [--variant v] [--json]
-  irqsim merge <shard.json>... [--out merged.json] [--json]
-  irqsim report <results.json> --html <out.html>`;
 
 /**
  * The command; a promise only when the hunt runs on worker threads (--workers n > 1), so

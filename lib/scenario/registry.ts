@@ -3,12 +3,14 @@
  * named on the command line by file path or by id (`S3`, `abba`).
  */
 import { existsSync, readdirSync, statSync } from 'fs';
-import { basename, join, relative, resolve } from 'path';
+import { basename, extname, join, relative, resolve } from 'path';
 import { InputError } from '../../scheduler';
 import type { ScenarioDef } from './define';
 
 export const ROOT = resolve(__dirname, '..', '..');
 export const SCENARIO_DIR = join(ROOT, 'scenarios');
+/** '.ts' in the sources, '.js' in the compiled dist/ (npm run build), like this file. */
+const SCENARIO_EXT = extname(__filename);
 
 /** Load the definition a scenario file default-exports. */
 export function loadScenarioFile(file: string): ScenarioDef {
@@ -18,6 +20,8 @@ export function loadScenarioFile(file: string): ScenarioDef {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     mod = require(abs);
   } catch (e) {
+    // A syntax error from the TypeScript loader (scheduler/loader.js) already reads file:line:col: message.
+    if (e instanceof Error && (e as { code?: unknown }).code === 'IRQSIM_TS_SYNTAX') throw new InputError(e.message);
     throw new InputError(`cannot load scenario file ${file}: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`);
   }
   const def = mod.default;
@@ -31,7 +35,7 @@ export function loadScenarioFile(file: string): ScenarioDef {
 export function scenarioFiles(): string[] {
   if (!existsSync(SCENARIO_DIR)) return [];
   return readdirSync(SCENARIO_DIR)
-    .filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))
+    .filter((f) => f.endsWith(SCENARIO_EXT) && !f.endsWith('.d.ts'))
     .sort()
     .map((f) => join(SCENARIO_DIR, f));
 }
