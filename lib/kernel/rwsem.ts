@@ -40,8 +40,8 @@ interface RwsemWaiter extends Owner {
 }
 
 /** RWSEM_WAIT_TIMEOUT: DIV_ROUND_UP(HZ, 250) jiffies (about 4 ms). */
-export function RWSEM_WAIT_TIMEOUT(m: Machine): number {
-  return Math.ceil(m.hz / 250);
+export function RWSEM_WAIT_TIMEOUT(hz: number): number {
+  return Math.ceil(hz / 250);
 }
 
 /** MAX_READERS_WAKEUP: at most this many readers are granted by one wakeup. */
@@ -116,7 +116,7 @@ function markWake(sem: rw_semaphore, readOwned: boolean): void {
 
 function newWaiter(cur: Task, sem: rw_semaphore, write: boolean, how: string): RwsemWaiter {
   const m = cur.cpu.machine;
-  const w: RwsemWaiter = { task: cur, depth: cur.depth, write, how, granted: false, timeout: jiffies(m) + RWSEM_WAIT_TIMEOUT(m), handoff_set: false };
+  const w: RwsemWaiter = { task: cur, depth: cur.depth, write, how, granted: false, timeout: jiffies(m) + RWSEM_WAIT_TIMEOUT(m.hz), handoff_set: false };
   sem.waiters.push(w);
   return w;
 }
