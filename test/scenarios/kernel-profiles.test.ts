@@ -11,6 +11,8 @@ import type { Machine } from '../../lib/kernel/machine';
 import { swiotlbIfPresent } from '../../lib/dma/swiotlb/state';
 import { scenarioProgram, type ScenarioDef } from '../../lib/scenario/define';
 import { allScenarios } from '../../lib/scenario/registry';
+import { formatMarkdown, type CatalogRow } from '../../demo/catalog';
+import { kernelOf, withKernelColumn } from '../../scripts/readme-table';
 
 /** The thread each scenario transcribes and the profile it was about (the reasons are in each file). */
 const EXPECTED: Record<string, KernelVersion> = {
@@ -66,5 +68,21 @@ describe('kernel profiles of the S-scenarios', () => {
     const d = s.find((x) => x.id === 'S1')!;
     const used = runUsed(d, { ...d.params, kernel: '6.8' });
     expect(used).to.deep.equal({ kernel: '6.8', swiotlb: '6.8' });
+  });
+
+  it("the README table (npm run readme:table) shows each scenario's kernel profile in a column of its own", () => {
+    const row = (scenario: string, variant: string): CatalogRow => ({ scenario, name: scenario, variant, verdict: 'as-expected', schedules: 1, findings: 'clean', keyMetric: 'x = 1', claims: '', replay: '' });
+    const kernels = new Map(allScenarios().map((d) => [d.id, kernelOf(d)]));
+    const md = withKernelColumn(formatMarkdown([row('S4', 'buggy'), row('S4', 'fixed'), row('S9', 'buggy'), row('abba', 'buggy')]), (id) => kernels.get(id) ?? '?');
+    const lines = md.split('\n');
+    const cols = (l: string) => l.split(' | ').length;
+    expect(lines[0]).to.match(/^\| scenario \| kernel \| variant \|/);
+    expect(lines[1].split('|').length).to.equal(lines[0].split('|').length);
+    for (const l of lines.slice(2)) expect(cols(l)).to.equal(cols(lines[0]));
+    expect(lines[2]).to.match(/^\| S4 \| 3\.x-arm \| buggy \|/);
+    expect(lines[3]).to.match(/^\| S4 \| 3\.x-arm \| fixed \|/);
+    expect(lines[4]).to.match(/^\| S9 \| 6\.6 \| buggy \|/);
+    // a scenario that declares nothing runs on the newest profile
+    expect(lines[5]).to.match(/^\| abba \| 6\.12 \| buggy \|/);
   });
 });
