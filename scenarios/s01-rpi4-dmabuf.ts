@@ -29,6 +29,8 @@ const scenario = defineScenario({
     'fixed: the exporter builds each importer\'s table capped to the importer\'s limits (dma_max_mapping_size = the swiotlb\'s 256 KiB, and vc4\'s max_seg_size): every frame bounces and is shown. ' +
     "below-1g: Hellwig's answer in the thread ('make sure dma-buf allocates the buffers for the most restricted devices'): the buffer comes from ZONE_DMA (GFP_DMA, below 1 GiB), so vc4 maps it directly with no bounce at all; the exporter's long segments stay (DMA-API debug may note them against vc4's 64 KiB max_seg_size, a separate matter).",
   params: {
+    /** The kernel of the thread (Tesarik's RFC, 2023-03, posted against v6.3-rc): the machine's kernel and the swiotlb profile (lib/kernel/config.ts, lib/dma/swiotlb/profile.ts); --kernel overrides. */
+    kernel: '6.3',
     cpus: 4,
     memoryMiB: 2048,
     busLimitMiB: 1024,
@@ -102,7 +104,7 @@ const scenario = defineScenario({
   ],
   prepare(p): Prepared {
     // Every variant starts from the same image: build it once per parameter set.
-    const key = JSON.stringify([p.memoryMiB, p.busLimitMiB, p.cpus, p.poolMiB]);
+    const key = JSON.stringify([p.memoryMiB, p.busLimitMiB, p.cpus, p.poolMiB, p.kernel]);
     const cached = images.get(key);
     if (cached !== undefined) {
       cached.restore();
@@ -111,7 +113,7 @@ const scenario = defineScenario({
     const image = mm_prepare({ memory: p.memoryMiB * MIB, dmaLimit: p.busLimitMiB * MIB });
     // Simplified: a freshly booted machine. An aged image (mm_prepare's uptime) leaves this
     // model's free memory as scattered single pages, and the 64 MiB pool must be placed first.
-    const swiotlb = swiotlb_prepare_below(image, p.busLimitMiB * MIB, { cpus: p.cpus, size: p.poolMiB * MIB });
+    const swiotlb = swiotlb_prepare_below(image, p.busLimitMiB * MIB, { cpus: p.cpus, size: p.poolMiB * MIB, kernel: String(p.kernel) });
     const out = { image, swiotlb, restore: () => image.restore() };
     images.set(key, out);
     return out;

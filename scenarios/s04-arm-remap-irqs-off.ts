@@ -36,6 +36,8 @@ const scenario = defineScenario({
   description:
     'Claim (seed 001, Russell King, "Re: using DMA-API on ARM", LKML 2014-12-05): dma_alloc_coherent may be called with IRQs disabled, but since "ARM: dma-mapping: remove custom consistent dma region" (Szyprowski, 2012) the remap path (ioremap_page_range, then map_vm_area) allocates page tables without GFP_ATOMIC. Each driver on its own CPU disables interrupts (local_irq_save), allocates a coherent buffer for a non-coherent device on a 32-bit ARM machine, restores interrupts and frees it. buggy: v3.6+ allocator choice with GFP_KERNEL -> __alloc_remap_buffer; might_sleep with irqs_disabled(): 128 from the buffer\'s own alloc_pages, and the page-table allocations (__pte_alloc_kernel) in the same second are counted as suppressed by __might_resched\'s one-per-second ratelimit. fixed: GFP_ATOMIC -> the atomic pool, clean. prealloc-pt: the pre-3.6 consistent region whose page tables consistent_init allocated at boot; GFP_ATOMIC callers are remapped into it with IRQs off, clean.',
   params: {
+    /** The kernel of the thread (Russell King, 2014-12, 32-bit ARM v3.x): texts and checks of that era (lib/kernel/config.ts); --kernel overrides. */
+    kernel: '3.x-arm',
     cpus: 2,
     /** Drivers allocating, one per CPU (0..drivers-1). */
     drivers: 2,

@@ -22,8 +22,10 @@ const scenario = defineScenario({
   id: 'S5',
   name: 'ARM: changing section cache attributes from an IRQs-off coherent allocation needs IPIs to every CPU',
   description:
-    'Claim (seed 001, Russell King, "Re: using DMA-API on ARM", LKML 2014-12-05): making allocated lowmem uncached means changing the attributes of the shared section mapping in a break-flush-make sequence, and flushing the other CPUs\' TLBs needs stop_machine() or an IPI with wait, impossible when dma_alloc_coherent is called with IRQs off. Drivers on separate CPUs of a 32-bit ARM SMP (TLB maintenance not broadcast by hardware, so flush_tlb_kernel_range is on_each_cpu(ipi_flush_tlb_kernel_range, &ta, 1)) each allocate a GFP_ATOMIC coherent buffer for a non-coherent device under spin_lock_irqsave. buggy: the hypothetical allocator (arm32SectionRemap) changes the section attributes at allocation time: lockdep_assert_irqs_enabled in the on_each_cpu path warns (ipi_irqs_off) and, on schedules where both CPUs flush at once, each spins in csd_lock_wait for an IPI the other cannot take (deadlock). fixed: the coherent region preallocated at boot (the atomic pool, its attributes set before any driver runs): no attribute change at run time, clean.',
+    'Claim (seed 001, Russell King, "Re: using DMA-API on ARM", LKML 2014-12-05): making allocated lowmem uncached means changing the attributes of the shared section mapping in a break-flush-make sequence, and flushing the other CPUs\' TLBs needs stop_machine() or an IPI with wait, impossible when dma_alloc_coherent is called with IRQs off. Drivers on separate CPUs of a 32-bit ARM SMP (TLB maintenance not broadcast by hardware, so flush_tlb_kernel_range is on_each_cpu(ipi_flush_tlb_kernel_range, &ta, 1)) each allocate a GFP_ATOMIC coherent buffer for a non-coherent device under spin_lock_irqsave. buggy: the hypothetical allocator (arm32SectionRemap) changes the section attributes at allocation time: the on_each_cpu path warns (ipi_irqs_off: on the 3.x kernel of the thread, the default profile, the WARN_ON_ONCE(irqs_disabled()) in smp_call_function_many, with or without lockdep; on 6.x, lockdep_assert_irqs_enabled, so only with lockdep) and, on schedules where both CPUs flush at once, each spins in csd_lock_wait for an IPI the other cannot take (deadlock). fixed: the coherent region preallocated at boot (the atomic pool, its attributes set before any driver runs): no attribute change at run time, clean.',
   params: {
+    /** The kernel of the thread (Russell King, 2014-12, 32-bit ARM v3.x): texts and checks of that era (lib/kernel/config.ts); --kernel overrides. */
+    kernel: '3.x-arm',
     cpus: 2,
     /** Drivers allocating, one per CPU (0..drivers-1). */
     drivers: 2,
@@ -35,7 +37,7 @@ const scenario = defineScenario({
     /** coherent_pool= (ARM's default 256 KiB), KiB. */
     coherentPoolKiB: 256,
   },
-  // lockdep on: upstream's smp_call_function_many_cond asserts IRQs on only through lockdep
+  // lockdep on: since v5.x smp_call_function_many_cond asserts IRQs on only through lockdep (3.x warned regardless)
   machine: (p) => ({ cpus: Math.max(2, p.cpus), arch: 'arm' as const, lockdep: true }),
   variants: [
     { name: 'buggy', expect: { findings: ['ipi_irqs_off', 'deadlock'] }, options: { iterations: 100, strategy: 'pct', stopWhenSeen: ['ipi_irqs_off', 'deadlock'] } },

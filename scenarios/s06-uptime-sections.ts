@@ -56,6 +56,8 @@ const scenario = defineScenario({
   description:
     'Russell King, "Re: using DMA-API on ARM", LKML 2014-12-05 (seeds/001): after the system has run a while a 1 MiB contiguous allocation is near impossible, so pre-allocate DMA coherent memory at boot or use CMA. One run boots a machine, runs a fragmenting workload (page cache churn, scattered long-lived kernel allocations) up to each uptime step, and there asks for `buffers` order-8 sections. buggy: alloc_pages(GFP_KERNEL, 8) at run time (arm __dma_alloc_buffer): compaction and reclaim, then "page allocation failure: order:8" (no OOM kill above PAGE_ALLOC_COSTLY_ORDER), failure rate rising with uptime (metrics coherent.fail_rate.u<rounds>). fixed: dma_alloc_from_contiguous from a CMA area reserved at boot (fix=cma), or the sections allocated at boot into a pool (fix=prealloc): no failure at any uptime.',
   params: {
+    /** The kernel of the thread (Russell King, 2014-12, 32-bit ARM v3.x): texts and checks of that era (lib/kernel/config.ts); --kernel overrides. */
+    kernel: '3.x-arm',
     cpus: 2,
     memoryMiB: 64,
     /** Uptime steps, in rounds of the fragmenting workload (its duration). */

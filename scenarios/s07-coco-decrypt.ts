@@ -72,6 +72,8 @@ const scenario = defineScenario({
     'atomic: rfc-dynamic without MAY_SLEEP (GFP_NOWAIT): the buffer comes from the already-decrypted coherent atomic pool, no hypercall per map, but the pool runs dry (exhaustions counted) and its refills by atomic_pool_work decrypt new memory (hypercalls). ' +
     'fixed: the static pool, decrypted once at boot. upstream: CONFIG_SWIOTLB_DYNAMIC, growth pools decrypted once per pool by the worker.',
   params: {
+    /** The kernel (lib/kernel/config.ts, lib/dma/swiotlb/profile.ts): the thread (v2, 2023-05) was on a v6.3 base, but the upstream variant is the design merged in v6.6 (CONFIG_SWIOTLB_DYNAMIC), which 6.3 does not have; 6.6 keeps 6.3's static-pool search. --kernel overrides. */
+    kernel: '6.6',
     cpus: 4,
     memoryMiB: 256,
     /** The confidential-computing platform: sev-snp or tdx. */
@@ -190,7 +192,7 @@ const scenario = defineScenario({
     if (p.segKiB <= 0 || p.objectKiB <= 0 || p.objectKiB % p.segKiB !== 0) throw new ProgramError('objectKiB must be a positive multiple of segKiB');
     const image = mm_prepare({ memory: p.memoryMiB * MIB });
     const size = variant === 'fixed' ? (p.fixedPoolKiB > 0 ? p.fixedPoolKiB * KIB : undefined) : p.poolKiB * KIB;
-    const swiotlb = swiotlb_prepare(image, { cpus: p.cpus, size, cc: true, policy: v.policy({ dynamicFirst: p.dynamicFirst, maySleepGfp: p.maySleepGfp }) });
+    const swiotlb = swiotlb_prepare(image, { cpus: p.cpus, size, cc: true, kernel: String(p.kernel), policy: v.policy({ dynamicFirst: p.dynamicFirst, maySleepGfp: p.maySleepGfp }) });
     return { image, swiotlb, restore: () => image.restore() };
   },
   build(m, { variant, params, state }) {

@@ -70,6 +70,8 @@ const scenario = defineScenario({
   description:
     'Petr Tesarik, "Re: [PATCH v2 RESEND 4/7] swiotlb: Dynamically allocated bounce buffers", 2023-05-16 (seeds/002, reply to Christoph Hellwig\'s chunk suggestion): MAX_ORDER allocations are too small (4 MiB with 4 KiB pages) and often fail; CMA works only from process context. An NVMe-like completion interrupt starts the next request, whose mapping misses and grows the pool by a chunk, at several uptimes of a fragmenting workload. buggy: growth in the interrupt: dma_alloc_contiguous(GFP_ATOMIC) returns nothing (CMA needs a blocking gfp; counted), alloc_pages(GFP_ATOMIC|__GFP_NOWARN, order 10) fails more often with uptime (grow.fail_rate.u<rounds>), and cma_alloc called directly from the interrupt gives might_sleep and cma_atomic. fixed: the interrupt schedules work; the worker takes the chunk from CMA with GFP_KERNEL and always succeeds.',
   params: {
+    /** The kernel of the thread (v2, 2023-05, posted against v6.3): lib/kernel/config.ts; --kernel overrides. */
+    kernel: '6.3',
     cpus: 2,
     memoryMiB: 64,
     cmaMiB: 16,

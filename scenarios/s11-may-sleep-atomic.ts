@@ -67,6 +67,8 @@ const scenario = defineScenario({
     "buggy: the driver's mapping helper passes DMA_ATTR_MAY_SLEEP also from the vblank interrupt handler under event_lock -> might_sleep (the handler passes DMA_ATTR_NO_WARN in both variants: a GFP_KERNEL allocation in the handler can still fail under the memory pressure, and its fallback to the full pool is then counted, not printed; before this was made equal, buggy reported an extra swiotlb_full in most schedules, e.g. --seed 13). " +
     'fixed: DMA_ATTR_MAY_SLEEP only from the ioctl (process context); the handler maps with GFP_NOWAIT and DMA_ATTR_NO_WARN -> clean, with the dynamic buffers GFP_NOWAIT cannot get while a reader keeps memory at its watermarks counted (swiotlb.dyn_alloc_failures; the RFC then falls back to the pool, so vc4.irq_map_failures stays low - since issue 19 the RFC tries the dynamic buffer first, as posted).',
   params: {
+    /** The kernel of the threads (RFC 2023-03 and v2 2023-05, both on v6.3): the machine's kernel and the swiotlb profile; --kernel overrides. */
+    kernel: '6.3',
     cpus: 2,
     memoryMiB: 256,
     /** swiotlb boot pool and the framebuffer that fills it but for one cursor's room (KiB). */
@@ -102,7 +104,7 @@ const scenario = defineScenario({
     if (!(Number.isInteger(p.memoryMiB) && p.memoryMiB >= 64)) throw new ProgramError(`memoryMiB must be an integer of at least 64, got ${p.memoryMiB}`);
     for (const k of ['poolKiB', 'fbKiB', 'cursorKiB', 'overlayKiB', 'flips'] as const) if (!(Number.isInteger(p[k]) && p[k] >= 1)) throw new ProgramError(`${k} must be a positive integer, got ${p[k]}`);
     const image = mm_prepare({ memory: p.memoryMiB * MIB });
-    const swiotlb = swiotlb_prepare(image, { cpus: p.cpus, size: p.poolKiB * 1024, force: true, policy: { name: 'rfc-dynamic', maySleepGfp: p.gfp } });
+    const swiotlb = swiotlb_prepare(image, { cpus: p.cpus, size: p.poolKiB * 1024, force: true, kernel: String(p.kernel), policy: { name: 'rfc-dynamic', maySleepGfp: p.gfp } });
     const phys = image.phys;
     const zones = phys.zones;
     const boot = (bytes: number, mt: number): number => {

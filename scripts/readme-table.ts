@@ -1,15 +1,35 @@
 /**
  * npm run readme:table — regenerate README's "What irqsim finds" table from a demo run, so the
  * README never carries hand-typed results: one key metric per scenario, normalised per schedule or
- * per operation (demo/catalog-worker.ts keyMetric), and how many of its claims hold. The table sits
- * between two marker comments.
+ * per operation (demo/catalog-worker.ts keyMetric), how many of its claims hold, and the kernel
+ * profile it runs under (lib/kernel/config.ts). The table sits between two marker comments.
  */
 import { readFileSync, writeFileSync } from 'fs';
 import { join } from 'path';
 import { catalogOk, catalogRows, formatMarkdown, runCatalog } from '../demo/catalog';
+import { NEWEST_KERNEL } from '../lib/kernel/config';
+import type { ScenarioDef } from '../lib/scenario/define';
+import { allScenarios } from '../lib/scenario/registry';
 
 const START = '<!-- demo-table:start (npm run readme:table writes this) -->';
 const END = '<!-- demo-table:end -->';
+
+/** The kernel a scenario runs under by default: its `kernel` parameter, its kernel spec, else the newest. */
+export function kernelOf(def: ScenarioDef): string {
+  return typeof def.params.kernel === 'string' ? def.params.kernel : (def.kernel?.version ?? NEWEST_KERNEL);
+}
+
+/** The catalog's markdown table with a `kernel` column after `scenario` (each row: its scenario's profile). */
+export function withKernelColumn(markdown: string, kernel: (scenario: string) => string): string {
+  return markdown
+    .split('\n')
+    .map((line, i) => {
+      if (i === 0) return line.replace(/^\| scenario \|/, '| scenario | kernel |');
+      if (i === 1) return `|---${line}`;
+      return line.replace(/^\| ([^|]+?) \|/, (_all, id: string) => `| ${id} | ${kernel(id)} |`);
+    })
+    .join('\n');
+}
 
 async function main(): Promise<number> {
   const file = join(__dirname, '..', 'README.md');
@@ -22,15 +42,19 @@ async function main(): Promise<number> {
   }
   const replies = await runCatalog();
   const rows = catalogRows(replies);
-  writeFileSync(file, `${readme.slice(0, a + START.length)}\n${formatMarkdown(rows)}\n${readme.slice(b)}`);
+  const kernels = new Map(allScenarios().map((d) => [d.id, kernelOf(d)]));
+  const table = withKernelColumn(formatMarkdown(rows), (id) => kernels.get(id) ?? '?');
+  writeFileSync(file, `${readme.slice(0, a + START.length)}\n${table}\n${readme.slice(b)}`);
   process.stdout.write(`README.md: ${rows.length} rows written\n`);
   return catalogOk(replies, rows) ? 0 : 1;
 }
 
-main().then(
-  (c) => (process.exitCode = c),
-  (e) => {
-    process.stderr.write(`readme:table: ${e instanceof Error ? e.message : String(e)}\n`);
-    process.exitCode = 2;
-  },
-);
+if (require.main === module) {
+  main().then(
+    (c) => (process.exitCode = c),
+    (e) => {
+      process.stderr.write(`readme:table: ${e instanceof Error ? e.message : String(e)}\n`);
+      process.exitCode = 2;
+    },
+  );
+}
