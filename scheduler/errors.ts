@@ -27,3 +27,18 @@ export class ProgramError extends Error {
     this.name = 'ProgramError';
   }
 }
+
+/** An exception from program code outside a thread body (timer, predicate): a ProgramError. */
+export function wrapError(where: string, e: unknown): Error {
+  if (e instanceof ProgramError || e instanceof InputError) return e;
+  const err = new ProgramError(`${where} threw: ${e instanceof Error ? e.message : String(e)}`);
+  if (e instanceof Error) err.stack = e.stack;
+  return err;
+}
+
+/** A value a program passed where something else was expected, in words. */
+export function describeValue(v: unknown): string {
+  if (v === undefined) return 'undefined';
+  if (typeof v === 'object' && v !== null && typeof (v as { next?: unknown }).next === 'function') return 'a generator (use `yield*` to call a helper)';
+  return typeof v === 'string' ? JSON.stringify(v) : String(v);
+}

@@ -3,6 +3,8 @@ export * from './choice';
 export * from './coverage';
 export * from './crash';
 export * from './engine';
+export { ExecutionState } from './state';
+export { Path } from './path';
 export * from './errors';
 export * from './explorer';
 export * from './finding';

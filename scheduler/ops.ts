@@ -14,7 +14,8 @@ export const OP_WORK = 1; // local work for opA ns: invisible, never a schedulin
 export const OP_ACCESS = 2; // visible operation on shared object opA (opB = 1 for write)
 export const OP_BLOCK = 3; // block on waitable opObj until woken (processed at once, not a choice)
 export const OP_SPIN = 4; // spin until predicate opObj() holds (blocked-on-predicate, no busy steps)
-export const OP_RELAX = 5; // visible point that also says "I am retrying" (fair strategies deprioritise)
+// 5 was a retry marker no strategy read; left unused so the other codes (mixed into the event
+// hash) keep their values.
 
 // Pending states the engine sets itself (never yielded).
 export const P_RESUME = 6; // woken from a block: continue when scheduled (visible)
@@ -28,7 +29,7 @@ export const OP_RELEASE = 10; // hand the unit to the first waiter, or give it b
 // A spawned thread's first step: its body runs to its first op (never inside the spawner's step).
 export const P_START = 11;
 
-export const OP_NAMES = ['', 'work', 'access', 'block', 'spin', 'relax', 'resume', 'cont', 'exit', 'acquire', 'release', 'start'];
+export const OP_NAMES = ['', 'work', 'access', 'block', 'spin', '', 'resume', 'cont', 'exit', 'acquire', 'release', 'start'];
 
 /** Object id used by t.point(): a scheduling point that touches nothing. */
 export const NO_OBJECT = -1;

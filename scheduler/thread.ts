@@ -8,7 +8,7 @@
  */
 import type { Engine } from './engine';
 import type { InterruptSource } from './interrupt';
-import { NO_OBJECT, OP, OP_ACCESS, OP_ACQUIRE, OP_BLOCK, OP_RELAX, OP_RELEASE, OP_SPIN, OP_WORK, type Op } from './ops';
+import { NO_OBJECT, OP, OP_ACCESS, OP_ACQUIRE, OP_BLOCK, OP_RELEASE, OP_SPIN, OP_WORK, type Op } from './ops';
 import type { Resource } from './resource';
 import type { Waitable } from './waitable';
 
@@ -31,8 +31,6 @@ export const F_SPIN = 2;
 
 export class Frame {
   state = F_RUN;
-  /** Set when a frame below an interrupt handler is woken; applied when it is on top again. */
-  woken = false;
   wakeClock = 0;
   /** Op register saved while an interrupt handler runs above this frame. */
   sKind = 0;
@@ -161,14 +159,6 @@ export class Thread {
   /** A scheduling point that touches no particular object (e.g. after enabling interrupts). */
   point(): Op {
     return this.access(NO_OBJECT, false, null, null, null);
-  }
-  /** A scheduling point that marks a retry loop iteration (cpu_relax); fair strategies use it. */
-  relax(): Op {
-    this.opKind = OP_RELAX;
-    this.opA = NO_OBJECT;
-    this.opB = 0;
-    this.opFx = null;
-    return OP;
   }
   /**
    * Wait until `other` has finished (its body returned and no interrupt is still due on it):

@@ -8,7 +8,7 @@
  * Wall-clock time is read here, by the supervisor only: never by simulation code.
  */
 import type { Finding } from './finding';
-import { OP_ACCESS, OP_ACQUIRE, OP_NAMES, OP_RELEASE, OP_RELAX } from './ops';
+import { OP_ACCESS, OP_ACQUIRE, OP_NAMES, OP_RELEASE } from './ops';
 import type { IterationRecord } from './record';
 import { encodeSchedule } from './schedule';
 import { W_BEAT, type Watch, type WatchSnapshot } from './watch';
@@ -20,7 +20,7 @@ export const DEFAULT_YIELD_TIMEOUT = 10;
 /** The op a stuck thread last issued, as words. */
 function opWords(s: WatchSnapshot): string {
   const name = OP_NAMES[s.op] ?? `op ${s.op}`;
-  const onObj = s.op === OP_ACCESS || s.op === OP_ACQUIRE || s.op === OP_RELEASE || s.op === OP_RELAX;
+  const onObj = s.op === OP_ACCESS || s.op === OP_ACQUIRE || s.op === OP_RELEASE;
   return onObj && s.objName ? `${name} ${s.objName}` : name;
 }
 

@@ -1,12 +1,12 @@
 /**
  * Fair PCT (as in Coyote): PCT's priorities and change points over a prefix of the run, then a
- * fair random suffix. Spin-heavy programs (retry loops with t.relax(), polling) can run forever
+ * fair random suffix. Spin-heavy programs (retry loops, polling) can run forever
  * under strict priorities — the highest-priority spinner starves the thread it waits for — so
  * after the prefix every enabled thread gets its turn, and every pending interrupt lands, with
  * probability one.
  *
- * The prefix is the calibrated run length; a thread that announces a retry with t.relax() does
- * not change that (the engine's spin_until already keeps pure spinners off the run queue).
+ * The prefix is the calibrated run length (the engine's spin_until already keeps pure spinners
+ * off the run queue).
  */
 import { IRQ, SCHED, type ChoiceView } from '../choice';
 import { Pct } from './pct';

@@ -112,7 +112,7 @@ const MIXED: Toy = { name: 'mixed', args: [3, 2] };
 const MIXED2: Toy = { name: 'mixed', args: [2, 2] };
 const LU3: Toy = { name: 'lostUpdate', args: [3, 1, 0] };
 
-// pct: three distinct no_progress fingerprints, first at iterations 4, 36 and 68 (units 0, 2, 4)
+// pct: three distinct no_progress fingerprints, first at iterations 4, 31 and 65 (units 0, 1, 4; PCT's draws as of distinct priorities and change points)
 const PCT: HuntOptions = { strategy: 'pct', depth: 3, seed: 7, iterations: 200, stopAtFirst: false };
 // random: the first finding at iteration 84 (unit 5)
 const RANDOM_STOP: HuntOptions = { strategy: 'random', seed: 2, iterations: 300 };
@@ -124,7 +124,7 @@ describe('parallel and sharded hunts', () => {
   describe('in one process', () => {
     it('the fixtures are what the cases below rely on', () => {
       const p = hunt(toyProgram(MIXED), PCT);
-      expect(p.findings.map((f) => f.iteration)).to.deep.equal([4, 36, 68]);
+      expect(p.findings.map((f) => f.iteration)).to.deep.equal([4, 31, 65]);
       const r = hunt(toyProgram(MIXED2), RANDOM_STOP);
       expect(r.firstIteration).to.equal(84);
       expect(r.schedulesRun).to.equal(85);
@@ -191,7 +191,7 @@ describe('parallel and sharded hunts', () => {
       const cases: [Toy, HuntOptions, number][] = [
         [MIXED2, RANDOM_STOP, 85],
         [MIXED2, { ...RANDOM_STOP, stopWhenSeen: ['no_progress'] }, 85],
-        [MIXED, { ...PCT, stopWhen: (found) => found.length >= 3 }, 69],
+        [MIXED, { ...PCT, stopWhen: (found) => found.length >= 3 }, 66],
         [LU3, { strategy: 'dfs', iterations: 1000 }, 2],
       ];
       for (const [toy, opts, run] of cases) {
@@ -276,7 +276,7 @@ describe('parallel and sharded hunts', () => {
       const when: HuntOptions = { ...PCT, stopWhen: (found) => found.length >= 2 };
       const b1 = hunt(toyProgram(MIXED), when);
       const b = await onWorkers(MIXED, when, 2, b1.plan as HuntPlan);
-      expect(b.result.schedulesRun).to.equal(37);
+      expect(b.result.schedulesRun).to.equal(32);
       expectSame(b.result, b1);
     });
 

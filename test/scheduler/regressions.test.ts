@@ -176,7 +176,7 @@ describe('engine regressions', () => {
         const st = { done: false };
         const o = sim.object('flag');
         const cpu = sim.spawn('cpu', function* (t) {
-          while (!st.done) yield t.relax();
+          while (!st.done) yield t.point();
         });
         sim.spawn('other', function* (t) {
           for (let i = 0; i < 3; i++) yield t.write(o);
