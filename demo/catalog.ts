@@ -9,6 +9,8 @@ import { availableParallelism } from 'os';
 import { join, relative } from 'path';
 import { formatMetric } from '../lib/report/text';
 import { scenarioFiles } from '../lib/scenario/registry';
+import { NEWEST_KERNEL } from '../lib/kernel/config';
+import type { ScenarioDef } from '../lib/scenario/define';
 import type { CatalogReply } from './catalog-worker';
 
 export interface CatalogRow {
@@ -166,4 +168,21 @@ if (require.main === module) {
       process.exitCode = 2;
     },
   );
+}
+
+/** The kernel a scenario runs under by default: its `kernel` parameter, its kernel spec, else the newest. */
+export function kernelOf(def: ScenarioDef): string {
+  return typeof def.params.kernel === 'string' ? def.params.kernel : (def.kernel?.version ?? NEWEST_KERNEL);
+}
+
+/** The catalog's markdown table with a `kernel` column after `scenario` (each row: its scenario's profile). */
+export function withKernelColumn(markdown: string, kernel: (scenario: string) => string): string {
+  return markdown
+    .split('\n')
+    .map((line, i) => {
+      if (i === 0) return line.replace(/^\| scenario \|/, '| scenario | kernel |');
+      if (i === 1) return `|---${line}`;
+      return line.replace(/^\| ([^|]+?) \|/, (_all, id: string) => `| ${id} | ${kernel(id)} |`);
+    })
+    .join('\n');
 }

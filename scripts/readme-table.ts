@@ -6,30 +6,11 @@
  */
 import { readFileSync, writeFileSync } from 'fs';
 import { join } from 'path';
-import { catalogOk, catalogRows, formatMarkdown, runCatalog } from '../demo/catalog';
-import { NEWEST_KERNEL } from '../lib/kernel/config';
-import type { ScenarioDef } from '../lib/scenario/define';
+import { catalogOk, catalogRows, formatMarkdown, kernelOf, runCatalog, withKernelColumn } from '../demo/catalog';
 import { allScenarios } from '../lib/scenario/registry';
 
 const START = '<!-- demo-table:start (npm run readme:table writes this) -->';
 const END = '<!-- demo-table:end -->';
-
-/** The kernel a scenario runs under by default: its `kernel` parameter, its kernel spec, else the newest. */
-export function kernelOf(def: ScenarioDef): string {
-  return typeof def.params.kernel === 'string' ? def.params.kernel : (def.kernel?.version ?? NEWEST_KERNEL);
-}
-
-/** The catalog's markdown table with a `kernel` column after `scenario` (each row: its scenario's profile). */
-export function withKernelColumn(markdown: string, kernel: (scenario: string) => string): string {
-  return markdown
-    .split('\n')
-    .map((line, i) => {
-      if (i === 0) return line.replace(/^\| scenario \|/, '| scenario | kernel |');
-      if (i === 1) return `|---${line}`;
-      return line.replace(/^\| ([^|]+?) \|/, (_all, id: string) => `| ${id} | ${kernel(id)} |`);
-    })
-    .join('\n');
-}
 
 async function main(): Promise<number> {
   const file = join(__dirname, '..', 'README.md');

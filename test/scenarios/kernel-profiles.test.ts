@@ -11,8 +11,7 @@ import type { Machine } from '../../lib/kernel/machine';
 import { swiotlbIfPresent } from '../../lib/dma/swiotlb/state';
 import { scenarioProgram, type ScenarioDef } from '../../lib/scenario/define';
 import { allScenarios } from '../../lib/scenario/registry';
-import { formatMarkdown, type CatalogRow } from '../../demo/catalog';
-import { kernelOf, withKernelColumn } from '../../scripts/readme-table';
+import { formatMarkdown, kernelOf, withKernelColumn, type CatalogRow } from '../../demo/catalog';
 
 /** The thread each scenario transcribes and the profile it was about (the reasons are in each file). */
 const EXPECTED: Record<string, KernelVersion> = {
