@@ -34,7 +34,7 @@ import { phys_contents } from '../mm/contents';
 import type { MemoryImage } from '../mm/image';
 import { mm } from '../mm/mm';
 import { alloc_pages, page_to_phys, __free_pages } from '../mm/page-alloc';
-import { get_order } from '../mm/slab';
+import { get_order } from '../kernel/sizes';
 
 export const M_DISPLAY_FRAMES = 'display.frames';
 export const M_DISPLAY_MAP_FAILURES = 'display.map_failures';

@@ -37,7 +37,7 @@ import { is_swiotlb_active, swiotlb_max_mapping_size } from '../dma/swiotlb/map'
 import { PhysContents, phys_contents } from '../mm/contents';
 import { mm } from '../mm/mm';
 import { alloc_pages, __free_pages } from '../mm/page-alloc';
-import { get_order } from '../mm/slab';
+import { get_order } from '../kernel/sizes';
 import type { IoBackend } from '../mm/swap';
 import {
   BLK_STS_OK,

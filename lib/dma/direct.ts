@@ -26,7 +26,8 @@ import { phys_contents } from '../mm/contents';
 import { set_memory_decrypted, set_memory_encrypted } from '../mm/decrypt';
 import { mm, mmIfPresent } from '../mm/mm';
 import { alloc_pages, __free_pages } from '../mm/page-alloc';
-import { get_order, page_address } from '../mm/slab';
+import { get_order } from '../kernel/sizes';
+import { page_address } from '../mm/slab';
 import { flush_tlb_kernel_range, get_vm_area_caller, map_vm_area, vmap, vunmap, VMALLOC_END, VMALLOC_START } from '../mm/vmalloc';
 import { DEFINE_SPINLOCK, spin_lock_irqsave, spin_unlock_irqrestore, type spinlock_t } from '../kernel/spinlock';
 import { fn } from '../kernel/stack';
@@ -40,6 +41,7 @@ import { for_each_sg, sg_phys, type scatterlist } from './scatterlist';
 import { dma_state, dmaIfPresent, type Arm32Allocator } from './state';
 import { is_swiotlb_active, is_swiotlb_force_bounce, swiotlb_find_pool, swiotlb_map, swiotlb_sync_single_for_cpu, swiotlb_sync_single_for_device, swiotlb_tbl_unmap_single, type DmaWarnInfo } from './swiotlb/map';
 import type { BounceRef } from './swiotlb/policy';
+import { EIO } from '../kernel/errno';
 
 /** Cache maintenance (clean / invalidate by VA) per 64-byte line, and the barrier after it. */
 export const ARCH_SYNC_NS_PER_LINE = 2;
@@ -299,8 +301,6 @@ export function* dma_direct_sync_sg_for_device(cur: Task, dev: device, sgl: read
 }
 
 // ---- coherent allocations ----
-
-export const EIO = 5;
 
 /** What dma_direct_alloc hands back: the CPU address (a cookie with NO_KERNEL_MAPPING) and the bus address. */
 export interface DmaCoherent {

@@ -43,11 +43,10 @@ import { GIB, MIGRATE_CMA } from './config';
 import { MemoryImage } from './image';
 import { mm } from './mm';
 import type { PhysMem } from './physmem';
+import { ENOMEM, EBUSY } from '../kernel/errno';
 
 /** Migration cost per 4 KiB page (see the header). */
 export const CMA_MIGRATE_PAGE_NS = 4_000;
-const ENOMEM = 12;
-const EBUSY = 16;
 /** The default area's name (dma_contiguous_reserve). */
 export const CMA_DEFAULT_NAME = 'reserved';
 
