@@ -348,3 +348,9 @@ export function* cma_release(cur: Task, c: cma, pfn: number, count: number): Ker
     return true;
   })());
 }
+
+declare module '../kernel/hooks' {
+  interface HookPayloads {
+    cmaAlloc: CmaAllocInfo;
+  }
+}

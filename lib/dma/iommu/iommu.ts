@@ -234,3 +234,9 @@ export function iommu_iova_prot(domain: iommu_domain, iova: number): number {
   const hit = domain.lookup(iova);
   return hit === null ? 0 : hit.pte.prot;
 }
+
+declare module '../../kernel/hooks' {
+  interface HookPayloads {
+    iommuMap: IommuMapInfo;
+  }
+}
