@@ -42,7 +42,7 @@ import type { Task } from '../kernel/task';
 import { GIB, MIGRATE_CMA } from './config';
 import { MemoryImage } from './image';
 import { mm } from './mm';
-import type { PhysMem } from './physmem';
+import type { PhysMem } from './buddy';
 import { ENOMEM, EBUSY } from '../kernel/errno';
 
 /** Migration cost per 4 KiB page (see the header). */
