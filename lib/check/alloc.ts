@@ -17,8 +17,7 @@ import { callerOf } from './caller';
 
 export function installAllocCheck(m: Machine): void {
   m.addHooks({
-    allocFailure(cur: Task, raw: unknown) {
-      const info = raw as AllocFailureInfo;
+    allocFailure(cur: Task, info: AllocFailureInfo) {
       if ((info.gfp & __GFP_NOWARN) !== 0) return;
       const logged = m.log.ratelimit('warn_alloc', 5 * NSEC_PER_SEC, 10);
       const mode = `mode:0x${info.gfp.toString(16)}(${gfpName(info.gfp)})`;
@@ -40,8 +39,7 @@ export function installAllocCheck(m: Machine): void {
         data: { cpuStates: machineStates(m), order: info.order, gfp: info.gfp },
       });
     },
-    oomKill(cur: Task, raw: unknown) {
-      const info = raw as OomKillInfo;
+    oomKill(cur: Task, info: OomKillInfo) {
       const text = [...info.lines, `CPU: ${cur.cpu.id} PID: ${cur.pid} Comm: ${cur.comm} (${cur.context})`, callTrace(cur, ['dump_header'])].join('\n');
       m.log.printk(cur.cpu.id, text);
       const v = info.victim;

@@ -14,11 +14,6 @@ import { machineStates } from '../kernel/show-state';
 import { callTrace } from '../kernel/show-state';
 import { irqs_disabled_flag } from './might-sleep';
 
-/** The hook's record (lib/mm/cma.ts), narrowed without importing the memory model. */
-function isCmaAllocInfo(x: unknown): x is CmaAllocInfo {
-  return typeof x === 'object' && x !== null && typeof (x as CmaAllocInfo).cma === 'string' && typeof (x as CmaAllocInfo).count === 'number';
-}
-
 /** Why `cur` cannot sleep here (empty when it can). */
 function atomicReasons(cur: Task): string[] {
   const pc = cur.preempt_count;
@@ -34,7 +29,7 @@ function atomicReasons(cur: Task): string[] {
 
 export function installCmaCheck(m: Machine): void {
   m.addHooks({
-    cmaAlloc(cur: Task, info: unknown) {
+    cmaAlloc(cur: Task, info: CmaAllocInfo) {
       const why = atomicReasons(cur);
       if (why.length === 0) return;
       const pc = cur.preempt_count;
@@ -42,7 +37,7 @@ export function installCmaCheck(m: Machine): void {
       const caller = cur.site;
       const fp = `cma_atomic:cma_alloc@${caller}`;
       const logged = m.log.firstTime(fp);
-      const req = isCmaAllocInfo(info) ? `cma: ${info.cma}, count: ${info.count}, align: ${info.align}` : '';
+      const req = `cma: ${info.cma}, count: ${info.count}, align: ${info.align}`;
       const text = [
         `WARNING: CPU: ${cur.cpu.id} PID: ${cur.pid} at mm/cma.c cma_alloc: called from atomic context (in_atomic(): ${in_atomic(pc) ? 1 : 0}, irqs_disabled(): ${irqFlag})`,
         `  ${why.join(', ')}${req ? `; ${req}` : ''}; preempt_count: ${(pc >>> 0).toString(16)}`,

@@ -32,26 +32,6 @@ const RATELIMIT_BURST = 10;
 /** "swiotlb buffer is full" lines the ratelimit let through (swiotlb.full counts every failure). */
 export const M_FULL_PRINTED = 'swiotlb.full_printed';
 
-function isObj(x: unknown): x is Record<string, unknown> {
-  return typeof x === 'object' && x !== null;
-}
-
-function isSwiotlbFull(x: unknown): x is SwiotlbFullInfo {
-  return isObj(x) && typeof x.dev === 'string' && typeof x.size === 'number' && typeof x.total === 'number' && typeof x.used === 'number';
-}
-
-function isDebugInfo(x: unknown): x is DmaDebugInfo {
-  return isObj(x) && typeof x.subkind === 'string' && typeof x.dev === 'string' && typeof x.text === 'string' && typeof x.fn === 'string';
-}
-
-function isWarnInfo(x: unknown): x is DmaWarnInfo {
-  return isObj(x) && typeof x.subkind === 'string' && typeof x.dev === 'string' && typeof x.message === 'string';
-}
-
-function isIommuMapInfo(x: unknown): x is IommuMapInfo {
-  return isObj(x) && typeof x.domain === 'string' && typeof x.iova === 'number' && typeof x.paddr === 'number' && typeof x.min_pagesz === 'number';
-}
-
 /** Frames of the DMA layer: a report's site is the first frame outside them (the driver). */
 const DMA_FRAME_PREFIXES = ['dma_', '__dma_', 'debug_dma_', 'iommu_', '__iommu_', 'swiotlb_', '__swiotlb_'];
 
@@ -101,9 +81,7 @@ function cpuLine(cur: Task): string {
 
 export function installDmaCheck(m: Machine): void {
   m.addHooks({
-    swiotlbFull(cur: Task, raw: unknown) {
-      if (!isSwiotlbFull(raw)) return;
-      const info = raw;
+    swiotlbFull(cur: Task, info: SwiotlbFullInfo) {
       const logged = m.log.ratelimit('swiotlb_full', RATELIMIT_INTERVAL, RATELIMIT_BURST);
       const line = `${info.dev}: swiotlb buffer is full (sz: ${info.size} bytes), total ${info.total} (slots), used ${info.used} (slots)`;
       if (logged) {
@@ -121,14 +99,12 @@ export function installDmaCheck(m: Machine): void {
       });
     },
 
-    dmaDebug(cur: Task | null, raw: unknown) {
-      if (isDebugInfo(raw)) reportDebug(m, cur, raw);
-      else if (isWarnInfo(raw)) reportWarn(m, cur, raw);
+    dmaDebug(cur: Task | null, info: DmaDebugInfo | DmaWarnInfo) {
+      if ('message' in info) reportWarn(m, cur, info);
+      else reportDebug(m, cur, info);
     },
 
-    iommuMap(cur: Task, raw: unknown) {
-      if (!isIommuMapInfo(raw)) return;
-      const info = raw;
+    iommuMap(cur: Task, info: IommuMapInfo) {
       const line = `iommu: unaligned: iova ${hex(info.iova)} pa ${hex(info.paddr)} size ${hex(info.size)} min_pagesz ${hex(info.min_pagesz)}`;
       m.log.printk(cur.cpu.id, line);
       const caller = callerOfDma(cur);

@@ -3,4 +3,6 @@ export * from './block';
 export * from './nvme';
 export * from './ahci';
 export * from './usb-storage';
+export * from './dma-buf';
 export * from './display';
+export * from './workloads/fio';

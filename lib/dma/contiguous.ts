@@ -14,7 +14,7 @@ import type { Task } from '../kernel/task';
 import { cma_alloc, cma_area, cma_declarations, cma_release, CMA_DEFAULT_NAME, type cma } from '../mm/cma';
 import { mmIfPresent } from '../mm/mm';
 import { __free_pages } from '../mm/page-alloc';
-import { get_order } from '../mm/slab';
+import { get_order } from '../kernel/sizes';
 import type { device } from './device';
 
 /** CONFIG_CMA_ALIGNMENT: the largest alignment order a CMA allocation asks for. */

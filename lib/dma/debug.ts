@@ -18,6 +18,7 @@ import type { Task } from '../kernel/task';
 import { DMA_BIDIRECTIONAL, DMA_DIR_NAMES, DMA_FROM_DEVICE, DMA_MAPPING_ERROR, DMA_TO_DEVICE } from './attrs';
 import type { device } from './device';
 import { dmaIfPresent } from './state';
+import type { DmaWarnInfo } from './swiotlb/map';
 
 /** How the memory was mapped: dma_map_single, dma_map_page, dma_map_sg, dma_alloc_coherent. */
 export type DmaDebugType = 'single' | 'page' | 'sg' | 'coherent';
@@ -424,3 +425,10 @@ export function dma_debug_device_shutdown(cur: Task | null, dev: device): number
 }
 
 export { TYPE_NAMES as DMA_DEBUG_TYPE_NAMES };
+
+declare module '../kernel/hooks' {
+  interface HookPayloads {
+    /** A DMA-API debug report (DmaDebugInfo) or a WARN of a mapping path (DmaWarnInfo, which has `message`). */
+    dmaDebug: DmaDebugInfo | DmaWarnInfo;
+  }
+}

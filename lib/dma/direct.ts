@@ -15,10 +15,11 @@
  * Simplified: phys_to_dma is the identity (no memory encryption bit in bus addresses, no
  * dma_range_map); no P2PDMA, no dma_kmalloc_needs_bounce, no swiotlb_alloc (restricted pools),
  * no highmem; arch_dma_prep_coherent and the cache maintenance cost ARCH_SYNC_NS_PER_LINE per
- * 64-byte line plus a barrier; zeroing a buffer costs ZERO_BYTES_PER_NS.
+ * 64-byte line plus a barrier; zeroing a buffer costs ZERO_BYTES_PER_NS (costs.ts). ARM32's
+ * allocator choice is arm32.ts.
  */
 import { ProgramError } from '../../scheduler';
-import { __GFP_DMA, __GFP_DMA32, __GFP_HIGHMEM, __GFP_NOWARN, __GFP_ZERO, GFP_KERNEL, gfpflags_allow_blocking } from '../kernel/gfp';
+import { __GFP_DMA, __GFP_DMA32, __GFP_HIGHMEM, __GFP_NOWARN, __GFP_ZERO, gfpflags_allow_blocking } from '../kernel/gfp';
 import type { KernelBody, Machine } from '../kernel/machine';
 import type { Task } from '../kernel/task';
 import { ZONE_DMA, ZONE_DMA32 } from '../mm/config';
@@ -26,26 +27,20 @@ import { phys_contents } from '../mm/contents';
 import { set_memory_decrypted, set_memory_encrypted } from '../mm/decrypt';
 import { mm, mmIfPresent } from '../mm/mm';
 import { alloc_pages, __free_pages } from '../mm/page-alloc';
-import { get_order, page_address } from '../mm/slab';
-import { flush_tlb_kernel_range, get_vm_area_caller, map_vm_area, vmap, vunmap, VMALLOC_END, VMALLOC_START } from '../mm/vmalloc';
-import { DEFINE_SPINLOCK, spin_lock_irqsave, spin_unlock_irqrestore, type spinlock_t } from '../kernel/spinlock';
-import { fn } from '../kernel/stack';
-import { MIGRATE_UNMOVABLE } from '../mm/config';
-import { kfree, kmalloc } from '../mm/slab';
+import { get_order } from '../kernel/sizes';
+import { page_address } from '../mm/slab';
+import { vmap, vunmap, VMALLOC_END, VMALLOC_START } from '../mm/vmalloc';
 import { DMA_ATTR_NO_KERNEL_MAPPING, DMA_ATTR_NO_WARN, DMA_ATTR_SKIP_CPU_SYNC, DMA_BIT_MASK, DMA_MAPPING_ERROR } from './attrs';
-import { dev_get_cma_area, dma_alloc_contiguous, dma_alloc_from_contiguous, dma_free_contiguous, dma_release_from_contiguous } from './contiguous';
+import { dma_alloc_contiguous, dma_free_contiguous } from './contiguous';
 import { dma_capable, type device, fmtMask } from './device';
 import { dma_alloc_from_pool, dma_free_from_pool } from './pool';
 import { for_each_sg, sg_phys, type scatterlist } from './scatterlist';
-import { dma_state, dmaIfPresent, type Arm32Allocator } from './state';
+import { dma_state, dmaIfPresent } from './state';
 import { is_swiotlb_active, is_swiotlb_force_bounce, swiotlb_find_pool, swiotlb_map, swiotlb_sync_single_for_cpu, swiotlb_sync_single_for_device, swiotlb_tbl_unmap_single, type DmaWarnInfo } from './swiotlb/map';
 import type { BounceRef } from './swiotlb/policy';
-
-/** Cache maintenance (clean / invalidate by VA) per 64-byte line, and the barrier after it. */
-export const ARCH_SYNC_NS_PER_LINE = 2;
-export const ARCH_SYNC_BARRIER_NS = 20;
-/** memset of a fresh coherent buffer. */
-export const ZERO_BYTES_PER_NS = 16;
+import { EIO } from '../kernel/errno';
+import { arm_dma_alloc, arm_dma_free } from './arm32';
+import { arch_sync_cost, DIRECT_MAP_NS, ZERO_BYTES_PER_NS } from './costs';
 
 export const M_ALLOC_CMA = 'dma.direct.alloc_cma';
 export const M_ALLOC_BUDDY = 'dma.direct.alloc_buddy';
@@ -180,15 +175,7 @@ export function* dma_set_encrypted(cur: Task, dev: device, vaddr: number, size: 
   return ret;
 }
 
-/** arch_sync_dma_for_device / _for_cpu / arch_dma_prep_coherent: cache maintenance by VA. */
-export function arch_sync_cost(size: number): number {
-  return ARCH_SYNC_BARRIER_NS + Math.ceil(size / 64) * ARCH_SYNC_NS_PER_LINE;
-}
-
 // ---- streaming mappings ----
-
-/** The direct path's own bookkeeping per map/unmap (dma_map_page_attrs, phys_to_dma, checks). */
-export const DIRECT_MAP_NS = 25;
 
 export const M_DIRECT_MAPS = 'dma.direct.maps';
 export const M_DIRECT_BOUNCED = 'dma.direct.bounced';
@@ -203,7 +190,7 @@ function directWarn(cur: Task, dev: device, subkind: string, message: string): v
 }
 
 /** arch_sync_dma_for_device / arch_sync_dma_for_cpu: cache maintenance of a non-coherent device's buffer. */
-function* arch_sync_dma(cur: Task, size: number): KernelBody<void> {
+export function* arch_sync_dma(cur: Task, size: number): KernelBody<void> {
   cur.thread.sim.count(M_ARCH_SYNC, 1);
   yield cur.thread.work(arch_sync_cost(size));
 }
@@ -300,8 +287,6 @@ export function* dma_direct_sync_sg_for_device(cur: Task, dev: device, sgl: read
 
 // ---- coherent allocations ----
 
-export const EIO = 5;
-
 /** What dma_direct_alloc hands back: the CPU address (a cookie with NO_KERNEL_MAPPING) and the bus address. */
 export interface DmaCoherent {
   vaddr: number;
@@ -313,7 +298,7 @@ export const M_COHERENT_PAGES = 'dma.coherent.from_pages';
 export const M_COHERENT_FAIL = 'dma.coherent.fail';
 
 /** Zero a fresh buffer (memset): its cost, and its bytes when contents are tracked. */
-function* zeroBuffer(cur: Task, phys: number, size: number): KernelBody<void> {
+export function* zeroBuffer(cur: Task, phys: number, size: number): KernelBody<void> {
   yield cur.thread.work(Math.ceil(size / ZERO_BYTES_PER_NS));
   phys_contents(cur.cpu.machine)?.fill(phys, size, 0);
 }
@@ -388,7 +373,7 @@ export function* dma_direct_alloc(cur: Task, dev: device, sizeIn: number, gfpIn:
   return { vaddr, dma_handle: phys };
 }
 
-function fail(cur: Task): null {
+export function fail(cur: Task): null {
   cur.thread.sim.count(M_COHERENT_FAIL, 1);
   return null;
 }
@@ -414,349 +399,4 @@ export function* dma_direct_free(cur: Task, dev: device, sizeIn: number, vaddr: 
     return; // leaked on purpose
   }
   yield* __dma_direct_free_pages(cur, dev, pfn, size);
-}
-
-// ---- ARM32's allocator choice (arch/arm/mm/dma-mapping.c, KERNEL-FACTS 7) ----
-
-/**
- * What served an ARM32 buffer: v3.6+'s choice (cma, simple, remap, pool), the pre-3.6
- * consistent region (`consistent`, DmaOptions.arm32Consistent) or the hypothetical in-place
- * section attribute change (`section`, DmaOptions.arm32SectionRemap).
- */
-export type Arm32Choice = Arm32Allocator | 'consistent' | 'section';
-
-interface Arm32Buffer {
-  allocator: Arm32Choice;
-  pfn: number;
-  order: number;
-  count: number;
-  vaddr: number;
-}
-
-const arm32Buffers = new WeakMap<device, Map<number, Arm32Buffer>>();
-
-export const M_ARM32 = {
-  cma: 'dma.arm32.cma',
-  simple: 'dma.arm32.simple',
-  remap: 'dma.arm32.remap',
-  pool: 'dma.arm32.pool',
-  consistent: 'dma.arm32.consistent',
-  section: 'dma.arm32.section',
-} as const;
-/** Section entries of the linear map whose attributes were changed (break-flush-make), each way. */
-export const M_ARM32_SECTION_CHANGES = 'dma.arm32.section_changes';
-/** PTE pages consistent_init allocated at boot for the consistent region. */
-export const M_ARM32_CONSISTENT_PTES = 'dma.arm32.consistent_pte_pages';
-
-/** ARM's 1 MiB section: one first-level entry of the linear map. */
-export const SECTION_SIZE = 1 << 20;
-/** One PTE page (a pgd entry pair) maps 2 MiB on ARM (PGDIR_SHIFT 21). */
-export const PGDIR_SIZE = 1 << 21;
-/** Writing one page-table entry and cleaning it to the point of unification (set_pte_ext, flush_pmd_entry). */
-export const SET_PTE_NS = 10;
-/** Default CONSISTENT_DMA_SIZE (2 MiB: CONSISTENT_BASE 0xffc00000 .. CONSISTENT_END 0xffe00000). */
-export const CONSISTENT_DMA_SIZE = 2 << 20;
-/** CONSISTENT_BASE on a v3.4 kernel with the default size. */
-export const CONSISTENT_BASE = 0xffc00000;
-
-/**
- * The pre-3.6 consistent DMA region (Russell King's design): a fixed virtual range whose PTE
- * pages consistent_init allocated at boot (core_initcall, GFP_KERNEL, IRQs on), handed out by
- * arm_vmregion_alloc under consistent_head.vm_lock (irqsave). Remapping a buffer into it only
- * writes PTEs: nothing on that path allocates page tables or sleeps.
- */
-class ConsistentRegion {
-  /** One byte per page of the region: 1 = in use. */
-  readonly used: Uint8Array;
-  constructor(
-    readonly base: number,
-    readonly size: number,
-    readonly pageSize: number,
-    /** consistent_pte[]: the preallocated PTE pages (pfns), one per 2 MiB. */
-    readonly ptes: number[],
-    readonly vm_lock: spinlock_t,
-  ) {
-    this.used = new Uint8Array(size / pageSize);
-  }
-}
-
-const consistentRegions = new WeakMap<Machine, ConsistentRegion>();
-
-/**
- * consistent_init (v3.4 arch/arm/mm/dma-mapping.c, core_initcall): one pte_alloc_kernel page per
- * 2 MiB of the consistent region, allocated at boot. Called by dma_atomic_pool_init when
- * DmaOptions.arm32Consistent is set; like the atomic pools' boot fill it takes the pages straight
- * from the free lists, before the run's clock starts.
- */
-export function arm_consistent_init(m: Machine, size: number): void {
-  if (!Number.isSafeInteger(size) || size <= 0 || size % PGDIR_SIZE !== 0) throw new ProgramError(`arm32Consistent must be a positive multiple of 2 MiB, got ${size}`);
-  const phys = mm(m).phys;
-  const ptes: number[] = [];
-  for (let base = 0; base < size; base += PGDIR_SIZE) {
-    let pfn = -1;
-    for (let i = phys.zones.length - 1; i >= 0 && pfn < 0; i--) pfn = phys.rmqueue(phys.zones[i], 0, MIGRATE_UNMOVABLE, 0);
-    if (pfn < 0) {
-      m.log.printk(0, 'consistent_init: no pte tables');
-      return;
-    }
-    ptes.push(pfn);
-  }
-  consistentRegions.set(m, new ConsistentRegion(CONSISTENT_BASE, size, phys.pageSize, ptes, DEFINE_SPINLOCK(m, 'consistent_head.vm_lock')));
-  m.sim.count(M_ARM32_CONSISTENT_PTES, ptes.length);
-}
-
-/**
- * arm_vmregion_alloc(head, align, size, gfp): the struct arm_vmregion with the caller's gfp
- * (kmalloc), then a first fit aligned to min(roundup_pow_of_two(size), 1 MiB) under the region's
- * irqsave lock. The virtual address, or 0.
- */
-function* arm_vmregion_alloc(cur: Task, r: ConsistentRegion, size: number, gfp: number): KernelBody<number> {
-  return yield* fn(cur, 'arm_vmregion_alloc', (function* () {
-    const obj = yield* kmalloc(cur, 48, gfp);
-    if (obj === 0) return 0;
-    const nr = size / r.pageSize;
-    const align = Math.min(2 ** Math.ceil(Math.log2(size)), SECTION_SIZE) / r.pageSize;
-    const flags = yield* spin_lock_irqsave(cur, r.vm_lock);
-    let at = -1;
-    for (let i = 0; i + nr <= r.used.length; i += Math.max(1, align)) {
-      let k = 0;
-      while (k < nr && r.used[i + k] === 0) k++;
-      if (k === nr) {
-        at = i;
-        break;
-      }
-    }
-    if (at >= 0) r.used.fill(1, at, at + nr);
-    yield* spin_unlock_irqrestore(cur, r.vm_lock, flags);
-    if (at < 0) {
-      yield* kfree(cur, obj);
-      return 0;
-    }
-    yield* kfree(cur, obj); // the descriptor's lifetime is not followed further (simplified)
-    return r.base + at * r.pageSize;
-  })());
-}
-
-/** __dma_alloc_remap (v3.4): a range of the consistent region, then one set_pte_ext per page. */
-function* consistent_remap(cur: Task, r: ConsistentRegion, size: number, gfp: number): KernelBody<number> {
-  return yield* fn(cur, '__dma_alloc_remap', (function* () {
-    const addr = yield* arm_vmregion_alloc(cur, r, size, gfp & ~(__GFP_DMA | __GFP_HIGHMEM));
-    if (addr === 0) return 0;
-    yield cur.thread.work((size / r.pageSize) * SET_PTE_NS + ARCH_SYNC_BARRIER_NS); // set_pte_ext per page, dsb()
-    return addr;
-  })());
-}
-
-/** __dma_free_remap (v3.4): clear the PTEs, flush the range's TLB entries, give the range back. */
-function* consistent_unmap(cur: Task, r: ConsistentRegion, addr: number, size: number): KernelBody<void> {
-  yield* fn(cur, '__dma_free_remap', (function* () {
-    yield cur.thread.work((size / r.pageSize) * SET_PTE_NS);
-    yield* flush_tlb_kernel_range(cur, addr, addr + size);
-    const flags = yield* spin_lock_irqsave(cur, r.vm_lock);
-    const first = (addr - r.base) / r.pageSize;
-    r.used.fill(0, first, first + size / r.pageSize);
-    yield* spin_unlock_irqrestore(cur, r.vm_lock, flags);
-  })());
-}
-
-/**
- * The hypothetical design of Russell King's 2014 mail: keep lowmem pages where they are and make
- * the linear map's section entries covering them uncached. The section is shared by every CPU's
- * TLB, so each change is break (clear the entry), flush every CPU's TLB for the section and wait
- * (flush_tlb_kernel_range: on_each_cpu(ipi_flush_tlb_kernel_range, &ta, 1) on an SMP without
- * hardware broadcast), make (write the new entry). Section use counts say when a section goes
- * back to cacheable at free. Simplified: the other lowmem pages sharing the section change with it (a
- * real design would split the section into a PTE table, which allocates).
- */
-const sectionUse = new WeakMap<Machine, Map<number, number>>();
-
-function* change_section_attributes(cur: Task, physStart: number, size: number, uncached: boolean): KernelBody<void> {
-  const m = cur.cpu.machine;
-  let use = sectionUse.get(m);
-  if (use === undefined) sectionUse.set(m, (use = new Map()));
-  const first = Math.floor(physStart / SECTION_SIZE);
-  const last = Math.floor((physStart + size - 1) / SECTION_SIZE);
-  for (let sec = first; sec <= last; sec++) {
-    const n = use.get(sec) ?? 0;
-    use.set(sec, n + (uncached ? 1 : -1));
-    // Every allocation writes its section entry (another CPU may be mid-change on it); a section
-    // goes back to cacheable only when its last buffer is freed.
-    if (!uncached && n !== 1) continue;
-    const vstart = page_address(m, mm(m).phys.physToPfn(sec * SECTION_SIZE));
-    cur.thread.sim.count(M_ARM32_SECTION_CHANGES, 1);
-    yield* fn(cur, uncached ? '__dma_section_set_uncached' : '__dma_section_set_cached', (function* () {
-      yield cur.thread.work(SET_PTE_NS); // break: pmd_clear + flush_pmd_entry
-      yield* flush_tlb_kernel_range(cur, vstart, vstart + SECTION_SIZE);
-      yield cur.thread.work(SET_PTE_NS); // make: the section entry with the new attributes
-    })());
-  }
-}
-
-/**
- * The ARM32 choice in __dma_alloc (v3.6+): CMA when the caller may block and an area exists, else
- * the simple buddy allocator for a coherent device, else remap when the caller may block, else
- * the atomic pool. With DmaOptions.arm32Consistent (pre-3.6): a non-coherent buffer is always
- * remapped into the consistent region. With arm32SectionRemap: an atomic non-coherent buffer
- * changes its section attributes instead of coming from the pool.
- */
-export function arm32_choose_allocator(m: Machine, dev: device, gfp: number): Arm32Choice {
-  const opts = dma_state(m).opts;
-  const allowblock = gfpflags_allow_blocking(gfp);
-  if (opts.arm32Consistent) return dev.dma_coherent ? 'simple' : 'consistent';
-  if (allowblock && dev_get_cma_area(m, dev) !== null) return 'cma';
-  if (dev.dma_coherent) return 'simple';
-  if (allowblock) return 'remap';
-  return opts.arm32SectionRemap ? 'section' : 'pool';
-}
-
-/**
- * __dma_alloc_buffer(dev, size, gfp): pages with the caller's gfp, zeroed and flushed from the
- * caches (__dma_clear_buffer). Simplified: the whole power-of-two block is kept (no split_page
- * and freeing of the tail).
- */
-function* __dma_alloc_buffer(cur: Task, dev: device, size: number, gfp: number, order: number): KernelBody<number> {
-  return yield* fn(cur, '__dma_alloc_buffer', (function* () {
-    const pfn = yield* alloc_pages(cur, gfp, order);
-    if (pfn < 0) return -1;
-    yield* zeroBuffer(cur, mm(cur.cpu.machine).phys.pfnToPhys(pfn), size);
-    if (!dev.dma_coherent) yield* arch_sync_dma(cur, size); // dmac_flush_range + outer_flush_range
-    return pfn;
-  })());
-}
-
-/**
- * dma_common_contiguous_remap(page, size, vm_flags, prot, caller) (v3.18 drivers/base/
- * dma-mapping.c): the page array with GFP_KERNEL, then get_vm_area_caller and map_vm_area,
- * whose page tables are GFP_KERNEL too: every allocation on this path may sleep whatever the
- * caller passed. 0 on failure.
- */
-function* dma_common_contiguous_remap(cur: Task, pfn: number, count: number): KernelBody<number> {
-  return yield* fn(cur, 'dma_common_contiguous_remap', (function* () {
-    const m = cur.cpu.machine;
-    const pages = yield* kmalloc(cur, 4 * count, GFP_KERNEL); // sizeof(struct page *) << get_order(size)
-    if (pages === 0) return 0;
-    const pfns: number[] = [];
-    for (let i = 0; i < count; i++) pfns.push(pfn + i);
-    const addr = yield* fn(cur, 'dma_common_pages_remap', (function* () {
-      const area = yield* get_vm_area_caller(cur, count * dma_page_size(m));
-      if (area === null) return 0;
-      if ((yield* map_vm_area(cur, area, pfns)) !== 0) {
-        yield* vunmap(cur, area.addr);
-        return 0;
-      }
-      return area.addr;
-    })());
-    yield* kfree(cur, pages);
-    return addr;
-  })());
-}
-
-/**
- * arm_dma_alloc / __dma_alloc. Simplified: ARM32's own atomic pool (256 KiB, coherent_pool=) is
- * stood in for by the generic atomic pools; __dma_remap of CMA pages (the linear map made
- * uncached in place, v3.6+) costs a kernel TLB flush and cache maintenance.
- */
-export function* arm_dma_alloc(cur: Task, dev: device, sizeIn: number, gfpIn: number, _attrs: number): KernelBody<DmaCoherent | null> {
-  return yield* fn(cur, '__dma_alloc', (function* () {
-    const m = cur.cpu.machine;
-    const phys = mm(m).phys;
-    const size = page_align(m, sizeIn);
-    let gfp = gfpIn & ~__GFP_ZERO;
-    if (dma_coherent_limit(dev) < DMA_BIT_MASK(32)) gfp |= __GFP_DMA;
-    const allocator = arm32_choose_allocator(m, dev, gfp);
-    const count = size / phys.pageSize;
-    const order = get_order(size, phys.pageSize);
-    let pfn = -1;
-    let vaddr = 0;
-    if (allocator === 'pool') {
-      const got = yield* fn(cur, '__alloc_from_pool', dma_alloc_from_pool(cur, dev, size, gfp));
-      if (got === null) return fail(cur);
-      pfn = phys.physToPfn(got.phys);
-      vaddr = got.vaddr;
-    } else if (allocator === 'cma') {
-      pfn = yield* fn(cur, '__alloc_from_contiguous', dma_alloc_from_contiguous(cur, dev, count, order, (gfp & __GFP_NOWARN) !== 0));
-      if (pfn < 0) return fail(cur);
-      yield* zeroBuffer(cur, phys.pfnToPhys(pfn), size);
-      vaddr = page_address(m, pfn);
-      if (!dev.dma_coherent) {
-        yield* arch_sync_dma(cur, size);
-        yield* fn(cur, '__dma_remap', flush_tlb_kernel_range(cur, vaddr, vaddr + size));
-      }
-    } else if (allocator === 'simple') {
-      pfn = yield* fn(cur, '__alloc_simple_buffer', __dma_alloc_buffer(cur, dev, size, gfp, order));
-      if (pfn < 0) return fail(cur);
-      vaddr = page_address(m, pfn);
-    } else if (allocator === 'remap') {
-      const r = yield* fn(cur, '__alloc_remap_buffer', (function* () {
-        const p = yield* __dma_alloc_buffer(cur, dev, size, gfp, order);
-        if (p < 0) return null;
-        const a = yield* fn(cur, '__dma_alloc_remap', dma_common_contiguous_remap(cur, p, count));
-        if (a === 0) {
-          __free_pages(cur, p, order);
-          return null;
-        }
-        return { p, a };
-      })());
-      if (r === null) return fail(cur);
-      pfn = r.p;
-      vaddr = r.a;
-    } else if (allocator === 'consistent') {
-      const region = consistentRegions.get(m);
-      if (region === undefined) throw new ProgramError('arm32Consistent: consistent_init did not run (dma_init sets it up)');
-      if (size > region.size) {
-        m.log.printk(cur.cpu.id, `coherent allocation too big (requested 0x${size.toString(16)} mask 0x${dev.coherent_dma_mask.toString(16)})`);
-        return fail(cur);
-      }
-      pfn = yield* __dma_alloc_buffer(cur, dev, size, gfp, order);
-      if (pfn < 0) return fail(cur);
-      vaddr = yield* consistent_remap(cur, region, size, gfp);
-      if (vaddr === 0) {
-        __free_pages(cur, pfn, order);
-        return fail(cur);
-      }
-    } else {
-      pfn = yield* __dma_alloc_buffer(cur, dev, size, gfp, order);
-      if (pfn < 0) return fail(cur);
-      yield* change_section_attributes(cur, phys.pfnToPhys(pfn), size, true);
-      vaddr = page_address(m, pfn);
-    }
-    let bufs = arm32Buffers.get(dev);
-    if (bufs === undefined) arm32Buffers.set(dev, (bufs = new Map()));
-    const handle = phys.pfnToPhys(pfn);
-    bufs.set(handle, { allocator, pfn, order, count, vaddr });
-    cur.thread.sim.count(M_ARM32[allocator], 1);
-    return { vaddr, dma_handle: handle };
-  })());
-}
-
-/** arm_dma_free: back through the allocator that served the buffer. */
-export function* arm_dma_free(cur: Task, dev: device, sizeIn: number, _vaddr: number, dma_addr: number, _attrs: number): KernelBody<void> {
-  const m = cur.cpu.machine;
-  const buf = arm32Buffers.get(dev)?.get(dma_addr);
-  if (buf === undefined) throw new ProgramError(`arm_dma_free(${dev.name}): 0x${dma_addr.toString(16)} was not allocated by arm_dma_alloc`);
-  arm32Buffers.get(dev)!.delete(dma_addr);
-  const size = page_align(m, sizeIn);
-  switch (buf.allocator) {
-    case 'pool':
-      yield* dma_free_from_pool(cur, dev, dma_addr, size);
-      return;
-    case 'cma':
-      if (!dev.dma_coherent) yield* flush_tlb_kernel_range(cur, buf.vaddr, buf.vaddr + size);
-      if (!(yield* dma_release_from_contiguous(cur, dev, buf.pfn, buf.count))) __free_pages(cur, buf.pfn, buf.order);
-      return;
-    case 'remap':
-      yield* vunmap(cur, buf.vaddr);
-      __free_pages(cur, buf.pfn, buf.order);
-      return;
-    case 'consistent':
-      yield* consistent_unmap(cur, consistentRegions.get(m)!, buf.vaddr, size);
-      __free_pages(cur, buf.pfn, buf.order);
-      return;
-    case 'section':
-      yield* change_section_attributes(cur, mm(m).phys.pfnToPhys(buf.pfn), size, false);
-      __free_pages(cur, buf.pfn, buf.order);
-      return;
-    case 'simple':
-      __free_pages(cur, buf.pfn, buf.order);
-  }
 }

@@ -31,14 +31,17 @@ import { phys_contents } from '../mm/contents';
 import { set_memory_decrypted, set_memory_encrypted } from '../mm/decrypt';
 import { mm, mmIfPresent } from '../mm/mm';
 import { alloc_pages, __free_pages } from '../mm/page-alloc';
-import { get_order, page_address } from '../mm/slab';
+import { get_order } from '../kernel/sizes';
+import { page_address } from '../mm/slab';
 import { vmap, vunmap } from '../mm/vmalloc';
 import { WARN_ON_ONCE } from '../kernel/bug';
 import { dev_get_cma_area, dma_alloc_from_contiguous, dma_release_from_contiguous } from './contiguous';
 import type { device } from './device';
-import { arch_sync_cost, arm_consistent_init, ZERO_BYTES_PER_NS } from './direct';
+import { arch_sync_cost, ZERO_BYTES_PER_NS } from './costs';
+import { arm_consistent_init } from './historical/arm32-consistent';
 import { dma_state, dmaIfPresent } from './state';
 import type { DmaWarnInfo } from './swiotlb/map';
+import { ENOMEM } from '../kernel/errno';
 
 export const M_POOL_EXPANSIONS = 'dma.atomic_pool.expansions';
 export const M_POOL_SIZE = 'dma.atomic_pool.size_bytes';
@@ -47,7 +50,6 @@ export const M_POOL_ALLOCS = 'dma.atomic_pool.allocs';
 export const M_POOL_EXPAND_FAIL = 'dma.atomic_pool.expand_failures';
 /** gen_pool_alloc / gen_pool_free: the chunk walk and the bitmap update. */
 export const GENPOOL_OP_NS = 150;
-const ENOMEM = 12;
 const KIB = 1024;
 
 /** One physically contiguous range added to a pool (struct gen_pool_chunk). */

@@ -6,6 +6,7 @@
 import type { Cpu } from './cpu';
 import type { Lock } from './lock';
 import type { Machine } from './machine';
+import type { KObject } from './object';
 import type { Task } from './task';
 
 /**
@@ -16,6 +17,21 @@ import type { Task } from './task';
  */
 export const MACHINE_OBSERVER: unique symbol = Symbol('irqsim.machineObserver');
 export type MachineObserver = (m: Machine) => void;
+
+/**
+ * The records of the hooks that lib/mm and lib/dma emit, by hook name. The kernel layer cannot
+ * import those folders (they sit above it), so it declares the interface empty and each folder
+ * adds its entries by declaration merging, next to the record's type:
+ *
+ *   declare module '../kernel/hooks' { interface HookPayloads { allocFailure: AllocFailureInfo } }
+ *
+ * A detector that imports the record's type sees the hook typed, and needs no cast.
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-interface, @typescript-eslint/no-empty-object-type
+export interface HookPayloads {}
+
+/** The record of hook K, or `unknown` in a program that does not load the layer defining it. */
+export type HookPayload<K extends string> = K extends keyof HookPayloads ? HookPayloads[K] : unknown;
 
 /** What an `alloc` hook reports: the page allocator, a slab object, CMA, a DMA mapping or buffer. */
 export type AllocKind = 'pages' | 'slab' | 'cma' | 'dma_map' | 'dma_map_sg' | 'dma_alloc';
@@ -48,12 +64,12 @@ export interface KernelHooks {
   rcuReadUnlock?(cur: Task): void;
   /**
    * Generic hooks for the object-lifetime and RCU models (lib/kernel/object.ts, rcu.ts): an
-   * object accessed, dereferenced under RCU, freed, or a grace-period event. `obj` is the
-   * model's object; detectors narrow it.
+   * object accessed, dereferenced under RCU, freed, or a grace-period event. rcuDereference
+   * carries whatever the rcu_pointer holds (a scenario's own value, or null), hence `unknown`.
    */
-  objectAccess?(cur: Task, obj: unknown, how: 'read' | 'write'): void;
+  objectAccess?(cur: Task, obj: KObject<object>, how: 'read' | 'write'): void;
   rcuDereference?(cur: Task, obj: unknown): void;
-  objectFree?(cur: Task, obj: unknown, how: string): void;
+  objectFree?(cur: Task, obj: KObject<object>, how: string): void;
   rcuGracePeriod?(event: 'start' | 'end', id: number): void;
   /**
    * Context changes (irq_enter / irq_exit, a softirq vector's action starting / returning), for
@@ -68,27 +84,28 @@ export interface KernelHooks {
   crossCall?(cur: Task, how: 'single' | 'many' | 'each', targets: Cpu[], wait: boolean): void;
   /**
    * The memory model (lib/mm): an allocation that failed (after the slow path gave up), the OOM
-   * killer picking a victim, and cma_alloc being entered. `info` is the model's record; detectors
-   * narrow it (lib/check/alloc.ts, lib/check/cma.ts).
+   * killer picking a victim, and cma_alloc being entered. `info` is the model's record
+   * (HookPayloads, merged in by lib/mm/page-alloc.ts, oom.ts, cma.ts).
    */
-  allocFailure?(cur: Task, info: unknown): void;
+  allocFailure?(cur: Task, info: HookPayload<'allocFailure'>): void;
   /**
    * An allocation that succeeded: `bytes` (the block for `pages`, the object size for `slab`,
    * the mapped length for DMA), with its GFP flags (0 where the API takes none).
    */
   alloc?(cur: Task, kind: AllocKind, bytes: number, gfp: number): void;
-  oomKill?(cur: Task, info: unknown): void;
-  cmaAlloc?(cur: Task, info: unknown): void;
+  oomKill?(cur: Task, info: HookPayload<'oomKill'>): void;
+  cmaAlloc?(cur: Task, info: HookPayload<'cmaAlloc'>): void;
   /**
    * The DMA layer (lib/dma): swiotlb found no room for a bounce buffer ("swiotlb buffer is
    * full"), DMA-API debug caught a misuse (or a WARN of the mapping path), and iommu_map
-   * refused a request. `info` is the DMA layer's record; lib/check/dma.ts narrows it.
+   * refused a request. `info` is the DMA layer's record (HookPayloads, merged in by
+   * lib/dma/swiotlb/map.ts, debug.ts, iommu/iommu.ts).
    */
-  swiotlbFull?(cur: Task, info: unknown): void;
+  swiotlbFull?(cur: Task, info: HookPayload<'swiotlbFull'>): void;
   /** swiotlb slots were taken or given back: `state` is the machine's SwiotlbState. */
-  swiotlbUsage?(cur: Task, state: unknown): void;
-  dmaDebug?(cur: Task | null, info: unknown): void;
-  iommuMap?(cur: Task, info: unknown): void;
+  swiotlbUsage?(cur: Task, state: HookPayload<'swiotlbUsage'>): void;
+  dmaDebug?(cur: Task | null, info: HookPayload<'dmaDebug'>): void;
+  iommuMap?(cur: Task, info: HookPayload<'iommuMap'>): void;
 }
 
 export type HookName = keyof KernelHooks;

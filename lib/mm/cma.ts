@@ -42,12 +42,11 @@ import type { Task } from '../kernel/task';
 import { GIB, MIGRATE_CMA } from './config';
 import { MemoryImage } from './image';
 import { mm } from './mm';
-import type { PhysMem } from './physmem';
+import type { PhysMem } from './buddy';
+import { ENOMEM, EBUSY } from '../kernel/errno';
 
 /** Migration cost per 4 KiB page (see the header). */
 export const CMA_MIGRATE_PAGE_NS = 4_000;
-const ENOMEM = 12;
-const EBUSY = 16;
 /** The default area's name (dma_contiguous_reserve). */
 export const CMA_DEFAULT_NAME = 'reserved';
 
@@ -348,4 +347,10 @@ export function* cma_release(cur: Task, c: cma, pfn: number, count: number): Ker
     model.count('cma_release');
     return true;
   })());
+}
+
+declare module '../kernel/hooks' {
+  interface HookPayloads {
+    cmaAlloc: CmaAllocInfo;
+  }
 }

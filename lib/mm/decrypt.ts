@@ -55,8 +55,9 @@ import type { Task } from '../kernel/task';
 import { mm } from './mm';
 import { fmtAddr } from './slab';
 import { flush_tlb_kernel_range, vm_unmap_aliases } from './vmalloc';
+import { EIO } from '../kernel/errno';
+import { SZ_1G, SZ_2M } from '../kernel/sizes';
 
-export const EIO = 5;
 /** Changing one page-table entry (and its split bookkeeping) on this CPU. */
 export const CPA_PAGE_NS = 50;
 /** CLFLUSHOPT of one 4 KiB page (64 lines). */
@@ -90,9 +91,6 @@ export function set_memory_platform(m: Machine, c: Partial<CocoPlatformConfig>):
   if (!Number.isInteger(cfg.pscMaxEntry) || cfg.pscMaxEntry < 1) throw new ProgramError(`set_memory_platform: pscMaxEntry must be a positive integer, got ${cfg.pscMaxEntry}`);
   platforms.set(m, cfg);
 }
-
-const SZ_2M = 2 * 1024 * 1024;
-const SZ_1G = 1024 * 1024 * 1024;
 
 /** What one conversion of [addr, addr + numpages pages) asks of the hypervisor and the TDX module. */
 export interface ConversionCost {

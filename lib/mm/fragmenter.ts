@@ -17,7 +17,7 @@
 import { ProgramError } from '../../scheduler/errors';
 import { Rng } from '../../scheduler/rng';
 import { MIGRATE_MOVABLE, MIGRATE_RECLAIMABLE, MIGRATE_UNMOVABLE } from './config';
-import type { PhysMem } from './physmem';
+import type { PhysMem } from './buddy';
 import { WMARK_HIGH } from './zone';
 
 export interface AgeOptions {

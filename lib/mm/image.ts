@@ -9,7 +9,7 @@ import { ProgramError } from '../../scheduler';
 import { MIGRATE_MOVABLE, type PhysMemOptions } from './config';
 import { age } from './fragmenter';
 import { LRU_ANON, LRU_FILE_CLEAN, LRU_FILE_DIRTY, Lru, MAX_MM } from './lru';
-import { PhysMem } from './physmem';
+import { PhysMem } from './buddy';
 
 /** A user process that exists only as memory: what the OOM killer may pick besides the scenario's tasks. */
 export interface BackgroundProcess {

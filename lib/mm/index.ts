@@ -1,7 +1,11 @@
 /** The memory model: GFP semantics over a buddy allocator, reclaim, swap, OOM, slab, vmalloc, CMA, decryption. */
 export * from './config';
 export * from './zone';
-export * from './physmem';
+export * from './buddy';
+export * from './fallback';
+export * from './compaction';
+export * from './page-isolation';
+export * from './snapshot';
 export * from './fragmenter';
 export * from './lru';
 export * from './image';

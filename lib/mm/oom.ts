@@ -97,3 +97,9 @@ export function oom_reap(model: MemoryModel, id: number): number {
 export function fatal_signal_pending(model: MemoryModel, cur: Task): boolean {
   return model.isOomVictim(cur);
 }
+
+declare module '../kernel/hooks' {
+  interface HookPayloads {
+    oomKill: OomKillInfo;
+  }
+}

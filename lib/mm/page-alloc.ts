@@ -429,3 +429,9 @@ export function __free_pages(cur: Task, pfn: number, order: number): void {
 export function page_to_phys(m: Machine, pfn: number): number {
   return mm(m).phys.pfnToPhys(pfn);
 }
+
+declare module '../kernel/hooks' {
+  interface HookPayloads {
+    allocFailure: AllocFailureInfo;
+  }
+}

@@ -38,6 +38,7 @@ import type { KernelBody, Machine } from '../kernel/machine';
 import { kfree as kobject_free, kmalloc_cache_name, kobject_alloc, isKObject, type KObject } from '../kernel/object';
 import { fn } from '../kernel/stack';
 import type { Task } from '../kernel/task';
+import { get_order } from '../kernel/sizes';
 import { mm } from './mm';
 import { __free_pages, alloc_pages } from './page-alloc';
 
@@ -56,6 +57,9 @@ const MAX_OBJS_PER_PAGE = 32767;
 /** The kmalloc size classes (KMALLOC_MIN_SIZE 8, x86-64), as object.ts names them. */
 const KMALLOC_SIZES = [8, 16, 32, 64, 96, 128, 192, 256, 512, 1024, 2048, 4096, 8192];
 
+/** get_order lives in lib/kernel/sizes.ts (include/asm-generic/getorder.h); re-exported for importers. */
+export { get_order };
+
 /** "ffff888100042000": a kernel address as the kernel prints it. */
 export function fmtAddr(addr: number): string {
   return `ffff${addr.toString(16).padStart(12, '0')}`;
@@ -64,13 +68,6 @@ export function fmtAddr(addr: number): string {
 /** fls(x): 1-based index of the most significant set bit, 0 for 0. */
 function fls(x: number): number {
   return x <= 0 ? 0 : Math.floor(Math.log2(x)) + 1;
-}
-
-/** get_order(size): the smallest order whose block holds `size` bytes. */
-export function get_order(size: number, pageSize: number): number {
-  let order = 0;
-  while (pageSize * 2 ** order < size) order++;
-  return order;
 }
 
 /**

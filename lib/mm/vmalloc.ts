@@ -54,6 +54,7 @@ import { DECLARE_WORK, queue_work, system_wq, type work_struct } from '../kernel
 import { mm } from './mm';
 import { __free_pages, alloc_pages } from './page-alloc';
 import { fmtAddr, kfree, kmalloc, kmem_cache_alloc, kmem_cache_create, kmem_cache_free, type kmem_cache } from './slab';
+import { ENOMEM, EINVAL } from '../kernel/errno';
 
 /** Low 48 bits of x86-64's VMALLOC_START (0xffffc90000000000, 4-level paging). */
 export const VMALLOC_START = 0xc90000000000;
@@ -73,8 +74,6 @@ export const GFP_PGTABLE_KERNEL = GFP_KERNEL | __GFP_ZERO;
 const VMAP_AREA_SIZE = 64;
 const VM_STRUCT_SIZE = 64;
 
-const ENOMEM = 12;
-const EINVAL = 22;
 
 export type VmKind = 'vmalloc' | 'vmap' | 'ioremap';
 

@@ -2,7 +2,7 @@
  * struct zone: pfn span, counters, watermarks and lowmem_reserve, plus __zone_watermark_ok.
  * The free lists themselves live in PhysMem's typed arrays (indexed by zone idx, order, migratetype).
  */
-import type { PhysMem } from './physmem';
+import type { PhysMem } from './buddy';
 import { MAX_NR_ZONES, MIGRATE_CMA, MIGRATE_HIGHATOMIC, MIGRATE_PCPTYPES, ZONE_NAMES } from './config';
 
 // enum zone_watermarks

@@ -9,7 +9,8 @@ import { arm_set_tlb_ops_need_broadcast, flush_tlb_kernel_range, vmap_pgtable_gf
 import { device_register, dma_init } from '../../lib/dma';
 import type { DmaOptions } from '../../lib/dma/state';
 import { dma_alloc_coherent, dma_free_coherent } from '../../lib/dma/mapping';
-import { arm32_choose_allocator, CONSISTENT_BASE } from '../../lib/dma/direct';
+import { arm32_choose_allocator } from '../../lib/dma/arm32';
+import { CONSISTENT_BASE } from '../../lib/dma/historical/arm32-consistent';
 
 const image = mm_prepare({ memory: 128 * MIB });
 

@@ -32,7 +32,7 @@ import {
   type IommuDomainOptions,
 } from '../../lib/dma';
 import { sg_init_table, sg_set_page } from '../../lib/dma/scatterlist';
-import { iommu_dma_alloc_2016 } from '../../lib/dma/iommu';
+import { iommu_dma_alloc_2016 } from '../../lib/dma/historical/iommu-alloc-2016';
 import { MIB, mm, mm_prepare, page_to_phys, phys_contents, pin_every, type MemoryImage } from '../../lib/mm';
 import { memProgram } from '../support/memory';
 

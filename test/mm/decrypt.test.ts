@@ -3,7 +3,8 @@ import { runIteration, type RunResult } from '../../scheduler';
 import { GFP_KERNEL } from '../../lib/kernel/gfp';
 import { raise_irq, request_irq } from '../../lib/kernel/irq';
 import { alloc_pages, MIB, mm, type CocoKind } from '../../lib/mm';
-import { conversionCost, EIO, set_memory_decrypted, set_memory_encrypted, set_memory_vmm_faults } from '../../lib/mm/decrypt';
+import { EIO } from '../../lib/kernel/errno';
+import { conversionCost, set_memory_decrypted, set_memory_encrypted, set_memory_vmm_faults } from '../../lib/mm/decrypt';
 import { page_address } from '../../lib/mm/slab';
 import { memProgram } from '../support/memory';
 

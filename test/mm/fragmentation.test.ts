@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { MIB, MIGRATE_MOVABLE, MIGRATE_RECLAIMABLE, MIGRATE_UNMOVABLE, ZONE_DMA32 } from '../../lib/mm/config';
 import { age } from '../../lib/mm/fragmenter';
-import { PhysMem } from '../../lib/mm/physmem';
+import { PhysMem } from '../../lib/mm/buddy';
 import { WMARK_MIN, Zone } from '../../lib/mm/zone';
 
 // A 64 MiB machine: DMA32 is 12288 pages = 48 order-8 blocks. Defaults of age(): fill to 98%,

@@ -5,7 +5,7 @@ import {
   GIB, MIB, MIGRATE_CMA, MIGRATE_HIGHATOMIC, MIGRATE_ISOLATE, MIGRATE_MOVABLE, MIGRATE_RECLAIMABLE, MIGRATE_UNMOVABLE,
   ZONE_DMA, ZONE_DMA32, ZONE_NORMAL, gfp_migratetype, gfp_zone, max_page_order, pageblock_order,
 } from '../../lib/mm/config';
-import { PhysMem } from '../../lib/mm/physmem';
+import { PhysMem } from '../../lib/mm/buddy';
 import {
   ALLOC_CMA, ALLOC_HIGHATOMIC, ALLOC_MIN_RESERVE, ALLOC_NOFRAGMENT, ALLOC_NO_WATERMARKS, ALLOC_NON_BLOCK, ALLOC_OOM,
   WMARK_LOW, WMARK_MIN, Zone, wmark_pages, zone_watermark_ok,

@@ -273,3 +273,10 @@ export function* swiotlb_map(cur: Task, dev: device, phys: number, size: number,
 }
 
 export { dma_limit };
+
+declare module '../../kernel/hooks' {
+  interface HookPayloads {
+    swiotlbFull: SwiotlbFullInfo;
+    swiotlbUsage: SwiotlbState;
+  }
+}

@@ -11,7 +11,7 @@ import type { Machine } from '../../kernel/machine';
 import { phys_contents } from '../../mm/contents';
 import type { MemoryImage } from '../../mm/image';
 import { mmIfPresent } from '../../mm/mm';
-import type { PhysMem } from '../../mm/physmem';
+import type { PhysMem } from '../../mm/buddy';
 import { DEFINE_SPINLOCK } from '../../kernel/spinlock';
 import { BOUNCE_BYTES_PER_NS, IO_TLB_DEFAULT_SIZE, IO_TLB_MIN_SLABS, IO_TLB_SEGSIZE, IO_TLB_SHIFT, IO_TLB_SIZE } from './constants';
 import { io_tlb_mem, type SearchOrder } from './mem';

@@ -37,7 +37,8 @@ import { CMA_DEFAULT_NAME, cma_alloc, cma_area, cma_declarations, cma_release, t
 import { set_memory_decrypted, set_memory_encrypted } from '../../../mm/decrypt';
 import { mmIfPresent } from '../../../mm/mm';
 import { page_to_phys } from '../../../mm/page-alloc';
-import { get_order, kfree, kzalloc, page_address } from '../../../mm/slab';
+import { get_order } from '../../../kernel/sizes';
+import { kfree, kzalloc, page_address } from '../../../mm/slab';
 import type { device } from '../../device';
 import { IO_TLB_SEGSIZE, IO_TLB_SHIFT, IO_TLB_SIZE } from '../constants';
 import { pool_assign, swiotlb_find_in_pools, swiotlb_release_slots } from '../find';

@@ -1,4 +1,8 @@
 /**
+ * HISTORICAL: a posted RFC that was never merged in this form, kept to transcribe its thread
+ * (lib/dma/historical/ holds the other historical designs; this one stays beside the policies it
+ * is compared with, and its index-lock flavour is a parameter of it, not a separate design).
+ *
  * `rfc-dynamic`: Tesarik's RFC v1 (2023-03-20, KERNEL-FACTS 1.12). A mapping swiotlb_dyn_map
  * accepts gets its own buffer before the pool is tried (dyn-buffer.ts), on every device but a
  * restricted pool's, recorded in ONE maple tree in struct io_tlb_mem (dyn_slots) under an
@@ -32,7 +36,8 @@ import { GFP_NOWAIT, __GFP_NOWARN } from '../../../kernel/gfp';
 import type { KernelBody, Machine } from '../../../kernel/machine';
 import type { Task } from '../../../kernel/task';
 import { mempool_alloc, mempool_create_kmalloc_pool, mempool_create_page_pool, mempool_free, type mempool_t } from '../../../mm/mempool';
-import { get_order, kfree, kmalloc } from '../../../mm/slab';
+import { get_order } from '../../../kernel/sizes';
+import { kfree, kmalloc } from '../../../mm/slab';
 import type { device } from '../../device';
 import { swiotlb_state } from '../state';
 import { registerSwiotlbPolicy, type PolicySpec } from '../policy';
