@@ -9,7 +9,7 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { MIB, MIGRATE_MOVABLE, MIGRATE_RECLAIMABLE, MIGRATE_UNMOVABLE } from '../../lib/mm/config';
-import { PhysMem } from '../../lib/mm/physmem';
+import { PhysMem } from '../../lib/mm/buddy';
 
 const SEED = 0xb0dd;
 
