@@ -1,5 +1,5 @@
 /**
- * CMA from interrupt context (KERNEL-FACTS 7): cma_alloc takes cma->alloc_mutex and migrates
+ * CMA from interrupt context (docs/kernel-facts.md §7): cma_alloc takes cma->alloc_mutex and migrates
  * movable pages out of the range, so it sleeps, and it has no GFP argument to say otherwise.
  * A capture driver that grabs its next frame buffer from CMA in its completion interrupt gets
  * the might_sleep splat and a cma_atomic warning; the fix defers the allocation to a worker.

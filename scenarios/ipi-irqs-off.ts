@@ -12,7 +12,7 @@ const scenario = defineScenario({
   id: 'ipi-irqs-off',
   name: 'cross-CPU call with wait from IRQs-off context on two CPUs',
   description:
-    'flush_remote_tlb on each of two CPUs calls smp_call_function_single(other, ..., wait=1). In the buggy variant the callers have interrupts disabled (inside local_irq_save), so each spins in csd_lock_wait while the IPI it must answer stays pending. KERNEL-FACTS 6.1.',
+    'flush_remote_tlb on each of two CPUs calls smp_call_function_single(other, ..., wait=1). In the buggy variant the callers have interrupts disabled (inside local_irq_save), so each spins in csd_lock_wait while the IPI it must answer stays pending. docs/kernel-facts.md §6.1.',
   params: { cpus: 2, flushNs: 50 },
   machine: (p) => ({ cpus: Math.max(2, p.cpus) }),
   variants: [

@@ -1,5 +1,5 @@
 /**
- * Reclaim recursion in the block-I/O path (KERNEL-FACTS 3.3): a driver's submission path holds
+ * Reclaim recursion in the block-I/O path (docs/kernel-facts.md §3.3): a driver's submission path holds
  * a resource reclaim needs (the queue's last tag, or its submission mutex) and allocates with
  * GFP_KERNEL while memory is low. Direct reclaim swaps out through the same device and waits
  * for that resource: the allocation waits on itself. GFP_NOIO with a mempool reserve is the fix

@@ -4,7 +4,7 @@
  * bounce buffers", 2023-03-28, seed 000). The RFC allocated the per-mapping descriptor and buffer
  * with GFP_KERNEL when the caller passed DMA_ATTR_MAY_SLEEP; v2 switched to GFP_NOIO.
  *
- * Transcribed (KERNEL-FACTS 3.3, 3.3b): a USB mass-storage disk that is also the swap device,
+ * Transcribed (docs/kernel-facts.md §3.3, 3.3b): a USB mass-storage disk that is also the swap device,
  * every mapping bounced (swiotlb=force, as in a confidential guest); the RFC as posted (6.3 base)
  * tries the dynamic buffer first for a page-sized mapping of a device without min_align_mask, so
  * each request's mapping gets one (swiotlb_dyn_map). Hypothetically the storage driver passes

@@ -2,7 +2,7 @@
  * The memory model's reports: "page allocation failure" (warn_alloc) as an `alloc_failure`
  * finding, and the OOM killer's kill (or its panic) as an `oom_kill` finding. A failure the
  * caller asked not to hear about (__GFP_NOWARN) is a metric (mm.alloc_fail_nowarn), not a
- * finding (CONTRACT.md). warn_alloc is ratelimited as the kernel's (DEFAULT_RATELIMIT_INTERVAL
+ * finding (docs/contract.md). warn_alloc is ratelimited as the kernel's (DEFAULT_RATELIMIT_INTERVAL
  * 5 s, burst 10): findings count every failure, the log shows what the kernel would print.
  */
 import { __GFP_NOWARN, gfpName } from '../kernel/gfp';

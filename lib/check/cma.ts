@@ -1,5 +1,5 @@
 /**
- * cma_alloc from a context that cannot sleep (KERNEL-FACTS 7): it takes cma->alloc_mutex and
+ * cma_alloc from a context that cannot sleep (docs/kernel-facts.md §7): it takes cma->alloc_mutex and
  * migrates pages, and has no gfp to make it atomic, so a caller in hardirq / softirq / NMI
  * context, with preemption or IRQs disabled, or inside an RCU read-side section is a bug (the
  * might_sleep splat shows only with CONFIG_DEBUG_ATOMIC_SLEEP, and the mutex may really sleep).

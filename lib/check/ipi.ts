@@ -1,5 +1,5 @@
 /**
- * Cross-CPU calls from the wrong context, as kernel/smp.c checks them (KERNEL-FACTS 6.1):
+ * Cross-CPU calls from the wrong context, as kernel/smp.c checks them (docs/kernel-facts.md §6.1):
  * smp_call_function_single warns with IRQs off always; the _many/on_each_cpu path only asserts
  * it through lockdep (lockdep_assert_irqs_enabled), so only with the machine's lockdep on; every
  * form warns outside task context. WARN_ON_ONCE: printed once, counted every time.

@@ -1,5 +1,5 @@
 /**
- * The finding kinds of CONTRACT.md ("Finding kinds"): every kind a detector, the engine or a
+ * The finding kinds of docs/contract.md ("Finding kinds"): every kind a detector, the engine or a
  * scenario may report, and so every kind a variant's `expect.findings` / `expect.absent` may
  * name. defineScenario refuses any other name, so a typo cannot make an expectation vacuous.
  */

@@ -1,5 +1,5 @@
 /**
- * lockdep: the kernel's predictive lock validator (kernel/locking/lockdep.c, KERNEL-FACTS 5),
+ * lockdep: the kernel's predictive lock validator (kernel/locking/lockdep.c, docs/kernel-facts.md §5),
  * fed by the kernel model's lock hooks. From the one schedule a run takes it predicts deadlocks
  * other schedules could reach:
  *  - lock classes from the explicit class names (and `_nested` subclasses);

@@ -1,7 +1,7 @@
 /**
  * CONFIG_DEBUG_ATOMIC_SLEEP: __might_resched's conditions at every sleeping primitive, and
  * __schedule_bug ("scheduling while atomic") when a task really schedules from atomic context.
- * The splat follows the kernel's text (KERNEL-FACTS 4.2); the finding counts every occurrence,
+ * The splat follows the kernel's text (docs/kernel-facts.md §4.2); the finding counts every occurrence,
  * the log prints what the kernel's ratelimit lets through.
  *
  * The ratelimit is __might_resched's own (kernel/sched/core.c), one static for every caller:

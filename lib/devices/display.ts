@@ -1,6 +1,6 @@
 /**
  * A GPU and a display engine sharing frames through dma-buf, the pairing behind the "DRM user"
- * of Tesarik's DMA_ATTR_MAY_SLEEP (KERNEL-FACTS 1.12): the GPU (64-bit, direct or behind an
+ * of Tesarik's DMA_ATTR_MAY_SLEEP (docs/kernel-facts.md §1.12): the GPU (64-bit, direct or behind an
  * IOMMU domain) renders into memory taken from anywhere, in chunks of up to `chunkOrder`, and
  * exports each frame as a dma-buf whose scatterlist follows the GPU's own limits (its chunking
  * and its max_seg_size), not the importer's. The display engine (a 1 GiB bus limit, no IOMMU,

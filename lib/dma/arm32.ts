@@ -1,5 +1,5 @@
 /**
- * ARM32's coherent allocator (arch/arm/mm/dma-mapping.c; KERNEL-FACTS 7), used instead of
+ * ARM32's coherent allocator (arch/arm/mm/dma-mapping.c; docs/kernel-facts.md §7), used instead of
  * dma-direct when DmaOptions.arm32 is set: v3.6+'s choice in __dma_alloc (CMA, the simple buddy
  * allocator, a vmalloc remap, the atomic pool). Two historical designs the threads weigh are in
  * lib/dma/historical/arm32-consistent.ts (the pre-3.6 consistent region) and the hypothetical

@@ -1,6 +1,6 @@
 /**
  * The DMA API's vocabulary: directions, attributes and the error cookie, with upstream's values
- * (include/linux/dma-direction.h, include/linux/dma-mapping.h; KERNEL-FACTS 8.1).
+ * (include/linux/dma-direction.h, include/linux/dma-mapping.h; docs/kernel-facts.md §8.1).
  */
 
 /** enum dma_data_direction. */
@@ -26,7 +26,7 @@ export const DMA_ATTR_NO_WARN = 1 << 8;
 export const DMA_ATTR_PRIVILEGED = 1 << 9;
 /**
  * Not upstream: Tesarik's dynamic-swiotlb RFC/v2 (2023) proposed it so a caller could let the
- * map path allocate with a blocking GFP. It was never merged (KERNEL-FACTS 1.12, 8.1); the
+ * map path allocate with a blocking GFP. It was never merged (docs/kernel-facts.md §1.12, 8.1); the
  * rfc-dynamic policy honours it, everything else ignores it.
  */
 export const DMA_ATTR_MAY_SLEEP = 1 << 16;

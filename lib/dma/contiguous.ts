@@ -1,5 +1,5 @@
 /**
- * The DMA layer's face of CMA (kernel/dma/contiguous.c, KERNEL-FACTS 7): dma_alloc_contiguous
+ * The DMA layer's face of CMA (kernel/dma/contiguous.c, docs/kernel-facts.md §7): dma_alloc_contiguous
  * tries the default CMA area for a coherent buffer, dma_free_contiguous gives it back (or to the
  * buddy allocator when it did not come from CMA), dma_alloc_from_contiguous is the raw wrapper
  * pool.c's expansion uses.

@@ -1,5 +1,5 @@
 /**
- * dma-direct (kernel/dma/direct.c, direct.h; KERNEL-FACTS 1.6, 7, 9): the DMA API for devices
+ * dma-direct (kernel/dma/direct.c, direct.h; docs/kernel-facts.md §1.6, 7, 9): the DMA API for devices
  * that see physical memory one to one (no IOMMU).
  *
  * Coherent allocations: the zone from the device's coherent mask (GFP_DMA / GFP_DMA32, retried

@@ -1,5 +1,5 @@
 /**
- * The coherent atomic pools (kernel/dma/pool.c, KERNEL-FACTS 2): memory set aside (and, in a
+ * The coherent atomic pools (kernel/dma/pool.c, docs/kernel-facts.md §2): memory set aside (and, in a
  * CoCo guest, already decrypted) for coherent allocations that cannot sleep, since remapping and
  * decrypting both sleep. Three gen_pools: atomic_pool_kernel, atomic_pool_dma32 (when the
  * machine has ZONE_DMA32) and atomic_pool_dma (when it has ZONE_DMA), each filled at boot with

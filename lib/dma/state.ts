@@ -8,7 +8,7 @@ import type { Machine } from '../kernel/machine';
 import { device, type DeviceOptions } from './device';
 import { swiotlbIfPresent } from './swiotlb/state';
 
-/** ARM32's dma_alloc_coherent allocator choice (arch/arm/mm/dma-mapping.c, KERNEL-FACTS 7). */
+/** ARM32's dma_alloc_coherent allocator choice (arch/arm/mm/dma-mapping.c, docs/kernel-facts.md §7). */
 export type Arm32Allocator = 'cma' | 'simple' | 'remap' | 'pool';
 
 export interface DmaOptions {

@@ -1,5 +1,5 @@
 /**
- * lockdep's fs_reclaim annotation (mm/page_alloc.c, KERNEL-FACTS 3.4): a pseudo-lock held across
+ * lockdep's fs_reclaim annotation (mm/page_alloc.c, docs/kernel-facts.md §3.4): a pseudo-lock held across
  * direct reclaim (and by kswapd) and touched by might_alloc() on every allocation that could
  * reclaim with filesystem callbacks. A lock taken inside reclaim gets fs_reclaim -> L; a
  * GFP_KERNEL allocation under L gets L -> fs_reclaim; together, lockdep reports the cycle.

@@ -1,5 +1,5 @@
 /**
- * GFP flags by their kernel names (include/linux/gfp_types.h bit order, KERNEL-FACTS 3.1), the
+ * GFP flags by their kernel names (include/linux/gfp_types.h bit order, docs/kernel-facts.md §3.1), the
  * composites, and the scoped constraints (memalloc_noio/nofs/noreclaim_save/restore) that
  * current_gfp_context() applies. The allocator itself is the memory model's (lib/mm).
  */

@@ -1,6 +1,6 @@
 /**
  * preempt_count layout and the context predicates built on it, as include/linux/preempt.h
- * defines them (KERNEL-FACTS 4.1). The count lives with the running context: the kernel model
+ * defines them (docs/kernel-facts.md §4.1). The count lives with the running context: the kernel model
  * keeps it on the Task, and an interrupt handler nested on a task adds HARDIRQ_OFFSET to it,
  * as the kernel's per-CPU count does while the handler runs.
  */

@@ -1,5 +1,5 @@
 /**
- * The Contiguous Memory Allocator (mm/cma.c, KERNEL-FACTS 7): areas declared at boot whose
+ * The Contiguous Memory Allocator (mm/cma.c, docs/kernel-facts.md §7): areas declared at boot whose
  * pageblocks are MIGRATE_CMA (movable allocations may borrow them, ALLOC_CMA), and cma_alloc,
  * which takes a range back by migrating whatever movable pages sit there. cma_alloc sleeps
  * (a mutex, page migration), so it belongs in process context: the cmaAlloc hook lets

@@ -1,6 +1,6 @@
 /**
  * set_memory_decrypted / set_memory_encrypted (arch/x86/mm/pat/set_memory.c,
- * __set_memory_enc_pgtable; KERNEL-FACTS 9): converting guest pages between private and shared
+ * __set_memory_enc_pgtable; docs/kernel-facts.md §9): converting guest pages between private and shared
  * in a confidential-computing guest.
  *
  * Without memory encryption (mm(m).coco === 'none', cc_platform_has(CC_ATTR_MEM_ENCRYPT) false)

@@ -1,5 +1,5 @@
 /**
- * The OOM killer (mm/oom_kill.c, KERNEL-FACTS 3.3b). The allocator calls it (under oom_lock)
+ * The OOM killer (mm/oom_kill.c, docs/kernel-facts.md §3.3b). The allocator calls it (under oom_lock)
  * only for order <= PAGE_ALLOC_COSTLY_ORDER without __GFP_RETRY_MAYFAIL; out_of_memory itself
  * returns "progress" without killing for allocations lacking __GFP_FS ("The OOM killer does not
  * compensate for IO-less reclaim"), so GFP_NOIO / GFP_NOFS retry instead.

@@ -1,6 +1,6 @@
 /**
  * The page allocator (mm/page_alloc.c): alloc_pages with the kernel's fast path and slow path,
- * in the kernel's order (KERNEL-FACTS 3.1, 3.3, 3.3b):
+ * in the kernel's order (docs/kernel-facts.md §3.1, 3.3, 3.3b):
  *
  *  fast path   current_gfp_context, might_alloc (fs_reclaim touch, might_sleep), the free lists at
  *              the low watermark;

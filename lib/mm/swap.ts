@@ -4,7 +4,7 @@
  * the NVMe-like device of lib/devices does, and the tests use TaggedSwapDevice.
  *
  * Reclaim only *submits* (swap_writepage -> submit_bio): global reclaim never waits for the
- * write to finish (KERNEL-FACTS 3.3). What it can wait on is the submission itself: a driver tag,
+ * write to finish (docs/kernel-facts.md §3.3). What it can wait on is the submission itself: a driver tag,
  * a driver lock, a mapping resource. That is how an allocation made in the I/O path waits on
  * itself.
  */

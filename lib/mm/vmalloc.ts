@@ -13,7 +13,7 @@
  *   pages at order 0 with the caller's gfp | __GFP_NOWARN (one warn_alloc at the end), then the
  *   page tables, which are GFP_KERNEL (GFP_PGTABLE_KERNEL) whatever the caller passed, so the
  *   mapping runs in memalloc_nofs_save() when the caller's gfp has __GFP_IO without __GFP_FS and
- *   in memalloc_noio_save() when it has neither (KERNEL-FACTS 3.2);
+ *   in memalloc_noio_save() when it has neither (docs/kernel-facts.md §3.2);
  * - vfree in interrupt context (in_interrupt(): hardirq, softirq or BH disabled) defers to a
  *   per-CPU work item on system_wq (vfree_atomic); otherwise it may sleep (might_sleep);
  * - freed areas are unmapped at once but their address range and TLB entries are purged

@@ -1,5 +1,5 @@
 /**
- * Reclaim (mm/vmscan.c) over the LRU lists of lru.ts, in the kernel's rules (KERNEL-FACTS 3.3):
+ * Reclaim (mm/vmscan.c) over the LRU lists of lru.ts, in the kernel's rules (docs/kernel-facts.md §3.3):
  *  - clean page cache is dropped at once;
  *  - dirty page cache is written back only by kswapd or the flusher: direct reclaim skips it and
  *    wakes the flusher ("Only kswapd can writeback filesystem folios");

@@ -1,5 +1,5 @@
 /**
- * The self-contained HTML report (`irqsim report <results.json> --html out.html`, CONTRACT.md):
+ * The self-contained HTML report (`irqsim report <results.json> --html out.html`, docs/contract.md):
  * per scenario and variant the verdict, expectation, schedules and key metrics; per finding its
  * kind, headline, kernel-style splat, replay command, an SVG timeline of the stretch that led to
  * it (when the finding carries one) and an SVG picture of the machine at the failing step. No network: inline CSS, a few lines of inline JS, no external fonts or scripts.

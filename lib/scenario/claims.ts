@@ -53,7 +53,7 @@ export interface TrendClaim extends ClaimBase {
 
 export type ClaimDef = CompareClaim | TrendClaim;
 
-/** CONTRACT.md "Added in the second round": `claims: [{name, text, holds, values}]`. */
+/** docs/contract.md, "JSON": `claims: [{name, text, holds, values}]`. */
 export interface ClaimJson {
   name: string;
   text: string;

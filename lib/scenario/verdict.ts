@@ -1,4 +1,4 @@
-/** Judging a variant's hunt against its declared expectation (CONTRACT.md). */
+/** Judging a variant's hunt against its declared expectation (docs/contract.md). */
 import type { Expectation } from './define';
 
 export interface Judged {

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { FINDING_KINDS } from '../../lib/check/kinds';
 import { defineScenario } from '../../lib/scenario/define';
 
-describe('finding kinds (CONTRACT.md)', () => {
+describe('finding kinds (docs/contract.md)', () => {
   const def = (kinds: string[]) => () =>
     defineScenario({ id: 'k', name: 'k', description: 'k', params: {}, variants: [{ name: 'buggy', expect: { findings: kinds } }], build() {} });
 

@@ -1,5 +1,5 @@
 /**
- * lockdep against the locking selftest matrix (lib/locking-selftest.c, KERNEL-FACTS 5.4): each
+ * lockdep against the locking selftest matrix (lib/locking-selftest.c, docs/kernel-facts.md §5.4): each
  * family as a scripted lock sequence on one task, run once, over every lock type of the matrix,
  * with the upstream verdict (F = lockdep reports, S = silence); plus correct twins that must stay
  * silent, and the false-positive traps.

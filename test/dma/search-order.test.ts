@@ -1,5 +1,5 @@
 /**
- * Which pool and area a request lands in when there is more than one pool (KERNEL-FACTS 1.4):
+ * Which pool and area a request lands in when there is more than one pool (docs/kernel-facts.md §1.4):
  * v6.8+ walks area offsets first (for i in 0..default_nareas-1, every pool newest first, area
  * (cpu + i) & (nareas - 1), skipping pools with no more than i areas); v6.6 walks pools first
  * (each pool's areas from the CPU's, wrapping). Expected addresses are worked out by hand as

@@ -1,5 +1,5 @@
 /**
- * Slot-search vectors from the upstream algorithm (KERNEL-FACTS 1.3-1.7): each expected slot is
+ * Slot-search vectors from the upstream algorithm (docs/kernel-facts.md §1.3-1.7): each expected slot is
  * worked out by hand from swiotlb_search_pool_area's rules, not read back from the code.
  */
 import { expect } from 'chai';
@@ -129,7 +129,7 @@ describe('swiotlb: slot search vectors', () => {
   });
 });
 
-describe('swiotlb: boot sizing (KERNEL-FACTS 1.3, 9)', () => {
+describe('swiotlb: boot sizing (docs/kernel-facts.md §1.3, 9)', () => {
   it('areas from the CPU count rounded up to a power of two; slots rounded up to a power of two', () => {
     expect(swiotlb_sizing({ cpus: 6 })).to.include({ nslabs: 32768, nareas: 8 });
     expect(swiotlb_sizing({ cpus: 4, size: 48 << 20 }).nslabs).to.equal(32768); // 24576 -> 32768

@@ -1,5 +1,5 @@
 /**
- * The `upstream` swiotlb design (CONFIG_SWIOTLB_DYNAMIC as merged, KERNEL-FACTS 1.9): transient
+ * The `upstream` swiotlb design (CONFIG_SWIOTLB_DYNAMIC as merged, docs/kernel-facts.md §1.9): transient
  * pools on a miss, the dyn_alloc worker's growth pools, RCU-deferred freeing, the CoCo atomic-pool
  * path, and what happens under memory pressure and a sustained burst.
  */

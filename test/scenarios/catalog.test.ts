@@ -1,6 +1,6 @@
 /**
- * The catalog as a whole: every claim S1..S14 of ../shared/SCENARIOS.md has a scenario, each
- * declared the way CONTRACT.md and the demo need, and README's generated table lists exactly the
+ * The catalog as a whole: every claim S1..S14 of docs/claims.md has a scenario, each
+ * declared the way docs/contract.md and the demo need, and README's generated table lists exactly the
  * catalog's variants (regenerate it with `npm run readme:table`).
  */
 import { expect } from 'chai';

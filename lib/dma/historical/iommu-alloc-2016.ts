@@ -4,7 +4,7 @@
  *
  * v4.5/v4.6 drivers/iommu/dma-iommu.c, as arm64's __iommu_alloc_attrs used it, for the
  * DMA_ATTR_ALLOC_SINGLE_PAGES thread (Yong Wu's patch, Will Deacon and Doug Anderson, March
- * 2016; KERNEL-FACTS 8.2; scenario s12). It never consulted the domain's pgsize_bitmap: chunks
+ * 2016; docs/kernel-facts.md §8.2; scenario s12). It never consulted the domain's pgsize_bitmap: chunks
  * are whatever the buddy allocator gives, and iommu_map_sg then maps each physically contiguous
  * run, which a domain whose granule is above PAGE_SIZE refuses unless the run is aligned to it.
  */

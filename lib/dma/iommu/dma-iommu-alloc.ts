@@ -1,5 +1,5 @@
 /**
- * dma-iommu coherent allocation (drivers/iommu/dma-iommu.c, v6.12; KERNEL-FACTS 8.2).
+ * dma-iommu coherent allocation (drivers/iommu/dma-iommu.c, v6.12; docs/kernel-facts.md §8.2).
  *
  * iommu_dma_alloc: the remap path (blocking, not FORCE_CONTIGUOUS) builds the buffer from
  * chunks chosen as __iommu_dma_alloc_pages does (orders from pgsize_bitmap, capped at

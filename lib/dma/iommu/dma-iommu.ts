@@ -1,5 +1,5 @@
 /**
- * dma-iommu streaming mappings (drivers/iommu/dma-iommu.c, v6.12; KERNEL-FACTS 8.2).
+ * dma-iommu streaming mappings (drivers/iommu/dma-iommu.c, v6.12; docs/kernel-facts.md §8.2).
  *
  * iommu_dma_map_page maps the granule-aligned span around the buffer; for an untrusted device a
  * buffer not aligned to the granule is first bounced through swiotlb with alloc_align_mask =

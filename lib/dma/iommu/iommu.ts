@@ -1,5 +1,5 @@
 /**
- * An IOMMU domain and the core mapping API (drivers/iommu/iommu.c, v6.12; KERNEL-FACTS 8.2).
+ * An IOMMU domain and the core mapping API (drivers/iommu/iommu.c, v6.12; docs/kernel-facts.md §8.2).
  *
  * - iommu_domain: the page sizes the hardware maps (pgsize_bitmap; the smallest is the granule),
  *   an aperture, the page table (iova page -> phys, prot), and its IOVA allocator (iova.ts).

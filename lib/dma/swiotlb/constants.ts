@@ -1,6 +1,6 @@
 /**
  * swiotlb's constants, with upstream's values (include/linux/swiotlb.h, kernel/dma/swiotlb.c;
- * KERNEL-FACTS 1.1). The cost constants are the model's own and say so.
+ * docs/kernel-facts.md §1.1). The cost constants are the model's own and say so.
  */
 
 /** Slots are 2 KiB (IO_TLB_SHIFT 11). */

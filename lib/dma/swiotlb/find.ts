@@ -1,5 +1,5 @@
 /**
- * The pool-based allocator steps every pool design shares (KERNEL-FACTS 1.4, 1.5, 1.7): search
+ * The pool-based allocator steps every pool design shares (docs/kernel-facts.md §1.4, 1.5, 1.7): search
  * one area under its irqsave lock, walk the pools and areas in the kernel's order starting at
  * the CPU's area, release a run under its area lock, and resolve a bounce address to its slot.
  */

@@ -1,5 +1,5 @@
 /**
- * swiotlb pools made after boot (CONFIG_SWIOTLB_DYNAMIC, KERNEL-FACTS 1.9): the allocation and
+ * swiotlb pools made after boot (CONFIG_SWIOTLB_DYNAMIC, docs/kernel-facts.md §1.9): the allocation and
  * freeing steps the growing designs share.
  *
  *  swiotlb_alloc_tlb    the buffer: from the coherent atomic pool when the caller cannot block and

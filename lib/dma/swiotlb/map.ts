@@ -1,5 +1,5 @@
 /**
- * What every swiotlb design shares (KERNEL-FACTS 1.6, 1.7): swiotlb_tbl_map_single's size and
+ * What every swiotlb design shares (docs/kernel-facts.md §1.6, 1.7): swiotlb_tbl_map_single's size and
  * alignment arithmetic, the "buffer is full" report, the bounce copies (map always copies to
  * the device buffer, even for DMA_FROM_DEVICE), unmap's copy back, sync, and swiotlb_map's
  * reachability check. The design in use (policy.ts) supplies the room and the lookups.

@@ -1,5 +1,5 @@
 /**
- * struct io_tlb_mem: the allocator a device bounces through (KERNEL-FACTS 1.2, 1.8, 1.9): the
+ * struct io_tlb_mem: the allocator a device bounces through (docs/kernel-facts.md §1.2, 1.8, 1.9): the
  * default pool, the pools list newest first, the growth flags, and the debugfs counters
  * (io_tlb_used, io_tlb_used_hiwater, io_tlb_transient_nslabs).
  */
@@ -7,7 +7,7 @@ import type { spinlock_t } from '../../kernel/spinlock';
 import type { io_tlb_pool } from './pool';
 import { swiotlb_profile, type SwiotlbProfile } from './profile';
 
-/** The order in which swiotlb_find_slots walks pools and areas (KERNEL-FACTS 1.4). */
+/** The order in which swiotlb_find_slots walks pools and areas (docs/kernel-facts.md §1.4). */
 export type SearchOrder = 'area-major' | 'pool-major';
 
 /** struct io_tlb_mem: what a device allocates bounce buffers from. */

@@ -1,6 +1,6 @@
 /**
  * A swiotlb design behind one interface, so the designs argued about in the threads run the
- * same drivers side by side (DESIGN.md, "The swiotlb engine"). map.ts does what every design
+ * same drivers side by side (docs/design.md, "swiotlb"). map.ts does what every design
  * shares (size and alignment arithmetic, the bounce copies, the "buffer is full" report,
  * stats); a policy decides where a bounce buffer comes from, how it is found again, and how it
  * is given back, and counts what that costs:

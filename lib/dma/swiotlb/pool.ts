@@ -1,5 +1,5 @@
 /**
- * The swiotlb's memory and allocator state (v6.6+ split, KERNEL-FACTS 1.2):
+ * The swiotlb's memory and allocator state (v6.6+ split, docs/kernel-facts.md §1.2):
  *
  * - io_tlb_pool: one contiguous buffer of 2 KiB slots split into areas, each with its own
  *   irqsave spinlock, next-fit cursor and used count. Per-slot state lives in typed arrays
@@ -113,7 +113,7 @@ export class io_tlb_pool {
   }
 
   /**
-   * swiotlb_search_pool_area, the slot search (v6.9+ rules, KERNEL-FACTS 1.5; `rules` 'v6.3' for v6.3-v6.8), called with the area
+   * swiotlb_search_pool_area, the slot search (v6.9+ rules, docs/kernel-facts.md §1.5; `rules` 'v6.3' for v6.3-v6.8), called with the area
    * lock held. `tblDmaBase` is the pool's bus address masked by the segment boundary; the
    * caller passes the device's masks. Returns the first slot of the run, or -1. On success the
    * slots are taken: list = 0, alloc_size = remaining bytes from each slot; the free counters

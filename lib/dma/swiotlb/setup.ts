@@ -1,5 +1,5 @@
 /**
- * Boot-time swiotlb (KERNEL-FACTS 1.3, 9): the size (64 MiB by default; 6% of memory clamped
+ * Boot-time swiotlb (docs/kernel-facts.md §1.3, 9): the size (64 MiB by default; 6% of memory clamped
  * to [64 MiB, 1 GiB] in a CoCo guest), the area count (CPUs rounded up to a power of two), the
  * slot count rounded so every area holds whole segments, and the pool's placement (low memory,
  * or anywhere with SWIOTLB_ANY in a CoCo guest). swiotlb_prepare builds the pool once in a

@@ -1,6 +1,6 @@
 /**
  * What Tesarik's per-mapping designs share (RFC v1 2023-03-20, v2 2023-04-19 / RESEND 2023-05-09;
- * KERNEL-FACTS 1.12), in the patches' order: swiotlb_tbl_map_single tries swiotlb_dyn_map FIRST and
+ * docs/kernel-facts.md §1.12), in the patches' order: swiotlb_tbl_map_single tries swiotlb_dyn_map FIRST and
  * searches the boot pool only when that gives nothing. swiotlb_dyn_map refuses (leaving the mapping
  * to the pool) a mapping smaller than a page, one with a non-zero per-mapping alloc_align_mask
  * (dma-iommu passes granule - 1), and any device with a min_align_mask ("DMA direct does not deal

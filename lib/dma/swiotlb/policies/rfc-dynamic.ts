@@ -3,7 +3,7 @@
  * (lib/dma/historical/ holds the other historical designs; this one stays beside the policies it
  * is compared with, and its index-lock flavour is a parameter of it, not a separate design).
  *
- * `rfc-dynamic`: Tesarik's RFC v1 (2023-03-20, KERNEL-FACTS 1.12). A mapping swiotlb_dyn_map
+ * `rfc-dynamic`: Tesarik's RFC v1 (2023-03-20, docs/kernel-facts.md §1.12). A mapping swiotlb_dyn_map
  * accepts gets its own buffer before the pool is tried (dyn-buffer.ts), on every device but a
  * restricted pool's, recorded in ONE maple tree in struct io_tlb_mem (dyn_slots) under an
  * external lock in io_tlb_mem (dyn_lock): every device's lookup of an address outside the pool
@@ -21,7 +21,7 @@
  * an erase frees one. Every lookup of an address outside the pool takes the lock, even on a
  * device without dynamic buffers (the overhead Hellwig objected to).
  *
- * `reserve` (not in the RFC; the fixed variant of the deadlock claim, KERNEL-FACTS 3.3): min_nr
+ * `reserve` (not in the RFC; the fixed variant of the deadlock claim, docs/kernel-facts.md §3.3): min_nr
  * elements per mempool for the descriptor, the maple node and the buffer pages (of order
  * `reserveOrder`; larger buffers bypass it), created once in process context by
  * swiotlb_dyn_reserve_init (a driver's probe) - the upstream pattern that lets an I/O path make

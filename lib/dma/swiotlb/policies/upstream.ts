@@ -1,5 +1,5 @@
 /**
- * `upstream`: CONFIG_SWIOTLB_DYNAMIC as merged in v6.6 (Tesarik; KERNEL-FACTS 1.9, 1.13).
+ * `upstream`: CONFIG_SWIOTLB_DYNAMIC as merged in v6.6 (Tesarik; docs/kernel-facts.md §1.9, 1.13).
  *
  *  map      search mem->pools (newest first) in the order mem.searchOrder names (v6.8+ area-major
  *           or v6.6 pool-major). On a miss: schedule_work(dyn_alloc) on system_wq (a pending item

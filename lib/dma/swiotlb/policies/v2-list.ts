@@ -1,5 +1,5 @@
 /**
- * `v2-list`: Tesarik's v2 (2023-04-19, RESEND 2023-05-09; KERNEL-FACTS 1.12). Off unless the
+ * `v2-list`: Tesarik's v2 (2023-04-19, RESEND 2023-05-09; docs/kernel-facts.md §1.12). Off unless the
  * kernel was booted with swiotlb=dynamic (v2 5/7; the `dynamic` parameter, default false: then it
  * is the static pool). Dynamic buffers, tried before the pool for mappings swiotlb_dyn_map accepts
  * (dyn-buffer.ts), sit on a per-device list under the device's dma_io_tlb_lock taken irqsave; a
