@@ -456,7 +456,7 @@ function printText(io: Io, s: { id: string; name: string }, runs: RunJson[], key
     io.out(`-- ${r.variant}: ${r.verdict} after ${r.schedulesRun} schedule(s): ${kinds}${r.why ? `  (${r.why})` : ''}`);
     if (r.search) {
       const d = r.dpor;
-      const extra = d ? `; dpor: ${d.traces} trace(s), ${d.sleepBlocked} sleep-set blocked, defaulted: ${d.defaulted.join(', ') || 'none'}; bounds: ${d.bounds}` : '';
+      const extra = d ? `; dpor: ${d.traces} trace(s), ${d.sleepBlocked} sleep-set blocked, defaulted: ${d.defaulted.join(', ') || 'none'}; bounds: ${d.bounds}; off: ${(d.off ?? []).join('; ')}` : '';
       io.out(`   search: ${r.search}${extra}`);
     }
     if (isHuntCoverage(r.coverage)) for (const line of formatCoverage(r.coverage)) io.out(`   ${line}`);

@@ -101,7 +101,25 @@ export interface DporStats {
   defaulted: string[];
   /** Runs that left the path their replayed prefix recorded. */
   divergences: number;
+  /**
+   * What DPOR turns off or refuses, in words, so a verdict says it: anything that reads the clock
+   * would depend on every step.
+   */
+  off: string[];
+  /** Steps whose footprint was "everything" (an armed timer, or an undeclared predicate read). */
+  fullSteps: number;
 }
+
+/**
+ * DPOR's regime, listed in every verdict. Liveness watchdogs (hung_task, soft lockup, RCU stall,
+ * stall at the horizon) are installed only where Engine.liveness holds (timed mode or a fair
+ * strategy); DPOR is neither (it refuses a window and is not fair), so they are never armed.
+ */
+export const DPOR_OFF: readonly string[] = [
+  'liveness watchdogs (hung_task, soft lockup, RCU stall: each reads the clock)',
+  'horizon and finite window (refused)',
+  'preemption and IRQ bounds (refused: bounded by steps only)',
+];
 
 export class Dpor implements Strategy, StepObserver {
   readonly name = 'dpor';
@@ -129,11 +147,19 @@ export class Dpor implements Strategy, StepObserver {
   traces = 0;
   sleepBlocked = 0;
   divergences = 0;
+  fullSteps = 0;
   private readonly defaultedKinds = new Set<number>();
 
   stats(): DporStats {
     const names = ['sched', 'irq', 'wake', 'jitter', 'fault'];
-    return { traces: this.traces, sleepBlocked: this.sleepBlocked, defaulted: [...this.defaultedKinds].sort().map((k) => names[k]), divergences: this.divergences };
+    return {
+      traces: this.traces,
+      sleepBlocked: this.sleepBlocked,
+      defaulted: [...this.defaultedKinds].sort().map((k) => names[k]),
+      divergences: this.divergences,
+      off: DPOR_OFF.slice(),
+      fullSteps: this.fullSteps,
+    };
   }
 
   begin(_seed: number, _expected: number): void {
@@ -218,6 +244,7 @@ export class Dpor implements Strategy, StepObserver {
       return this.filterSleep(Fp.of(f), -1);
     }
     const ev = this.proc.length;
+    if (f.all) this.fullSteps++;
     const fp = Fp.of(f);
     this.proc.push(tid);
     this.fps.push(fp);
