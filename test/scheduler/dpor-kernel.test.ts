@@ -8,6 +8,7 @@ import { smp_call_function_single } from '../../lib/kernel/smp';
 import { DECLARE_WORK, queue_work, system_wq } from '../../lib/kernel/workqueue';
 import type { Machine } from '../../lib/kernel/machine';
 import type { Task } from '../../lib/kernel/task';
+import { main } from '../../lib/cli/main';
 
 /**
  * DPOR on kernel-model programs whose spins declare what they read (csd_lock_wait, the rwlock
@@ -190,5 +191,17 @@ describe('DPOR on kernel programs with declared spin reads', () => {
     const u = hunt(undeclared, { strategy: 'dpor', iterations: 100_000, stopAtFirst: false });
     expect(u.search).to.equal('exhausted');
     expect(u.dpor!.fullSteps).to.be.above(0);
+  });
+
+  it('--strategy dpor with --workers or --shard is refused with one line, exit 2', async () => {
+    for (const split of [['--workers', '2'], ['--shard', '1/2']]) {
+      const out: string[] = [];
+      const err: string[] = [];
+      const code = await main(['hunt', 'abba', '--variant', 'fixed', '--strategy', 'dpor', ...split], { out: (x) => out.push(x), err: (x) => err.push(x) });
+      expect(code).to.equal(2);
+      expect(err).to.have.length(1);
+      expect(err[0]).to.match(/^irqsim: --strategy dpor runs in one process: drop --workers\/--shard/);
+      expect(out).to.deep.equal([]);
+    }
   });
 });
