@@ -20,8 +20,11 @@
  * notdep(e).e' are checked against the backtrack set at the state before e.
  *
  * Bounded by steps only (the engine's step budget): a preemption or interrupt bound would make
- * plain source-DPOR unsound, so it refuses them. Watchdogs are daemon timers: while one is armed
- * there is no reduction (sound, slow); a horizon or finite window is refused.
+ * plain source-DPOR unsound, so it refuses them. A horizon or finite window is refused; the
+ * kernel's liveness watchdogs (daemon timers) are never armed, since Engine.liveness is false
+ * for a strategy that is not fair in interleave mode; stats().off says all this in the verdict.
+ * Any timer armed (daemon or not) makes every step depend on every other: sound, no reduction.
+ * See docs/dpor.md for the soundness argument and the figures.
  *
  * Sound relative to the engine's conformance contract: every shared effect happens in a step
  * that declared its object (or with also()); model state outside sim.shared() is not checked.
