@@ -541,7 +541,7 @@ function main(): void {
   const geq = (x: { search: string }): string => (x.search === 'exhausted' ? '' : '>= ');
   const eRatio = eDfs.schedules / eDpor.schedules;
   console.log(
-    row([`(e) ABBA 3 cpus 2 rounds, DPOR`.padEnd(24) + 'sched', String(eDpor.schedules), '-', `${geq(eDfs)}${eDfs.schedules}`, '-', '-', `${geq(eDfs)}${eRatio.toFixed(0)}x‡`], W),
+    row(['(e) ABBA 3cpu 2rnd, DPOR'.padEnd(24) + 'sched', String(eDpor.schedules), '-', `${geq(eDfs)}${eDfs.schedules}`, '-', '-', `${geq(eDfs)}${eRatio.toFixed(0)}x‡`], W),
   );
 
   const ms = (x: Sample): string => `${(x.secs * 1e3).toFixed(0)} ms`;
@@ -595,7 +595,7 @@ function main(): void {
   console.log('notes');
   console.log('  (c) engine OFF is hunt() itself. hunt() always runs with instrument: false, so engine ON is the same run loop');
   console.log('      (calibrate, then engine.run per iteration seed) with instrument: true, and ON/OFF (*) is that loop ON vs OFF.');
-  console.log('  (e) ‡ is plain DFS schedules / DPOR schedules; ">=" when plain DFS hit its cap (then both are lower bounds).');
+  console.log('  (e) ‡ is plain DFS schedules / DPOR schedules, OFF column DPOR, baseline column plain DFS; ">=": plain DFS hit its cap (20,000; 2,000 with --quick, too few for the target).');
   console.log('  (d) † is lockdep on / lockdep off, the same schedules of the fixed ABBA variant with every other detector on.');
   console.log('  (b) the engine puts every tie between visible steps at equal time to the random strategy; the baseline breaks ties by id.');
   console.log(`total ${seconds(started).toFixed(1)} s`);
