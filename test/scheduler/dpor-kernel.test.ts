@@ -175,6 +175,8 @@ describe('DPOR on kernel programs with declared spin reads', () => {
     const r = hunt(csd(false), { strategy: 'dpor', iterations: 100_000, stopAtFirst: false });
     expect(r.search).to.equal('exhausted');
     expect(r.dpor!.off.join('; ')).to.match(/liveness watchdogs/);
+    // No step read the clock: the soft-lockup sampler's per-CPU daemon timers, armed at boot
+    // wherever the watchdogs are installed, were not (they would make every step "everything").
     expect(r.dpor!.fullSteps).to.equal(0);
     // fullSteps can say no: a spin that declares nothing depends on every step.
     const undeclared = prog('undeclared', 2, (m) => {
