@@ -144,7 +144,8 @@ describe('DPOR on kernel programs with declared spin reads', () => {
     ['acquireCpu after an interrupt on the idle CPU', idle],
   ];
   for (const [what, p] of cases) {
-    it(`${what}: the terminal states and findings of unbounded plain DFS, no step depends on everything`, () => {
+    it(`${what}: the terminal states and findings of unbounded plain DFS, no step depends on everything`, function () {
+      this.timeout(300_000); // unbounded plain DFS takes 10-60 s on a loaded machine
       const full = explore(p, new Dfs(), 60_000);
       expect(full.exhausted, 'plain DFS finished').to.equal(true);
       const d = new Dpor();
