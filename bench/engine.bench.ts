@@ -45,6 +45,8 @@ const B_THINK = 20;
 const B_CYCLES = 500_000 / SCALE;
 const C_ITERS = 20_000 / SCALE;
 const RNG_CALLS = 5_000_000 / SCALE;
+/** (e): the most schedules plain DFS gets (DPOR needs a few hundred). */
+const E_CAP = 20_000 / SCALE;
 
 // ---------------------------------------------------------------------------------------
 // timing helpers
@@ -485,6 +487,21 @@ function main(): void {
     { key: 'noLd', warm: () => huntRun(dProgNoLd, { strategy: 'random' }, cWarm / 4), full: () => huntRun(dProgNoLd, { strategy: 'random' }, C_ITERS / 4) },
   ]);
 
+  // (e) DPOR against plain DFS, same run -------------------------------------------------------
+  // The fixed ABBA at 3 CPUs and 2 rounds: DPOR runs until its tree is exhausted; plain DFS
+  // (unbounded, the same step budget) runs until exhausted or E_CAP schedules, so its figure is
+  // then a lower bound and the ratio too. One timed run each (they are long), DPOR first.
+  const eParams = { ...abba.params, cpus: 3, rounds: 2 };
+  const eProg = scenarioProgram(abba as unknown as ScenarioDef, 'fixed', eParams);
+  const eRun = (spec: StrategySpec, cap: number) => {
+    gc?.();
+    const t0 = process.hrtime.bigint();
+    const r = hunt(eProg, { ...spec, iterations: cap, stopAtFirst: false, instrument: false });
+    return { secs: seconds(t0), schedules: r.schedulesRun, search: r.search ?? 'none', traces: r.dpor?.traces ?? 0, findings: r.findings.length };
+  };
+  const eDpor = eRun({ strategy: 'dpor' }, E_CAP);
+  const eDfs = eRun({ strategy: 'dfs' }, E_CAP);
+
   // seedrandom -----------------------------------------------------------------------------
   const arc4 = nsPerCall(() => seedrandom('1'), RNG_CALLS);
   const tyche = nsPerCall(() => seedrandom.tychei('1'), RNG_CALLS);
@@ -521,6 +538,12 @@ function main(): void {
   console.log(row(['(d) ABBA, all detectors'.padEnd(24) + 'sched/s', si(rate(d.hunt)), '-', '-', '-', '-', '-'], W));
   console.log(row(['(d) ABBA, lockdep off'.padEnd(24) + 'sched/s', si(rate(d.noLd)), '-', '-', '-', '-', `${ratio(rate(d.hunt), rate(d.noLd))}†`], W));
 
+  const geq = (x: { search: string }): string => (x.search === 'exhausted' ? '' : '>= ');
+  const eRatio = eDfs.schedules / eDpor.schedules;
+  console.log(
+    row(['(e) ABBA 3cpu 2rnd, DPOR'.padEnd(24) + 'sched', String(eDpor.schedules), '-', `${geq(eDfs)}${eDfs.schedules}`, '-', '-', `${geq(eDfs)}${eRatio.toFixed(0)}x‡`], W),
+  );
+
   const ms = (x: Sample): string => `${(x.secs * 1e3).toFixed(0)} ms`;
   console.log('');
   console.log('details');
@@ -548,6 +571,11 @@ function main(): void {
     );
   }
   console.log(
+    `  (e) abba fixed ${JSON.stringify(eParams)}: DPOR ${eDpor.schedules} schedules (${eDpor.traces} traces), search ${eDpor.search}, ${eDpor.secs.toFixed(1)} s; ` +
+      `plain DFS ${eDfs.schedules} schedules, search ${eDfs.search}${eDfs.search === 'exhausted' ? '' : ` (cap ${E_CAP})`}, ${eDfs.secs.toFixed(1)} s; ` +
+      `findings ${eDpor.findings}/${eDfs.findings}`,
+  );
+  console.log(
     `  seedrandom, ns per draw over ${si(RNG_CALLS)} calls: ARC4 seedrandom(s)() ${arc4.toFixed(1)}, tychei() ${tyche.toFixed(1)}, tychei.int32() ${tycheInt.toFixed(1)}, alea() ${alea.toFixed(1)}` +
       ` | us per seeding: ARC4 ${(seedArc4 / 1e3).toFixed(2)}, tychei ${(seedTyche / 1e3).toFixed(2)}, alea ${(seedAlea / 1e3).toFixed(2)} (the project uses tychei .int32())`,
   );
@@ -562,9 +590,12 @@ function main(): void {
   console.log(`  (c) hunt() >= 50,000 schedules/s: ${specs.map(([k, label]) => `${label} ${si(rate(c[`${k}-hunt`]))}`).join(', ')}, ${ok(cMin >= 50_000)}`);
   const ldR = rate(d.hunt) / rate(d.noLd);
   console.log(`  (d) ABBA hunt with lockdep on >= 0.5x lockdep off: ${ldR.toFixed(2)}x, ${ok(ldR >= 0.5)}`);
+  const eOk = eDpor.search === 'exhausted' && eRatio >= 10 && eDpor.secs <= 60;
+  console.log(`  (e) DPOR exhausts ABBA 3 cpus 2 rounds within 60 s with >= 10x fewer schedules than plain DFS: ${eRatio.toFixed(0)}x in ${eDpor.secs.toFixed(1)} s, ${ok(eOk)}`);
   console.log('notes');
   console.log('  (c) engine OFF is hunt() itself. hunt() always runs with instrument: false, so engine ON is the same run loop');
   console.log('      (calibrate, then engine.run per iteration seed) with instrument: true, and ON/OFF (*) is that loop ON vs OFF.');
+  console.log('  (e) ‡ is plain DFS schedules / DPOR schedules, OFF column DPOR, baseline column plain DFS; ">=": plain DFS hit its cap (20,000; 2,000 with --quick, too few for the target).');
   console.log('  (d) † is lockdep on / lockdep off, the same schedules of the fixed ABBA variant with every other detector on.');
   console.log('  (b) the engine puts every tie between visible steps at equal time to the random strategy; the baseline breaks ties by id.');
   console.log(`total ${seconds(started).toFixed(1)} s`);

@@ -154,14 +154,15 @@ export function planHunt(program: Program, opts: HuntOptions, split: boolean): H
   const iterations = checkPositiveInt(opts.iterations ?? 1000, 'iteration count');
   const eopts = engineOptions({ ...opts, instrument: false });
   const picker = new StrategyPicker(opts);
-  const engine = new Engine(eopts);
-  const expectedSteps = calibrate(program, engine, seed);
   const dpor = picker.name === 'dpor';
+  // Refusals first: calibration of a large scenario takes minutes.
   if ((picker.name === 'ipb' || picker.name === 'idb') && split) throw new InputError(`--strategy ${picker.name} runs in one process: drop --workers/--shard`);
   if (dpor && split) throw new InputError('--strategy dpor runs in one process: drop --workers/--shard (its backtrack sets are not split soundly)');
   if (dpor && (opts.horizon !== undefined || (opts.window !== undefined && opts.window !== Infinity))) {
     throw new InputError('--strategy dpor needs interleave mode without a horizon (a horizon reads every clock)');
   }
+  const engine = new Engine(eopts);
+  const expectedSteps = calibrate(program, engine, seed);
   const dfs = (picker.only.name === 'dfs' && picker.name === 'dfs') || dpor || picker.name === 'ipb' || picker.name === 'idb';
   return {
     strategy: picker.name,

@@ -79,7 +79,10 @@ export function hardirqEntry(name: string, handler: (cur: Task) => KernelBody<un
     const cur = t.local as Task;
     const d = t.nesting;
     const onIdle = cur === cur.cpu.idle;
-    if (onIdle) cur.cpu.idleIrq++;
+    if (onIdle) {
+      t.sim.also(cur.obj); // the idle task's state: acquireCpu waits on idleIrq (DPOR footprint)
+      cur.cpu.idleIrq++;
+    }
     cur.contexts[d] = `hardirq ${name}`;
     cur.stacks[d] = [name];
     cur.waits[d] = null;
@@ -92,7 +95,10 @@ export function hardirqEntry(name: string, handler: (cur: Task) => KernelBody<un
     cur.cpu.machine.emit('hardirqExit', cur, name);
     cur.preempt_count -= HARDIRQ_OFFSET;
     yield* irqExitSoftirqs(cur); // irq_exit: softirqs raised by the handler run here
-    if (onIdle) cur.cpu.idleIrq--;
+    if (onIdle) {
+      t.sim.also(cur.obj);
+      cur.cpu.idleIrq--;
+    }
     trace_hardirqs_on(cur, irqEntrySymbol(cur.cpu.machine, true)); // irqentry_exit: back to the interrupted context
     cur.contexts.length = d;
     cur.stacks.length = d;
@@ -265,7 +271,8 @@ export function* synchronize_irq(cur: Task, line: IrqLine): KernelBody<void> {
   yield cur.thread.read(line.obj);
   if (line.inProgress !== null) {
     cur.waitingFor = { kind: 'flag', what: `irq ${line.irq} (${line.name}) handler`, pendingOn: () => (line.inProgress ? [line.inProgress] : []) };
-    yield cur.thread.spinUntil(() => line.inProgress === null);
+    // inProgress changes only in steps that write line.obj (the handler's first and last step)
+    yield cur.thread.spinUntil(() => line.inProgress === null, null, null, null, [line.obj]);
     cur.waitingFor = null;
   }
   // wait_event(desc->wait_for_threads, !threads_active)

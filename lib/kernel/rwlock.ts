@@ -123,13 +123,17 @@ function* take(cur: Task, lock: rwlock_t, write: boolean, how: string): Generato
     cur.waitingFor = { kind: 'rwlock', lock, what: `${lock.name} (${write ? 'write' : 'read'})` };
     if (irqReader) {
       lock.irqReaders++;
-      yield cur.thread.spinUntil(() => lock.owner === null);
+      // The lock's state changes only in steps that write lock.obj: the predicate reads just it,
+      // and the step that ends the spin writes it (it updates the lock).
+      yield cur.thread.spinUntil(() => lock.owner === null, null, null, null, [lock.obj]);
+      cur.thread.sim.also(lock.obj);
       lock.irqReaders--;
     } else {
       const w: RwWaiter = { task: cur, depth: cur.depth, write };
       lock.queue.push(w);
       // The head goes first; the predicate is rechecked when we step, so the take is atomic.
-      yield cur.thread.spinUntil(() => lock.queue[0] === w && (write ? writerMayEnter(lock) : lock.owner === null));
+      yield cur.thread.spinUntil(() => lock.queue[0] === w && (write ? writerMayEnter(lock) : lock.owner === null), null, null, null, [lock.obj]);
+      cur.thread.sim.also(lock.obj);
       lock.queue.shift();
     }
     cur.waitingFor = null;

@@ -27,10 +27,15 @@ export const SIGKILL = 9;
 export function* acquireCpu(cur: Task): Generator<unknown, void, unknown> {
   const c = cur.cpu;
   cur.waitingFor = { kind: 'cpu', cpu: c, what: `${c}` };
+  // idleIrq is the idle task's state: hardirqEntry changes it in steps that touch c.idle.obj,
+  // and each step here that tests it touches that object too (DPOR footprint).
+  const idleObj = c.idle.obj;
   for (;;) {
     // An interrupt running on the idle CPU finishes first (the scheduler runs at its exit).
-    if (c.idleIrq > 0) yield cur.thread.spinUntil(() => c.idleIrq === 0);
+    cur.thread.sim.also(idleObj);
+    if (c.idleIrq > 0) yield cur.thread.spinUntil(() => c.idleIrq === 0, null, null, null, [idleObj]);
     yield cur.thread.acquire(c.runqueue);
+    cur.thread.sim.also(idleObj);
     if (c.idleIrq === 0) break;
     yield cur.thread.release(c.runqueue); // an interrupt reached the idle CPU first
   }

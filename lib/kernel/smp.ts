@@ -20,6 +20,18 @@ export interface Csd {
   cpu: Cpu;
 }
 
+/**
+ * Each CPU's call_single_queue as a shared object: the handler marks a call done inside a step
+ * that writes it, and csd_lock_wait's predicate declares it as what it reads (DPOR footprint).
+ */
+const csdObjs = new WeakMap<Cpu, number>();
+
+function csdObj(cpu: Cpu): number {
+  const o = csdObjs.get(cpu);
+  if (o === undefined) throw new Error(`${cpu} has no IPI line (smp_init not run)`);
+  return o;
+}
+
 /** The call-function IPI line of a CPU and its queue of pending calls. */
 function ipiOf(cpu: Cpu): { ipi: InterruptSource; pending: Csd[] } {
   if (cpu.ipi === null) throw new Error(`${cpu} has no IPI line (smp_init not run)`);
@@ -30,6 +42,8 @@ function ipiOf(cpu: Cpu): { ipi: InterruptSource; pending: Csd[] } {
 export function smp_init(m: Machine): void {
   for (const cpu of m.cpus) {
     const pending = cpu.csdQueue;
+    const obj = m.sim.object(`csd/${cpu.id}`);
+    csdObjs.set(cpu, obj);
     cpu.ipi = m.sim.interruptSource({
       name: `IPI/${cpu.id}`,
       target: cpu.running.thread,
@@ -37,6 +51,7 @@ export function smp_init(m: Machine): void {
         while (pending.length > 0) {
           const csd = pending.shift()!;
           yield* csd.fn(cur);
+          m.sim.also(obj); // csd_unlock: the waiter's predicate reads this
           csd.done = true;
         }
       }),
@@ -62,7 +77,8 @@ function* callOn(cur: Task, targets: Cpu[], fn: SmpFn, wait: boolean): KernelBod
     what: `IPI to ${targets.map((c) => `${c}`).join(',')}`,
     pendingOn: () => csds.filter((c) => !c.done).map((c) => c.cpu),
   };
-  yield cur.thread.spinUntil(() => csds.every((c) => c.done));
+  // csd_lock_wait reads only the done flags of its calls: declared per target CPU's queue.
+  yield cur.thread.spinUntil(() => csds.every((c) => c.done), null, null, null, csds.map((c) => csdObj(c.cpu)));
   cur.waitingFor = null;
 }
 

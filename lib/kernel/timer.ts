@@ -162,7 +162,7 @@ export function* del_timer_sync(cur: Task, timer: timer_list): KernelBody<boolea
   if (timer.running !== null && timer.running !== cur.cpu) {
     const on = timer.running;
     cur.waitingFor = { kind: 'flag', what: `timer ${timer.name} callback on ${on}`, pendingOn: () => (timer.running ? [timer.running] : []) };
-    yield cur.thread.spinUntil(() => timer.running === null);
+    yield cur.thread.spinUntil(() => timer.running === null, null, null, null, [timer.obj]);
     cur.waitingFor = null;
   }
   return was;
@@ -178,12 +178,14 @@ function* run_timer_softirq(cur: Task): KernelBody<void> {
     for (let i = 1; i < list.length; i++) if (list[i].expires < list[k].expires) k = i;
     const timer = list.splice(k, 1)[0];
     timer.pending = false;
+    m.sim.also(timer.obj); // del_timer_sync's predicate reads `running`: declared on timer.obj
     timer.running = cur.cpu;
     yield cur.thread.write(timer.obj);
     cur.stack.push(`call_timer_fn`);
     cur.stack.push(timer.name);
     yield* timer.fn(cur, timer);
     cur.stack.length -= 2;
+    m.sim.also(timer.obj);
     timer.running = null;
     yield cur.thread.write(timer.obj);
   }

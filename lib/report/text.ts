@@ -21,7 +21,7 @@ export function huntText(s: { id: string; name: string }, runs: RunJson[], keyMe
     out.push(`-- ${r.variant}: ${r.verdict} after ${r.schedulesRun} schedule(s): ${kinds}${r.why ? `  (${r.why})` : ''}`);
     if (r.search) {
       const d = r.dpor;
-      const extra = d ? `; dpor: ${d.traces} trace(s), ${d.sleepBlocked} sleep-set blocked, defaulted: ${d.defaulted.join(', ') || 'none'}; bounds: ${d.bounds}` : '';
+      const extra = d ? `; dpor: ${d.traces} trace(s), ${d.sleepBlocked} sleep-set blocked, defaulted: ${d.defaulted.join(', ') || 'none'}; bounds: ${d.bounds}; off: ${(d.off ?? []).join('; ')}` : '';
       out.push(`   search: ${r.search}${extra}`);
     }
     if (isHuntCoverage(r.coverage)) for (const line of formatCoverage(r.coverage)) out.push(`   ${line}`);

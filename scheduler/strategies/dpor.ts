@@ -20,8 +20,11 @@
  * notdep(e).e' are checked against the backtrack set at the state before e.
  *
  * Bounded by steps only (the engine's step budget): a preemption or interrupt bound would make
- * plain source-DPOR unsound, so it refuses them. Watchdogs are daemon timers: while one is armed
- * there is no reduction (sound, slow); a horizon or finite window is refused.
+ * plain source-DPOR unsound, so it refuses them. A horizon or finite window is refused; the
+ * kernel's liveness watchdogs (daemon timers) are never armed, since Engine.liveness is false
+ * for a strategy that is not fair in interleave mode; stats().off says all this in the verdict.
+ * Any timer armed (daemon or not) makes every step depend on every other: sound, no reduction.
+ * See docs/dpor.md for the soundness argument and the figures.
  *
  * Sound relative to the engine's conformance contract: every shared effect happens in a step
  * that declared its object (or with also()); model state outside sim.shared() is not checked.
@@ -101,7 +104,25 @@ export interface DporStats {
   defaulted: string[];
   /** Runs that left the path their replayed prefix recorded. */
   divergences: number;
+  /**
+   * What DPOR turns off or refuses, in words, so a verdict says it: anything that reads the clock
+   * would depend on every step.
+   */
+  off: string[];
+  /** Steps whose footprint was "everything" (an armed timer, or an undeclared predicate read). */
+  fullSteps: number;
 }
+
+/**
+ * DPOR's regime, listed in every verdict. Liveness watchdogs (hung_task, soft lockup, RCU stall,
+ * stall at the horizon) are installed only where Engine.liveness holds (timed mode or a fair
+ * strategy); DPOR is neither (it refuses a window and is not fair), so they are never armed.
+ */
+export const DPOR_OFF: readonly string[] = [
+  'liveness watchdogs (hung_task, soft lockup, RCU stall: each reads the clock)',
+  'horizon and finite window (refused)',
+  'preemption and IRQ bounds (refused: bounded by steps only)',
+];
 
 export class Dpor implements Strategy, StepObserver {
   readonly name = 'dpor';
@@ -129,11 +150,19 @@ export class Dpor implements Strategy, StepObserver {
   traces = 0;
   sleepBlocked = 0;
   divergences = 0;
+  fullSteps = 0;
   private readonly defaultedKinds = new Set<number>();
 
   stats(): DporStats {
     const names = ['sched', 'irq', 'wake', 'jitter', 'fault'];
-    return { traces: this.traces, sleepBlocked: this.sleepBlocked, defaulted: [...this.defaultedKinds].sort().map((k) => names[k]), divergences: this.divergences };
+    return {
+      traces: this.traces,
+      sleepBlocked: this.sleepBlocked,
+      defaulted: [...this.defaultedKinds].sort().map((k) => names[k]),
+      divergences: this.divergences,
+      off: DPOR_OFF.slice(),
+      fullSteps: this.fullSteps,
+    };
   }
 
   begin(_seed: number, _expected: number): void {
@@ -218,6 +247,7 @@ export class Dpor implements Strategy, StepObserver {
       return this.filterSleep(Fp.of(f), -1);
     }
     const ev = this.proc.length;
+    if (f.all) this.fullSteps++;
     const fp = Fp.of(f);
     this.proc.push(tid);
     this.fps.push(fp);
