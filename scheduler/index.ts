@@ -26,3 +26,7 @@ export * from './thread';
 export * from './waitable';
 export * from './resource';
 export * from './hash';
+export { ReadySet } from './ready';
+export { TimerQueue, type Timer } from './timers';
+export { Watch, type WatchSnapshot } from './watch';
+export { ClockHeap } from './heap';
