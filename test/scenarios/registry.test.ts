@@ -13,6 +13,7 @@ import { scenarioProgram } from '../../lib/scenario/define';
 import { huntVariant, variantHuntOptions } from '../../lib/scenario/hunt';
 import { allScenarios, findScenario, idOfSource, scenarioCatalog, scenarioIds } from '../../lib/scenario/registry';
 import { ownerHint, scheduleOwner } from '../../lib/scenario/owner';
+import { main } from '../../lib/cli/main';
 
 const REPO = resolve(__dirname, '..', '..');
 
@@ -109,6 +110,25 @@ describe('scenario registry', () => {
     const p2 = scenarioProgram(def2, 'buggy', def2.params);
     expect(programHash(p2, engineOptions(opts))).to.not.equal(h.hash);
     expect(() => replay(p2, f!.schedule, engineOptions(opts))).to.throw(ScheduleError, /recorded for program hash/);
+  });
+
+  it('end to end: irqsim replay of a file whose helper was edited says the program changed', () => {
+    const file = join(dir, 'abba.ts');
+    writeFileSync(file, abbaSource());
+    let out = '';
+    let err = '';
+    const io = { out: (x: string) => (out += `${x}\n`), err: (x: string) => (err += `${x}\n`) };
+    expect(main(['hunt', file, '--variant', 'buggy', '--seed', '3', '--no-shrink', '--json'], io)).to.equal(0);
+    const schedule = (JSON.parse(out).runs[0].findings as { kind: string; schedule: string }[]).find((f) => f.kind === 'deadlock')!.schedule;
+    out = '';
+    expect(main(['replay', file, schedule, '--variant', 'buggy', '--json'], io)).to.not.equal(2);
+    writeFileSync(file, abbaSource().replace('yield cur.thread.work(holdNs);\n  yield* spin_lock(cur, second);', 'yield cur.thread.work(holdNs * 10);\n  yield* spin_lock(cur, second);'));
+    forget(file);
+    out = '';
+    err = '';
+    expect(main(['replay', file, schedule, '--variant', 'buggy'], io)).to.equal(2);
+    expect(out).to.equal('');
+    expect(err).to.match(/schedule was recorded for program hash \w+, but abba\/buggy .*hashes to \w+/);
   });
 
   it('scheduleOwner names the scenario and variant a hunted schedule belongs to', () => {
