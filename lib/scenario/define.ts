@@ -146,8 +146,9 @@ export function scenarioProgram<P extends Params, S>(def: ScenarioDef<P, S>, var
   }
   return {
     name: `${def.id}/${variant}`,
-    // The hash sees the scenario's whole file and the model-semantics version through this (identity.ts).
-    version: scenarioIdentity(def as unknown as ScenarioDef),
+    // The hash sees the scenario's whole file and the model-semantics version through this
+    // (identity.ts), not the text of the setup below, which each transpiler prints its own way.
+    code: scenarioIdentity(def as unknown as ScenarioDef),
     params: Object.keys(machine).length ? { ...params, machine: { ...machine } } : { ...params },
     setup(sim) {
       const m = new Machine(sim, { ...(def.machine ? def.machine(params, variant) : {}), ...kernel, ...machine });

@@ -7,6 +7,7 @@
 import { expect } from 'chai';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
+import { spawnSync } from 'child_process';
 import { join, resolve } from 'path';
 import { InputError, ScheduleError, decodeSchedule, engineOptions, hunt, programHash, replay } from '../../scheduler';
 import { scenarioProgram } from '../../lib/scenario/define';
@@ -129,6 +130,15 @@ describe('scenario registry', () => {
     expect(main(['replay', file, schedule, '--variant', 'buggy'], io)).to.equal(2);
     expect(out).to.equal('');
     expect(err).to.match(/schedule was recorded for program hash \w+, but abba\/buggy .*hashes to \w+/);
+  });
+
+  it('the program hash is the same from bin/irqsim.js (sucrase or dist) and from ts-node', () => {
+    const argv = ['hunt', 'abba', '--variant', 'fixed', '--seed', '5', '--iterations', '2', '--json'];
+    const child = spawnSync(process.execPath, [join(REPO, 'bin', 'irqsim.js'), ...argv], { cwd: REPO, encoding: 'utf8', env: { ...process.env, IRQSIM_YIELD_TIMEOUT: '0' } });
+    expect(child.status, child.stderr).to.equal(0);
+    let out = '';
+    expect(main(argv, { out: (x) => (out += x), err: () => undefined })).to.equal(0);
+    expect(JSON.parse(child.stdout).scenario.hash).to.equal(JSON.parse(out).scenario.hash);
   });
 
   it('scheduleOwner names the scenario and variant a hunted schedule belongs to', () => {

@@ -113,6 +113,15 @@ describe('schedule strings', () => {
     expect(replay(p, unchecked).reproduced).to.equal(true);
   });
 
+  it('a program\'s code identity, when given, replaces the text of setup and finish in its hash', () => {
+    const a: Program = { ...lostUpdate(2, 1), code: 'file-text-1' };
+    const reprinted: Program = { ...a, setup: (sim) => lostUpdate(2, 1).setup(sim) };
+    expect(programHash(reprinted)).to.equal(programHash(a));
+    expect(programHash({ ...a, code: 'file-text-2' })).to.not.equal(programHash(a));
+    // without one, the setup text still counts
+    expect(programHash({ ...reprinted, code: undefined })).to.not.equal(programHash({ ...lostUpdate(2, 1) }));
+  });
+
   it('a replay against another program says so clearly', () => {
     const h = hunt(lostUpdate(2, 1), { seed: 1, iterations: 100 });
     const s = h.findings[0].schedule;
