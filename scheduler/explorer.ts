@@ -18,7 +18,7 @@ import { StrategyPicker } from './portfolio';
 import { programHash, type Program } from './program';
 import type { IterationRecord } from './record';
 import { checkPositiveInt, checkSeed, deriveSeed } from './rng';
-import { decodeSchedule, encodeSchedule, type Schedule } from './schedule';
+import { decodeSchedule, encodeSchedule, eventHash, type Schedule } from './schedule';
 import { shrinkSchedule } from './shrinker';
 import type { StrategySpec } from './strategies';
 import { RandomWalk } from './strategies/random';
@@ -268,6 +268,11 @@ export interface ReplayResult extends RunResult {
   divergedAt: number;
   /** The schedule string of what actually ran (differs from the input after `continue`). */
   ran: string;
+  /**
+   * The run is the recorded one: same program hash, every deviation followed, same step count
+   * and event hash. Always true of a strict replay that returns; a `continue` replay may differ.
+   */
+  reproduced: boolean;
 }
 
 export interface ReplayOptions extends EngineOptions {
@@ -288,14 +293,25 @@ export function replay(program: Program, schedule: string, opts: ReplayOptions =
   const strategy = new ReplayStrategy(s.devs, mode, s.strategy);
   const engine = new Engine(eopts);
   const r = engine.run(program, strategy, s.seed, Math.max(1, s.steps));
+  const events = eventHash(r.hash);
   if (mode === 'strict') {
     if (strategy.mismatch) throw new ScheduleError(`schedule does not fit ${program.name}: ${strategy.mismatch}`);
     if (r.metrics.steps !== s.steps) {
       throw new ScheduleError(`schedule does not fit ${program.name}: the replay took ${r.metrics.steps} steps where the recorded run took ${s.steps} (nondeterministic program?)`);
     }
+    // Same program hash and step count, another path: code the program hash does not see
+    // changed, or the program is nondeterministic. Never report that as the recorded run.
+    if (s.events !== null && events !== s.events) {
+      throw new ScheduleError(
+        `schedule does not fit ${program.name}: the replay took another path (event hash ${events}, recorded ${s.events}) with the same program hash and step count: code the program hash does not see changed since the schedule was recorded, or the program is nondeterministic (--check-determinism tells which)`,
+      );
+    }
   }
-  const ran = encodeSchedule({ hash, strategy: s.strategy, seed: s.seed, steps: r.metrics.steps, devs: r.deviations });
-  return Object.assign(r, { schedule: s, divergedAt: strategy.divergedAt, ran });
+  const ran = encodeSchedule({ hash, events, strategy: s.strategy, seed: s.seed, steps: r.metrics.steps, devs: r.deviations });
+  // The recorded run, step for step: it followed every deviation, ended where it did and (when
+  // the schedule carries one) with the same event hash.
+  const reproduced = s.hash === hash && strategy.divergedAt < 0 && !strategy.mismatch && r.metrics.steps === s.steps && (s.events === null || s.events === events);
+  return Object.assign(r, { schedule: s, divergedAt: strategy.divergedAt, ran, reproduced });
 }
 
 /**

@@ -13,6 +13,13 @@ export interface Program {
    * changes so old schedules are recognised as recorded against another program.
    */
   version?: string;
+  /**
+   * The identity of the program's code, when the layer that built it has one (a scenario: its
+   * file's text and the model version). The hash then uses it instead of the source text of
+   * setup and finish, which depends on the transpiler (tsc, ts-node, sucrase print it apart) and
+   * says nothing of the helpers they call.
+   */
+  code?: string;
   /** Parameters (the hash covers them). */
   params?: Record<string, unknown>;
   /** Build the run: spawn threads, declare interrupt sources and timers. */
@@ -43,8 +50,7 @@ export function programHash(p: Program, opts: EngineOptions = {}): string {
     p.name,
     p.version ?? '',
     stableJson(p.params ?? {}),
-    p.setup.toString(),
-    p.finish ? p.finish.toString() : '',
+    ...(p.code !== undefined ? [`code=${p.code}`, ''] : [p.setup.toString(), p.finish ? p.finish.toString() : '']),
     `window=${opts.window ?? Infinity};horizon=${opts.horizon ?? Infinity};faults=${opts.maxFaults ?? 1};budget=${opts.stepBudget ?? 1_000_000}`,
   ];
   return hex32(fnv1a(parts.join('\u0000')));

@@ -10,7 +10,7 @@
  */
 import type { RunMetrics, RunResult } from './engine';
 import type { Finding } from './finding';
-import { encodeSchedule } from './schedule';
+import { encodeSchedule, eventHash } from './schedule';
 
 export interface RecordFinding {
   fingerprint: string;
@@ -49,7 +49,7 @@ export function makeRecord(r: RunResult, hash: string, strategy: string, seen: S
       const rf: RecordFinding = { fingerprint: f.fingerprint, kind: f.kind, count: f.count };
       if (!seen.has(f.fingerprint)) {
         seen.add(f.fingerprint);
-        schedule ??= encodeSchedule({ hash, strategy, seed: r.seed, steps: r.metrics.steps, devs: r.deviations });
+        schedule ??= encodeSchedule({ hash, events: eventHash(r.hash), strategy, seed: r.seed, steps: r.metrics.steps, devs: r.deviations });
         rf.full = JSON.parse(JSON.stringify(f)) as Finding;
         rf.schedule = schedule;
       }

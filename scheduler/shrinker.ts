@@ -11,7 +11,7 @@
  */
 import { Engine, type Deviation, type EngineOptions, type RunResult } from './engine';
 import { programHash, type Program } from './program';
-import { decodeSchedule, encodeSchedule } from './schedule';
+import { decodeSchedule, encodeSchedule, eventHash } from './schedule';
 import { ReplayStrategy } from './strategies/replay';
 
 export interface ShrinkResult {
@@ -84,7 +84,7 @@ export function shrinkSchedule(program: Program, schedule: string, fingerprint: 
   ddmin();
   while (devs.length > 1 && runs < maxRuns && collapse()) ddmin();
   return {
-    schedule: encodeSchedule({ hash, strategy: s.strategy, seed: s.seed, steps: best.metrics.steps, devs: best.deviations }),
+    schedule: encodeSchedule({ hash, events: eventHash(best.hash), strategy: s.strategy, seed: s.seed, steps: best.metrics.steps, devs: best.deviations }),
     before: s.devs.length,
     after: best.deviations.length,
     runs,

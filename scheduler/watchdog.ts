@@ -57,9 +57,12 @@ export function yieldTimeoutFinding(s: WatchSnapshot, seconds: number): Finding 
   };
 }
 
-/** The schedule string of the stuck run: its seed and the deviations made up to the stuck step. */
+/**
+ * The schedule string of the stuck run: its seed and the deviations made up to the stuck step.
+ * The run never ended, so it has no event hash to carry (a replay does not check one).
+ */
 export function stuckSchedule(s: WatchSnapshot, hash: string, strategy: string): string {
-  return encodeSchedule({ hash, strategy, seed: s.seed, steps: s.step, devs: s.devs });
+  return encodeSchedule({ hash, events: null, strategy, seed: s.seed, steps: s.step, devs: s.devs });
 }
 
 /** The record of a stuck hunt iteration, as its worker would have sent it. */

@@ -39,9 +39,10 @@ export interface PlainRun {
   hash: number;
   coverage: readonly string[] | null;
   interleaving: number;
-  /** Replays: where the run left the schedule, and the schedule of what ran. */
+  /** Replays: where the run left the schedule, the schedule of what ran, and whether it was the recorded run. */
   divergedAt?: number;
   ran?: string;
+  reproduced?: boolean;
 }
 
 export type Job =
@@ -57,7 +58,7 @@ export type FromWorker =
   | { type: 'job'; result: unknown }
   | { type: 'error'; kind: 'input' | 'program' | 'schedule' | 'internal'; message: string };
 
-export function plainRun(r: RunResult & { divergedAt?: number; ran?: string }): PlainRun {
+export function plainRun(r: RunResult & { divergedAt?: number; ran?: string; reproduced?: boolean }): PlainRun {
   return {
     findings: r.findings,
     metrics: r.metrics,
@@ -68,7 +69,7 @@ export function plainRun(r: RunResult & { divergedAt?: number; ran?: string }): 
     hash: r.hash,
     coverage: r.coverage,
     interleaving: r.interleaving,
-    ...(r.divergedAt !== undefined ? { divergedAt: r.divergedAt, ran: r.ran } : {}),
+    ...(r.divergedAt !== undefined ? { divergedAt: r.divergedAt, ran: r.ran, reproduced: r.reproduced } : {}),
   };
 }
 

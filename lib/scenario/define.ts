@@ -3,7 +3,7 @@
  * transcribed against the kernel model, with parameters (overridable by --param), a machine,
  * and named variants (`buggy`, `fixed`, ...) each declaring what a hunt of it must show.
  */
-import { fnv1a, hex32, type HuntOptions, type Program } from '../../scheduler';
+import type { HuntOptions, Program } from '../../scheduler';
 import { installDetectors } from '../check';
 import { waitClasses } from '../check/deadlock';
 import { isFindingKind } from '../check/kinds';
@@ -13,6 +13,7 @@ import { formatStates, machineStates } from '../kernel/show-state';
 import type { Finding } from '../../scheduler';
 import type { Expectation } from '../report/json';
 import { checkClaims, type ClaimDef } from './claims';
+import { scenarioIdentity } from './identity';
 
 /**
  * Every finding explains itself: one the detectors did not already describe (no_progress,
@@ -145,8 +146,9 @@ export function scenarioProgram<P extends Params, S>(def: ScenarioDef<P, S>, var
   }
   return {
     name: `${def.id}/${variant}`,
-    // The hash sees the scenario's own code through this version string.
-    version: hex32(fnv1a(`${def.build.toString()}\u0000${def.machine ? def.machine.toString() : ''}\u0000${def.prepare ? def.prepare.toString() : ''}`)),
+    // The hash sees the scenario's whole file and the model-semantics version through this
+    // (identity.ts), not the text of the setup below, which each transpiler prints its own way.
+    code: scenarioIdentity(def as unknown as ScenarioDef),
     params: Object.keys(machine).length ? { ...params, machine: { ...machine } } : { ...params },
     setup(sim) {
       const m = new Machine(sim, { ...(def.machine ? def.machine(params, variant) : {}), ...kernel, ...machine });

@@ -4,6 +4,7 @@
  * the demo and the mocha `hunt()` helper all go through here, so they agree on every verdict.
  */
 import {
+  decodeSchedule,
   hunt,
   programHash,
   runIteration,
@@ -200,18 +201,18 @@ export async function huntVariantAsync(def: ScenarioDef, v: VariantDef, params: 
  * thread does not yield within `seconds`, a result whose one finding is that scenario_error
  * (the same finding the hunt recorded for that schedule).
  */
-export async function replaySupervised(def: ScenarioDef, v: VariantDef, params: Params, schedule: string, opts: HuntOptions & { mode?: 'strict' | 'continue' }, machine: Partial<MachineOptions>, seconds: number): Promise<RunResult & { divergedAt: number; ran: string }> {
+export async function replaySupervised(def: ScenarioDef, v: VariantDef, params: Params, schedule: string, opts: HuntOptions & { mode?: 'strict' | 'continue' }, machine: Partial<MachineOptions>, seconds: number): Promise<RunResult & { divergedAt: number; ran: string; reproduced: boolean }> {
   const source = scenarioSource(def, v.name, params, machine);
   const { mode, ...hunt } = opts;
   const r = await runJobSupervised(source, hunt, { type: 'replay', schedule, opts: { ...engineOptions(hunt), mode: mode ?? 'strict' } }, seconds);
-  if ('result' in r) return r.result as RunResult & { divergedAt: number; ran: string };
+  if ('result' in r) return r.result as RunResult & { divergedAt: number; ran: string; reproduced: boolean };
   const program = scenarioProgram(def, v.name, params, machine);
-  const strategy = schedule.split(':')[2] ?? 'replay';
+  const strategy = decodeSchedule(schedule).strategy;
   const ran = stuckSchedule(r.stuck, programHash(program, engineOptions({ ...hunt, instrument: false })), strategy);
   return stuckRun(r.stuck.seed, r.stuck.step, yieldTimeoutFinding(r.stuck, seconds), ran);
 }
 
-function stuckRun(seed: number, steps: number, f: ReturnType<typeof yieldTimeoutFinding>, ran: string): RunResult & { divergedAt: number; ran: string } {
+function stuckRun(seed: number, steps: number, f: ReturnType<typeof yieldTimeoutFinding>, ran: string): RunResult & { divergedAt: number; ran: string; reproduced: boolean } {
   return {
     seed,
     endReason: 'fatal',
@@ -224,6 +225,8 @@ function stuckRun(seed: number, steps: number, f: ReturnType<typeof yieldTimeout
     interleaving: 0,
     divergedAt: -1,
     ran,
+    // a stuck run never ends: nothing to compare with the recorded one
+    reproduced: false,
   };
 }
 

@@ -220,9 +220,9 @@ const CASES: Case[] = [
   [['report', '@other', '--html', '@html'], /other.json is not the output of irqsim hunt --json/],
   [['report', '@abba', '--html', '@nodir'], /cannot write .*no-such-dir\/x.json: ENOENT/],
   // replay and shrink: bad schedules
-  [['replay', 'abba', 'garbage'], /bad schedule "garbage": expected 7 ':'-separated fields, found 1/],
+  [['replay', 'abba', 'garbage'], /bad schedule "garbage": expected 8 ':'-separated fields, found 1/],
   [['replay', 'abba', '@corrupt'], /bad schedule ".*": checksum mismatch \(the string is corrupt or truncated\)/],
-  [['replay', 'abba', '@truncated'], /bad schedule ".*": expected 7 ':'-separated fields, found 6 \(truncated/],
+  [['replay', 'abba', '@truncated'], /bad schedule ".*": expected 8 ':'-separated fields, found 7 \(truncated/],
   [['replay', 'sleep-in-atomic', SCHED], /schedule was recorded for program hash \w+, but sleep-in-atomic\/buggy .* hashes to \w+/],
   [['replay', 'abba', SCHED, '--variant', 'fixed'], /schedule was recorded for program hash \w+, but abba\/fixed/],
   [['shrink', 'abba', '@corrupt'], /checksum mismatch/],

@@ -81,7 +81,7 @@ describe('irqsim command line', () => {
       [['hunt', 'abba', '--mode', 'fast'], /bad mode "fast"/],
       [['hunt', 'abba', '--horizon', 'soon'], /bad horizon "soon"/],
       [['hunt', 'abba', '--lockdep', 'maybe'], /bad --lockdep "maybe": expected on or off/],
-      [['replay', 'abba', '2:00000000:random:0:0::zzzzz'], /checksum mismatch/],
+      [['replay', 'abba', '2:00000000:000000:random:0:0::zzzzz'], /checksum mismatch/],
       [['replay', 'abba', '1:00000000:random:0:0::zzzzz'], /recorded by an older format/],
       [['replay', 'abba'], /needs a scenario and a schedule/],
       [['frob'], /unknown command "frob"/],

@@ -7,7 +7,7 @@ import { expect } from 'chai';
 import fc from 'fast-check';
 import { KIND_LETTERS } from '../../scheduler/choice';
 import { ScheduleError } from '../../scheduler/errors';
-import { decodeSchedule, encodeSchedule, type Schedule } from '../../scheduler/schedule';
+import { decodeSchedule, encodeSchedule, eventHash, type Schedule } from '../../scheduler/schedule';
 
 const SEED = 0x1e9;
 
@@ -38,6 +38,8 @@ const deviations = fc
 
 const schedules: fc.Arbitrary<Schedule> = fc.record({
   hash: fc.stringMatching(/^[0-9a-f]{8}$/),
+  // a run's event hash, or none (a run the watchdog stopped)
+  events: fc.option(fc.nat({ max: 0xffffffff }).map(eventHash), { nil: null }),
   strategy: fc.stringMatching(/^[a-z0-9-]{1,12}$/),
   seed: fc.nat({ max: Number.MAX_SAFE_INTEGER }),
   steps: fc.nat({ max: 1_000_000 }),

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { Engine, checkDeterminism, encodeSchedule, hunt, makeStrategy, programHash, replay, type Program } from '../../scheduler';
+import { Engine, checkDeterminism, encodeSchedule, eventHash, hunt, makeStrategy, programHash, replay, type Program } from '../../scheduler';
 import { lostUpdate, mixed } from '../../scheduler/examples/toys';
 
 const STRATEGIES = [{ strategy: 'random' }, { strategy: 'pct', depth: 3 }, { strategy: 'fair-pct', depth: 2 }];
@@ -36,7 +36,7 @@ describe('determinism', () => {
     const hash = programHash(p, {});
     for (let seed = 0; seed < 60; seed++) {
       const r = heavy.run(p, makeStrategy({ strategy: seed % 2 ? 'pct' : 'random' }), seed, 60);
-      const s = encodeSchedule({ hash, strategy: 'random', seed, steps: r.metrics.steps, devs: r.deviations });
+      const s = encodeSchedule({ hash, events: eventHash(r.hash), strategy: 'random', seed, steps: r.metrics.steps, devs: r.deviations });
       const again = replay(p, s);
       expect(again.events).to.deep.equal(r.events);
       expect(again.hash).to.equal(r.hash);

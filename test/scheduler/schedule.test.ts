@@ -1,6 +1,12 @@
 import { expect } from 'chai';
 import {
+  Engine,
   InputError,
+  eventHash,
+  fnv1a,
+  makeStrategy,
+  programHash,
+  type Thread,
   ScheduleError,
   decodeSchedule,
   encodeSchedule,
@@ -14,6 +20,7 @@ import { lostUpdate } from '../../scheduler/examples/toys';
 describe('schedule strings', () => {
   const sample = {
     hash: '0badc0de',
+    events: '0q5x3k' as string | null,
     strategy: 'pct3',
     seed: 42,
     steps: 118,
@@ -46,9 +53,73 @@ describe('schedule strings', () => {
   });
 
   it('refuses junk', () => {
-    for (const junk of ['', 'hello', '1:2:3', '2:0badc0de:pct3:42:118::xxxxx', 42, null]) {
+    for (const junk of ['', 'hello', '1:2:3', '2:0badc0de:0q5x3k:pct3:42:118::xxxxx', 42, null]) {
       expect(() => decodeSchedule(junk)).to.throw(ScheduleError, /bad schedule/);
     }
+  });
+
+  it('carries no event hash for a run that did not end, and refuses a malformed one', () => {
+    const none = { ...sample, events: null };
+    const s = encodeSchedule(none);
+    expect(s.split(':')[2]).to.equal('');
+    expect(decodeSchedule(s)).to.deep.equal(none);
+    expect(() => encodeSchedule({ ...sample, events: 'XYZ' })).to.throw(ScheduleError, /bad event hash/);
+  });
+
+  it('refuses a version-2 string from before the event hash with advice to hunt again', () => {
+    // the 7-field layout this round's development builds wrote, with its own valid checksum
+    const body = '2:0badc0de:pct3:42:118:4s1';
+    const old = `${body}:${(fnv1a(body) % 60466176).toString(36).padStart(5, '0')}`;
+    expect(() => decodeSchedule(old)).to.throw(ScheduleError, /did not carry an event hash yet\. Hunt again/);
+  });
+
+  it('the event hash is the run\'s: a hunt\'s schedule carries eventHash of its run', () => {
+    const p = lostUpdate(2, 2);
+    const h = hunt(p, { seed: 4, iterations: 100 });
+    const s = decodeSchedule(h.findings[0].schedule);
+    const r = replay(p, h.findings[0].schedule);
+    expect(s.events).to.equal(eventHash(r.hash));
+    expect(r.reproduced).to.equal(true);
+    expect(decodeSchedule(r.ran).events).to.equal(s.events);
+  });
+
+  it('a strict replay that takes another path with the same program hash and steps is refused', () => {
+    // Code the program hash cannot see: setup calls a helper whose cost lives outside it.
+    // Changing that cost keeps the hash and the step count but moves every clock.
+    const cost = { ns: 10 };
+    const body = function* (t: Thread, o: number) {
+      yield t.work(cost.ns);
+      yield t.write(o);
+    };
+    const p: Program = {
+      name: 'hidden-cost',
+      setup(sim) {
+        const o = sim.object('o');
+        for (let i = 0; i < 2; i++) sim.spawn(`w${i}`, (t) => body(t, o));
+      },
+    };
+    const r = new Engine().run(p, makeStrategy({ strategy: 'random' }), 3, 20);
+    const s = encodeSchedule({ hash: programHash(p, {}), events: eventHash(r.hash), strategy: 'random', seed: 3, steps: r.metrics.steps, devs: r.deviations });
+    expect(replay(p, s).reproduced).to.equal(true);
+    cost.ns = 2000;
+    expect(programHash(p, {})).to.equal(decodeSchedule(s).hash);
+    expect(() => replay(p, s)).to.throw(ScheduleError, /took another path \(event hash [0-9a-z]{6}, recorded [0-9a-z]{6}\)/);
+    // continue mode runs it anyway and says it is not the recorded run, without an error
+    const c = replay(p, s, { mode: 'continue' });
+    expect(c.reproduced).to.equal(false);
+    expect(c.metrics.steps).to.equal(r.metrics.steps);
+    // a schedule without an event hash (a stuck run's) is not checked
+    const unchecked = encodeSchedule({ ...decodeSchedule(s), events: null });
+    expect(replay(p, unchecked).reproduced).to.equal(true);
+  });
+
+  it('a program\'s code identity, when given, replaces the text of setup and finish in its hash', () => {
+    const a: Program = { ...lostUpdate(2, 1), code: 'file-text-1' };
+    const reprinted: Program = { ...a, setup: (sim) => lostUpdate(2, 1).setup(sim) };
+    expect(programHash(reprinted)).to.equal(programHash(a));
+    expect(programHash({ ...a, code: 'file-text-2' })).to.not.equal(programHash(a));
+    // without one, the setup text still counts
+    expect(programHash({ ...reprinted, code: undefined })).to.not.equal(programHash({ ...lostUpdate(2, 1) }));
   });
 
   it('a replay against another program says so clearly', () => {
