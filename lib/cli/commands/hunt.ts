@@ -9,9 +9,9 @@ import { scenarioProgram, type Params, type Perturbation, type ScenarioDef, type
 import { huntVariant, huntVariantAsync, partialRun, variantHuntOptions, type HuntState, type RunJson, type VariantHuntOptions } from '../../scenario/hunt';
 import { claimHunter } from '../../scenario/hunt-scenario';
 import { applyParams } from '../../scenario/params';
-import { allScenarios, findScenario } from '../../scenario/registry';
+import { allScenarios } from '../../scenario/registry';
 import { huntText } from '../../report/text';
-import { exitCode, kindsOf, perturbationOf, variantsOf, type Io } from '../command';
+import { exitCode, kindsOf, perturbationOf, scenarioArg, variantsOf, type Io } from '../command';
 import { huntRequestOf, machineOf, type CliOptions } from '../options';
 import { progressBar, wantProgressBar } from '../progress';
 import { checkWritable } from '../../report/write-atomic';
@@ -63,7 +63,7 @@ export function cmdHunt(o: CliOptions, io: Io, single: boolean): number | Promis
   } else if (o.trace !== undefined) {
     throw new InputError('--trace writes one run: use it with irqsim run, or replay a finding with irqsim replay <scenario> <schedule> --trace <out.json>');
   }
-  const defs = target === 'all' && !single ? allScenarios() : [findScenario(target)];
+  const defs = target === 'all' && !single ? allScenarios() : [scenarioArg(target)];
   if (target === 'all' && o.params.length) throw new InputError('--param needs a single scenario');
   if (target === 'all' && o.perturb !== undefined) throw new InputError('--perturb needs a single scenario');
   if (single && o.trace !== undefined) return cmdRunTrace(o, io, defs[0]);
