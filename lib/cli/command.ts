@@ -8,11 +8,14 @@ import { applyParams } from '../scenario/params';
 import type { Params, Perturbation, ScenarioDef, VariantDef } from '../scenario/define';
 import { allScenarios, findScenario } from '../scenario/registry';
 import type { CliOptions } from './options';
+import type { Progress } from './progress';
 import { suggestion } from './suggest';
 
 export interface Io {
   out: (s: string) => void;
   err: (s: string) => void;
+  /** The hunt's progress display (default: the bar on stderr when it is a terminal). */
+  progress?: Progress;
 }
 
 /** CONTRACT.md exit codes: 3 when irqsim found a bug in itself, else 0 as expected, else 1. */

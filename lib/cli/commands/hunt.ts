@@ -103,7 +103,7 @@ export function cmdHunt(o: CliOptions, io: Io, single: boolean): number | Promis
       tasks.push({ out, def, v, params, vo });
     }
   }
-  const bar = progressBar(wantProgressBar(o.json));
+  const bar = io.progress ?? progressBar(wantProgressBar(o.json));
   let current: { task: Task; state: HuntState | null } | null = null;
   const writer = o.out === undefined ? null : new ResultsWriter(o.out, () => docOf(outputs.map((x) => (current && current.task.out === x && current.state ? { ...x, runs: [...x.runs, partialRun(current.task.def, current.task.v, current.task.params, current.state, current.task.vo.machine)] } : x))));
   const finish = (): number => {
