@@ -8,6 +8,7 @@ import { expect } from 'chai';
 import { main, type Io } from '../../lib/cli/main';
 import type { Progress } from '../../lib/cli/progress';
 import { replayOutcome, selectEvents } from '../../lib/report/text';
+import { decodeSchedule, encodeSchedule } from '../../scheduler';
 
 function cli(argv: string[], progress?: Progress): { code: number; out: string; err: string } {
   let out = '';
@@ -74,6 +75,21 @@ describe('cli: replay text, events, reproduced', function () {
     const last = r.out.trimEnd().split('\n').pop();
     expect(last).to.match(/^not reproduced: /);
     expect(r.out).to.not.match(/^reproduced /m);
+  });
+
+  it("a schedule of another variant or scenario names the one it belongs to (else the usual advice)", () => {
+    const sched = deadlock.shrunk ?? deadlock.schedule;
+    for (const argv of [['replay', 'abba', sched, '--variant', 'fixed'], ['replay', 'sleep-in-atomic', sched]]) {
+      const r = cli(argv);
+      expect(r.code).to.equal(2);
+      expect(r.err.trim()).to.match(/^irqsim: this schedule belongs to abba\/buggy \(program hash [0-9a-f]+\), not \S+: npx irqsim replay abba \S+ --variant buggy$/);
+      expect(r.err).to.not.include('--continue');
+    }
+    // a hash no program of the catalog has: no owner to name
+    const orphan = encodeSchedule({ ...decodeSchedule(sched), hash: 'deadbeef' });
+    const r = cli(['replay', 'abba', orphan, '--variant', 'buggy']);
+    expect(r.code).to.equal(2);
+    expect(r.err).to.match(/recorded for program hash deadbeef/).and.not.match(/belongs to/);
   });
 
   it('one lock name everywhere: the log names a lock by the class the report uses', function () {

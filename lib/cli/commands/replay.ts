@@ -4,7 +4,9 @@
  * the report first, the engine's event log only with --events (lock lines name locks as the
  * report does: by lockdep class), and ends with `reproduced <fingerprint>` or what differs.
  */
-import { decodeSchedule, engineOptions, replay, type ReplayResult } from '../../../scheduler';
+import { InputError, decodeSchedule, engineOptions, programHash, replay, type ReplayResult } from '../../../scheduler';
+import { applyParams } from '../../scenario/params';
+import { allScenarios } from '../../scenario/registry';
 import type { Params, ScenarioDef, VariantDef } from '../../scenario/define';
 import { replayCommand, replaySupervised, variantHuntOptions } from '../../scenario/hunt';
 import { scenarioProgram } from '../../scenario/define';
@@ -21,8 +23,43 @@ import { machineOf, type CliOptions } from '../options';
 
 type Replayed = Pick<ReplayResult, 'findings' | 'ran' | 'divergedAt' | 'events' | 'metrics' | 'endReason'>;
 
+/**
+ * A strict replay refused for a program hash of another program: when a scenario and variant
+ * of the catalog (with the same --param and options) has that hash, the error names it and its
+ * replay command, instead of advising --continue (which would run another program).
+ */
+export function ownerOfSchedule(e: unknown, o: CliOptions, schedule: string, self: string): never {
+  const m = e instanceof Error ? /schedule was recorded for program hash ([0-9a-f]+)/.exec(e.message) : null;
+  if (!m) throw e;
+  for (const d of allScenarios()) {
+    for (const v of d.variants) {
+      if (`${d.id}/${v.name}` === self) continue;
+      let h: string;
+      try {
+        h = programHash(scenarioProgram(d, v.name, applyParams(d, o.params), machineOf(o)), engineOptions(variantHuntOptions(d, v, o.hunt)));
+      } catch {
+        continue; // this scenario does not take these parameters
+      }
+      if (h === m[1]) {
+        const cmd = replayCommand(d, v.name, applyParams(d, o.params), schedule, machineOf(o));
+        throw new InputError(`this schedule belongs to ${d.id}/${v.name} (program hash ${m[1]}), not ${self}: ${cmd}`);
+      }
+    }
+  }
+  throw e;
+}
+
 export function cmdReplay(o: CliOptions, io: Io): number | Promise<number> {
   const { def, params, v, schedule } = scheduleArgs(o, 'replay');
+  try {
+    const r = replayCmd(o, io, def, params, v, schedule);
+    return r instanceof Promise ? r.catch((e) => ownerOfSchedule(e, o, schedule, `${def.id}/${v.name}`)) : r;
+  } catch (e) {
+    return ownerOfSchedule(e, o, schedule, `${def.id}/${v.name}`);
+  }
+}
+
+function replayCmd(o: CliOptions, io: Io, def: ScenarioDef, params: Params, v: VariantDef, schedule: string): number | Promise<number> {
   const mode = o.continueReplay ? 'continue' : 'strict';
   // The variant's engine options (a declared timed window) shape the path, as in its hunt.
   const opts = variantHuntOptions(def, v, o.hunt);
