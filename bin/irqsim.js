@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // The irqsim command. It runs the compiled JavaScript in dist/ (npm run build; `prepare` runs it
 // on npm ci and npm pack), and loads user scenario files (TypeScript) through the sucrase loader.
-// --help, --version and a missing or unknown command are answered from lib/cli/usage alone,
+// --help, --version and a missing or unknown command are answered from lib/cli/usage (and
+// lib/cli/suggest for "did you mean") alone,
 // before the model loads. In a source checkout whose dist/ is missing or older than the sources,
 // it runs the TypeScript sources through the same loader (and says so on stderr).
 'use strict';
@@ -37,11 +38,14 @@ function answerQuickly(args) {
   const help = args.includes('--help') || args.includes('-h');
   if (!help && first !== undefined && (first.startsWith('-') || usage.COMMANDS.includes(first))) return null;
   if (help) {
-    process.stdout.write(`${usage.USAGE}\n`);
+    process.stdout.write(`${usage.helpFor(first)}\n`);
     return 0;
   }
   // Same words as lib/cli/main.ts.
   if (first === undefined) process.stderr.write('irqsim: no command given: expected list, run, hunt, replay, shrink, merge or report (irqsim --help shows the usage)\n');
-  else process.stderr.write(`irqsim: unknown command "${first}": expected ${usage.COMMANDS.slice(0, -1).join(', ')} or ${usage.COMMANDS[usage.COMMANDS.length - 1]}\n`);
+  else {
+    const { suggestion } = require(path.join(root.dir, 'lib', 'cli', 'suggest'));
+    process.stderr.write(`irqsim: unknown command "${first}": expected ${usage.COMMANDS.slice(0, -1).join(', ')} or ${usage.COMMANDS[usage.COMMANDS.length - 1]}${suggestion(first, usage.COMMANDS)}\n`);
+  }
   return 2;
 }

@@ -19,8 +19,10 @@ import { cmdMerge } from './commands/merge';
 import { cmdReplay } from './commands/replay';
 import { cmdReport } from './commands/report';
 import { cmdShrink } from './commands/shrink';
-import { parseCli, type CliOptions } from './options';
-import { USAGE } from './usage';
+import { checkApplies, parseCli } from './options';
+import { suggestion } from './suggest';
+import { COMMANDS, helpFor } from './usage';
+import { packageVersion } from './version';
 
 export type { Io } from './command';
 
@@ -68,7 +70,11 @@ function command(argv: string[], io: Io, setDebug: (d: boolean) => void): number
     const o = parseCli(argv);
     setDebug(o.debug);
     if (o.help) {
-      io.out(USAGE);
+      io.out(helpFor(o.command || undefined));
+      return 0;
+    }
+    if (o.version) {
+      io.out(packageVersion());
       return 0;
     }
     if (o.html !== undefined && o.command !== 'report') throw new InputError('--html belongs to irqsim report <results.json> --html <out.html>');
@@ -91,25 +97,7 @@ function command(argv: string[], io: Io, setDebug: (d: boolean) => void): number
       case 'merge':
         return cmdMerge(o, io);
       default:
-        throw new InputError(`unknown command "${o.command}": expected list, run, hunt, replay, shrink, merge or report`);
+        throw new InputError(`unknown command "${o.command}": expected list, run, hunt, replay, shrink, merge or report${suggestion(o.command, COMMANDS)}`);
     }
   }
-}
-
-/** The options each command reads (besides --debug and --help); any other is refused, not silently ignored. */
-const REPLAY_OPTIONS = ['variant', 'param', 'kernel', 'lockdep', 'json', 'mode', 'window', 'horizon', 'max-steps'];
-const APPLIES: Record<string, string[]> = {
-  list: ['json'],
-  report: ['html'],
-  merge: ['out', 'json'],
-  replay: [...REPLAY_OPTIONS, 'continue', 'trace', 'yield-timeout'],
-  shrink: REPLAY_OPTIONS,
-};
-
-function checkApplies(o: CliOptions): void {
-  const ok = APPLIES[o.command];
-  const bad = ok ? o.given.find((k) => k !== 'debug' && !ok.includes(k)) : o.given.includes('continue') && (o.command === 'hunt' || o.command === 'run') ? 'continue' : undefined;
-  if (bad === undefined) return;
-  const takes = ok ? (ok.length ? `it takes ${ok.map((k) => `--${k}`).join(', ')}` : 'it takes no options') : '--continue belongs to irqsim replay';
-  throw new InputError(`--${bad} does not apply to irqsim ${o.command}: ${takes}`);
 }

@@ -12,6 +12,8 @@ import type { HuntRequest } from '../report/json';
 import { envHuntOverrides } from '../scenario/env';
 import { checkKernel } from '../scenario/params';
 import { DEFAULT_YIELD_TIMEOUT } from '../../scheduler/watchdog';
+import { suggestion } from './suggest';
+import { COMMANDS, COMMAND_OPTIONS, GLOBAL_OPTIONS, type Command } from './usage';
 
 const SPEC = {
   variant: { type: 'string' },
@@ -47,8 +49,13 @@ const SPEC = {
   trace: { type: 'string' },
   html: { type: 'string' },
   'yield-timeout': { type: 'string' },
+  events: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean' },
 } as const;
+
+/** Every option the parser accepts (without the dashes). */
+export const OPTION_NAMES: readonly string[] = Object.keys(SPEC);
 
 const NOT_YET: Record<string, string> = {};
 
@@ -86,6 +93,10 @@ export interface CliOptions {
   given: string[];
   /** --help: the usage on stdout. */
   help: boolean;
+  /** --version: the package version on stdout. */
+  version: boolean;
+  /** replay --events all|locks|tail=N: which engine event lines follow the report (none by default). */
+  events?: EventsChoice;
   /**
    * --yield-timeout <seconds> (default 10, or IRQSIM_YIELD_TIMEOUT): a scenario thread that
    * runs longer without yielding is stopped and reported as a scenario_error. Above 0, hunt,
@@ -93,6 +104,16 @@ export interface CliOptions {
    * everything in this thread (synchronously).
    */
   yieldTimeout: number;
+}
+
+/** replay --events: every line, the lock lines (and findings), or the last n lines. */
+export type EventsChoice = { kind: 'all' } | { kind: 'locks' } | { kind: 'tail'; n: number };
+
+export function parseEvents(s: string): EventsChoice {
+  if (s === 'all' || s === 'locks') return { kind: s };
+  const m = /^tail=(\d+)$/.exec(s);
+  if (m && Number(m[1]) > 0) return { kind: 'tail', n: Number(m[1]) };
+  throw new InputError(`bad --events "${s}": expected all, locks or tail=N (N > 0)`);
 }
 
 /** The largest --yield-timeout (a day): beyond it, say 0 for no limit. */
@@ -132,6 +153,11 @@ export function parseCli(argv: string[]): CliOptions {
     if (missing) throw new InputError(`${missing[1]} needs a value`);
     const noArg = /^Option '(--[\w-]+)' does not take an argument/.exec(msg);
     if (noArg) throw new InputError(`${noArg[1]} takes no value`);
+    const unknown = /^Unknown option '(-{1,2}[^']*)'/.exec(msg);
+    if (unknown) {
+      const typed = unknown[1].replace(/=.*$/, '');
+      throw new InputError(`unknown option '${unknown[1]}'${suggestion(typed, OPTION_NAMES.map((k) => `--${k}`))}`);
+    }
     throw new InputError(msg.replace(/^Unknown option/, 'unknown option').replace(/\. To specify a positional argument.*$/, ''));
   }
   const v = parsed.values as Record<string, string | boolean | string[] | undefined>;
@@ -198,6 +224,8 @@ export function parseCli(argv: string[]): CliOptions {
     ...(typeof v.trace === 'string' ? { trace: v.trace } : {}),
     given: Object.keys(v).filter((k) => v[k] !== undefined),
     help: v.help === true,
+    version: v.version === true,
+    ...(typeof v.events === 'string' ? { events: parseEvents(v.events) } : {}),
     yieldTimeout,
   };
 }
@@ -248,4 +276,31 @@ export function machineOf(o: CliOptions): Partial<MachineOptions> {
  */
 export function huntRequestOf(o: CliOptions): HuntRequest {
   return { hunt: o.hunt, all: o.all, confirm: o.confirm, ...(o.shrink ? {} : { shrink: false }), checkDeterminism: o.checkDeterminism, machine: machineOf(o) };
+}
+
+/**
+ * Options a command handles itself with a more specific error than checkApplies gives (run's
+ * hunt-only options; --trace on hunt; --html anywhere but report).
+ */
+const OWN_ERRORS: Partial<Record<Command, readonly string[]>> = {
+  run: ['workers', 'shard', 'shard-count', 'out', 'resume', 'portfolio'],
+  hunt: ['trace'],
+};
+
+/** Whether `command` reads option `name` (COMMAND_OPTIONS in lib/cli/usage.ts, plus --debug/--help/--version). */
+export function appliesTo(command: Command, name: string): boolean {
+  return (GLOBAL_OPTIONS as readonly string[]).includes(name) || COMMAND_OPTIONS[command].includes(name);
+}
+
+/** Refuses, with one line, an option the command does not read: never silently ignored. */
+export function checkApplies(o: CliOptions): void {
+  if (!(COMMANDS as readonly string[]).includes(o.command)) return;
+  const c = o.command as Command;
+  const bad = o.given.find((k) => !appliesTo(c, k) && !(OWN_ERRORS[c] ?? []).includes(k) && k !== 'html');
+  if (bad === undefined) return;
+  const own = COMMAND_OPTIONS[c];
+  const owners = COMMANDS.filter((x) => COMMAND_OPTIONS[x].includes(bad));
+  // hunt's and run's lists are long: say where the option belongs instead
+  const takes = c !== 'hunt' && c !== 'run' ? `it takes ${own.map((k) => `--${k}`).join(', ')}` : `--${bad} belongs to irqsim ${owners.join(', ')} (irqsim ${c} --help lists its options)`;
+  throw new InputError(`--${bad} does not apply to irqsim ${c}: ${takes}`);
 }

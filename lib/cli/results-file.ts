@@ -6,7 +6,7 @@
 import { readFileSync } from 'fs';
 import { InputError } from '../../scheduler';
 import type { ClaimJson } from '../scenario/claims';
-import type { RunJson } from '../report/json';
+import { JSON_VERSION, type RunJson } from '../report/json';
 import { writeAtomic } from '../report/write-atomic';
 
 export interface ScenarioOutput {
@@ -17,10 +17,11 @@ export interface ScenarioOutput {
   claims?: ClaimJson[];
 }
 
-export type ResultsDoc = ScenarioOutput | { scenarios: ScenarioOutput[] };
+export type ResultsDoc = { version: number } & (ScenarioOutput | { scenarios: ScenarioOutput[] });
 
+/** One scenario prints its object, several `{scenarios: [...]}`; both carry the JSON format version. */
 export function docOf(outputs: ScenarioOutput[]): ResultsDoc {
-  return outputs.length === 1 ? outputs[0] : { scenarios: outputs };
+  return outputs.length === 1 ? { version: JSON_VERSION, ...outputs[0] } : { version: JSON_VERSION, scenarios: outputs };
 }
 
 /** A results file's scenarios (either JSON shape); a one-line error for anything else. */
@@ -42,7 +43,8 @@ export function readResults(file: string, what = 'a results file (the output of 
     const ok = s && typeof s === 'object' && (s as ScenarioOutput).scenario && typeof (s as ScenarioOutput).scenario.id === 'string' && Array.isArray((s as ScenarioOutput).runs);
     if (!ok) throw new InputError(`${file} is not ${what}`);
   }
-  return list as ScenarioOutput[];
+  // the document's version is not part of a scenario's output
+  return (list as (ScenarioOutput & { version?: unknown })[]).map(({ version: _v, ...x }) => x);
 }
 
 /**

@@ -9,6 +9,14 @@ import type { ContextState } from '../kernel/show-state';
 import type { TimelineJson } from './timeline';
 import type { RunOptionsJson } from './run-options';
 
+/**
+ * The version of the JSON irqsim prints (docs/contract.md "JSON"): the top-level `version` of
+ * every document (list, hunt, run, replay, shrink, merge, results files). It goes up when a field
+ * changes meaning or goes away, not when one is added. 2: this field appears; list prints
+ * `{version, scenarios}`; `options` holds only what was asked, `runs[].options` what ran.
+ */
+export const JSON_VERSION = 2;
+
 export interface FindingJson {
   kind: string;
   subkind?: string;

@@ -24,6 +24,7 @@ import { stuckSchedule, yieldTimeoutFinding } from '../../scheduler/watchdog';
 import { scenarioSource } from './source';
 import type { MachineOptions } from '../kernel/machine';
 import { findingJson, type HuntRequest, type HuntState, type RunJson } from '../report/json';
+import { runOptionsJson } from '../report/run-options';
 import { scenarioProgram, type Params, type ScenarioDef, type VariantDef } from './define';
 import { decided, hasExpectation, judge } from './verdict';
 
@@ -310,6 +311,8 @@ function judgeRun(def: ScenarioDef, v: VariantDef, params: Params, o: VariantHun
     ...(h.search ? { search: h.search } : {}),
     ...(h.dpor ? { dpor: h.dpor } : {}),
     ...(why ? { why } : {}),
+    // what this variant actually ran with (the declared defaults merged with the command line)
+    options: runOptionsJson(opts, h),
     ...(p?.state ? { state: p.state } : {}),
   };
 }

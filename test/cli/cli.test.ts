@@ -19,7 +19,9 @@ describe('irqsim command line', () => {
   it('list --json gives every scenario with its variants and expectations', () => {
     const r = cli('list', '--json');
     expect(r.code).to.equal(0);
-    const list = JSON.parse(r.out);
+    const doc = JSON.parse(r.out);
+    expect(doc.version).to.equal(2);
+    const list = doc.scenarios;
     const ids = list.map((s: { id: string }) => s.id);
     expect(ids).to.include.members(['abba', 'irq-self-deadlock', 'sleep-in-atomic', 'ipi-irqs-off']);
     for (const s of list) {

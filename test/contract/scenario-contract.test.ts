@@ -21,7 +21,7 @@ describe('scenario contract (irqsim list --json, irqsim hunt all --json)', funct
   it('every listed scenario is hunted and every run keeps its expectation', async () => {
     const listed = await cli(['list', '--json']);
     expect(listed.code, listed.err).to.equal(0);
-    const list = JSON.parse(listed.out) as ListedScenario[];
+    const list = (JSON.parse(listed.out) as { scenarios: ListedScenario[] }).scenarios;
     const hunt = await cli(['hunt', 'all', '--json']);
     const lines = hunt.out.trim().split('\n');
     expect(lines, 'stdout is one JSON object').to.have.length(1);

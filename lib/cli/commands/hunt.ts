@@ -9,21 +9,22 @@ import { scenarioProgram, type Params, type Perturbation, type ScenarioDef, type
 import { huntVariant, huntVariantAsync, partialRun, variantHuntOptions, type HuntState, type RunJson, type VariantHuntOptions } from '../../scenario/hunt';
 import { claimHunter } from '../../scenario/hunt-scenario';
 import { applyParams } from '../../scenario/params';
-import { allScenarios, findScenario } from '../../scenario/registry';
+import { allScenarios } from '../../scenario/registry';
 import { huntText } from '../../report/text';
-import { exitCode, kindsOf, perturbationOf, variantsOf, type Io } from '../command';
+import { exitCode, kindsOf, perturbationOf, scenarioArg, variantsOf, type Io } from '../command';
 import { huntRequestOf, machineOf, type CliOptions } from '../options';
-import { progressBar, wantProgressBar } from '../progress';
+import { progressBar, resultLine, wantProgressBar } from '../progress';
 import { checkWritable } from '../../report/write-atomic';
 import { ResultsWriter, docOf, readResults, type ScenarioOutput } from '../results-file';
 import { cmdRunTrace } from './trace';
 
-/** The `options` object of the JSON output (CONTRACT.md), the same for every way of running a hunt. */
-function optionsJson(o: CliOptions, def: ScenarioDef, params: Params, pert: Perturbation | null): Record<string, unknown> {
+/**
+ * The scenario's `options` object of the JSON output (docs/contract.md): what the command line
+ * asked, and nothing it did not (no filled-in defaults: a variant may declare its own strategy
+ * and budget; what each ran is `runs[].options`). --resume and merge compare it whole.
+ */
+function optionsJson(o: CliOptions, params: Params, pert: Perturbation | null): Record<string, unknown> {
   return {
-    seed: o.hunt.seed ?? 0,
-    strategy: o.hunt.portfolio ? 'portfolio' : (o.hunt.strategy ?? 'random'),
-    iterations: o.hunt.iterations ?? def.options?.iterations ?? 1000,
     ...o.hunt,
     params,
     ...(pert ? { perturbation: pert.name } : {}),
@@ -63,7 +64,7 @@ export function cmdHunt(o: CliOptions, io: Io, single: boolean): number | Promis
   } else if (o.trace !== undefined) {
     throw new InputError('--trace writes one run: use it with irqsim run, or replay a finding with irqsim replay <scenario> <schedule> --trace <out.json>');
   }
-  const defs = target === 'all' && !single ? allScenarios() : [findScenario(target)];
+  const defs = target === 'all' && !single ? allScenarios() : [scenarioArg(target)];
   if (target === 'all' && o.params.length) throw new InputError('--param needs a single scenario');
   if (target === 'all' && o.perturb !== undefined) throw new InputError('--perturb needs a single scenario');
   if (single && o.trace !== undefined) return cmdRunTrace(o, io, defs[0]);
@@ -79,7 +80,7 @@ export function cmdHunt(o: CliOptions, io: Io, single: boolean): number | Promis
     const program = scenarioProgram(def, def.variants[0].name, params, machineOf(o));
     const out: ScenarioOutput = {
       scenario: { id: def.id, name: def.name, file: def.file, hash: programHash(program, o.hunt) },
-      options: optionsJson(o, def, params, pert),
+      options: optionsJson(o, params, pert),
       runs: [],
     };
     outputs.push(out);
@@ -102,7 +103,7 @@ export function cmdHunt(o: CliOptions, io: Io, single: boolean): number | Promis
       tasks.push({ out, def, v, params, vo });
     }
   }
-  const bar = progressBar(wantProgressBar(o.json));
+  const bar = io.progress ?? progressBar(wantProgressBar(o.json));
   let current: { task: Task; state: HuntState | null } | null = null;
   const writer = o.out === undefined ? null : new ResultsWriter(o.out, () => docOf(outputs.map((x) => (current && current.task.out === x && current.state ? { ...x, runs: [...x.runs, partialRun(current.task.def, current.task.v, current.task.params, current.state, current.task.vo.machine)] } : x))));
   const finish = (): number => {
@@ -133,6 +134,8 @@ export function cmdHunt(o: CliOptions, io: Io, single: boolean): number | Promis
       };
       const r = (o.workers > 1 && !single) || o.yieldTimeout > 0 ? huntVariantAsync(t.def, t.v, t.params, vo) : huntVariant(t.def, t.v, t.params, vo);
       const done = (x: RunJson) => {
+        // the variant's result line stays on screen as it finishes (the full report comes at the end)
+        bar.result(resultLine(t.def.id, x));
         bar.stop();
         t.out.runs.push(x);
         current = null;

@@ -1,21 +1,65 @@
 /**
  * irqsim replay <scenario> <schedule>: the schedule run again (strict, or --continue past where
- * it leaves the program), supervised like the hunt that found it, optionally traced.
+ * it leaves the program), supervised like the hunt that found it, optionally traced. It prints
+ * the report first, the engine's event log only with --events (lock lines name locks as the
+ * report does: by lockdep class), and ends with `reproduced <fingerprint>` or what differs.
  */
-import { engineOptions, replay, type ReplayResult } from '../../../scheduler';
+import { InputError, decodeSchedule, engineOptions, programHash, replay, type ReplayResult } from '../../../scheduler';
+import { applyParams } from '../../scenario/params';
+import { allScenarios } from '../../scenario/registry';
 import type { Params, ScenarioDef, VariantDef } from '../../scenario/define';
 import { replayCommand, replaySupervised, variantHuntOptions } from '../../scenario/hunt';
 import { scenarioProgram } from '../../scenario/define';
 import { judge } from '../../scenario/verdict';
-import { findingJson } from '../../report/json';
-import { replayText } from '../../report/text';
+import { MACHINE_OBSERVER } from '../../kernel/hooks';
+import type { Lock } from '../../kernel/lock';
+import type { Machine, MachineOptions } from '../../kernel/machine';
+import { JSON_VERSION, findingJson } from '../../report/json';
+import { replayOutcome, replayText, selectEvents, type LockNames } from '../../report/text';
 import { traceRun } from '../../scenario/trace-run';
 import { writeAtomic } from '../../report/write-atomic';
 import { exitCode, scheduleArgs, type Io } from '../command';
 import { machineOf, type CliOptions } from '../options';
 
+type Replayed = Pick<ReplayResult, 'findings' | 'ran' | 'divergedAt' | 'events' | 'metrics' | 'endReason'>;
+
+/**
+ * A strict replay refused for a program hash of another program: when a scenario and variant
+ * of the catalog (with the same --param and options) has that hash, the error names it and its
+ * replay command, instead of advising --continue (which would run another program).
+ */
+export function ownerOfSchedule(e: unknown, o: CliOptions, schedule: string, self: string): never {
+  const m = e instanceof Error ? /schedule was recorded for program hash ([0-9a-f]+)/.exec(e.message) : null;
+  if (!m) throw e;
+  for (const d of allScenarios()) {
+    for (const v of d.variants) {
+      if (`${d.id}/${v.name}` === self) continue;
+      let h: string;
+      try {
+        h = programHash(scenarioProgram(d, v.name, applyParams(d, o.params), machineOf(o)), engineOptions(variantHuntOptions(d, v, o.hunt)));
+      } catch {
+        continue; // this scenario does not take these parameters
+      }
+      if (h === m[1]) {
+        const cmd = replayCommand(d, v.name, applyParams(d, o.params), schedule, machineOf(o));
+        throw new InputError(`this schedule belongs to ${d.id}/${v.name} (program hash ${m[1]}), not ${self}: ${cmd}`);
+      }
+    }
+  }
+  throw e;
+}
+
 export function cmdReplay(o: CliOptions, io: Io): number | Promise<number> {
   const { def, params, v, schedule } = scheduleArgs(o, 'replay');
+  try {
+    const r = replayCmd(o, io, def, params, v, schedule);
+    return r instanceof Promise ? r.catch((e) => ownerOfSchedule(e, o, schedule, `${def.id}/${v.name}`)) : r;
+  } catch (e) {
+    return ownerOfSchedule(e, o, schedule, `${def.id}/${v.name}`);
+  }
+}
+
+function replayCmd(o: CliOptions, io: Io, def: ScenarioDef, params: Params, v: VariantDef, schedule: string): number | Promise<number> {
   const mode = o.continueReplay ? 'continue' : 'strict';
   // The variant's engine options (a declared timed window) shape the path, as in its hunt.
   const opts = variantHuntOptions(def, v, o.hunt);
@@ -35,11 +79,47 @@ export function cmdReplay(o: CliOptions, io: Io): number | Promise<number> {
   return printReplay(o, io, def, v, params, schedule, r);
 }
 
-function printReplay(o: CliOptions, io: Io, def: ScenarioDef, v: VariantDef, params: Params, schedule: string, r: Pick<ReplayResult, 'findings' | 'ran' | 'divergedAt' | 'events'>): number {
+/**
+ * The lock names of a run, engine resource name -> lockdep class: the same schedule replayed
+ * once more in this thread with an observer on the machine (it only observes: the path and the
+ * hash are unchanged). `ran` is what the first replay actually ran, so this one is strict.
+ */
+export function lockNamesOf(def: ScenarioDef, v: VariantDef, params: Params, ran: string, machine: Partial<MachineOptions>, opts: Parameters<typeof engineOptions>[0]): LockNames {
+  const names: LockNames = new Map();
+  const note = (_cur: unknown, lock: Lock) => {
+    if (!names.has(lock.name)) names.set(lock.name, lock.lockClass);
+  };
+  const observed = { ...machine, [MACHINE_OBSERVER]: (m: Machine) => m.addHooks({ lockAcquire: note, lockAcquired: note, lockRelease: note }) };
+  replay(scenarioProgram(def, v.name, params, observed), ran, { ...engineOptions(opts), mode: 'strict', instrument: false });
+  return names;
+}
+
+function printReplay(o: CliOptions, io: Io, def: ScenarioDef, v: VariantDef, params: Params, schedule: string, r: Replayed): number {
   const findings = r.findings.map((f) => findingJson({ ...f, iteration: 0, schedule: r.ran, runs: 1, totalCount: f.count }, replayCommand(def, v.name, params, r.ran, machineOf(o))));
   const unexpected = judge(v.expect, r.findings.map((f) => f.kind), {}).unexpected;
+  const outcome = replayOutcome(decodeSchedule(schedule).steps, r);
+  let events: string[] | null = null;
+  if (o.events !== undefined && r.events) {
+    // a thread stopped by the watchdog leaves no log (r.events is null): nothing to name then
+    const names = lockNamesOf(def, v, params, r.ran, machineOf(o), { ...variantHuntOptions(def, v, o.hunt) });
+    events = selectEvents(r.events, o.events, names);
+  }
   if (o.json) {
-    io.out(JSON.stringify({ scenario: { id: def.id, name: def.name, file: def.file }, variant: v.name, schedule: r.ran, divergedAt: r.divergedAt, events: r.events, findings, ...(o.trace ? { trace: o.trace } : {}) }));
-  } else for (const line of replayText(`${def.id}/${v.name}`, schedule, r.divergedAt, r.events, findings)) io.out(line);
+    io.out(
+      JSON.stringify({
+        version: JSON_VERSION,
+        scenario: { id: def.id, name: def.name, file: def.file },
+        variant: v.name,
+        schedule: r.ran,
+        divergedAt: r.divergedAt,
+        steps: r.metrics.steps,
+        findings,
+        reproduced: outcome.reproduced,
+        ...(outcome.differs ? { differs: outcome.differs } : {}),
+        ...(events ? { events } : {}),
+        ...(o.trace ? { trace: o.trace } : {}),
+      }),
+    );
+  } else for (const line of replayText(`${def.id}/${v.name}`, schedule, r.divergedAt, findings, outcome, events)) io.out(line);
   return exitCode(unexpected.length === 0, r.findings.map((f) => f.kind));
 }

@@ -5,6 +5,7 @@ import { replayCommand, variantHuntOptions } from '../../scenario/hunt';
 import { shrinkText } from '../../report/text';
 import { scheduleArgs, type Io } from '../command';
 import { machineOf, type CliOptions } from '../options';
+import { JSON_VERSION } from '../../report/json';
 
 export function cmdShrink(o: CliOptions, io: Io): number {
   const { def, params, v, schedule } = scheduleArgs(o, 'shrink');
@@ -16,7 +17,7 @@ export function cmdShrink(o: CliOptions, io: Io): number {
   if (f === undefined) throw new InputError('the schedule gives no finding: there is nothing to keep while shrinking');
   const s = shrinkSchedule(program, schedule, f.fingerprint, eopts);
   const replayCmd = replayCommand(def, v.name, params, s.schedule, machineOf(o));
-  if (o.json) io.out(JSON.stringify({ scenario: { id: def.id, name: def.name, file: def.file }, variant: v.name, fingerprint: f.fingerprint, schedule, shrunk: s.schedule, deviations: { before: s.before, after: s.after }, runs: s.runs, replay: replayCmd }));
+  if (o.json) io.out(JSON.stringify({ version: JSON_VERSION, scenario: { id: def.id, name: def.name, file: def.file }, variant: v.name, fingerprint: f.fingerprint, schedule, shrunk: s.schedule, deviations: { before: s.before, after: s.after }, runs: s.runs, replay: replayCmd }));
   else for (const line of shrinkText(f.headline, s, replayCmd)) io.out(line);
   return 0;
 }
