@@ -32,6 +32,8 @@ import { scenarioProgram, type ScenarioDef } from '../lib/scenario/define';
 import abba from '../scenarios/abba';
 
 const QUICK = process.argv.includes('--quick');
+/** `--only b`: figure (b) alone (the engine's step rate against the minimal loop), for engine work. */
+const ONLY = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : null;
 const SCALE = QUICK ? 10 : 1;
 const SEED = 1;
 const RUNS = 5;
@@ -427,12 +429,47 @@ function revision(): string {
   }
 }
 
+/** (b): the engine against the minimal loop on toys.contention, runs interleaved. */
+function figureB(): { b: Record<string, Sample>; bPer: number } {
+  const bPer = Math.ceil(B_CYCLES / B_THREADS);
+  const bWarmPer = Math.ceil(bPer / 10);
+  const bProg = contention(B_THREADS, B_CAP, bPer);
+  const bWarm = contention(B_THREADS, B_CAP, bWarmPer);
+  const b = measure([
+    { key: 'base', warm: () => baselineContention(B_THREADS, B_CAP, bWarmPer), full: () => baselineContention(B_THREADS, B_CAP, bPer) },
+    {
+      key: 'baseDeleg',
+      warm: () => baselineContention(B_THREADS, B_CAP, bWarmPer, cycleThreadDelegating),
+      full: () => baselineContention(B_THREADS, B_CAP, bPer, cycleThreadDelegating),
+    },
+    { key: 'off', warm: () => engineRun(bWarm, false), full: () => engineRun(bProg, false) },
+    ...(ONLY === 'b' && !process.argv.includes('--on') ? [] : [{ key: 'on', warm: () => engineRun(bWarm, true), full: () => engineRun(bProg, true) }]),
+  ]);
+  return { b, bPer };
+}
+
+/** (b) alone (`--only b`): the table row and the detail lines. */
+function printB(b: Record<string, Sample>, bPer: number): void {
+  const ms = (x: Sample): string => `${(x.secs * 1e3).toFixed(0)} ms`;
+  console.log(`(b) contention(${B_THREADS}, ${B_CAP}, ${bPer}): engine OFF ${si(rate(b.off))} steps/s (${ms(b.off)}), ${b.on ? `ON ${si(rate(b.on))}, ` : ''}` +
+    `baseline ${si(rate(b.base))} (${ms(b.base)}), baseline with yield* helpers ${si(rate(b.baseDeleg))}`);
+  console.log(`    OFF/baseline ${ratio(rate(b.off), rate(b.base))}, OFF/yield*-baseline ${ratio(rate(b.off), rate(b.baseDeleg))}; ` +
+    `same work: ${b.off.units === b.base.units && b.off.info.endTime === b.base.info.endTime ? 'yes' : 'NO'}`);
+}
+
 function main(): void {
   const started = process.hrtime.bigint();
   console.log(
     `irqsim engine bench${QUICK ? ' --quick (workloads / 10)' : ''}: node ${process.version} ${process.arch}, ${cpus().length} cpu(s), ` +
       `revision ${revision()}; best of ${RUNS} interleaved runs after 1 warm-up${gc ? ', full gc before each' : ''}`,
   );
+
+  if (ONLY === 'b') {
+    const { b, bPer } = figureB();
+    printB(b, bPer);
+    console.log(`total ${seconds(started).toFixed(1)} s`);
+    return;
+  }
 
   // (a) ----------------------------------------------------------------------------------
   const aPer = A_EVENTS / A_THREADS;
@@ -447,20 +484,7 @@ function main(): void {
   ]);
 
   // (b) ----------------------------------------------------------------------------------
-  const bPer = Math.ceil(B_CYCLES / B_THREADS);
-  const bWarmPer = Math.ceil(bPer / 10);
-  const bProg = contention(B_THREADS, B_CAP, bPer);
-  const bWarm = contention(B_THREADS, B_CAP, bWarmPer);
-  const b = measure([
-    { key: 'base', warm: () => baselineContention(B_THREADS, B_CAP, bWarmPer), full: () => baselineContention(B_THREADS, B_CAP, bPer) },
-    {
-      key: 'baseDeleg',
-      warm: () => baselineContention(B_THREADS, B_CAP, bWarmPer, cycleThreadDelegating),
-      full: () => baselineContention(B_THREADS, B_CAP, bPer, cycleThreadDelegating),
-    },
-    { key: 'off', warm: () => engineRun(bWarm, false), full: () => engineRun(bProg, false) },
-    { key: 'on', warm: () => engineRun(bWarm, true), full: () => engineRun(bProg, true) },
-  ]);
+  const { b, bPer } = figureB();
 
   // (c) ----------------------------------------------------------------------------------
   const cProg = depth2(50);
