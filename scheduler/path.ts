@@ -86,7 +86,9 @@ export class Path<B extends Branch = Branch> {
   /** A copy of the packed deviations (a shared empty array when there are none). */
   packed(): Int32Array {
     if (this.len === 0) return NO_DEVIATIONS;
-    // An element loop beats TypedArray.prototype.slice for the short lists a run has.
+    // An element loop beats TypedArray.prototype.slice for the short lists most runs have; a
+    // long run (a timed run with a tie at every other step records ~10^6) wants the memcpy.
+    if (this.len > 256) return this.dev.slice(0, this.len);
     const out = new Int32Array(this.len);
     const d = this.dev;
     for (let i = 0; i < out.length; i++) out[i] = d[i];
