@@ -17,12 +17,12 @@
  * the first `cut` choice points, and `restrict(prefix)` makes a Dfs walk one subtree only.
  */
 import { FAULT, IRQ, JITTER, NONE, SCHED, type ChoiceView, type Strategy } from '../choice';
+import { Path, type Branch } from '../path';
 
-interface Point {
-  kind: number;
-  n: number;
+interface Point extends Branch {
   /** Candidate indices in exploration order: the default first, then the rest ascending. */
   order: Int32Array;
+  /** Position in `order` (not a candidate index). */
   pos: number;
   /** Cost of each alternative (by index): preemption for SCHED, delivery for IRQ. */
   cost: Uint8Array;
@@ -34,8 +34,8 @@ interface Point {
 
 export class Dfs implements Strategy {
   readonly name = 'dfs';
-  private stack: Point[] = [];
-  private depthNow = 0;
+  /** The choice points of the path being walked (path.ts's branch stack). */
+  private readonly path = new Path<Point>();
   private pre = 0;
   private irq = 0;
   private delays = 0;
@@ -87,7 +87,7 @@ export class Dfs implements Strategy {
   }
 
   begin(_seed: number, _expectedSteps: number): void {
-    this.depthNow = 0;
+    this.path.restart();
     this.pre = 0;
     this.irq = 0;
     this.delays = 0;
@@ -97,19 +97,16 @@ export class Dfs implements Strategy {
 
   choose(kind: number, ids: Int32Array, n: number, def: number, view: ChoiceView, _w: Float64Array | null): number {
     if (kind === JITTER || kind === FAULT) return def;
-    let p: Point;
-    if (this.depthNow < this.stack.length) {
-      p = this.stack[this.depthNow];
-      if (p.kind !== kind || p.n !== n) {
-        // The program is not deterministic under this prefix: drop the rest of the recorded path.
-        this.divergences++;
-        this.stack.length = this.depthNow;
-        p = this.newPoint(kind, ids, n, def, view);
-      }
-    } else {
-      p = this.newPoint(kind, ids, n, def, view);
+    const path = this.path;
+    let p = path.replayed();
+    if (p !== null && (p.kind !== kind || p.n !== n)) {
+      // The program is not deterministic under this prefix: drop the rest of the recorded path.
+      this.divergences++;
+      path.diverge();
+      p = null;
     }
-    this.depthNow++;
+    if (p === null) p = this.newPoint(kind, ids, n, def, view);
+    else path.next();
     const idx = p.order[p.pos];
     if (p.cost[idx]) {
       if (this.delaying) this.delays += p.cost[idx];
@@ -141,13 +138,13 @@ export class Dfs implements Strategy {
       }
     }
     const p: Point = { kind, n, order, pos: 0, cost, preBefore: this.pre, irqBefore: this.irq, delBefore: this.delays };
-    const at = this.stack.length;
+    const at = this.path.branches.length;
     if (at < this.fixed.length) {
       const want = this.fixed[at];
       if (want < 0 || want >= n) throw new Error(`DFS prefix does not fit the program: position ${want} at choice point ${at} of ${n} candidates`);
       p.pos = want;
     }
-    this.stack.push(p);
+    this.path.push(p);
     return p;
   }
 
@@ -160,21 +157,21 @@ export class Dfs implements Strategy {
 
   /** Backtrack: advance the deepest point that has an alternative within the bounds. */
   end(_steps: number): void {
-    this.stack.length = Math.min(this.stack.length, this.depthNow, this.cut);
-    if (this.cut !== Infinity) this.lastPrefix = this.stack.map((p) => p.pos);
-    const floor = this.fixed.length;
-    while (this.stack.length > floor) {
-      const p = this.stack[this.stack.length - 1];
-      p.pos++;
-      while (p.pos < p.n && !this.allowed(p, p.order[p.pos])) {
-        p.pos++;
-        this.cutByBound++;
-      }
-      if (p.pos < p.n) return;
-      this.stack.pop();
-    }
-    this.done = true;
+    const path = this.path;
+    path.settle(this.cut);
+    if (this.cut !== Infinity) this.lastPrefix = path.branches.map((p) => p.pos);
+    if (!path.backtrack(this.advance, this.fixed.length)) this.done = true;
   }
+
+  /** Move a point to its next alternative within the bounds; false when it has none. */
+  private readonly advance = (p: Point): boolean => {
+    p.pos++;
+    while (p.pos < p.n && !this.allowed(p, p.order[p.pos])) {
+      p.pos++;
+      this.cutByBound++;
+    }
+    return p.pos < p.n;
+  };
 
   exhausted(): boolean {
     return this.done;

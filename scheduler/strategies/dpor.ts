@@ -30,6 +30,7 @@
  * that declared its object (or with also()); model state outside sim.shared() is not checked.
  */
 import { FAULT, JITTER, PRUNE, SCHED, type ChoiceView, type Footprint, type StepObserver, type Strategy } from '../choice';
+import { Path, type Branch } from '../path';
 
 /** A footprint kept by the strategy (copied out of the engine's buffer). */
 export class Fp {
@@ -74,11 +75,8 @@ export function dependent(a: Fp, b: Fp): boolean {
   return false;
 }
 
-interface Node {
-  kind: number;
-  n: number;
+interface Node extends Branch {
   ids: Int32Array;
-  pos: number;
   /** Index of the event (step) this choice belongs to. */
   event: number;
   /** Branch choices (IRQ, WAKE): the default first, then the others in turn. */
@@ -127,8 +125,9 @@ export const DPOR_OFF: readonly string[] = [
 export class Dpor implements Strategy, StepObserver {
   readonly name = 'dpor';
   readonly observer: StepObserver = this;
-  private stack: Node[] = [];
-  private depthNow = 0;
+  /** The choice points of the path being walked (path.ts's branch stack). */
+  private readonly path = new Path<Node>();
+  private readonly stack: Node[] = this.path.branches;
   private done = false;
   /** Event index from which races are still to be analysed (the first event after the prefix). */
   private firstNew = 0;
@@ -166,7 +165,7 @@ export class Dpor implements Strategy, StepObserver {
   }
 
   begin(_seed: number, _expected: number): void {
-    this.depthNow = 0;
+    this.path.restart();
     this.proc.length = 0;
     this.fps.length = 0;
     this.enabler.length = 0;
@@ -187,15 +186,16 @@ export class Dpor implements Strategy, StepObserver {
       return def;
     }
     const ev = this.proc.length;
-    if (this.depthNow < this.stack.length) {
-      const p = this.stack[this.depthNow];
+    const path = this.path;
+    const p = path.replayed();
+    if (p !== null) {
       if (p.kind !== kind || p.n !== n || p.event !== ev || !sameIds(p.ids, ids, n)) {
         this.divergences++;
-        this.stack.length = this.depthNow;
-        view.reportNondeterminism?.(`choice ${this.depthNow} (step ${ev}) differs from the recorded path the replayed prefix took`);
+        path.diverge();
+        view.reportNondeterminism?.(`choice ${path.depth} (step ${ev}) differs from the recorded path the replayed prefix took`);
       } else {
-        this.depthNow++;
-        if (kind === SCHED) this.enterSched(p, this.depthNow - 1);
+        path.next();
+        if (kind === SCHED) this.enterSched(p, path.depth - 1);
         return p.pos;
       }
     }
@@ -214,9 +214,8 @@ export class Dpor implements Strategy, StepObserver {
       node.pos = pick;
       node.backtrack.add(ids[pick]);
     }
-    this.stack.push(node);
-    this.depthNow++;
-    if (kind === SCHED) this.enterSched(node, this.depthNow - 1);
+    path.push(node);
+    if (kind === SCHED) this.enterSched(node, path.depth - 1);
     return node.pos;
   }
 
@@ -282,36 +281,33 @@ export class Dpor implements Strategy, StepObserver {
 
   end(_steps: number): void {
     if (!this.pruned) this.traces++;
-    this.stack.length = Math.min(this.stack.length, this.depthNow);
+    this.path.settle();
     this.analyseRaces();
     // Backtrack: the deepest node with something left.
-    while (this.stack.length > 0) {
-      const at = this.stack.length - 1;
-      const p = this.stack[at];
-      if (p.kind === SCHED) {
-        const cur = p.ids[p.pos];
-        p.done.set(cur, p.acc ?? new Fp(true, [], []));
-        p.acc = null;
-        let next = -1;
-        for (let i = 0; i < p.n && next < 0; i++) {
-          const t = p.ids[i];
-          if (p.backtrack.has(t) && !p.done.has(t) && !p.sleep.has(t)) next = i;
-        }
-        if (next >= 0) {
-          p.pos = next;
-          this.firstNew = p.event;
-          return;
-        }
-      } else if (p.tried + 1 < p.n) {
-        p.tried++;
-        p.pos = (p.def + p.tried) % p.n;
-        this.firstNew = p.event;
-        return;
-      }
-      this.stack.pop();
-    }
+    if (this.path.backtrack(this.advance)) return;
     this.done = true;
   }
+
+  /** Move a node to its next branch; false when it has none left. */
+  private readonly advance = (p: Node): boolean => {
+    if (p.kind === SCHED) {
+      const cur = p.ids[p.pos];
+      p.done.set(cur, p.acc ?? new Fp(true, [], []));
+      p.acc = null;
+      let next = -1;
+      for (let i = 0; i < p.n && next < 0; i++) {
+        const t = p.ids[i];
+        if (p.backtrack.has(t) && !p.done.has(t) && !p.sleep.has(t)) next = i;
+      }
+      if (next < 0) return false;
+      p.pos = next;
+    } else if (p.tried + 1 < p.n) {
+      p.tried++;
+      p.pos = (p.def + p.tried) % p.n;
+    } else return false;
+    this.firstNew = p.event;
+    return true;
+  };
 
   /**
    * Races of the run just ended, for events from firstNew on (earlier ones were analysed when

@@ -13,7 +13,7 @@
  *    seeded random choices.
  */
 import { KIND_NAMES, type ChoiceView, type Strategy } from '../choice';
-import type { Deviation } from '../engine';
+import { Path, type Deviation } from '../path';
 import { InputError } from '../errors';
 import { deriveSeed } from '../rng';
 import { describeDeviation } from '../schedule';
@@ -23,11 +23,8 @@ export type ReplayMode = 'strict' | 'lenient' | 'continue';
 export const REPLAY_MODES: readonly ReplayMode[] = ['strict', 'lenient', 'continue'];
 
 export class ReplayStrategy implements Strategy {
-  /** Deviations sorted by step (stable, so each step's keep their recorded order). */
-  private readonly devs: readonly Deviation[];
-  private used: Uint8Array;
-  /** First deviation whose step has not passed yet. */
-  private pos = 0;
+  /** The schedule read back: keyed lookup of its deviations (path.ts). */
+  private readonly path: Path;
   mismatch: string | null = null;
   /** Step where a continue-mode replay left the recorded schedule, or -1. */
   divergedAt = -1;
@@ -41,13 +38,11 @@ export class ReplayStrategy implements Strategy {
     readonly name = 'replay',
   ) {
     if (!REPLAY_MODES.includes(mode)) throw new InputError(`unknown replay mode "${mode}": expected one of ${REPLAY_MODES.join(', ')}`);
-    this.devs = [...devs].sort((a, b) => a.step - b.step);
-    this.used = new Uint8Array(this.devs.length);
+    this.path = new Path().load(devs);
   }
 
   begin(seed: number, expectedSteps: number): void {
-    this.pos = 0;
-    this.used.fill(0);
+    this.path.rewind();
     this.applied = 0;
     this.mismatch = null;
     this.divergedAt = -1;
@@ -64,48 +59,38 @@ export class ReplayStrategy implements Strategy {
 
   private miss(i: number, why: string, step: number): void {
     if (this.mode === 'strict') {
-      if (this.mismatch === null) this.mismatch = `deviation #${i + 1} (${describeDeviation(this.devs[i])}) ${why}`;
+      if (this.mismatch === null) this.mismatch = `deviation #${i + 1} (${describeDeviation(this.path.wanted(i))}) ${why}`;
     } else if (this.mode === 'continue' && this.divergedAt < 0) {
       this.divergedAt = step;
     }
   }
 
-  /** Deviations of steps before `step` that were never applied do not fit. */
-  private passTo(step: number): void {
-    const devs = this.devs;
-    while (this.pos < devs.length && devs[this.pos].step < step) {
-      if (this.used[this.pos] === 0) this.miss(this.pos, 'was never reached as a choice point', step);
-      this.pos++;
-    }
-  }
-
   choose(kind: number, ids: Int32Array, n: number, def: number, view: ChoiceView, weights: Float64Array | null): number {
-    if (this.divergedAt < 0) this.passTo(view.step);
-    if (this.divergedAt >= 0) return this.fallback!.choose(kind, ids, n, def, view, weights);
-    const devs = this.devs;
-    for (let i = this.pos; i < devs.length && devs[i].step === view.step; i++) {
-      const d = devs[i];
-      if (this.used[i] !== 0 || d.kind !== kind || d.sub !== view.sub) continue;
-      this.used[i] = 1;
-      for (let k = 0; k < n; k++) {
-        if (ids[k] === d.id) {
-          this.applied++;
-          return k;
-        }
-      }
-      this.miss(i, `picks ${d.id}, which is not among the ${KIND_NAMES[kind]} candidates [${Array.from(ids.subarray(0, n)).join(', ')}] there`, view.step);
-      if (this.divergedAt >= 0) return this.fallback!.choose(kind, ids, n, def, view, weights);
-      break;
+    const path = this.path;
+    if (this.divergedAt < 0) {
+      // Deviations of steps before this one that were never applied do not fit.
+      for (let i; (i = path.skipPassed(view.step)) >= 0; ) this.miss(i, 'was never reached as a choice point', view.step);
     }
+    if (this.divergedAt >= 0) return this.fallback!.choose(kind, ids, n, def, view, weights);
+    const i = path.lookup(view.step, kind, view.sub);
+    if (i < 0) return def;
+    const want = path.wanted(i).id;
+    for (let k = 0; k < n; k++) {
+      if (ids[k] === want) {
+        this.applied++;
+        return k;
+      }
+    }
+    this.miss(i, `picks ${want}, which is not among the ${KIND_NAMES[kind]} candidates [${Array.from(ids.subarray(0, n)).join(', ')}] there`, view.step);
+    if (this.divergedAt >= 0) return this.fallback!.choose(kind, ids, n, def, view, weights);
     return def;
   }
 
   end(steps: number): void {
-    const devs = this.devs;
-    for (; this.pos < devs.length; this.pos++) {
-      if (this.used[this.pos] !== 0) continue;
-      const why = devs[this.pos].step >= steps ? `lies beyond the end of the run (${steps} steps)` : 'was never reached as a choice point';
-      this.miss(this.pos, why, steps);
+    const path = this.path;
+    for (let i; (i = path.skipPassed(Infinity)) >= 0; ) {
+      const why = path.wanted(i).step >= steps ? `lies beyond the end of the run (${steps} steps)` : 'was never reached as a choice point';
+      this.miss(i, why, steps);
     }
   }
 
