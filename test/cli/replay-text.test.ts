@@ -82,7 +82,7 @@ describe('cli: replay text, events, reproduced', function () {
     for (const argv of [['replay', 'abba', sched, '--variant', 'fixed'], ['replay', 'sleep-in-atomic', sched]]) {
       const r = cli(argv);
       expect(r.code).to.equal(2);
-      expect(r.err.trim()).to.match(/^irqsim: this schedule belongs to abba\/buggy \(program hash [0-9a-f]+\), not \S+: npx irqsim replay abba \S+ --variant buggy$/);
+      expect(r.err.trim()).to.match(/^irqsim: this schedule belongs to abba\/buggy with its default parameters \(\S*abba\.ts\), not \S+: replay it with npx irqsim replay abba \S+ --variant buggy$/);
       expect(r.err).to.not.include('--continue');
     }
     // a hash no program of the catalog has: no owner to name

@@ -77,6 +77,24 @@ describe('scenario registry', () => {
     }
   });
 
+  it('irqsim list shows the good files and names the broken one on stderr (exit 2)', () => {
+    writeFileSync(join(dir, 'abba.ts'), abbaSource());
+    writeFileSync(join(dir, 'throws.ts'), `throw new Error('boom at load');\n`);
+    const before = process.env.IRQSIM_SCENARIO_DIR;
+    process.env.IRQSIM_SCENARIO_DIR = dir;
+    const out: string[] = [];
+    const err: string[] = [];
+    try {
+      const code = main(['list', '--json'], { out: (x) => out.push(x), err: (x) => err.push(x) });
+      expect(code).to.equal(2);
+    } finally {
+      if (before === undefined) delete process.env.IRQSIM_SCENARIO_DIR;
+      else process.env.IRQSIM_SCENARIO_DIR = before;
+    }
+    expect(JSON.parse(out.join('')).scenarios.map((s: { id: string }) => s.id)).to.deep.equal(['abba']);
+    expect(err.join('\n')).to.match(/skipped .*throws\.ts: .*boom at load/);
+  });
+
   it('a second file declaring an id is an error naming both files', () => {
     writeFileSync(join(dir, 'a-first.ts'), abbaSource());
     writeFileSync(join(dir, 'b-hijack.ts'), abbaSource().replace("name: 'ABBA", "name: 'hijacked ABBA"));

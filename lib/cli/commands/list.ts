@@ -1,7 +1,7 @@
 /** irqsim list: every scenario with its variants, parameters, perturbations and claims. */
 import { InputError } from '../../../scheduler';
 import { describeClaim } from '../../scenario/claims';
-import { allScenarios } from '../../scenario/registry';
+import { scenarioCatalog } from '../../scenario/registry';
 import type { Io } from '../command';
 import type { CliOptions } from '../options';
 import { JSON_VERSION } from '../../report/json';
@@ -17,7 +17,10 @@ export function describePerturbation(p: Perturbation): string {
 
 export function cmdList(o: CliOptions, io: Io): number {
   if (o.positionals.length > 0) throw new InputError(`unexpected argument "${o.positionals[0]}": irqsim list takes none`);
-  const list = allScenarios().map((s) => ({
+  // A broken file is named on stderr; the others are listed (and a duplicate id is an error).
+  const { scenarios, broken } = scenarioCatalog();
+  for (const b of broken) io.err(`irqsim: skipped ${b.file}: ${b.message}`);
+  const list = scenarios.map((s) => ({
     id: s.id,
     name: s.name,
     file: s.file,
@@ -29,5 +32,5 @@ export function cmdList(o: CliOptions, io: Io): number {
   }));
   if (o.json) io.out(JSON.stringify({ version: JSON_VERSION, scenarios: list }));
   else for (const s of list) io.out(`${s.id.padEnd(8)} ${s.name}  [${s.variants.map((v) => v.name).join(', ')}]  ${s.file}`);
-  return 0;
+  return broken.length > 0 ? 2 : 0;
 }

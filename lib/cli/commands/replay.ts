@@ -6,7 +6,7 @@
  */
 import { InputError, decodeSchedule, engineOptions, programHash, replay, type ReplayResult } from '../../../scheduler';
 import { applyParams } from '../../scenario/params';
-import { allScenarios } from '../../scenario/registry';
+import { ownerHint } from '../../scenario/owner';
 import type { Params, ScenarioDef, VariantDef } from '../../scenario/define';
 import { replayCommand, replaySupervised, variantHuntOptions } from '../../scenario/hunt';
 import { scenarioProgram } from '../../scenario/define';
@@ -25,37 +25,24 @@ type Replayed = Pick<ReplayResult, 'findings' | 'ran' | 'divergedAt' | 'events' 
 
 /**
  * A strict replay refused for a program hash of another program: when a scenario and variant
- * of the catalog (with the same --param and options) has that hash, the error names it and its
- * replay command, instead of advising --continue (which would run another program).
+ * of the catalog (default parameters or a declared perturbation) has that hash, the error names
+ * it and its replay command (lib/scenario/owner.ts), instead of advising --continue (which
+ * would run another program).
  */
-export function ownerOfSchedule(e: unknown, o: CliOptions, schedule: string, self: string): never {
-  const m = e instanceof Error ? /schedule was recorded for program hash ([0-9a-f]+)/.exec(e.message) : null;
-  if (!m) throw e;
-  for (const d of allScenarios()) {
-    for (const v of d.variants) {
-      if (`${d.id}/${v.name}` === self) continue;
-      let h: string;
-      try {
-        h = programHash(scenarioProgram(d, v.name, applyParams(d, o.params), machineOf(o)), engineOptions(variantHuntOptions(d, v, o.hunt)));
-      } catch {
-        continue; // this scenario does not take these parameters
-      }
-      if (h === m[1]) {
-        const cmd = replayCommand(d, v.name, applyParams(d, o.params), schedule, machineOf(o));
-        throw new InputError(`this schedule belongs to ${d.id}/${v.name} (program hash ${m[1]}), not ${self}: ${cmd}`);
-      }
-    }
-  }
-  throw e;
+export function ownerOfSchedule(e: unknown, schedule: string, def: ScenarioDef, v: VariantDef): never {
+  if (!(e instanceof Error) || !/schedule was recorded for program hash/.test(e.message)) throw e;
+  const hint = ownerHint(schedule, { id: def.id, variant: v.name });
+  if (hint === null) throw e;
+  throw new InputError(hint);
 }
 
 export function cmdReplay(o: CliOptions, io: Io): number | Promise<number> {
   const { def, params, v, schedule } = scheduleArgs(o, 'replay');
   try {
     const r = replayCmd(o, io, def, params, v, schedule);
-    return r instanceof Promise ? r.catch((e) => ownerOfSchedule(e, o, schedule, `${def.id}/${v.name}`)) : r;
+    return r instanceof Promise ? r.catch((e) => ownerOfSchedule(e, schedule, def, v)) : r;
   } catch (e) {
-    return ownerOfSchedule(e, o, schedule, `${def.id}/${v.name}`);
+    return ownerOfSchedule(e, schedule, def, v);
   }
 }
 

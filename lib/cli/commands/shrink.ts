@@ -5,13 +5,19 @@ import { replayCommand, variantHuntOptions } from '../../scenario/hunt';
 import { shrinkText } from '../../report/text';
 import { scheduleArgs, type Io } from '../command';
 import { machineOf, type CliOptions } from '../options';
+import { ownerOfSchedule } from './replay';
 import { JSON_VERSION } from '../../report/json';
 
 export function cmdShrink(o: CliOptions, io: Io): number {
   const { def, params, v, schedule } = scheduleArgs(o, 'shrink');
   const program = scenarioProgram(def, v.name, params, machineOf(o));
   const eopts = engineOptions({ ...variantHuntOptions(def, v, o.hunt), instrument: false });
-  const r = replay(program, schedule, { ...eopts, instrument: false, mode: 'strict' });
+  let r;
+  try {
+    r = replay(program, schedule, { ...eopts, instrument: false, mode: 'strict' });
+  } catch (e) {
+    return ownerOfSchedule(e, schedule, def, v);
+  }
   // Keep the fatal finding (a deadlock) when there is one: lockdep's earlier warning would shrink away the deadlock itself.
   const f = r.findings.find((x) => x.fatal) ?? r.findings[0];
   if (f === undefined) throw new InputError('the schedule gives no finding: there is nothing to keep while shrinking');
