@@ -4,7 +4,7 @@ export * from './coverage';
 export * from './crash';
 export * from './engine';
 export { ExecutionState } from './state';
-export { Path } from './path';
+export { Path, type Branch } from './path';
 export * from './errors';
 export * from './explorer';
 export * from './finding';

@@ -101,3 +101,4 @@ function command(argv: string[], io: Io, setDebug: (d: boolean) => void): number
     }
   }
 }
+export { runScenarioFile } from '../scenario/self-run';
