@@ -38,7 +38,6 @@ import {
 } from '../../lib/kernel/rwsem';
 import { DEFINE_SPINLOCK, spin_lock, spin_unlock } from '../../lib/kernel/spinlock';
 
-
 /**
  * Run every schedule (exhaustive DFS); returns how many ran. Programs of two tasks (plus
  * interrupt handlers) are explored without bounds; with three or more, `preemptionBound` caps
