@@ -1,5 +1,7 @@
 // Mocha reporter: the usual spec output, plus (when IRQSIM_MOCHA_JSON names a file) the run's
-// counts as JSON, which .ci/run turns into its closing "N passed, N failed" line.
+// counts as JSON, which .ci/run turns into its closing "N passed, N failed" line. Under mocha
+// --parallel (.mocharc.json) the reporter runs in the main process and sees every worker's
+// events, so the counts cover all files.
 'use strict';
 const fs = require('fs');
 const Mocha = require('mocha');
