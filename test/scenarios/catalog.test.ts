@@ -3,6 +3,7 @@
  * declared the way docs/contract.md and the demo need, and README's generated table lists exactly the
  * catalog's variants (regenerate it with `npm run readme:table`).
  */
+import { kernelOf } from '../../demo/catalog';
 import { expect } from 'chai';
 import { readFileSync } from 'fs';
 import { join } from 'path';
@@ -53,8 +54,10 @@ describe('scenario catalog', () => {
       .slice(a, b)
       .split('\n')
       .filter((l) => l.startsWith('| ') && !l.startsWith('| scenario '))
-      .map((l) => l.split(' | ').slice(0, 2).join('/').slice(2));
-    const want = catalog.flatMap((s) => s.variants.map((v) => `${s.id}/${v.name}`));
+      .map((l) => l.slice(2).split(' | '))
+      // columns: scenario | kernel | variant | ...
+      .map(([id, kernel, variant]) => `${id}/${variant}@${kernel}`);
+    const want = catalog.flatMap((s) => s.variants.map((v) => `${s.id}/${v.name}@${kernelOf(s)}`));
     expect([...rows].sort()).to.deep.equal([...want].sort());
   });
 });
