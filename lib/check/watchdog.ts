@@ -9,7 +9,7 @@
  *    IRQs disabled, in an interrupt, or no kernel preemption). Sampled every watchdog_thresh*2/5
  *    (4 s), like the watchdog hrtimer. The NMI hard-lockup detector is not modelled.
  *  - stall: the run reached its horizon with tasks that have not finished (livelock, throttled
- *    loops): CONTRACT.md's "no forward progress within the horizon".
+ *    loops): docs/contract.md's "no forward progress within the horizon".
  * Every timer used is a daemon timer: a watchdog never keeps a run alive.
  */
 import type { Machine } from '../kernel/machine';

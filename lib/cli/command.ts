@@ -1,5 +1,5 @@
 /**
- * What every irqsim command shares: where its output goes, the exit code (CONTRACT.md), and the
+ * What every irqsim command shares: where its output goes, the exit code (docs/contract.md), and the
  * scenario, variant and perturbation its arguments name.
  */
 import { existsSync } from 'fs';
@@ -18,7 +18,7 @@ export interface Io {
   progress?: Progress;
 }
 
-/** CONTRACT.md exit codes: 3 when irqsim found a bug in itself, else 0 as expected, else 1. */
+/** docs/contract.md exit codes: 3 when irqsim found a bug in itself, else 0 as expected, else 1. */
 export function exitCode(ok: boolean, kinds: readonly string[]): number {
   if (kinds.includes('internal_error')) return 3;
   return ok ? 0 : 1;

@@ -1,5 +1,5 @@
 /**
- * The irqsim command: list, run, hunt, replay (CONTRACT.md). Output is kernel-style text, or
+ * The irqsim command: list, run, hunt, replay (docs/contract.md). Output is kernel-style text, or
  * with --json one JSON object on stdout and nothing else. Exit codes: 0 as expected, 1 a run not
  * as expected, 2 bad input (one line on stderr, no stack trace unless --debug), 3 an
  * internal_error was found (a bug in irqsim itself; it wins over 1).

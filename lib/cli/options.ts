@@ -1,5 +1,5 @@
 /**
- * Command-line options (CONTRACT.md), parsed with Node's built-in util.parseArgs: a maintained
+ * Command-line options (docs/contract.md), parsed with Node's built-in util.parseArgs: a maintained
  * parser that ships with Node, so no dependency; it rejects unknown options and missing values,
  * which we turn into one-line errors. Options whose feature has not been built yet are accepted
  * by the parser and refused here with a one-line error, never silently ignored.
@@ -214,7 +214,7 @@ export function parseCli(argv: string[]): CliOptions {
     shrink: v['no-shrink'] !== true,
     continueReplay: v.continue === true,
     checkDeterminism: v['check-determinism'] === true,
-    // --kernel v is the scenario parameter `kernel` (CONTRACT.md), after any --param kernel=
+    // --kernel v is the scenario parameter `kernel` (docs/contract.md), after any --param kernel=
     params: [...((v.param as string[] | undefined) ?? []), ...(typeof v.kernel === 'string' ? [`kernel=${checkKernel(v.kernel, '--kernel')}`] : [])],
     hunt,
     workers,

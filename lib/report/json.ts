@@ -1,5 +1,5 @@
 /**
- * The results JSON (CONTRACT.md): a finding, a hunted variant (RunJson) with its records
+ * The results JSON (docs/contract.md): a finding, a hunted variant (RunJson) with its records
  * (HuntState) and the request that made them. The scenario layer fills these in; the CLI, the
  * HTML report and the mocha helper read them.
  */
@@ -39,7 +39,7 @@ export interface FindingJson {
   confirmed?: string;
 }
 
-/** CONTRACT.md "Variants and expectations": what a hunt of a variant must show. */
+/** docs/contract.md "Variants and expectations": what a hunt of a variant must show. */
 export interface Expectation {
   findings?: string[];
   absent?: string[];

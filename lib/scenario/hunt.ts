@@ -1,6 +1,6 @@
 /**
  * Hunting one variant of a scenario: the engine hunt, --confirm, the verdict against the
- * variant's expectation, findings as CONTRACT.md's JSON with their replay commands. The CLI,
+ * variant's expectation, findings as docs/contract.md's JSON with their replay commands. The CLI,
  * the demo and the mocha `hunt()` helper all go through here, so they agree on every verdict.
  */
 import {

@@ -1,5 +1,5 @@
 /**
- * CONTRACT.md, exit codes: bad input gives exit code 2 and one line on stderr naming the
+ * docs/contract.md, exit codes: bad input gives exit code 2 and one line on stderr naming the
  * problem, no stack trace unless --debug, nothing on stdout. A table over every command and
  * option, run in-process (each case fails before any hunt), plus a few through the real binary
  * and a scenario file.
@@ -241,7 +241,7 @@ function resolve(argv: string[]): string[] {
   return argv.map((a) => (a.startsWith('@') ? (F[a.slice(1)] ?? a) : a));
 }
 
-describe('bad input: exit code 2 and one line on stderr (CONTRACT.md)', function () {
+describe('bad input: exit code 2 and one line on stderr (docs/contract.md)', function () {
   this.timeout(60_000);
   let dir = '';
 

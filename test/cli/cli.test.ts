@@ -162,12 +162,4 @@ describe('irqsim command line', () => {
     const j = JSON.parse(r.stdout);
     expect(j.runs[0].findings[0].kind).to.equal('might_sleep');
   });
-
-  const contract = join(__dirname, '..', '..', '..', 'shared', 'checks', 'scenario-contract');
-  (existsSync(contract) ? it : it.skip)('passes ../shared/checks/scenario-contract', function () {
-    this.timeout(600_000);
-    const r = spawnSync('bash', [contract], { encoding: 'utf8', cwd: join(__dirname, '..', '..') });
-    expect(r.stdout, r.stdout + r.stderr).to.match(/^contract: (\d+)\/\1 runs as expected$/m);
-    expect(r.status).to.equal(0);
-  });
 });

@@ -1,5 +1,5 @@
 /**
- * Crash and hang containment through the CLI (CONTRACT.md: kinds scenario_error and
+ * Crash and hang containment through the CLI (docs/contract.md: kinds scenario_error and
  * internal_error, exit code 3, --yield-timeout): a crash inside lib/ is irqsim's own bug (exit
  * 3), a throw in scenario code is the scenario's (exit 1), a scenario thread stuck in a plain
  * JavaScript loop is stopped from outside within the budget and its schedule replays to the
