@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { Dfs, Dpor, Engine, hunt, type Program, type Strategy } from '../../scheduler';
 import { kernelProgram as prog } from '../support/kernel';
+import { explore as exploreStates, type Explored } from '../support/explore';
 import { raise_irq, request_irq, synchronize_irq } from '../../lib/kernel/irq';
 import { local_irq_restore, local_irq_save } from '../../lib/kernel/irqflags';
 import { DEFINE_RWLOCK, read_lock, read_unlock, write_lock, write_unlock } from '../../lib/kernel/rwlock';
@@ -123,18 +124,8 @@ const idle: Program = prog('idle-irq', 2, (m) => {
   });
 });
 
-function explore(p: Program, s: Strategy, limit: number): { states: Set<string>; runs: number; exhausted: boolean } {
-  const e = new Engine({ window: Infinity });
-  const states = new Set<string>();
-  let runs = 0;
-  while (!s.exhausted() && runs < limit) {
-    const r = e.run(p, s, 0, 50);
-    runs++;
-    if (s instanceof Dpor && s.lastPruned) continue;
-    const st = (e.world as { st: unknown }).st;
-    states.add(JSON.stringify(st) + '|' + r.findings.map((f) => f.fingerprint).sort().join(','));
-  }
-  return { states, runs, exhausted: s.exhausted() };
+function explore(p: Program, s: Strategy, limit: number): Explored {
+  return exploreStates(p, s, limit, { window: Infinity }, (w) => (w as { st: unknown }).st);
 }
 
 describe('DPOR on kernel programs with declared spin reads', () => {

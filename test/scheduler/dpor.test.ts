@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { Dfs, Dpor, Engine, hunt, Resource, type Program, type Strategy, type Thread } from '../../scheduler';
+import { explore as exploreStates, type Explored } from '../support/explore';
 import { grid } from '../../scheduler/examples/toys';
 
 /** A small deterministic generator for the test's random programs (not simulation code). */
@@ -161,21 +162,9 @@ function program(spec: Spec): Program {
 }
 
 /** Terminal-state fingerprint: final shared state plus the run's findings. */
-function terminal(e: Engine, findings: readonly { fingerprint: string }[]): string {
-  return JSON.stringify(e.world) + '|' + findings.map((f) => f.fingerprint).sort().join(',');
-}
 
-function explore(p: Program, s: Strategy, limit: number): { states: Set<string>; runs: number; exhausted: boolean } {
-  const e = new Engine({ stepBudget: 500 });
-  const states = new Set<string>();
-  let runs = 0;
-  while (!s.exhausted() && runs < limit) {
-    const r = e.run(p, s, 0, 50);
-    runs++;
-    if (s instanceof Dpor && s.lastPruned) continue;
-    states.add(terminal(e, r.findings));
-  }
-  return { states, runs, exhausted: s.exhausted() };
+function explore(p: Program, s: Strategy, limit: number): Explored {
+  return exploreStates(p, s, limit, { stepBudget: 500 });
 }
 
 describe('DPOR (source-DPOR with sleep sets)', () => {
