@@ -47,6 +47,8 @@ export interface Perturbation<P extends Params = Params> {
   params: Partial<P>;
   /** Multiply every variant's schedule budget (default 1). */
   scale?: number;
+  /** One line for `irqsim list`; without it, list says what the perturbation changes. */
+  description?: string;
 }
 
 export interface BuildContext<P extends Params, S = unknown> {

@@ -20,7 +20,8 @@ import type { device } from '../../lib/dma/device';
 import { dma_init } from '../../lib/dma/init';
 import { device_register } from '../../lib/dma/state';
 import { swiotlb_find_pool, swiotlb_map, swiotlb_max_mapping_size, swiotlb_tbl_unmap_single } from '../../lib/dma/swiotlb/map';
-import { swiotlbPolicyNames, type BounceRef, type PolicySpec } from '../../lib/dma/swiotlb/policy';
+import { swiotlbPolicyNames, type BounceRef } from '../../lib/dma/swiotlb/policy';
+import { designSpec } from '../support/swiotlb-designs';
 import { swiotlb_prepare } from '../../lib/dma/swiotlb/setup';
 import { IO_TLB_MAX_BYTES, IO_TLB_SIZE } from '../../lib/dma/swiotlb/constants';
 import { swiotlb_state } from '../../lib/dma/swiotlb/state';
@@ -76,11 +77,6 @@ export interface ConformanceStats {
   beyondPool: number;
   /** Maps after which the design held more than the boot pool. */
   grew: number;
-}
-
-/** A design by name, with v2's swiotlb=dynamic on for v2 and the rbtree built on it (off, they are the static pool). */
-export function designSpec(name: string): PolicySpec {
-  return name === 'v2-list' || name === 'rbtree' ? { name, dynamic: true } : { name };
 }
 
 /** The random workload on a fresh 1 MiB pool of design `policy`. Problems go to `errors`. */

@@ -22,7 +22,7 @@ import { DynBufferPolicy, type DynDeviceIndex } from '../../lib/dma/swiotlb/poli
 import { mapleLevels } from '../../lib/dma/swiotlb/policies/rfc-dynamic';
 import { swiotlb_prepare } from '../../lib/dma/swiotlb/setup';
 import { swiotlb_policy } from '../../lib/dma/swiotlb/policy';
-import { designSpec } from './conformance.test';
+import { designSpec } from '../support/swiotlb-designs';
 import { swiotlb_state } from '../../lib/dma/swiotlb/state';
 import { memProgram } from '../support/memory';
 

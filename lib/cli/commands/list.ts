@@ -9,8 +9,7 @@ import type { Perturbation } from '../../scenario/define';
 
 /** A perturbation in one line: its own description when it has one, else what it changes. */
 export function describePerturbation(p: Perturbation): string {
-  const own = (p as { description?: unknown }).description;
-  if (typeof own === 'string' && own !== '') return own;
+  if (p.description !== undefined && p.description !== '') return p.description;
   const changes = Object.entries(p.params).map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : String(v)}`);
   return `${changes.join(', ') || 'no parameter change'}${p.scale !== undefined && p.scale !== 1 ? `; budget x${p.scale}` : ''}`;
 }
