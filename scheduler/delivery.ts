@@ -13,7 +13,7 @@ import { mix } from './hash';
 import { InterruptSource } from './interrupt';
 import { NO_OBJECT, P_CONT, P_EXIT } from './ops';
 import type { ExecutionState } from './state';
-import { F_RUN, Frame, type Thread } from './thread';
+import { F_RUN, Frame, checkBody, type Thread } from './thread';
 
 const NO_READS: readonly number[] = [];
 
@@ -184,7 +184,9 @@ function deliver(e: Engine, t: Thread, src: InterruptSource): void {
   if (e.instrument) e.log(`irq ${src.name} delivered on ${t.name}`);
   e.stepObj = NO_OBJECT; // the delivery step declares no object of the interrupted op
   e.hash = mix(e.hash, 0x1e9 + src.id);
-  const hf = new Frame(t, src.handler(t, src), src);
+  const body = src.handler(t, src);
+  checkBody(t, body, `interrupt ${src.name}: its handler`);
+  const hf = new Frame(t, body, src);
   t.frames.push(hf);
   t.top = hf;
   e.advance(t);

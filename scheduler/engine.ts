@@ -25,8 +25,9 @@ import { NO_OBJECT, OP, OP_ACCESS, OP_ACQUIRE, OP_BLOCK, OP_NAMES, OP_RELEASE, O
 import type { Program } from './program';
 import { Resource } from './resource';
 import { runResult, type RunResult } from './run-result';
+import { readyClass } from './ready';
 import { ExecutionState, STEP_NONE, STEP_TIMER } from './state';
-import { F_BLOCKED, F_RUN, F_SPIN, type Effect, type Thread, type ThreadFn } from './thread';
+import { F_BLOCKED, F_RUN, F_SPIN, GEN_NEXT, checkBody, type Effect, type Thread, type ThreadFn } from './thread';
 import { ReplayStrategy } from './strategies/replay';
 import { Waitable } from './waitable';
 import { W_BEAT, W_OBJ, W_STEP, W_THREAD } from './watch';
@@ -194,7 +195,7 @@ export class Engine extends ExecutionState {
           this.step++;
           this.exec = null;
           this.afterStep(start);
-          if (!t.done && t.top.state === F_RUN && (t.opKind as number) !== P_EXIT && t.inReady) this.ready.heap.update(t.id, t.clock);
+          if (!t.done && t.top.state === F_RUN && (t.opKind as number) !== P_EXIT && t.inReady) this.ready.heap.update(t.id, t.clock, readyClass(t));
           else this.updateEnabled(t);
           continue;
         }
@@ -210,24 +211,22 @@ export class Engine extends ExecutionState {
         t = this.threads[ids[0]];
         this.currentEnabled = t.id === prev;
       } else {
-        // Default: the thread that ran last goes on (no preemption), else the lowest id.
+        // Default: the thread that ran last goes on (no preemption), else the lowest id. (In
+        // timed mode no candidate resumes local work here: those sort first and go alone.)
         let def = 0;
         let prevIn = false;
-        let cont = -1;
         for (let i = 0; i < n; i++) {
-          const id = ids[i];
-          if (id === prev) {
+          if (ids[i] === prev) {
             def = i;
             prevIn = true;
+            break;
           }
-          if (cont < 0 && this.timed && this.threads[id].opKind === P_CONT) cont = i;
         }
         this.currentEnabled = prevIn;
-        // Resuming local work (timed mode) commutes with everything: no choice needed.
-        const idx = cont >= 0 ? cont : this.choose(SCHED, ids, n, def);
+        const idx = this.choose(SCHED, ids, n, def);
         if (this.stopped) return; // pruned, or a nondeterminism finding
         t = this.threads[ids[idx]];
-        if (prevIn && t.id !== prev && cont < 0) this.preemptions++;
+        if (prevIn && t.id !== prev) this.preemptions++;
       }
       if (t.id !== prev) this.switches++;
       this.current = t.id;
@@ -255,6 +254,7 @@ export class Engine extends ExecutionState {
       } catch (e) {
         throw this.threadError(t, e);
       }
+      checkBody(t, t.top.gen, `thread ${t.name}: its function`);
       const start = t.clock;
       const outer = this.stepObj;
       this.stepObj = NO_OBJECT;
@@ -291,8 +291,9 @@ export class Engine extends ExecutionState {
     const mc = h.peekKey();
     if (mc > this.horizon) return this.endAtHorizon();
     const top = h.peekId();
-    // Resuming local work commutes with every other step: take it without gathering ties.
-    if (this.threads[top].opKind === P_CONT || h.minIsUnique()) {
+    // Resuming local work commutes with every other step: take it without gathering ties. It
+    // sorts first among equal clocks (readyClass), so it is at the top when there is one.
+    if (this.threads[top].opKind === P_CONT) {
       this.ready.cand[0] = top;
       return 1;
     }
@@ -397,8 +398,9 @@ export class Engine extends ExecutionState {
     this.alsoLen = 0;
     // Timed mode's resumption of local work is unchecked (the code after work() belongs to the
     // op before it in interleave mode, where conformance is checked).
-    this.stepObj = kind === OP_ACCESS || kind === OP_ACQUIRE || kind === OP_RELEASE ? t.opA : kind === P_CONT ? STEP_NONE : NO_OBJECT;
-    if (kind === OP_ACCESS || kind === OP_ACQUIRE || kind === OP_RELEASE) {
+    const objOp = kind === OP_ACCESS || kind === OP_ACQUIRE || kind === OP_RELEASE;
+    this.stepObj = objOp ? t.opA : kind === P_CONT ? STEP_NONE : NO_OBJECT;
+    if (objOp) {
       // Time is carried through shared objects: what was written at time T is seen at >= T.
       const o = t.opA;
       if (o !== NO_OBJECT) {
@@ -444,7 +446,7 @@ export class Engine extends ExecutionState {
         const f = r.queue.waiters.shift()!;
         this.wakeFrame(f, t.clock);
         const w = f.thread;
-        const depth = w.frames.indexOf(f);
+        const depth = f === w.top ? w.frames.length - 1 : w.frames.indexOf(f);
         if (r.onHandover !== null) r.onHandover(w, depth);
         const fx: Effect | null = f.hoFx;
         if (fx !== null) {
@@ -513,7 +515,7 @@ export class Engine extends ExecutionState {
       const f = t.top;
       let r: IteratorResult<unknown, unknown>;
       try {
-        r = f.gen.next();
+        r = GEN_NEXT.call(f.gen);
       } catch (e) {
         throw this.threadError(t, e);
       }
@@ -529,7 +531,7 @@ export class Engine extends ExecutionState {
       switch (t.opKind) {
         case OP_WORK: {
           const ns = t.opA;
-          if (!(ns >= 0) || !Number.isFinite(ns)) throw new OpError(t, `thread ${t.name}: work(${ns}): duration must be a finite number of ns >= 0`);
+          if (!(ns >= 0 && ns < Infinity)) throw new OpError(t, `thread ${t.name}: work(${ns}): duration must be a finite number of ns >= 0`);
           if (this.timed) {
             t.workStart = t.clock;
             t.clock += ns;

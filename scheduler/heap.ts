@@ -2,28 +2,34 @@
  * Binary min-heaps for the engine's hot path, keyed by (time, tiebreak) with no per-operation
  * allocation: keys live in typed arrays, payload ids in an Int32Array.
  *
- * - ClockHeap orders runnable threads by (clock, thread id) for timed mode and supports
- *   decrease-key (an interrupt splitting a thread's local work moves its clock back).
+ * - ClockHeap orders runnable threads by (clock, class, thread id) for timed mode and supports
+ *   decrease-key (an interrupt splitting a thread's local work moves its clock back). The class
+ *   (0 or 1) puts the threads resuming local work first among equal clocks: the run loop takes
+ *   those without a choice, so the top of the heap is the next step whenever one is there.
  * - TimerHeap orders timer events by (time, sequence) so equal times fire in creation order.
  */
 
+/** Ids are below 2^24; the class is the bit above them in a rank. */
+const ID_BITS = 24;
+const ID_MASK = (1 << ID_BITS) - 1;
+
 export class ClockHeap {
-  private ids: Int32Array;
+  /** Per heap position: (class << ID_BITS) | id, the tiebreak after the key. */
+  private ranks: Int32Array;
   private keys: Float64Array;
   /** pos[id] = index in heap or -1. */
   private pos: Int32Array;
   private todo: Int32Array;
   size = 0;
-
   constructor(capacity = 64) {
-    this.ids = new Int32Array(capacity);
+    this.ranks = new Int32Array(capacity);
     this.keys = new Float64Array(capacity);
     this.pos = new Int32Array(capacity).fill(-1);
     this.todo = new Int32Array(capacity);
   }
 
   clear(): void {
-    for (let i = 0; i < this.size; i++) this.pos[this.ids[i]] = -1;
+    for (let i = 0; i < this.size; i++) this.pos[this.ranks[i] & ID_MASK] = -1;
     this.size = 0;
   }
 
@@ -32,15 +38,16 @@ export class ClockHeap {
   }
 
   private grow(minId: number): void {
-    let cap = this.ids.length;
+    if (minId > ID_MASK) throw new RangeError(`ClockHeap: id ${minId} past ${ID_MASK}`);
+    let cap = this.ranks.length;
     while (cap <= minId || cap <= this.size) cap *= 2;
-    const ids = new Int32Array(cap);
-    ids.set(this.ids);
+    const ranks = new Int32Array(cap);
+    ranks.set(this.ranks);
     const keys = new Float64Array(cap);
     keys.set(this.keys);
     const pos = new Int32Array(cap).fill(-1);
     pos.set(this.pos);
-    this.ids = ids;
+    this.ranks = ranks;
     this.keys = keys;
     this.pos = pos;
     this.todo = new Int32Array(cap);
@@ -50,24 +57,24 @@ export class ClockHeap {
    * Sift with a hole: elements move into the hole and the moving element is written once at
    * the end (fewer writes than swapping, and pos[] is updated once per move).
    */
-  private up(i: number, id: number, key: number): void {
-    const ids = this.ids, keys = this.keys, pos = this.pos;
+  private up(i: number, rank: number, key: number): void {
+    const ranks = this.ranks, keys = this.keys, pos = this.pos;
     while (i > 0) {
       const p = (i - 1) >> 1;
       const pk = keys[p];
-      if (pk < key || (pk === key && ids[p] < id)) break;
+      if (pk < key || (pk === key && ranks[p] < rank)) break;
       keys[i] = pk;
-      ids[i] = ids[p];
-      pos[ids[i]] = i;
+      ranks[i] = ranks[p];
+      pos[ranks[i] & ID_MASK] = i;
       i = p;
     }
     keys[i] = key;
-    ids[i] = id;
-    pos[id] = i;
+    ranks[i] = rank;
+    pos[rank & ID_MASK] = i;
   }
 
-  private down(i: number, id: number, key: number): void {
-    const ids = this.ids, keys = this.keys, pos = this.pos;
+  private down(i: number, rank: number, key: number): void {
+    const ranks = this.ranks, keys = this.keys, pos = this.pos;
     const n = this.size;
     for (;;) {
       let c = 2 * i + 1;
@@ -76,63 +83,92 @@ export class ClockHeap {
       const r = c + 1;
       if (r < n) {
         const rk = keys[r];
-        if (rk < ck || (rk === ck && ids[r] < ids[c])) {
+        if (rk < ck || (rk === ck && ranks[r] < ranks[c])) {
           c = r;
           ck = rk;
         }
       }
-      if (key < ck || (key === ck && id < ids[c])) break;
+      if (key < ck || (key === ck && rank < ranks[c])) break;
       keys[i] = ck;
-      ids[i] = ids[c];
-      pos[ids[i]] = i;
+      ranks[i] = ranks[c];
+      pos[ranks[i] & ID_MASK] = i;
       i = c;
     }
     keys[i] = key;
-    ids[i] = id;
-    pos[id] = i;
+    ranks[i] = rank;
+    pos[rank & ID_MASK] = i;
   }
 
-  push(id: number, key: number): void {
-    if (id >= this.pos.length || this.size >= this.ids.length) this.grow(id);
-    this.up(this.size++, id, key);
+  /** Add `id` with `key`; class 1 sorts after class 0 among equal keys. */
+  push(id: number, key: number, cls = 0): void {
+    if (id >= this.pos.length || this.size >= this.ranks.length) this.grow(id);
+    this.up(this.size++, (cls << ID_BITS) | id, key);
   }
 
   peekId(): number {
-    return this.ids[0];
+    return this.ranks[0] & ID_MASK;
   }
 
-  /** True when no other element shares the minimum key (an equal key would be a child of the root). */
+  /** True when no other element shares the minimum (key, class) (an equal one would be a child of the root). */
   minIsUnique(): boolean {
-    const k = this.keys[0];
-    return !((this.size > 1 && this.keys[1] === k) || (this.size > 2 && this.keys[2] === k));
+    const k = this.keys[0], c = this.ranks[0] >> ID_BITS;
+    const n = this.size, keys = this.keys, ranks = this.ranks;
+    return !((n > 1 && keys[1] === k && ranks[1] >> ID_BITS === c) || (n > 2 && keys[2] === k && ranks[2] >> ID_BITS === c));
   }
 
   /**
-   * Write the ids of every element whose key equals the minimum into out[0..) in ascending id
-   * order, without changing the heap. Equal minima form a subtree at the root, so the walk
-   * only visits them and their direct children.
+   * Write the ids of every element whose (key, class) equals the minimum's into out[0..) in
+   * ascending id order, without changing the heap. Those form a subtree at the root, so the
+   * walk only visits them and their direct children.
    */
   gatherMin(out: Int32Array): number {
     const k = this.keys[0];
-    const ids = this.ids, keys = this.keys, n = this.size;
-    let m = 0;
+    const ranks = this.ranks, keys = this.keys, n = this.size;
+    // Equal to the root: the same key and a rank in the root's class (ranks below `lim`).
+    const lim = ((ranks[0] >> ID_BITS) + 1) << ID_BITS;
+    // Ties are mostly two to four wide: when the tied subtree lies within the top three levels
+    // (positions 0..6) and none of its level-2 nodes has a tied child, collect it unrolled.
+    let m = 1;
+    out[0] = ranks[0] & ID_MASK;
+    let deep = false;
+    if (n > 1 && keys[1] === k && ranks[1] < lim) {
+      out[m++] = ranks[1] & ID_MASK;
+      if (n > 3 && keys[3] === k && ranks[3] < lim) {
+        out[m++] = ranks[3] & ID_MASK;
+        deep = (n > 7 && keys[7] === k && ranks[7] < lim) || (n > 8 && keys[8] === k && ranks[8] < lim);
+      }
+      if (n > 4 && keys[4] === k && ranks[4] < lim) {
+        out[m++] = ranks[4] & ID_MASK;
+        deep = deep || (n > 9 && keys[9] === k && ranks[9] < lim) || (n > 10 && keys[10] === k && ranks[10] < lim);
+      }
+    }
+    if (n > 2 && keys[2] === k && ranks[2] < lim) {
+      out[m++] = ranks[2] & ID_MASK;
+      if (n > 5 && keys[5] === k && ranks[5] < lim) {
+        out[m++] = ranks[5] & ID_MASK;
+        deep = deep || (n > 11 && keys[11] === k && ranks[11] < lim) || (n > 12 && keys[12] === k && ranks[12] < lim);
+      }
+      if (n > 6 && keys[6] === k && ranks[6] < lim) {
+        out[m++] = ranks[6] & ID_MASK;
+        deep = deep || (n > 13 && keys[13] === k && ranks[13] < lim) || (n > 14 && keys[14] === k && ranks[14] < lim);
+      }
+    }
+    if (!deep) {
+      sortSmall(out, m);
+      return m;
+    }
+    m = 0;
     let stack = 0;
     const todo = this.todo;
     todo[stack++] = 0;
     while (stack > 0) {
       const i = todo[--stack];
-      const id = ids[i];
-      // insertion into sorted position
-      let j = m++;
-      while (j > 0 && out[j - 1] > id) {
-        out[j] = out[j - 1];
-        j--;
-      }
-      out[j] = id;
+      out[m++] = ranks[i] & ID_MASK;
       const l = 2 * i + 1;
-      if (l < n && keys[l] === k) todo[stack++] = l;
-      if (l + 1 < n && keys[l + 1] === k) todo[stack++] = l + 1;
+      if (l < n && keys[l] === k && ranks[l] < lim) todo[stack++] = l;
+      if (l + 1 < n && keys[l + 1] === k && ranks[l + 1] < lim) todo[stack++] = l + 1;
     }
+    sortSmall(out, m);
     return m;
   }
 
@@ -140,23 +176,30 @@ export class ClockHeap {
     return this.keys[this.pos[id]];
   }
 
+  /** The class `id` was pushed or last updated with. */
+  classOf(id: number): number {
+    return this.ranks[this.pos[id]] >> ID_BITS;
+  }
+
   peekKey(): number {
     return this.keys[0];
   }
 
   pop(): number {
-    const top = this.ids[0];
+    const top = this.ranks[0] & ID_MASK;
     this.pos[top] = -1;
     const n = --this.size;
-    if (n > 0) this.down(0, this.ids[n], this.keys[n]);
+    if (n > 0) this.down(0, this.ranks[n], this.keys[n]);
     return top;
   }
 
-  /** Change the key of an element already in the heap. */
-  update(id: number, key: number): void {
+  /** Change the key (and class) of an element already in the heap. */
+  update(id: number, key: number, cls = 0): void {
     const i = this.pos[id];
-    if (key < this.keys[i]) this.up(i, id, key);
-    else this.down(i, id, key);
+    const rank = (cls << ID_BITS) | id;
+    const k = this.keys[i];
+    if (key < k || (key === k && rank < this.ranks[i])) this.up(i, rank, key);
+    else this.down(i, rank, key);
   }
 
   remove(id: number): void {
@@ -165,10 +208,23 @@ export class ClockHeap {
     const n = --this.size;
     this.pos[id] = -1;
     if (i === n) return;
-    const mid = this.ids[n], mk = this.keys[n];
+    const mr = this.ranks[n], mk = this.keys[n];
     const p = (i - 1) >> 1;
-    if (i > 0 && (mk < this.keys[p] || (mk === this.keys[p] && mid < this.ids[p]))) this.up(i, mid, mk);
-    else this.down(i, mid, mk);
+    if (i > 0 && (mk < this.keys[p] || (mk === this.keys[p] && mr < this.ranks[p]))) this.up(i, mr, mk);
+    else this.down(i, mr, mk);
+  }
+}
+
+/** Insertion sort of out[0..m) (m is small: the threads tied at one instant). */
+function sortSmall(out: Int32Array, m: number): void {
+  for (let i = 1; i < m; i++) {
+    const id = out[i];
+    let j = i;
+    while (j > 0 && out[j - 1] > id) {
+      out[j] = out[j - 1];
+      j--;
+    }
+    out[j] = id;
   }
 }
 

@@ -14,7 +14,9 @@
  * (even one with a single candidate), so deleting a deviation that changes how many candidates
  * one choice has, or whether a choice of another kind happens, never shifts a later key.
  *
- * Kept packed as int quadruples: most runs of a hunt never unpack theirs.
+ * Kept packed as bytes, three varints a deviation (the step as the delta from the last one,
+ * sub and kind together, the id zigzagged): usually 3 bytes instead of 16. A timed run with a
+ * tie at every other step records ~10^6 deviations, and most runs of a hunt never unpack theirs.
  */
 
 export interface Deviation {
@@ -23,8 +25,6 @@ export interface Deviation {
   kind: number;
   id: number;
 }
-
-export const NO_DEVIATIONS = new Int32Array(0);
 
 /** Number of choice kinds (choice.ts: SCHED, IRQ, WAKE, FAULT, JITTER). */
 const KINDS = 5;
@@ -40,10 +40,23 @@ export interface Branch {
 
 const byStep = (a: Deviation, b: Deviation): number => a.step - b.step;
 
+/** Bytes per full chunk of recorded deviations. */
+const CHUNK = 1 << 16;
+/** Room one deviation may need: three varints of up to 5 bytes. */
+const MAX_DEV_BYTES = 15;
+
 export class Path<B extends Branch = Branch> {
-  /** Deviations as (step, sub, kind, id) quadruples; `len` ints are used. */
-  private dev = new Int32Array(256);
+  /**
+   * Deviations, encoded: `full` chunks, then `buf[0..len)`. The current chunk doubles up to
+   * CHUNK bytes, then a new one starts, so a long run never copies what it recorded. A
+   * deviation never straddles two chunks.
+   */
+  private buf = new Uint8Array(256);
   private len = 0;
+  private full: Uint8Array[] = [];
+  private count = 0;
+  /** Step of the last deviation recorded (the next one is stored as the delta). */
+  private lastStep = 0;
   /** Per kind: the step its ordinal counts belong to, and the count so far in that step. */
   private readonly subStep = new Float64Array(KINDS).fill(-1);
   private readonly subCount = new Int32Array(KINDS);
@@ -51,6 +64,9 @@ export class Path<B extends Branch = Branch> {
   /** Forget the last run's path. */
   reset(): void {
     this.len = 0;
+    this.count = 0;
+    this.lastStep = 0;
+    if (this.full.length > 0) this.full = [];
     this.subStep.fill(-1);
   }
 
@@ -63,41 +79,78 @@ export class Path<B extends Branch = Branch> {
     return this.subCount[kind]++;
   }
 
-  /** Record a choice that left the default. */
+  /** Record a choice that left the default. Steps never decrease within a run. */
   record(step: number, sub: number, kind: number, id: number): void {
-    if (this.len + 4 > this.dev.length) {
-      const d = new Int32Array(this.dev.length * 2);
-      d.set(this.dev);
-      this.dev = d;
+    if (this.len + MAX_DEV_BYTES > this.buf.length) this.spill();
+    const b = this.buf;
+    let k = this.len;
+    let v = step - this.lastStep;
+    this.lastStep = step;
+    while (v > 0x7f) {
+      b[k++] = (v & 0x7f) | 0x80;
+      v >>>= 7;
     }
-    const d = this.dev, k = this.len;
-    d[k] = step;
-    d[k + 1] = sub;
-    d[k + 2] = kind;
-    d[k + 3] = id;
-    this.len = k + 4;
+    b[k++] = v;
+    v = ((sub << 3) | kind) >>> 0;
+    while (v > 0x7f) {
+      b[k++] = (v & 0x7f) | 0x80;
+      v >>>= 7;
+    }
+    b[k++] = v;
+    v = ((id << 1) ^ (id >> 31)) >>> 0;
+    while (v > 0x7f) {
+      b[k++] = (v & 0x7f) | 0x80;
+      v >>>= 7;
+    }
+    b[k++] = v;
+    this.len = k;
+    this.count++;
+  }
+
+  /** The current chunk is full: double it, or past CHUNK bytes keep it and start another. */
+  private spill(): void {
+    if (this.buf.length < CHUNK) {
+      const d = new Uint8Array(this.buf.length * 2);
+      d.set(this.buf);
+      this.buf = d;
+      return;
+    }
+    this.full.push(this.buf.subarray(0, this.len));
+    this.buf = new Uint8Array(CHUNK);
+    this.len = 0;
   }
 
   /** Deviations recorded so far. */
   get size(): number {
-    return this.len >> 2;
+    return this.count;
   }
 
-  /** A copy of the packed deviations (a shared empty array when there are none). */
-  packed(): Int32Array {
-    if (this.len === 0) return NO_DEVIATIONS;
-    // An element loop beats TypedArray.prototype.slice for the short lists most runs have; a
-    // long run (a timed run with a tie at every other step records ~10^6) wants the memcpy.
-    if (this.len > 256) return this.dev.slice(0, this.len);
-    const out = new Int32Array(this.len);
-    const d = this.dev;
-    for (let i = 0; i < out.length; i++) out[i] = d[i];
+  /**
+   * The encoded deviations in chunks, handed over at the end of a run (the path is empty
+   * afterwards; unpackDeviations reads them). Long lists are handed over as recorded, without
+   * a copy, and the path starts a fresh buffer; short ones are copied, keeping the buffer for
+   * the next run of a hunt.
+   */
+  take(): Uint8Array[] {
+    const len = this.len;
+    let out: Uint8Array[];
+    if (this.full.length === 0 && len <= 1024) {
+      out = len === 0 ? [] : [this.buf.slice(0, len)];
+    } else {
+      out = this.full;
+      if (len > 0) out.push(this.buf.subarray(0, len));
+      this.full = [];
+      this.buf = new Uint8Array(256);
+    }
+    this.len = 0;
+    this.count = 0;
+    this.lastStep = 0;
     return out;
   }
 
   /** The deviations recorded so far, unpacked. */
   deviations(): Deviation[] {
-    return unpackDeviations(this.dev, this.len);
+    return unpackDeviations(this.len > 0 ? [...this.full, this.buf.subarray(0, this.len)] : this.full);
   }
 
   // ---- replay: a recorded schedule read back ----
@@ -211,9 +264,27 @@ export class Path<B extends Branch = Branch> {
   }
 }
 
-/** Unpack `len` ints of packed (step, sub, kind, id) quadruples. */
-export function unpackDeviations(p: Int32Array, len = p.length): Deviation[] {
+/** Decode chunks of encoded deviations (what Path.take hands over). */
+export function unpackDeviations(chunks: readonly Uint8Array[]): Deviation[] {
   const out: Deviation[] = [];
-  for (let i = 0; i < len; i += 4) out.push({ step: p[i], sub: p[i + 1], kind: p[i + 2], id: p[i + 3] });
+  let step = 0;
+  for (const b of chunks) {
+    let k = 0;
+    while (k < b.length) {
+      const vals = [0, 0, 0];
+      for (let f = 0; f < 3; f++) {
+        let v = 0, shift = 0, byte: number;
+        do {
+          byte = b[k++];
+          v += (byte & 0x7f) * 2 ** shift;
+          shift += 7;
+        } while (byte & 0x80);
+        vals[f] = v;
+      }
+      step += vals[0];
+      const z = vals[2];
+      out.push({ step, sub: Math.floor(vals[1] / 8), kind: vals[1] & 7, id: z % 2 === 0 ? z / 2 : -(z + 1) / 2 });
+    }
+  }
   return out;
 }

@@ -1,13 +1,23 @@
 /**
  * The ready set: the threads that can take a step now. Interleave mode (and a finite window)
  * keeps them in a run queue sorted by id (the stable order choices are offered in); timed mode
- * keeps them in a heap keyed by clock, so the earliest come out first.
+ * keeps them in a heap keyed by clock (and readyClass), so the earliest come out first.
  *
  * Which of them are candidates for the next step is the run loop's business (engine.ts); this
  * file only keeps the set.
  */
 import { ClockHeap } from './heap';
+import { P_CONT } from './ops';
 import type { Thread } from './thread';
+
+/**
+ * Timed mode's tiebreak class among equal clocks: 0 for a thread resuming local work (the run
+ * loop takes it without a choice: it commutes with everything), 1 for any other op. Every
+ * change of a ready thread's op kind or clock goes through an update with this class.
+ */
+export function readyClass(t: Thread): number {
+  return t.opKind === P_CONT ? 0 : 1;
+}
 
 export class ReadySet {
   /** Interleave mode: ready thread ids, ascending; `runqLen` are used. */
@@ -28,7 +38,7 @@ export class ReadySet {
   insert(t: Thread): void {
     t.inReady = true;
     if (this.timed) {
-      this.heap.push(t.id, t.clock);
+      this.heap.push(t.id, t.clock, readyClass(t));
       return;
     }
     if (this.runqLen === this.runq.length) {

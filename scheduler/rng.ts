@@ -1,27 +1,52 @@
 /**
- * Seeded pseudo-random numbers for strategies and workloads.
- *
- * We use seedrandom's tyche-i generator: about 5 ns a draw and 0.4 us to seed here,
- * where seedrandom's default ARC4 generator costs ~30 ns a draw (measured; see README).
- * Per-run seeding matters because a hunt seeds two generators per schedule.
+ * Seeded pseudo-random numbers for strategies and workloads: Neves and Araujo's tyche-i, the
+ * same generator, seeding and draws as seedrandom's `tychei(String(seed))` (seedrandom 3.0.5,
+ * lib/tychei.js; test/scheduler/rng.test.ts checks every draw against it). It is written out
+ * here rather than called through seedrandom because seedrandom makes each generator a fresh
+ * closure, so the draw at the choice point is an indirect call the compiler cannot inline: 5%
+ * of a timed run with a tie at every other step (measured). Seeding costs ~0.4 µs, a draw a few
+ * ns; a hunt seeds two generators per schedule.
  */
-import seedrandom from 'seedrandom';
 import { InputError } from './errors';
 
 const INV32 = 1 / 4294967296;
 
 export class Rng {
-  private readonly g: seedrandom.PRNG;
+  private a = 0;
+  private b = 0;
+  private c = 2654435769 | 0;
+  private d = 1367130551;
+
   constructor(seed: number) {
-    this.g = seedrandom.tychei(String(seed));
+    // seedrandom seeds tyche-i from the seed's decimal string: each character is mixed into b
+    // before a draw, then 20 more draws are discarded.
+    const s = String(seed);
+    for (let k = 0; k < s.length + 20; k++) {
+      this.b ^= k < s.length ? s.charCodeAt(k) : 0;
+      this.next();
+    }
   }
+
+  /** One tyche-i round: the next signed 32-bit output. */
+  private next(): number {
+    let a = this.a, b = this.b, c = this.c, d = this.d;
+    b = (b << 25) ^ (b >>> 7) ^ c;
+    c = (c - d) | 0;
+    d = (d << 24) ^ (d >>> 8) ^ a;
+    a = (a - b) | 0;
+    this.b = b = (b << 20) ^ (b >>> 12) ^ c;
+    this.c = c = (c - d) | 0;
+    this.d = (d << 16) ^ (c >>> 16) ^ a;
+    return (this.a = (a - b) | 0);
+  }
+
   /** Uniform integer in [0, n). */
   int(n: number): number {
-    return Math.floor((this.g.int32() >>> 0) * INV32 * n);
+    return Math.floor((this.next() >>> 0) * INV32 * n);
   }
   /** Uniform double in [0, 1). */
   double(): number {
-    return (this.g.int32() >>> 0) * INV32;
+    return (this.next() >>> 0) * INV32;
   }
 }
 

@@ -58,7 +58,7 @@ export class PackedRunResult implements RunResult {
     readonly findings: Finding[],
     readonly metrics: RunMetrics,
     readonly hash: number,
-    private readonly packed: Int32Array,
+    private readonly packed: readonly Uint8Array[],
     readonly events: string[] | null,
     readonly coverage: readonly string[] | null,
     readonly interleaving: number,
@@ -86,7 +86,7 @@ export function runResult(e: ExecutionState): RunResult {
   };
   if (e.counters !== null) metrics.counters = e.counters;
   if (e.peaks !== null) metrics.peaks = e.peaks;
-  const packed = e.path.packed();
+  const packed = e.path.take();
   const coverage = e.coverSet === null ? null : [...e.coverSet];
   const findings = e.findingList.length === 0 ? [] : e.findingList;
   return new PackedRunResult(e.seed, e.endReason, findings, metrics, e.hash >>> 0, packed, e.events, coverage, e.classHash >>> 0);

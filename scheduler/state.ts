@@ -19,7 +19,7 @@ import { InterruptSource, type InterruptSpec } from './interrupt';
 import { NO_OBJECT, P_EXIT, P_RESUME, P_START } from './ops';
 import { Path } from './path';
 import type { Program } from './program';
-import { ReadySet } from './ready';
+import { ReadySet, readyClass } from './ready';
 import { Rng, deriveSeed } from './rng';
 import type { EndReason } from './run-result';
 import { F_BLOCKED, F_RUN, F_SPIN, Frame, Thread, type ThreadFn } from './thread';
@@ -397,13 +397,13 @@ export abstract class ExecutionState implements ChoiceView {
       this.path.nextSub(WAKE, this.step); // keeps later wake choices of this step at their ordinals
       return this.wake(w);
     }
-    const n = this.sortedMenu(ws.map((f) => f.thread.id));
-    const head = ws[0].thread.id;
+    const n = this.sortedMenu(w.waiterIds());
+    const head = ws.at(0)!.thread.id;
     let def = 0;
     while (this.menuIds[def] !== head) def++;
     const id = this.menuIds[this.choose(WAKE, this.menuIds, n, def)];
     const k = ws.findIndex((f) => f.thread.id === id);
-    const f = ws.splice(k, 1)[0];
+    const f = ws.removeAt(k);
     this.wakeFrame(f, this.now());
     return f.thread;
   }
@@ -561,7 +561,7 @@ export abstract class ExecutionState implements ChoiceView {
 
   setClock(t: Thread, c: number): void {
     t.clock = c;
-    if (this.timed && t.inReady) this.ready.heap.update(t.id, c);
+    if (this.timed && t.inReady) this.ready.heap.update(t.id, c, readyClass(t));
   }
 
   // ---- spinners ----
@@ -598,8 +598,12 @@ export abstract class ExecutionState implements ChoiceView {
       }
     }
     if (en === t.inReady) {
-      // A thread kept in the heap during its step (unique minimum) has a stale key.
-      if (en && this.timed && this.ready.heap.keyOf(t.id) !== t.clock) this.ready.heap.update(t.id, t.clock);
+      // A thread kept in the heap during its step has a stale key (clock and class).
+      if (en && this.timed) {
+        const h = this.ready.heap;
+        const cls = readyClass(t);
+        if (h.keyOf(t.id) !== t.clock || h.classOf(t.id) !== cls) h.update(t.id, t.clock, cls);
+      }
       return;
     }
     if (en) {

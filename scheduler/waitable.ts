@@ -4,10 +4,11 @@
  * point to pick (Engine.wakeChoice). The queue holds frames, not threads, so a frame
  * interrupted while blocked can still be woken underneath its interrupt handler.
  */
+import { Fifo } from './fifo';
 import type { Frame } from './thread';
 
 export class Waitable {
-  readonly waiters: Frame[] = [];
+  readonly waiters = new Fifo<Frame>();
   constructor(
     readonly id: number,
     readonly name: string,
@@ -19,6 +20,6 @@ export class Waitable {
 
   /** Thread ids of the waiters in FIFO order (for reports and wait-for graphs). */
   waiterIds(): number[] {
-    return this.waiters.map((f) => f.thread.id);
+    return this.waiters.toArray().map((f) => f.thread.id);
   }
 }

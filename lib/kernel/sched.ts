@@ -280,14 +280,14 @@ export function* preemptionPoint(cur: Task): Generator<unknown, void, unknown> {
   const sim = cur.thread.sim;
   const ids = new Int32Array(q.length + 1);
   ids[0] = cur.thread.id;
-  for (let i = 0; i < q.length; i++) ids[i + 1] = q[i].thread.id;
+  for (let i = 0; i < q.length; i++) ids[i + 1] = q.at(i)!.thread.id;
   ids.sort();
   const self = ids.indexOf(cur.thread.id);
   const pick = ids[sim.choose(SCHED, ids, ids.length, self)];
   if (pick === cur.thread.id) return;
   // The chosen task takes the CPU next: move it to the head of the run queue.
   const k = q.findIndex((f) => f.thread.id === pick);
-  q.unshift(q.splice(k, 1)[0]);
+  q.unshift(q.removeAt(k));
   machine(cur).preemptions++;
   yield* releaseCpu(cur);
   yield* acquireCpu(cur);

@@ -1,6 +1,8 @@
 import { expect } from 'chai';
 import * as sinon from 'sinon';
 import { Engine, deriveSeed, hunt, makeStrategy, replay, runIteration, type Program } from '../../scheduler';
+import type { InterruptSpec } from '../../scheduler/interrupt';
+import type { ThreadFn } from '../../scheduler/thread';
 import { grid, lostUpdate, lostWakeup, runaway } from '../../scheduler/examples/toys';
 
 describe('explorer', () => {
@@ -129,5 +131,31 @@ describe('explorer', () => {
     const hn = hunt(neg, { iterations: 1 });
     expect(hn.findings.map((f) => f.kind)).to.deep.equal(['scenario_error']);
     expect(hn.findings[0].text).to.match(/work\(-5\): duration must be/);
+  });
+
+  it('reports a thread function or interrupt handler that returns no generator as a scenario_error naming it', () => {
+    // The engine resumes bodies with %GeneratorPrototype%.next, so anything else is refused up front.
+    const plain: Program = {
+      name: 'plain',
+      setup(sim) {
+        sim.spawn('notgen', (() => ({ next: () => ({ done: true, value: undefined }) })) as unknown as ThreadFn);
+      },
+    };
+    const hp = hunt(plain, { iterations: 1 });
+    expect(hp.findings.map((f) => f.kind)).to.deep.equal(['scenario_error']);
+    expect(hp.findings[0].text).to.match(/thread notgen: its function returned an object that is not a generator: write it as a generator function/);
+    const handler: Program = {
+      name: 'handler',
+      setup(sim) {
+        sim.spawn('cpu', function* (t) {
+          const src = sim.interruptSource({ name: 'irq0', target: t, handler: (() => 7) as unknown as InterruptSpec['handler'] });
+          sim.raise(src);
+          yield t.work(10);
+        });
+      },
+    };
+    const hh = hunt(handler, { iterations: 1 });
+    expect(hh.findings.map((f) => f.kind)).to.deep.equal(['scenario_error']);
+    expect(hh.findings[0].text).to.match(/interrupt irq0: its handler returned 7: write it as a generator function/);
   });
 });

@@ -3,33 +3,41 @@ import { ClockHeap, TimerHeap } from '../../scheduler/heap';
 import { Rng } from '../../scheduler/rng';
 
 describe('heaps', () => {
-  it('ClockHeap orders by (clock, id) under random push/pop/update/remove', () => {
+  it('ClockHeap orders by (clock, class, id) under random push/pop/update/remove', () => {
     const rng = new Rng(1);
     const h = new ClockHeap(2);
-    const ref = new Map<number, number>();
+    /** id -> [key, class] */
+    const ref = new Map<number, [number, number]>();
+    const order = (a: [number, [number, number]], b: [number, [number, number]]): number => a[1][0] - b[1][0] || a[1][1] - b[1][1] || a[0] - b[0];
+    let deepTies = 0;
     for (let op = 0; op < 20_000; op++) {
       const r = rng.int(10);
-      if (r < 4 || ref.size === 0) {
+      // Pushes outnumber pops, so the heap fills up to its 300 ids and ties run deep.
+      if (r < 5 || ref.size === 0) {
         const id = rng.int(300);
         if (ref.has(id)) continue;
-        const key = rng.int(50);
-        h.push(id, key);
-        ref.set(id, key);
-      } else if (r < 6) {
+        const key = rng.int(20);
+        const cls = rng.int(4) === 0 ? 0 : 1;
+        h.push(id, key, cls);
+        ref.set(id, [key, cls]);
+      } else if (r < 7) {
         const ids = [...ref.keys()];
         const id = ids[rng.int(ids.length)];
-        const key = rng.int(50);
-        h.update(id, key);
-        ref.set(id, key);
-      } else if (r < 7) {
+        const key = rng.int(20);
+        const cls = rng.int(4) === 0 ? 0 : 1;
+        h.update(id, key, cls);
+        ref.set(id, [key, cls]);
+      } else if (r < 8) {
         const ids = [...ref.keys()];
         const id = ids[rng.int(ids.length)];
         h.remove(id);
         ref.delete(id);
       } else {
-        const want = [...ref.entries()].sort((a, b) => a[1] - b[1] || a[0] - b[0])[0];
-        expect(h.peekKey()).to.equal(want[1]);
-        const tied = [...ref.entries()].filter((e) => e[1] === want[1]).map((e) => e[0]).sort((a, b) => a - b);
+        const want = [...ref.entries()].sort(order)[0];
+        expect(h.peekKey()).to.equal(want[1][0]);
+        expect(h.classOf(want[0])).to.equal(want[1][1]);
+        const tied = [...ref.entries()].filter((e) => e[1][0] === want[1][0] && e[1][1] === want[1][1]).map((e) => e[0]).sort((a, b) => a - b);
+        if (tied.length > 7) deepTies++;
         expect(h.minIsUnique()).to.equal(tied.length === 1);
         const out = new Int32Array(400);
         const m = h.gatherMin(out);
@@ -39,6 +47,8 @@ describe('heaps', () => {
       }
       expect(h.size).to.equal(ref.size);
     }
+    // Both of gatherMin's walks ran: ties past the unrolled top levels happened.
+    expect(deepTies).to.be.greaterThan(50);
   });
 
   it('TimerHeap fires equal times in creation order', () => {

@@ -1,19 +1,39 @@
 import { expect } from 'chai';
 import { IRQ, SCHED, WAKE } from '../../scheduler/choice';
-import { Path, type Branch } from '../../scheduler/path';
+import { Path, unpackDeviations, type Branch } from '../../scheduler/path';
 
 /** Path: one structure for recording, replay lookup and a stateless search's branch stack. */
 describe('Path', () => {
   it('records deviations and hands them back in order, packed or unpacked', () => {
     const p = new Path();
     for (let i = 0; i < 300; i++) p.record(i, p.nextSub(SCHED, i), SCHED, i % 7);
-    const packed = p.packed();
     expect(p.size).to.equal(300);
-    expect(packed.length).to.equal(1200);
-    expect(Array.from(packed.subarray(4 * 299, 4 * 300))).to.deep.equal([299, 0, SCHED, 299 % 7]);
     expect(p.deviations()[5]).to.deep.equal({ step: 5, sub: 0, kind: SCHED, id: 5 });
-    p.reset();
+    const packed = p.take();
+    // Three bytes a deviation here (step delta, sub and kind, id): 300 deviations, 900 bytes.
+    expect(packed.reduce((s, c) => s + c.length, 0)).to.equal(900);
+    expect(unpackDeviations(packed)[299]).to.deep.equal({ step: 299, sub: 0, kind: SCHED, id: 299 % 7 });
     expect(p.size).to.equal(0);
+    expect(p.take()).to.deep.equal([]);
+  });
+
+  it('keeps a long path in chunks without copying them, and hands every deviation back in order', () => {
+    // 40,000 deviations of 3 bytes each: past one 65,536-byte chunk.
+    const p = new Path();
+    const n = 40_000;
+    for (let i = 0; i < n; i++) p.record(i, 0, SCHED, i % 5);
+    expect(p.size).to.equal(n);
+    const devs = p.deviations();
+    expect(devs.length).to.equal(n);
+    const chunks = p.take();
+    expect(chunks.length).to.equal(2);
+    const back = unpackDeviations(chunks);
+    expect(back).to.deep.equal(devs);
+    for (let i = 0; i < n; i += 997) expect(back[i]).to.deep.equal({ step: i, sub: 0, kind: SCHED, id: i % 5 });
+    // The next run records into a fresh buffer: what was handed over stays as it was.
+    p.record(7, 0, SCHED, 3);
+    expect(unpackDeviations(chunks)[0]).to.deep.equal({ step: 0, sub: 0, kind: SCHED, id: 0 });
+    expect(p.deviations()).to.deep.equal([{ step: 7, sub: 0, kind: SCHED, id: 3 }]);
   });
 
   it('replay lookup finds a deviation by (step, kind, sub) once, and reports those passed unapplied', () => {
