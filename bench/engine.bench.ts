@@ -2,8 +2,9 @@
  * Engine benchmark (not a test): `npm run bench`, or `npm run bench -- --quick` for a 10x
  * smaller smoke run.
  *
- * Figures, each for the engine with recording OFF (`instrument: false`) and ON
- * (`instrument: true`, which keeps the event log):
+ * Figures, each for the engine with recording OFF (`instrument: false, recordPath: false`: a
+ * hunt's light run, the way hunt() runs every seeded schedule) and ON (`instrument: true`,
+ * which keeps the path and the event log):
  *   (a) timed-mode steps/s, 1,000 threads looping on a random timeout (toys.timeouts)
  *   (b) timed-mode steps/s, 64 threads cycling through a capacity-4 resource (toys.contention)
  *   (c) schedules/s of hunt() on a 2-thread 100-step race (toys.depth2(50): two threads of 50
@@ -129,7 +130,7 @@ const rate = (s: Sample): number => s.units / s.secs;
 // ---------------------------------------------------------------------------------------
 
 function engineRun(program: Program, instrument: boolean): Work {
-  const engine = new Engine({ window: 0, stepBudget: Infinity, instrument });
+  const engine = new Engine({ window: 0, stepBudget: Infinity, instrument, recordPath: instrument });
   let r: RunResult | null = engine.run(program, makeStrategy({ strategy: 'random' }), SEED, 100);
   if (r.endReason !== 'done' || r.findings.length > 0) {
     throw new Error(`${program.name}: run ended ${r.endReason} with ${r.findings.map((f) => f.headline).join('; ')}`);

@@ -112,7 +112,8 @@ export class Engine extends ExecutionState {
    * takes the same path.
    */
   private locateOpSite(threadId: number): Error | null {
-    if (this.program === null) return null;
+    // A light run has no path to re-run; the run made again with its path recorded places it.
+    if (this.program === null || !this.recordPath) return null;
     const devs = this.path.deviations();
     const e2 = new Engine({ window: this.window, horizon: this.horizon, stepBudget: this.stepBudget, maxFaults: this.maxFaults, captureOps: true, internalRoots: this.internalRoots });
     e2.run(this.program, new ReplayStrategy(devs, 'lenient'), this.seed, this.expectedSteps);
@@ -157,6 +158,7 @@ export class Engine extends ExecutionState {
     this.starts.length = 0;
     this.irqWatch.length = 0;
     this.path.reset();
+    this.deviated = 0;
     this.timers.clear();
     this.choices = this.preemptions = this.switches = this.interrupts = 0;
     this.coalesced = this.timersFired = this.faults = 0;
@@ -166,40 +168,14 @@ export class Engine extends ExecutionState {
   }
 
   private loop(): void {
+    if (this.timed) return this.loopTimed();
     const budget = this.stepBudget;
     for (;;) {
       if (this.starts.length > 0) this.runStarts();
       if (this.stopped) return;
-      if (this.step >= budget) {
-        this.report({
-          kind: 'step_budget',
-          fingerprint: 'step_budget',
-          headline: `step budget exhausted: ${budget} steps without the run finishing`,
-          fatal: true,
-        });
-        return;
-      }
-      const n = this.timed ? this.collectTimed() : this.collectWindow();
+      if (this.step >= budget) return this.budgetExhausted();
+      const n = this.collectWindow();
       if (n < 0) return; // horizon reached
-      if (n === 1 && this.timed) {
-        // Fast path: timed-mode resumption of local work with nothing else to decide.
-        const t = this.threads[this.ready.cand[0]];
-        if (t.opKind === P_CONT && t.pendingIrqs.length === 0 && t.top.deferredNs === 0 && !this.instrument) {
-          if (t.id !== this.current) this.switches++;
-          this.currentEnabled = t.id === this.current;
-          this.current = t.id;
-          this.exec = t;
-          const start = t.clock;
-          this.mixStep(t, P_CONT);
-          this.advance(t);
-          this.step++;
-          this.exec = null;
-          this.afterStep(start);
-          if (!t.done && t.top.state === F_RUN && (t.opKind as number) !== P_EXIT && t.inReady) this.ready.heap.update(t.id, t.clock, readyClass(t));
-          else this.updateEnabled(t);
-          continue;
-        }
-      }
       if (n === 0) {
         this.quiescent();
         return;
@@ -211,27 +187,99 @@ export class Engine extends ExecutionState {
         t = this.threads[ids[0]];
         this.currentEnabled = t.id === prev;
       } else {
-        // Default: the thread that ran last goes on (no preemption), else the lowest id. (In
-        // timed mode no candidate resumes local work here: those sort first and go alone.)
-        let def = 0;
-        let prevIn = false;
-        for (let i = 0; i < n; i++) {
-          if (ids[i] === prev) {
-            def = i;
-            prevIn = true;
-            break;
-          }
-        }
-        this.currentEnabled = prevIn;
-        const idx = this.choose(SCHED, ids, n, def);
-        if (this.stopped) return; // pruned, or a nondeterminism finding
-        t = this.threads[ids[idx]];
-        if (prevIn && t.id !== prev) this.preemptions++;
+        const c = this.pick(ids, n, prev);
+        if (c === null) return; // pruned, or a nondeterminism finding
+        t = c;
       }
       if (t.id !== prev) this.switches++;
       this.current = t.id;
       this.stepThread(t);
     }
+  }
+
+  /**
+   * The run loop of timed mode (window 0): the same steps in the same order as loop() would
+   * take, with the resumption of local work (half the steps of a contended run) on a short
+   * path of its own. Candidates come from the heap (collectTimed).
+   */
+  private loopTimed(): void {
+    const budget = this.stepBudget;
+    const cand = this.ready;
+    for (;;) {
+      if (this.starts.length > 0) this.runStarts();
+      if (this.stopped) return;
+      if (this.step >= budget) return this.budgetExhausted();
+      const n = this.collectTimed();
+      if (n <= 0) {
+        if (n === 0) this.quiescent();
+        return; // quiescent, or the horizon reached
+      }
+      const prev = this.current;
+      let t: Thread;
+      if (n === 1) {
+        t = this.threads[cand.cand[0]];
+        if (t.opKind === P_CONT && t.pendingIrqs.length === 0 && t.top.deferredNs === 0 && !this.instrument) {
+          this.contStep(t);
+          continue;
+        }
+        this.currentEnabled = t.id === prev;
+      } else {
+        // No candidate resumes local work here: those sort first and go alone (readyClass).
+        const c = this.pick(cand.cand, n, prev);
+        if (c === null) return; // pruned, or a nondeterminism finding
+        t = c;
+      }
+      if (t.id !== prev) this.switches++;
+      this.current = t.id;
+      this.stepThread(t);
+    }
+  }
+
+  /**
+   * The scheduling choice among candidates ids[0..n), n > 1: the default is the thread that ran
+   * last (no preemption), else the lowest id. Null when the run stopped at the choice point.
+   */
+  private pick(ids: Int32Array, n: number, prev: number): Thread | null {
+    let def = 0;
+    let prevIn = false;
+    for (let i = 0; i < n; i++) {
+      if (ids[i] === prev) {
+        def = i;
+        prevIn = true;
+        break;
+      }
+    }
+    this.currentEnabled = prevIn;
+    const idx = this.choose(SCHED, ids, n, def);
+    if (this.stopped) return null;
+    const t = this.threads[ids[idx]];
+    if (prevIn && t.id !== prev) this.preemptions++;
+    return t;
+  }
+
+  /** Timed mode's resumption of local work with nothing else to decide: a step of its own. */
+  private contStep(t: Thread): void {
+    if (t.id !== this.current) this.switches++;
+    this.currentEnabled = t.id === this.current;
+    this.current = t.id;
+    this.exec = t;
+    const start = t.clock;
+    this.mixStep(t, P_CONT);
+    this.advance(t);
+    this.step++;
+    this.exec = null;
+    this.afterStep(start);
+    if (!t.done && t.top.state === F_RUN && (t.opKind as number) !== P_EXIT && t.inReady) this.ready.heap.update(t.id, t.clock, readyClass(t));
+    else this.updateEnabled(t);
+  }
+
+  private budgetExhausted(): void {
+    this.report({
+      kind: 'step_budget',
+      fingerprint: 'step_budget',
+      headline: `step budget exhausted: ${this.stepBudget} steps without the run finishing`,
+      fatal: true,
+    });
   }
 
   /**
@@ -375,6 +423,10 @@ export class Engine extends ExecutionState {
    * and blocked threads whose interrupts wait on a canDeliver condition are looked at again.
    */
   private afterStep(at: number): void {
+    if (this.spinners.length > 0 || this.irqWatch.length > 0) this.recheckWaits(at);
+  }
+
+  private recheckWaits(at: number): void {
     if (this.spinners.length > 0) this.recheckSpinners(at);
     if (this.irqWatch.length > 0) {
       const w = this.irqWatch;
@@ -389,7 +441,10 @@ export class Engine extends ExecutionState {
   /** Fold one step (thread, op, object, clock with its high bits) into the run's event hash. */
   private mixStep(t: Thread, kind: number): void {
     const c = t.clock;
-    this.hash = mix(this.hash, ((t.id << 4) ^ kind ^ (t.opA << 20)) + Math.imul(c | 0, 0x9e3779b1) + ((c * 2.3283064365386963e-10) | 0));
+    // A clock below 2^31 (every run shorter than 2 s) has no high word to fold in: the same
+    // value without the float multiply.
+    const hi = c < 2147483648 ? 0 : (c * 2.3283064365386963e-10) | 0;
+    this.hash = mix(this.hash, ((t.id << 4) ^ kind ^ (t.opA << 20)) + Math.imul(c | 0, 0x9e3779b1) + hi);
   }
 
   private stepThread(t: Thread): void {
@@ -404,7 +459,8 @@ export class Engine extends ExecutionState {
       // Time is carried through shared objects: what was written at time T is seen at >= T.
       const o = t.opA;
       if (o !== NO_OBJECT) {
-        if (!(o < this.objects.length && o >= 0 && Number.isInteger(o))) {
+        // An access names its object itself; acquire and release use their resource's.
+        if (kind === OP_ACCESS && !(o < this.objects.length && o >= 0 && Number.isInteger(o))) {
           throw new OpError(t, `thread ${t.name}: ${o} is not a shared object id; get ids from sim.object(name)`);
         }
         if (o >= this.objTime.length) this.growObjTime(o);
@@ -417,78 +473,100 @@ export class Engine extends ExecutionState {
     this.mixStep(t, kind);
     if (this.instrument) this.logStep(t);
     if (this.obs !== null) stepFootprint(this.fp, t, kind);
+    // One call site of advance (the compiler inlines it here): the op's effect decides whether
+    // the thread runs on to its next op.
+    let go: boolean;
     if (t.pendingIrqs.length > 0 && t._interruptible && tryDeliver(this, t)) {
-      // the step was the interrupt's delivery (or, timed mode, idling until it is raised)
+      go = false; // the step was the interrupt's delivery (or, timed mode, idling until it is raised)
     } else if (t.top.state !== F_RUN || kind === P_EXIT) {
-      // enabled only for an interrupt that can no longer be delivered: nothing to do
+      go = false; // enabled only for an interrupt that can no longer be delivered: nothing to do
     } else if (kind === OP_ACQUIRE) {
-      const r = t.opObj as Resource;
-      if (r.free > 0) {
-        r.free--;
-        if (t.opFx !== null) t.opFx(t, t.opFxA, t.opFxB, t.frames.length - 1);
-        this.advance(t);
-      } else {
-        // The releaser hands the unit over, runs our effect in its step, and wakes us.
-        const f = t.top;
-        f.state = F_BLOCKED;
-        f.hoFx = t.opFx;
-        f.hoFxA = t.opFxA;
-        f.hoFxB = t.opFxB;
-        r.queue.waiters.push(f);
-      }
+      go = this.acquireStep(t);
     } else if (kind === OP_RELEASE) {
-      const r = t.opObj as Resource;
-      if (r.queue.waiters.length === 0 && r.free >= r.capacity) {
-        throw new OpError(t, `thread ${t.name}: release of ${r.name} with all ${r.capacity} unit(s) free`);
-      }
-      if (t.opFx !== null) t.opFx(t, t.opFxA, t.opFxB, t.frames.length - 1);
-      if (r.queue.waiters.length > 0) {
-        const f = r.queue.waiters.shift()!;
-        this.wakeFrame(f, t.clock);
-        const w = f.thread;
-        const depth = f === w.top ? w.frames.length - 1 : w.frames.indexOf(f);
-        if (r.onHandover !== null) r.onHandover(w, depth);
-        const fx: Effect | null = f.hoFx;
-        if (fx !== null) {
-          f.hoFx = null;
-          fx(w, f.hoFxA, f.hoFxB, depth);
-        }
-      } else r.free++;
-      this.advance(t);
+      this.releaseStep(t);
+      go = true;
     } else if (kind === OP_SPIN) {
-      if (this.pred(t)) {
-        if (t.opFx !== null) t.opFx(t, t.opFxA, t.opFxB, t.frames.length - 1);
-        this.advance(t);
-      } else {
-        t.top.state = F_SPIN;
-        this.addSpinner(t);
-      }
-    } else if (kind === P_CONT) {
-      const f = t.top;
-      if (f.deferredNs > 0) {
-        // An interrupt split this work earlier but was not taken: finish the work first.
-        t.clock += f.deferredNs;
-        f.deferredNs = 0;
-        this.exec = null;
-        this.step++;
-        this.updateEnabled(t);
-        return;
-      }
-      this.advance(t);
+      go = this.spinStep(t);
+    } else if (kind === P_CONT && t.top.deferredNs > 0) {
+      return this.finishDeferred(t);
     } else {
       if (kind === OP_ACCESS && t.opFx !== null) t.opFx(t, t.opFxA, t.opFxB, t.frames.length - 1);
-      this.advance(t);
+      go = true;
     }
+    if (go) this.advance(t);
     this.step++;
     this.exec = null;
     this.stepObj = STEP_NONE;
     this.afterStep(start);
-    this.updateEnabled(t);
+    // Timed mode's common case first: still running and ready, only its heap entry moves.
+    if (this.timed && t.inReady && !t.done && t.top.state === F_RUN && (t.opKind as number) !== P_EXIT) this.ready.heap.update(t.id, t.clock, readyClass(t));
+    else this.updateEnabled(t);
     if (this.obs !== null) {
       // A step reads the clock (timers, horizon, finite window) when any of them is live.
       if (this.timers.size > 0 || this.clockBound) this.fp.all = true;
       if (this.obs.stepDone(t.id, this.fp)) this.stopped = true;
     }
+  }
+
+  /** An acquire step: take a free unit (true: run on), or queue for the hand-over. */
+  private acquireStep(t: Thread): boolean {
+    const r = t.opObj as Resource;
+    if (r.free > 0) {
+      r.free--;
+      if (t.opFx !== null) t.opFx(t, t.opFxA, t.opFxB, t.frames.length - 1);
+      return true;
+    }
+    // The releaser hands the unit over, runs our effect in its step, and wakes us.
+    const f = t.top;
+    f.state = F_BLOCKED;
+    f.hoFx = t.opFx;
+    f.hoFxA = t.opFxA;
+    f.hoFxB = t.opFxB;
+    r.queue.waiters.push(f);
+    return false;
+  }
+
+  /** A release step: the unit goes straight to the first waiter, or back to the resource. */
+  private releaseStep(t: Thread): void {
+    const r = t.opObj as Resource;
+    const q = r.queue.waiters;
+    if (q.length === 0 && r.free >= r.capacity) this.badOp(t, `release of ${r.name} with all ${r.capacity} unit(s) free`);
+    if (t.opFx !== null) t.opFx(t, t.opFxA, t.opFxB, t.frames.length - 1);
+    if (q.length === 0) {
+      r.free++;
+      return;
+    }
+    const f = q.shift()!;
+    this.wakeFrame(f, t.clock);
+    const w = f.thread;
+    const depth = f === w.top ? w.frames.length - 1 : w.frames.indexOf(f);
+    if (r.onHandover !== null) r.onHandover(w, depth);
+    const fx: Effect | null = f.hoFx;
+    if (fx !== null) {
+      f.hoFx = null;
+      fx(w, f.hoFxA, f.hoFxB, depth);
+    }
+  }
+
+  /** A spin step: its predicate true runs on (true); false, it waits among the spinners. */
+  private spinStep(t: Thread): boolean {
+    if (this.pred(t)) {
+      if (t.opFx !== null) t.opFx(t, t.opFxA, t.opFxB, t.frames.length - 1);
+      return true;
+    }
+    t.top.state = F_SPIN;
+    this.addSpinner(t);
+    return false;
+  }
+
+  /** An interrupt split this thread's work earlier but was not taken: the step finishes the work. */
+  private finishDeferred(t: Thread): void {
+    const f = t.top;
+    t.clock += f.deferredNs;
+    f.deferredNs = 0;
+    this.exec = null;
+    this.step++;
+    this.updateEnabled(t);
   }
 
   private pred(t: Thread): boolean {
@@ -505,6 +583,8 @@ export class Engine extends ExecutionState {
    * invisible and runs inline.
    */
   advance(t: Thread): void {
+    // Kept small (the rare ops and every error are methods of their own) so the compiler
+    // inlines it into the run loop's fast path and into stepThread.
     let inline = 0;
     // The yield watch: plain stores (see watch.ts); the op kind rides in the thread slot's top byte.
     const hb = this.hb;
@@ -512,65 +592,72 @@ export class Engine extends ExecutionState {
     hb[W_THREAD] = t.id | (t.opKind << 24);
     hb[W_OBJ] = t.opA;
     for (;;) {
-      const f = t.top;
       let r: IteratorResult<unknown, unknown>;
       try {
-        r = GEN_NEXT.call(f.gen);
+        r = GEN_NEXT.call(t.top.gen);
       } catch (e) {
         throw this.threadError(t, e);
       }
-      if (r.done === true) {
-        this.finishFrame(t);
+      if (r.done === true) return this.finishFrame(t);
+      if (r.value !== OP) this.badYield(t, r.value);
+      const k = t.opKind;
+      if (k === OP_WORK) {
+        const ns = t.opA;
+        if (!(ns >= 0 && ns < Infinity)) this.badWork(t, ns);
+        if (this.timed) {
+          t.workStart = t.clock;
+          t.clock += ns;
+          t.opKind = P_CONT;
+          return;
+        }
+        t.clock += ns;
+        if (++inline > INLINE_LIMIT) return this.inlineLimit(t);
+        continue;
+      }
+      if (k === OP_ACQUIRE || k === OP_RELEASE) {
+        if (!(t.opObj instanceof Resource)) this.badOp(t, 'acquire()/release() need a Resource');
         return;
       }
-      if (r.value !== OP) {
-        throw new OpError(t,
-          `thread ${t.name} yielded ${describeValue(r.value)}${r.value === undefined ? ' (a bare `yield`)' : ''} instead of an op: write \`yield t.work(ns)\`, and call helpers with \`yield* helper(t)\``,
-        );
-      }
-      switch (t.opKind) {
-        case OP_WORK: {
-          const ns = t.opA;
-          if (!(ns >= 0 && ns < Infinity)) throw new OpError(t, `thread ${t.name}: work(${ns}): duration must be a finite number of ns >= 0`);
-          if (this.timed) {
-            t.workStart = t.clock;
-            t.clock += ns;
-            t.opKind = P_CONT;
-            return;
-          }
-          t.clock += ns;
-          if (++inline > INLINE_LIMIT) {
-            this.report({
-              kind: 'step_budget',
-              fingerprint: `step_budget:inline:${t.name}`,
-              headline: `thread ${t.name} did ${INLINE_LIMIT} pieces of local work without a scheduling point`,
-              fatal: true,
-            });
-            return;
-          }
-          continue;
-        }
-        case OP_BLOCK: {
-          const w = t.opObj as Waitable;
-          if (!(w instanceof Waitable)) throw new OpError(t, `thread ${t.name}: block() needs a waitable`);
-          f.state = F_BLOCKED;
-          w.waiters.push(f);
-          if (this.obs !== null) fpAdd(this.fp, fpWaitable(w.id), 1);
-          return;
-        }
-        case OP_SPIN:
-          if (typeof t.opObj !== 'function') throw new OpError(t, `thread ${t.name}: spinUntil() needs a predicate function, got ${describeValue(t.opObj)}`);
-          return;
-        case OP_ACQUIRE:
-        case OP_RELEASE:
-          if (!(t.opObj instanceof Resource)) throw new OpError(t, `thread ${t.name}: acquire()/release() need a Resource`);
-          return;
-        case OP_ACCESS:
-          return;
-        default:
-          throw new OpError(t, `thread ${t.name}: unknown op ${t.opKind}`);
-      }
+      if (k !== OP_ACCESS) this.otherOp(t, k);
+      return;
     }
+  }
+
+  /** advance's rarer ops: a block (the frame waits on its waitable) or a spin. */
+  private otherOp(t: Thread, k: number): void {
+    if (k === OP_BLOCK) {
+      const w = t.opObj as Waitable;
+      if (!(w instanceof Waitable)) this.badOp(t, 'block() needs a waitable');
+      t.top.state = F_BLOCKED;
+      w.waiters.push(t.top);
+      if (this.obs !== null) fpAdd(this.fp, fpWaitable(w.id), 1);
+    } else if (k === OP_SPIN) {
+      if (typeof t.opObj !== 'function') this.badOp(t, `spinUntil() needs a predicate function, got ${describeValue(t.opObj)}`);
+    } else this.badOp(t, `unknown op ${k}`);
+  }
+
+  private badYield(t: Thread, v: unknown): never {
+    throw new OpError(t,
+      `thread ${t.name} yielded ${describeValue(v)}${v === undefined ? ' (a bare `yield`)' : ''} instead of an op: write \`yield t.work(ns)\`, and call helpers with \`yield* helper(t)\``,
+    );
+  }
+
+  private badWork(t: Thread, ns: number): never {
+    throw new OpError(t, `thread ${t.name}: work(${ns}): duration must be a finite number of ns >= 0`);
+  }
+
+  private badOp(t: Thread, what: string): never {
+    throw new OpError(t, `thread ${t.name}: ${what}`);
+  }
+
+  /** Interleave mode: a thread did INLINE_LIMIT pieces of local work without a scheduling point. */
+  private inlineLimit(t: Thread): void {
+    this.report({
+      kind: 'step_budget',
+      fingerprint: `step_budget:inline:${t.name}`,
+      headline: `thread ${t.name} did ${INLINE_LIMIT} pieces of local work without a scheduling point`,
+      fatal: true,
+    });
   }
 
   /** The top frame of t returned. */

@@ -58,13 +58,15 @@ export class PackedRunResult implements RunResult {
     readonly findings: Finding[],
     readonly metrics: RunMetrics,
     readonly hash: number,
-    private readonly packed: readonly Uint8Array[],
+    /** The encoded path, or null for a light run (recordPath off). */
+    private readonly packed: readonly Uint8Array[] | null,
     readonly events: string[] | null,
     readonly coverage: readonly string[] | null,
     readonly interleaving: number,
   ) {}
 
   get deviations(): Deviation[] {
+    if (this.packed === null) throw new Error('this run was a light run (recordPath: false): run its seed again with recordPath on for its deviations');
     return (this.unpacked ??= unpackDeviations(this.packed));
   }
 }
@@ -80,13 +82,13 @@ export function runResult(e: ExecutionState): RunResult {
     coalesced: e.coalesced,
     timers: e.timersFired,
     faults: e.faults,
-    deviations: e.path.size,
+    deviations: e.recordPath ? e.path.size : e.deviated,
     endTime: e.endTime(),
     threads: e.threads.length,
   };
   if (e.counters !== null) metrics.counters = e.counters;
   if (e.peaks !== null) metrics.peaks = e.peaks;
-  const packed = e.path.take();
+  const packed = e.recordPath ? e.path.take() : null;
   const coverage = e.coverSet === null ? null : [...e.coverSet];
   const findings = e.findingList.length === 0 ? [] : e.findingList;
   return new PackedRunResult(e.seed, e.endReason, findings, metrics, e.hash >>> 0, packed, e.events, coverage, e.classHash >>> 0);

@@ -72,6 +72,11 @@ export function discoverPrefixes(program: Program, engine: Engine, opts: HuntOpt
 /** Runs units of one hunt in this process. */
 export class UnitRunner {
   private readonly engine: Engine;
+  /**
+   * The engine of the seeded strategies' runs: light (no path kept). A run is a function of its
+   * seed, so one whose findings need a schedule is run again on `engine`, which keeps its path.
+   */
+  private readonly light: Engine;
   private readonly picker: StrategyPicker;
   /** Fingerprints this process has recorded in full (see record.ts). */
   private readonly seen = new Set<string>();
@@ -86,6 +91,8 @@ export class UnitRunner {
     readonly plan: HuntPlan,
   ) {
     this.engine = new Engine(eopts);
+    // The determinism check compares paths: it needs every run's.
+    this.light = opts.checkDeterminism ? this.engine : new Engine({ ...eopts, recordPath: false });
     this.picker = new StrategyPicker(opts);
   }
 
@@ -122,8 +129,19 @@ export class UnitRunner {
       }
       if (watch !== null) watch.head[W_INDEX] = i - u * p.chunk;
       const st = this.picker.at(i);
-      if (emit(this.record(this.runOne(st, deriveSeed(p.seed, i)), st), i)) return;
+      if (emit(this.record(this.runLight(st, deriveSeed(p.seed, i)), st), i)) return;
     }
+  }
+
+  /**
+   * A seeded strategy's run (its begin() resets it: runs of a hunt are the same in any process,
+   * in any order). Light first; a run with findings is run again with its path, so its records
+   * carry a schedule and the crash sites a re-run with recorded op sites places.
+   */
+  private runLight(s: Strategy, seed: number): RunResult {
+    if (this.light === this.engine) return this.runOne(s, seed);
+    const r = this.light.run(this.program, s, seed, this.plan.expectedSteps);
+    return r.findings.length === 0 ? r : this.runOne(s, seed);
   }
 
   private runOne(s: Strategy, seed: number): RunResult {

@@ -1,0 +1,46 @@
+import { expect } from 'chai';
+import { Engine, hunt, makeStrategy, replay } from '../../scheduler';
+import { contention, lostUpdate, mixed } from '../../scheduler/examples/toys';
+
+/**
+ * Light runs (recordPath: false): a hunt's seeded runs keep no path, and the few whose
+ * findings need a schedule are run again with it. A light run must take the same path as a
+ * recorded one: same event hash, metrics and findings.
+ */
+describe('light runs', () => {
+  it('take the same path as recorded runs: event hash, metrics and findings, timed and interleaved', () => {
+    const cases = [
+      { p: mixed(3, 2), o: {} },
+      { p: lostUpdate(), o: {} },
+      { p: contention(8, 2, 40), o: { window: 0 } },
+    ];
+    for (const { p, o } of cases) {
+      for (const strategy of ['random', 'pct'] as const) {
+        const light = new Engine({ ...o, recordPath: false, maxFaults: 2 });
+        const full = new Engine({ ...o, maxFaults: 2 });
+        for (let seed = 0; seed < 40; seed++) {
+          const a = light.run(p, makeStrategy({ strategy }), seed, 60);
+          const b = full.run(p, makeStrategy({ strategy }), seed, 60);
+          expect(a.hash, `${p.name} ${strategy} seed ${seed}`).to.equal(b.hash);
+          expect(a.metrics).to.deep.equal(b.metrics);
+          expect(a.metrics.deviations).to.equal(b.deviations.length);
+          expect(a.findings.map((f) => f.fingerprint)).to.deep.equal(b.findings.map((f) => f.fingerprint));
+        }
+      }
+    }
+  });
+
+  it('refuses to hand out the deviations of a light run', () => {
+    const r = new Engine({ recordPath: false }).run(lostUpdate(), makeStrategy({}), 3, 50);
+    expect(() => r.deviations).to.throw(/light run/);
+  });
+
+  it('a hunt made of light runs still gives every finding a schedule that replays it', () => {
+    const h = hunt(lostUpdate(), { iterations: 200, seed: 5, stopAtFirst: false });
+    expect(h.findings.length).to.be.greaterThan(0);
+    for (const f of h.findings) {
+      const r = replay(lostUpdate(), f.schedule, {});
+      expect(r.findings.map((x) => x.fingerprint)).to.include(f.fingerprint);
+    }
+  });
+});
