@@ -15,21 +15,21 @@
  * is a step of its own (so other threads' earlier events come first) and an interrupt raised
  * while its target is in the middle of local work splits that work.
  */
-import { SCHED, fpWaitable, type Strategy } from './choice';
+import { SCHED, type Strategy } from './choice';
 import { crashFinding, OpError } from './crash';
 import { earliestRaise, hasDeliverable, splitWork, tryDeliver } from './delivery';
 import { InputError, ProgramError, describeValue, wrapError } from './errors';
-import { fpAdd, fpReads, fpReset, stepFootprint } from './footprint';
+import { fpReads, fpReset, stepFootprint } from './footprint';
 import { mix, mixNum } from './hash';
-import { NO_OBJECT, OP, OP_ACCESS, OP_ACQUIRE, OP_BLOCK, OP_NAMES, OP_RELEASE, OP_SPIN, OP_WORK, P_CONT, P_EXIT } from './ops';
+import { NO_OBJECT, OP, OP_ACCESS, OP_ACQUIRE, OP_NAMES, OP_RELEASE, OP_SPIN, OP_WORK, P_CONT, P_EXIT } from './ops';
 import type { Program } from './program';
 import { Resource } from './resource';
 import { runResult, type RunResult } from './run-result';
+import { acquireStep, badOp, finishDeferred, otherOp, pred, releaseStep, spinStep } from './op-steps';
 import { readyClass } from './ready';
 import { ExecutionState, STEP_NONE, STEP_TIMER } from './state';
-import { F_BLOCKED, F_RUN, F_SPIN, GEN_NEXT, checkBody, type Effect, type Thread, type ThreadFn } from './thread';
 import { ReplayStrategy } from './strategies/replay';
-import { Waitable } from './waitable';
+import { F_RUN, F_SPIN, GEN_NEXT, checkBody, type Thread, type ThreadFn } from './thread';
 import { W_BEAT, W_OBJ, W_STEP, W_THREAD } from './watch';
 
 // The engine's public types live with their concepts; re-exported so importers of engine.ts keep working.
@@ -481,14 +481,14 @@ export class Engine extends ExecutionState {
     } else if (t.top.state !== F_RUN || kind === P_EXIT) {
       go = false; // enabled only for an interrupt that can no longer be delivered: nothing to do
     } else if (kind === OP_ACQUIRE) {
-      go = this.acquireStep(t);
+      go = acquireStep(t);
     } else if (kind === OP_RELEASE) {
-      this.releaseStep(t);
+      releaseStep(this, t);
       go = true;
     } else if (kind === OP_SPIN) {
-      go = this.spinStep(t);
+      go = spinStep(this, t);
     } else if (kind === P_CONT && t.top.deferredNs > 0) {
-      return this.finishDeferred(t);
+      return finishDeferred(this, t);
     } else {
       if (kind === OP_ACCESS && t.opFx !== null) t.opFx(t, t.opFxA, t.opFxB, t.frames.length - 1);
       go = true;
@@ -505,75 +505,6 @@ export class Engine extends ExecutionState {
       // A step reads the clock (timers, horizon, finite window) when any of them is live.
       if (this.timers.size > 0 || this.clockBound) this.fp.all = true;
       if (this.obs.stepDone(t.id, this.fp)) this.stopped = true;
-    }
-  }
-
-  /** An acquire step: take a free unit (true: run on), or queue for the hand-over. */
-  private acquireStep(t: Thread): boolean {
-    const r = t.opObj as Resource;
-    if (r.free > 0) {
-      r.free--;
-      if (t.opFx !== null) t.opFx(t, t.opFxA, t.opFxB, t.frames.length - 1);
-      return true;
-    }
-    // The releaser hands the unit over, runs our effect in its step, and wakes us.
-    const f = t.top;
-    f.state = F_BLOCKED;
-    f.hoFx = t.opFx;
-    f.hoFxA = t.opFxA;
-    f.hoFxB = t.opFxB;
-    r.queue.waiters.push(f);
-    return false;
-  }
-
-  /** A release step: the unit goes straight to the first waiter, or back to the resource. */
-  private releaseStep(t: Thread): void {
-    const r = t.opObj as Resource;
-    const q = r.queue.waiters;
-    if (q.length === 0 && r.free >= r.capacity) this.badOp(t, `release of ${r.name} with all ${r.capacity} unit(s) free`);
-    if (t.opFx !== null) t.opFx(t, t.opFxA, t.opFxB, t.frames.length - 1);
-    if (q.length === 0) {
-      r.free++;
-      return;
-    }
-    const f = q.shift()!;
-    this.wakeFrame(f, t.clock);
-    const w = f.thread;
-    const depth = f === w.top ? w.frames.length - 1 : w.frames.indexOf(f);
-    if (r.onHandover !== null) r.onHandover(w, depth);
-    const fx: Effect | null = f.hoFx;
-    if (fx !== null) {
-      f.hoFx = null;
-      fx(w, f.hoFxA, f.hoFxB, depth);
-    }
-  }
-
-  /** A spin step: its predicate true runs on (true); false, it waits among the spinners. */
-  private spinStep(t: Thread): boolean {
-    if (this.pred(t)) {
-      if (t.opFx !== null) t.opFx(t, t.opFxA, t.opFxB, t.frames.length - 1);
-      return true;
-    }
-    t.top.state = F_SPIN;
-    this.addSpinner(t);
-    return false;
-  }
-
-  /** An interrupt split this thread's work earlier but was not taken: the step finishes the work. */
-  private finishDeferred(t: Thread): void {
-    const f = t.top;
-    t.clock += f.deferredNs;
-    f.deferredNs = 0;
-    this.exec = null;
-    this.step++;
-    this.updateEnabled(t);
-  }
-
-  private pred(t: Thread): boolean {
-    try {
-      return (t.opObj as () => boolean)() === true;
-    } catch (e) {
-      throw wrapError(`spin predicate of thread ${t.name}`, e);
     }
   }
 
@@ -615,25 +546,12 @@ export class Engine extends ExecutionState {
         continue;
       }
       if (k === OP_ACQUIRE || k === OP_RELEASE) {
-        if (!(t.opObj instanceof Resource)) this.badOp(t, 'acquire()/release() need a Resource');
+        if (!(t.opObj instanceof Resource)) badOp(t, 'acquire()/release() need a Resource');
         return;
       }
-      if (k !== OP_ACCESS) this.otherOp(t, k);
+      if (k !== OP_ACCESS) otherOp(this, t, k);
       return;
     }
-  }
-
-  /** advance's rarer ops: a block (the frame waits on its waitable) or a spin. */
-  private otherOp(t: Thread, k: number): void {
-    if (k === OP_BLOCK) {
-      const w = t.opObj as Waitable;
-      if (!(w instanceof Waitable)) this.badOp(t, 'block() needs a waitable');
-      t.top.state = F_BLOCKED;
-      w.waiters.push(t.top);
-      if (this.obs !== null) fpAdd(this.fp, fpWaitable(w.id), 1);
-    } else if (k === OP_SPIN) {
-      if (typeof t.opObj !== 'function') this.badOp(t, `spinUntil() needs a predicate function, got ${describeValue(t.opObj)}`);
-    } else this.badOp(t, `unknown op ${k}`);
   }
 
   private badYield(t: Thread, v: unknown): never {
@@ -646,9 +564,6 @@ export class Engine extends ExecutionState {
     throw new OpError(t, `thread ${t.name}: work(${ns}): duration must be a finite number of ns >= 0`);
   }
 
-  private badOp(t: Thread, what: string): never {
-    throw new OpError(t, `thread ${t.name}: ${what}`);
-  }
 
   /** Interleave mode: a thread did INLINE_LIMIT pieces of local work without a scheduling point. */
   private inlineLimit(t: Thread): void {
@@ -706,7 +621,7 @@ export class Engine extends ExecutionState {
       if (t.opKind === P_EXIT && !hasDeliverable(t)) this.exitThread(t);
     } else if (f.state === F_SPIN) {
       if (this.obs !== null) fpReads(this.fp, t.opReads);
-      if (this.pred(t)) f.state = F_RUN;
+      if (pred(t)) f.state = F_RUN;
       else this.addSpinner(t);
     }
   }
@@ -722,7 +637,7 @@ export class Engine extends ExecutionState {
     let j = 0;
     for (let i = 0; i < sp.length; i++) {
       const t = sp[i];
-      if (t.top.state === F_SPIN && this.pred(t)) {
+      if (t.top.state === F_SPIN && pred(t)) {
         t.top.state = F_RUN;
         t.inSpinners = false;
         if (now > t.clock) this.setClock(t, now);

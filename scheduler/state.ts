@@ -48,12 +48,7 @@ export interface EngineOptions {
    * outside the engine lies there is an `internal_error`, anywhere else a `scenario_error`.
    */
   internalRoots?: readonly string[];
-  /**
-   * Keep the run's path: the deviations a schedule string is made of (default true). A hunt's
-   * light runs turn it off, and run again with it on the few runs whose schedule they need (a
-   * run is a function of its seed): in a timed run with a tie at every other step, recording
-   * is 4% of the time (measured). The run's event hash is kept either way.
-   */
+  /** Keep the run's deviations (default true); off for a hunt's light runs (units.ts). */
   recordPath?: boolean;
   /**
    * Conformance mode (a debug check, slow): model state registered with `shared()` is proxied,
@@ -611,11 +606,8 @@ export abstract class ExecutionState implements ChoiceView {
     }
     if (en === t.inReady) {
       // A thread kept in the heap during its step has a stale key (clock and class).
-      if (en && this.timed) {
-        const h = this.ready.heap;
-        const cls = readyClass(t);
-        if (h.keyOf(t.id) !== t.clock || h.classOf(t.id) !== cls) h.update(t.id, t.clock, cls);
-      }
+      const h = this.ready.heap;
+      if (en && this.timed && (h.keyOf(t.id) !== t.clock || h.classOf(t.id) !== readyClass(t))) h.update(t.id, t.clock, readyClass(t));
       return;
     }
     if (en) {

@@ -73,7 +73,8 @@ export function discoverPrefixes(program: Program, engine: Engine, opts: HuntOpt
 export class UnitRunner {
   private readonly engine: Engine;
   /**
-   * The engine of the seeded strategies' runs: light (no path kept). A run is a function of its
+   * The engine of the seeded strategies' runs: light (recordPath off: no path kept; recording
+   * was 4% of a timed run with a tie at every other step, measured). A run is a function of its
    * seed, so one whose findings need a schedule is run again on `engine`, which keeps its path.
    */
   private readonly light: Engine;
