@@ -269,8 +269,12 @@ export class Engine extends ExecutionState {
     this.step++;
     this.exec = null;
     this.afterStep(start);
-    if (!t.done && t.top.state === F_RUN && (t.opKind as number) !== P_EXIT && t.inReady) this.ready.heap.update(t.id, t.clock, readyClass(t));
-    else this.updateEnabled(t);
+    if (!t.done && t.top.state === F_RUN && (t.opKind as number) !== P_EXIT && t.inReady) {
+      const h = this.ready.heap;
+      // Most often the thread issues its next op at the same instant: only its class changes.
+      if (t.clock === start && h.peekId() === t.id) h.setRootClass(readyClass(t));
+      else h.update(t.id, t.clock, readyClass(t));
+    } else this.updateEnabled(t);
   }
 
   private budgetExhausted(): void {

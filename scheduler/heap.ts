@@ -193,6 +193,19 @@ export class ClockHeap {
     return top;
   }
 
+  /**
+   * The root keeps its key and takes class `cls` (a thread that resumed local work and now
+   * issues an op at the same instant): it moves only below children of equal key that now
+   * sort first. Short, so it inlines into the run loop.
+   */
+  setRootClass(cls: number): void {
+    const ranks = this.ranks, keys = this.keys, n = this.size;
+    const rank = (cls << ID_BITS) | (ranks[0] & ID_MASK);
+    const k = keys[0];
+    if ((n > 1 && keys[1] === k && ranks[1] < rank) || (n > 2 && keys[2] === k && ranks[2] < rank)) this.down(0, rank, k);
+    else ranks[0] = rank;
+  }
+
   /** Change the key (and class) of an element already in the heap. */
   update(id: number, key: number, cls = 0): void {
     const i = this.pos[id];
