@@ -558,7 +558,11 @@ export abstract class ExecutionState implements ChoiceView {
       t.opKind = P_RESUME;
       if (clock > t.clock) this.setClock(t, clock);
       if (t.inSpinners) this.removeSpinner(t);
-      this.updateEnabled(t);
+      // Running again and not ready yet (the common case): what updateEnabled would do.
+      if (!t.inReady && !t.done && !t.starting) {
+        if (this.obs !== null && this.exec !== t) this.obs.noteEnabled(t.id);
+        this.ready.insert(t);
+      } else this.updateEnabled(t);
     } else {
       // Woken underneath an interrupt handler: resumes when the handler returns.
       f.sKind = P_RESUME;
