@@ -558,8 +558,8 @@ export abstract class ExecutionState implements ChoiceView {
       t.opKind = P_RESUME;
       if (clock > t.clock) this.setClock(t, clock);
       if (t.inSpinners) this.removeSpinner(t);
-      // Running again and not ready yet (the common case): what updateEnabled would do.
       if (!t.inReady && !t.done && !t.starting) {
+        // Running again and not ready yet (the common case): what updateEnabled would do.
         if (this.obs !== null && this.exec !== t) this.obs.noteEnabled(t.id);
         this.ready.insert(t);
       } else this.updateEnabled(t);
@@ -643,7 +643,6 @@ export abstract class ExecutionState implements ChoiceView {
     if (this.exec !== t) this.updateEnabled(t);
   }
 
-
   waitSite(t: Thread): string {
     const f = t.top;
     if (f.state === F_BLOCKED) {
@@ -668,8 +667,6 @@ export abstract class ExecutionState implements ChoiceView {
     for (const t of this.threads) if (t.clock > m) m = t.clock;
     return m;
   }
-
-  // ---- helpers ----
 
   menuCapacity(n: number): void {
     if (n <= this.menuIds.length) return;

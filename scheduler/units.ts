@@ -136,13 +136,15 @@ export class UnitRunner {
 
   /**
    * A seeded strategy's run (its begin() resets it: runs of a hunt are the same in any process,
-   * in any order). Light first; a run with findings is run again with its path, so its records
-   * carry a schedule and the crash sites a re-run with recorded op sites places.
+   * in any order). Light first; a run with a finding new to this process is run again with its
+   * path, so its record carries the schedule (and a crash the site that a re-run with recorded
+   * op sites places: a light crash's fingerprint lacks it, so it is never "seen").
    */
   private runLight(s: Strategy, seed: number): RunResult {
     if (this.light === this.engine) return this.runOne(s, seed);
     const r = this.light.run(this.program, s, seed, this.plan.expectedSteps);
-    return r.findings.length === 0 ? r : this.runOne(s, seed);
+    for (const f of r.findings) if (!this.seen.has(f.fingerprint)) return this.runOne(s, seed);
+    return r;
   }
 
   private runOne(s: Strategy, seed: number): RunResult {

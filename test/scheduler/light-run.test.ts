@@ -35,8 +35,12 @@ describe('light runs', () => {
     expect(() => r.deviations).to.throw(/light run/);
   });
 
-  it('a hunt made of light runs still gives every finding a schedule that replays it', () => {
+  it('a hunt made of light runs folds the same as one that records every run, and its schedules replay', () => {
     const h = hunt(lostUpdate(), { iterations: 200, seed: 5, stopAtFirst: false });
+    // --check-determinism records every run (it compares paths).
+    const all = hunt(lostUpdate(), { iterations: 200, seed: 5, stopAtFirst: false, checkDeterminism: true });
+    expect(h.findings.map((f) => [f.fingerprint, f.count, f.runs, f.schedule])).to.deep.equal(all.findings.map((f) => [f.fingerprint, f.count, f.runs, f.schedule]));
+    expect(h.totals).to.deep.equal(all.totals);
     expect(h.findings.length).to.be.greaterThan(0);
     for (const f of h.findings) {
       const r = replay(lostUpdate(), f.schedule, {});
