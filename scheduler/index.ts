@@ -24,6 +24,7 @@ export { RandomWalk } from './strategies/random';
 export { ReplayStrategy, type ReplayMode } from './strategies/replay';
 export * from './thread';
 export * from './waitable';
+export { Fifo } from './fifo';
 export * from './resource';
 export * from './hash';
 export { ReadySet } from './ready';

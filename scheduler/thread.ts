@@ -17,12 +17,12 @@ import type { Waitable } from './waitable';
 export type Body = Generator<unknown, unknown, unknown>;
 export type ThreadFn = (t: Thread) => Body;
 
+const GENERATOR_PROTOTYPE = (Object.getPrototypeOf(function* () {}) as { prototype: Generator }).prototype;
 /**
  * %GeneratorPrototype%.next, called directly: every thread body is a generator of its own
  * closure, each with its own prototype and so its own map, and a `gen.next` lookup over many
  * maps goes megamorphic (measured: 3% of a timed run of 64 threads).
  */
-const GENERATOR_PROTOTYPE = (Object.getPrototypeOf(function* () {}) as { prototype: Generator }).prototype;
 export const GEN_NEXT = GENERATOR_PROTOTYPE.next;
 
 /** A thread body or interrupt handler must be a generator (what a function* returns). */
