@@ -253,7 +253,7 @@ export class Engine extends ExecutionState {
     const idx = this.choose(SCHED, ids, n, def);
     if (this.stopped) return null;
     const t = this.threads[ids[idx]];
-    if (prevIn && t.id !== prev) this.preemptions++;
+    this.preemptions += prevIn && t.id !== prev ? 1 : 0;
     return t;
   }
 

@@ -82,7 +82,7 @@ export function runResult(e: ExecutionState): RunResult {
     coalesced: e.coalesced,
     timers: e.timersFired,
     faults: e.faults,
-    deviations: e.recordPath ? e.path.size : e.deviated,
+    deviations: e.deviated,
     endTime: e.endTime(),
     threads: e.threads.length,
   };

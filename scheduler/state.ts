@@ -76,7 +76,8 @@ export abstract class ExecutionState implements ChoiceView {
   readonly captureOps: boolean;
   readonly conformance: boolean;
   readonly recordPath: boolean;
-  /** Choices that left the default (what the path would hold when not recorded). */
+  /** Choices that leave the default are kept (recordPath, or a watch mirroring them); all are counted in `deviated`. */
+  readonly keepsDeviations: boolean;
   deviated = 0;
   /**
    * The shared object the step in progress declared (its op's object), NO_OBJECT for a step
@@ -113,10 +114,7 @@ export abstract class ExecutionState implements ChoiceView {
   strategy!: Strategy;
   seed = 0;
   workloadRng: Rng | null = null;
-  /**
-   * Workload randomness for the program (sizes, delays): seeded from the run seed, which the
-   * schedule carries, so it replays; it is not a scheduling choice. Made on first use.
-   */
+  /** Workload randomness (sizes, delays), seeded from the run seed: it replays; not a choice. Made on first use. */
   get rng(): Rng {
     return (this.workloadRng ??= new Rng(deriveSeed(this.seed, 0x5eed)));
   }
@@ -189,6 +187,7 @@ export abstract class ExecutionState implements ChoiceView {
     this.internalRoots = opts.internalRoots ?? [];
     this.watch = currentWatch();
     this.hb = this.watch !== null ? this.watch.head : new Int32Array(HEAD_LEN);
+    this.keepsDeviations = this.recordPath || this.watch !== null;
     this.timed = this.window === 0;
     this.clockBound = this.horizon !== Infinity || this.window !== Infinity;
     this.useCand = this.window !== Infinity;
@@ -436,9 +435,9 @@ export abstract class ExecutionState implements ChoiceView {
       return def;
     }
     if (!(idx >= 0 && idx < n)) throw new ProgramError(`strategy ${this.strategy.name} returned index ${idx} of ${n}`);
-    if (idx !== def) {
+    this.deviated += idx !== def ? 1 : 0; // no branch: leaving the default is the strategy's coin
+    if (this.keepsDeviations && idx !== def) {
       if (this.recordPath) this.path.record(this.step, this.sub, kind, ids[idx]);
-      else this.deviated++;
       if (this.watch !== null) this.watch.deviation(this.step, this.sub, kind, ids[idx]);
     }
     this.choices++;
