@@ -18,7 +18,10 @@
  * `--only b` measures (b) alone, without recording ON (add `--on`): the quick form for engine work.
  *
  * Every figure: one smaller warm-up run, then the best of 5 timed runs (process.hrtime.bigint),
- * the runs of one workload's variants interleaved, with a full GC before each. Randomness comes
+ * the runs of one workload's variants interleaved, with a full GC before each. Each figure is
+ * measured in a process of its own (`--figure x`, as JMH forks a JVM per benchmark), and so is
+ * recording ON: in one process the code of one workload is compiled with the type feedback of
+ * the others, which moved (b)'s loops by 10-30% depending on what ran before them. Randomness comes
  * from seedrandom's tychei only (as the engine's); nothing here calls Math.random.
  */
 import seedrandom from 'seedrandom';
@@ -30,7 +33,7 @@ import { runInNewContext } from 'vm';
 import { Engine, type RunResult } from '../scheduler/engine';
 import { calibrate, hunt } from '../scheduler/explorer';
 import type { Program } from '../scheduler/program';
-import { deriveSeed } from '../scheduler/rng';
+import { Rng, deriveSeed } from '../scheduler/rng';
 import { makeStrategy, type StrategySpec } from '../scheduler/strategies';
 import { contention, depth2, timeouts } from '../scheduler/examples/toys';
 import { scenarioProgram, type ScenarioDef } from '../lib/scenario/define';
@@ -39,6 +42,29 @@ import abba from '../scenarios/abba';
 const QUICK = process.argv.includes('--quick');
 /** `--only b`: figure (b) alone (the engine's step rate against the minimal loop), for engine work. */
 const ONLY = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : null;
+/** `--figure x`: measure figure x alone and print its samples as JSON (the main run forks one per figure). */
+const FIGURE = process.argv.includes('--figure') ? process.argv[process.argv.indexOf('--figure') + 1] : null;
+const JSON_MARK = '@@figure ';
+
+/**
+ * Figure `name`: in the main run, measured by a child process of its own; in that child, by
+ * `run`, whose result goes back as JSON and ends the child. A child skips the other figures.
+ */
+function figure<T>(name: string, run: () => T): T {
+  if (FIGURE === name) {
+    process.stdout.write(`${JSON_MARK}${JSON.stringify(run())}\n`);
+    process.exit(0);
+  }
+  if (FIGURE !== null) return {} as T; // another figure's child: not needed there
+  const out = execFileSync(process.execPath, ['-r', require.resolve('ts-node/register/transpile-only'), __filename, '--figure', name, ...(QUICK ? ['--quick'] : [])], {
+    encoding: 'utf8',
+    maxBuffer: 1 << 26,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const line = out.split('\n').find((l) => l.startsWith(JSON_MARK));
+  if (line === undefined) throw new Error(`bench figure ${name}: the child printed no result`);
+  return JSON.parse(line.slice(JSON_MARK.length)) as T;
+}
 const SCALE = QUICK ? 10 : 1;
 const SEED = 1;
 const RUNS = 5;
@@ -448,9 +474,17 @@ function figureB(): { b: Record<string, Sample>; bPer: number } {
       full: () => baselineContention(B_THREADS, B_CAP, bPer, cycleThreadDelegating),
     },
     { key: 'off', warm: () => engineRun(bWarm, false), full: () => engineRun(bProg, false) },
-    ...(ONLY === 'b' && !process.argv.includes('--on') ? [] : [{ key: 'on', warm: () => engineRun(bWarm, true), full: () => engineRun(bProg, true) }]),
+    ...(ONLY === 'b' && process.argv.includes('--on') ? [{ key: 'on', warm: () => engineRun(bWarm, true), full: () => engineRun(bProg, true) }] : []),
   ]);
   return { b, bPer };
+}
+
+/**
+ * Recording ON of a timed-mode figure, in a process of its own: run beside OFF, the engine's
+ * code is compiled with the event log's paths taken too, and OFF measured 8-15% slower.
+ */
+function figureOn(prog: Program, warm: Program): Sample {
+  return measure([{ key: 'on', warm: () => engineRun(warm, true), full: () => engineRun(prog, true) }]).on;
 }
 
 /** (b) alone (`--only b`): the table row and the detail lines. */
@@ -465,7 +499,7 @@ function printB(b: Record<string, Sample>, bPer: number): void {
 
 function main(): void {
   const started = process.hrtime.bigint();
-  console.log(
+  if (FIGURE === null) console.log(
     `irqsim engine bench${QUICK ? ' --quick (workloads / 10)' : ''}: node ${process.version} ${process.arch}, ${cpus().length} cpu(s), ` +
       `revision ${revision()}; best of ${RUNS} interleaved runs after 1 warm-up${gc ? ', full gc before each' : ''}`,
   );
@@ -482,15 +516,23 @@ function main(): void {
   const aWarmPer = Math.max(1, Math.floor(aPer / 10));
   const aProg = timeouts(A_THREADS, aPer);
   const aWarm = timeouts(A_THREADS, aWarmPer);
-  const a = measure([
-    { key: 'base', warm: () => baselineTimeouts(A_THREADS, aWarmPer), full: () => baselineTimeouts(A_THREADS, aPer) },
-    { key: 'baseTop', warm: () => baselineTimeouts(A_THREADS, aWarmPer, true), full: () => baselineTimeouts(A_THREADS, aPer, true) },
-    { key: 'off', warm: () => engineRun(aWarm, false), full: () => engineRun(aProg, false) },
-    { key: 'on', warm: () => engineRun(aWarm, true), full: () => engineRun(aProg, true) },
-  ]);
+  const a = figure('a', () =>
+    measure([
+      { key: 'base', warm: () => baselineTimeouts(A_THREADS, aWarmPer), full: () => baselineTimeouts(A_THREADS, aPer) },
+      { key: 'baseTop', warm: () => baselineTimeouts(A_THREADS, aWarmPer, true), full: () => baselineTimeouts(A_THREADS, aPer, true) },
+      { key: 'off', warm: () => engineRun(aWarm, false), full: () => engineRun(aProg, false) },
+    ]),
+  );
+  a.on = figure('a-on', () => figureOn(aProg, aWarm));
 
   // (b) ----------------------------------------------------------------------------------
-  const { b, bPer } = figureB();
+  const fb = figure('b', figureB);
+  const b = fb.b ?? {}; // (another figure's child gets nothing)
+  const bPer = fb.bPer;
+  b.on = figure('b-on', () => {
+    const per = Math.ceil(B_CYCLES / B_THREADS);
+    return figureOn(contention(B_THREADS, B_CAP, per), contention(B_THREADS, B_CAP, Math.ceil(per / 10)));
+  });
 
   // (c) ----------------------------------------------------------------------------------
   const cProg = depth2(50);
@@ -499,12 +541,14 @@ function main(): void {
     ['rw', 'random walk', { strategy: 'random' }],
     ['pct', 'PCT d=2', { strategy: 'pct', depth: 2 }],
   ];
-  const c = measure(
-    specs.flatMap(([k, , spec]): Variant[] => [
-      { key: `${k}-hunt`, warm: () => huntRun(cProg, spec, cWarm), full: () => huntRun(cProg, spec, C_ITERS) },
-      { key: `${k}-off`, warm: () => huntLoop(cProg, spec, cWarm, false), full: () => huntLoop(cProg, spec, C_ITERS, false) },
-      { key: `${k}-on`, warm: () => huntLoop(cProg, spec, cWarm, true), full: () => huntLoop(cProg, spec, C_ITERS, true) },
-    ]),
+  const c = figure('c', () =>
+    measure(
+      specs.flatMap(([k, , spec]): Variant[] => [
+        { key: `${k}-hunt`, warm: () => huntRun(cProg, spec, cWarm), full: () => huntRun(cProg, spec, C_ITERS) },
+        { key: `${k}-off`, warm: () => huntLoop(cProg, spec, cWarm, false), full: () => huntLoop(cProg, spec, C_ITERS, false) },
+        { key: `${k}-on`, warm: () => huntLoop(cProg, spec, cWarm, true), full: () => huntLoop(cProg, spec, C_ITERS, true) },
+      ]),
+    ),
   );
 
   // (d) ABBA scenario, every detector on ------------------------------------------------------
@@ -512,10 +556,12 @@ function main(): void {
   // Lockdep on (the default) against lockdep off, same schedules: the validator's cost.
   const dProg = scenarioProgram(abba as unknown as ScenarioDef, 'fixed', abba.params);
   const dProgNoLd = scenarioProgram(abba as unknown as ScenarioDef, 'fixed', abba.params, { lockdep: false });
-  const d = measure([
-    { key: 'hunt', warm: () => huntRun(dProg, { strategy: 'random' }, cWarm / 4), full: () => huntRun(dProg, { strategy: 'random' }, C_ITERS / 4) },
-    { key: 'noLd', warm: () => huntRun(dProgNoLd, { strategy: 'random' }, cWarm / 4), full: () => huntRun(dProgNoLd, { strategy: 'random' }, C_ITERS / 4) },
-  ]);
+  const d = figure('d', () =>
+    measure([
+      { key: 'hunt', warm: () => huntRun(dProg, { strategy: 'random' }, cWarm / 4), full: () => huntRun(dProg, { strategy: 'random' }, C_ITERS / 4) },
+      { key: 'noLd', warm: () => huntRun(dProgNoLd, { strategy: 'random' }, cWarm / 4), full: () => huntRun(dProgNoLd, { strategy: 'random' }, C_ITERS / 4) },
+    ]),
+  );
 
   // (e) DPOR against plain DFS, same run -------------------------------------------------------
   // The fixed ABBA at 3 CPUs and 2 rounds: DPOR runs until its tree is exhausted; plain DFS
@@ -529,8 +575,7 @@ function main(): void {
     const r = hunt(eProg, { ...spec, iterations: cap, stopAtFirst: false, instrument: false });
     return { secs: seconds(t0), schedules: r.schedulesRun, search: r.search ?? 'none', traces: r.dpor?.traces ?? 0, findings: r.findings.length };
   };
-  const eDpor = eRun({ strategy: 'dpor' }, E_CAP);
-  const eDfs = eRun({ strategy: 'dfs' }, E_CAP);
+  const { eDpor, eDfs } = figure('e', () => ({ eDpor: eRun({ strategy: 'dpor' }, E_CAP), eDfs: eRun({ strategy: 'dfs' }, E_CAP) }));
 
   // seedrandom -----------------------------------------------------------------------------
   const arc4 = nsPerCall(() => seedrandom('1'), RNG_CALLS);
@@ -540,6 +585,10 @@ function main(): void {
     return () => g.int32();
   }, RNG_CALLS);
   const alea = nsPerCall(() => seedrandom.alea('1'), RNG_CALLS);
+  const ours = nsPerCall(() => {
+    const g = new Rng(1);
+    return () => g.int(1000);
+  }, RNG_CALLS);
   const seeds = Math.max(2000, RNG_CALLS / 250);
   const seedCost = (mk: (s: string) => unknown): number => {
     mk('warm');
@@ -607,8 +656,8 @@ function main(): void {
       `findings ${eDpor.findings}/${eDfs.findings}`,
   );
   console.log(
-    `  seedrandom, ns per draw over ${si(RNG_CALLS)} calls: ARC4 seedrandom(s)() ${arc4.toFixed(1)}, tychei() ${tyche.toFixed(1)}, tychei.int32() ${tycheInt.toFixed(1)}, alea() ${alea.toFixed(1)}` +
-      ` | us per seeding: ARC4 ${(seedArc4 / 1e3).toFixed(2)}, tychei ${(seedTyche / 1e3).toFixed(2)}, alea ${(seedAlea / 1e3).toFixed(2)} (the project uses tychei .int32())`,
+    `  seedrandom, ns per draw over ${si(RNG_CALLS)} calls: ARC4 seedrandom(s)() ${arc4.toFixed(1)}, tychei() ${tyche.toFixed(1)}, tychei.int32() ${tycheInt.toFixed(1)}, alea() ${alea.toFixed(1)}; our tyche-i Rng.int() ${ours.toFixed(1)}` +
+      ` | us per seeding: ARC4 ${(seedArc4 / 1e3).toFixed(2)}, tychei ${(seedTyche / 1e3).toFixed(2)}, alea ${(seedAlea / 1e3).toFixed(2)} (the project draws tyche-i through its own Rng, the same numbers as tychei .int32())`,
   );
 
   console.log('');
