@@ -123,7 +123,7 @@ export class ClockHeap {
    */
   gatherMin(out: Int32Array): number {
     const k = this.keys[0];
-    const ranks = this.ranks, keys = this.keys, n = this.size;
+    const ranks = this.ranks;
     // Equal to the root: the same key and a rank in the root's class (ranks below `lim`).
     const lim = ((ranks[0] >> ID_BITS) + 1) << ID_BITS;
     // Ties are mostly two to four wide: when the tied subtree lies within the top three levels
@@ -131,33 +131,31 @@ export class ClockHeap {
     let m = 1;
     out[0] = ranks[0] & ID_MASK;
     let deep = false;
-    if (n > 1 && keys[1] === k && ranks[1] < lim) {
-      out[m++] = ranks[1] & ID_MASK;
-      if (n > 3 && keys[3] === k && ranks[3] < lim) {
-        out[m++] = ranks[3] & ID_MASK;
-        deep = (n > 7 && keys[7] === k && ranks[7] < lim) || (n > 8 && keys[8] === k && ranks[8] < lim);
-      }
-      if (n > 4 && keys[4] === k && ranks[4] < lim) {
-        out[m++] = ranks[4] & ID_MASK;
-        deep = deep || (n > 9 && keys[9] === k && ranks[9] < lim) || (n > 10 && keys[10] === k && ranks[10] < lim);
-      }
-    }
-    if (n > 2 && keys[2] === k && ranks[2] < lim) {
-      out[m++] = ranks[2] & ID_MASK;
-      if (n > 5 && keys[5] === k && ranks[5] < lim) {
-        out[m++] = ranks[5] & ID_MASK;
-        deep = deep || (n > 11 && keys[11] === k && ranks[11] < lim) || (n > 12 && keys[12] === k && ranks[12] < lim);
-      }
-      if (n > 6 && keys[6] === k && ranks[6] < lim) {
-        out[m++] = ranks[6] & ID_MASK;
-        deep = deep || (n > 13 && keys[13] === k && ranks[13] < lim) || (n > 14 && keys[14] === k && ranks[14] < lim);
+    for (let c = 1; c <= 2; c++) {
+      if (!this.tiedAt(c, k, lim)) continue;
+      out[m++] = ranks[c] & ID_MASK;
+      for (let g = 2 * c + 1; g <= 2 * c + 2; g++) {
+        if (!this.tiedAt(g, k, lim)) continue;
+        out[m++] = ranks[g] & ID_MASK;
+        deep = deep || this.tiedAt(2 * g + 1, k, lim) || this.tiedAt(2 * g + 2, k, lim);
       }
     }
     if (!deep) {
       sortSmall(out, m);
       return m;
     }
-    m = 0;
+    return this.walkMin(out, k, lim);
+  }
+
+  /** Position i holds an element equal to the root (key k, rank below lim). */
+  private tiedAt(i: number, k: number, lim: number): boolean {
+    return i < this.size && this.keys[i] === k && this.ranks[i] < lim;
+  }
+
+  /** gatherMin past the top three levels: walk the tied subtree from the root. */
+  private walkMin(out: Int32Array, k: number, lim: number): number {
+    const ranks = this.ranks, keys = this.keys, n = this.size;
+    let m = 0;
     let stack = 0;
     const todo = this.todo;
     todo[stack++] = 0;
