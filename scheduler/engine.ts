@@ -171,9 +171,7 @@ export class Engine extends ExecutionState {
     if (this.timed) return this.loopTimed();
     const budget = this.stepBudget;
     for (;;) {
-      if (this.starts.length > 0) this.runStarts();
-      if (this.stopped) return;
-      if (this.step >= budget) return this.budgetExhausted();
+      if (this.stopsBeforeStep(budget)) return;
       const n = this.collectWindow();
       if (n < 0) return; // horizon reached
       if (n === 0) {
@@ -206,9 +204,7 @@ export class Engine extends ExecutionState {
     const budget = this.stepBudget;
     const cand = this.ready;
     for (;;) {
-      if (this.starts.length > 0) this.runStarts();
-      if (this.stopped) return;
-      if (this.step >= budget) return this.budgetExhausted();
+      if (this.stopsBeforeStep(budget)) return;
       const n = this.collectTimed();
       if (n <= 0) {
         if (n === 0) this.quiescent();
@@ -277,13 +273,13 @@ export class Engine extends ExecutionState {
     } else this.updateEnabled(t);
   }
 
-  private budgetExhausted(): void {
-    this.report({
-      kind: 'step_budget',
-      fingerprint: 'step_budget',
-      headline: `step budget exhausted: ${this.stepBudget} steps without the run finishing`,
-      fatal: true,
-    });
+  /** Before each step: start threads spawned since the last one; true when the run ends here. */
+  private stopsBeforeStep(budget: number): boolean {
+    if (this.starts.length > 0) this.runStarts();
+    if (this.stopped) return true;
+    if (this.step < budget) return false;
+    this.report({ kind: 'step_budget', fingerprint: 'step_budget', headline: `step budget exhausted: ${budget} steps without the run finishing`, fatal: true });
+    return true;
   }
 
   /**
