@@ -29,7 +29,7 @@ import { acquireStep, badOp, finishDeferred, otherOp, pred, releaseStep, spinSte
 import { readyClass } from './ready';
 import { ExecutionState, STEP_NONE, STEP_TIMER } from './state';
 import { ReplayStrategy } from './strategies/replay';
-import { F_BLOCKED, F_RUN, F_SPIN, GEN_NEXT, checkBody, type Thread, type ThreadFn } from './thread';
+import { F_RUN, F_SPIN, GEN_NEXT, checkBody, type Thread, type ThreadFn } from './thread';
 import { W_BEAT, W_OBJ, W_STEP, W_THREAD } from './watch';
 
 // The engine's public types live with their concepts; re-exported so importers of engine.ts keep working.
@@ -500,7 +500,6 @@ export class Engine extends ExecutionState {
     this.afterStep(start);
     // Timed mode's common case first: still running and ready, only its heap entry moves.
     if (this.timed && t.inReady && !t.done && t.top.state === F_RUN && (t.opKind as number) !== P_EXIT) this.ready.heap.update(t.id, t.clock, readyClass(t));
-    else if (t.top.state === F_BLOCKED && t.inReady && t.pendingIrqs.length === 0) this.ready.remove(t); // blocked: what updateEnabled would do
     else this.updateEnabled(t);
     if (this.obs !== null) {
       // A step reads the clock (timers, horizon, finite window) when any of them is live.

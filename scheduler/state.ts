@@ -16,7 +16,7 @@ import type { Finding, FindingInput } from './finding';
 import { fpAdd } from './footprint';
 import { conformanceProxy } from './conformance';
 import { InterruptSource, type InterruptSpec } from './interrupt';
-import { NO_OBJECT, P_EXIT, P_RESUME, P_START } from './ops';
+import { P_EXIT, P_RESUME, P_START } from './ops';
 import { Path } from './path';
 import type { Program } from './program';
 import { ReadySet, readyClass } from './ready';
@@ -557,11 +557,7 @@ export abstract class ExecutionState implements ChoiceView {
       t.opKind = P_RESUME;
       if (clock > t.clock) this.setClock(t, clock);
       if (t.inSpinners) this.removeSpinner(t);
-      if (!t.inReady && !t.done && !t.starting) {
-        // Running again and not ready yet (the common case): what updateEnabled would do.
-        if (this.obs !== null && this.exec !== t) this.obs.noteEnabled(t.id);
-        this.ready.insert(t);
-      } else this.updateEnabled(t);
+      this.updateEnabled(t);
     } else {
       // Woken underneath an interrupt handler: resumes when the handler returns.
       f.sKind = P_RESUME;
@@ -591,33 +587,35 @@ export abstract class ExecutionState implements ChoiceView {
 
   /** Re-derive whether t can take a step and put it in or out of the ready structure. */
   updateEnabled(t: Thread): void {
-    let en: boolean;
-    if (t.done || t.starting) en = false;
-    else if (t.top.state === F_RUN && t.opKind !== P_EXIT) en = true;
-    else {
-      en = t.pendingIrqs.length > 0 && delivery.hasDeliverable(t);
-      if (!en) {
-        if (t.opKind === P_EXIT && t.top.state === F_RUN && t.frames.length === 1) {
-          // The interrupt it waited for at exit went elsewhere or can no longer land.
-          this.exitThread(t);
-        } else if (t.pendingIrqs.length > 0 && !t.inIrqWatch && t.pendingIrqs.some((s) => s.canDeliver !== undefined)) {
-          // A canDeliver condition may turn true later: look again after every step.
-          t.inIrqWatch = true;
-          this.irqWatch.push(t);
-        }
+    // Short (the idle case is a method of its own) so the step's callers inline it.
+    const en = t.done || t.starting ? false : t.top.state === F_RUN && t.opKind !== P_EXIT ? true : this.idleEnabled(t);
+    if (en !== t.inReady) {
+      if (!en) this.ready.remove(t);
+      else {
+        if (this.obs !== null && this.exec !== t) this.obs.noteEnabled(t.id);
+        this.ready.insert(t);
       }
-    }
-    if (en === t.inReady) {
+    } else if (en && this.timed) {
       // A thread kept in the heap during its step has a stale key (clock and class).
       const h = this.ready.heap;
-      if (en && this.timed && (h.keyOf(t.id) !== t.clock || h.classOf(t.id) !== readyClass(t))) h.update(t.id, t.clock, readyClass(t));
-      return;
+      if (h.keyOf(t.id) !== t.clock || h.classOf(t.id) !== readyClass(t)) h.update(t.id, t.clock, readyClass(t));
     }
-    if (en) {
-      if (this.obs !== null && this.exec !== t) this.obs.noteEnabled(t.id);
-      this.ready.insert(t);
-    } else this.ready.remove(t);
   }
+
+  /** A thread blocked, spinning or exiting is enabled only for an interrupt it can take now. */
+  private idleEnabled(t: Thread): boolean {
+    if (t.pendingIrqs.length > 0 && delivery.hasDeliverable(t)) return true;
+    if (t.opKind === P_EXIT && t.top.state === F_RUN && t.frames.length === 1) {
+      // The interrupt it waited for at exit went elsewhere or can no longer land.
+      this.exitThread(t);
+    } else if (t.pendingIrqs.length > 0 && !t.inIrqWatch && t.pendingIrqs.some((s) => s.canDeliver !== undefined)) {
+      // A canDeliver condition may turn true later: look again after every step.
+      t.inIrqWatch = true;
+      this.irqWatch.push(t);
+    }
+    return false;
+  }
+
 
   /**
    * Called with the length of every span a thread spent with asynchronous events masked (the
