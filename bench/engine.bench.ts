@@ -155,8 +155,23 @@ const rate = (s: Sample): number => s.units / s.secs;
 // engine runs
 // ---------------------------------------------------------------------------------------
 
+/**
+ * One engine per workload and recording mode, reused by its warm-up and every timed run, as
+ * hunt() reuses its engine across schedules. An engine made afresh for each run measured cold
+ * code: the forced GC before a run collected the last run's engine objects, V8 let their hidden
+ * classes (maps) die with them (map transitions are held weakly), and every optimized function
+ * compiled against those maps was thrown away ("weak objects" in --trace-deopt), so each timed
+ * run paid for the engine's JIT warm-up again (about 20% of (b)'s run).
+ */
+const engines = new Map<string, Engine>();
+
 function engineRun(program: Program, instrument: boolean): Work {
-  const engine = new Engine({ window: 0, stepBudget: Infinity, instrument, recordPath: instrument });
+  const key = `${program.name}/${instrument ? 'on' : 'off'}`;
+  let engine = engines.get(key);
+  if (engine === undefined) {
+    engine = new Engine({ window: 0, stepBudget: Infinity, instrument, recordPath: instrument });
+    engines.set(key, engine);
+  }
   let r: RunResult | null = engine.run(program, makeStrategy({ strategy: 'random' }), SEED, 100);
   if (r.endReason !== 'done' || r.findings.length > 0) {
     throw new Error(`${program.name}: run ended ${r.endReason} with ${r.findings.map((f) => f.headline).join('; ')}`);
@@ -172,6 +187,13 @@ function engineRun(program: Program, instrument: boolean): Work {
 // ---------------------------------------------------------------------------------------
 // baseline: hand-written generators + typed-array binary heap keyed by (time, id)
 // ---------------------------------------------------------------------------------------
+
+/**
+ * The last heap of each baseline, kept reachable between runs: for the same reason as the
+ * reused engines (engineRun), the forced GC before a run must not drop the heap's hidden class
+ * and with it the baseline's compiled code.
+ */
+const lastHeaps = new Map<string, MinHeap>();
 
 class MinHeap {
   private readonly ids: Int32Array;
@@ -248,6 +270,7 @@ function baselineTimeouts(threads: number, perThread: number, replaceTop = false
   const gens: Generator<number, void, unknown>[] = new Array(threads);
   const clock = new Float64Array(threads);
   const heap = new MinHeap(threads);
+  lastHeaps.set('a', heap);
   for (let i = 0; i < threads; i++) {
     const gen = timeoutThread(g, perThread);
     gens[i] = gen;
@@ -327,6 +350,7 @@ function baselineContention(threads: number, cap: number, perThread: number, bod
   /** What the thread asked for and the loop has not done yet: ACQ, REL, or RUN (just resume). */
   const pend = new Int8Array(threads);
   const heap = new MinHeap(threads);
+  lastHeaps.set('b', heap);
   const fifo = new Int32Array(threads); // ring buffer of waiters
   let qHead = 0, qLen = 0;
   let free = cap;
