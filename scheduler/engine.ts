@@ -26,7 +26,6 @@ import type { Program } from './program';
 import { Resource } from './resource';
 import { runResult, type RunResult } from './run-result';
 import { acquireStep, badOp, finishDeferred, otherOp, pred, releaseStep, spinStep } from './op-steps';
-import { readyClass } from './ready';
 import { ExecutionState, STEP_NONE, STEP_TIMER } from './state';
 import { ReplayStrategy } from './strategies/replay';
 import { F_RUN, F_SPIN, GEN_NEXT, checkBody, type Thread, type ThreadFn } from './thread';
@@ -40,6 +39,8 @@ export type { Deviation } from './path';
 const INLINE_LIMIT = 1_000_000;
 
 export class Engine extends ExecutionState {
+  /** Timed mode: where collectTimed() put the next step's candidates. */
+  private next: Int32Array = this.ready.cand;
   // =====================================================================================
   // Running
   // =====================================================================================
@@ -202,7 +203,6 @@ export class Engine extends ExecutionState {
    */
   private loopTimed(): void {
     const budget = this.stepBudget;
-    const cand = this.ready;
     for (;;) {
       if (this.stopsBeforeStep(budget)) return;
       const n = this.collectTimed();
@@ -213,7 +213,7 @@ export class Engine extends ExecutionState {
       const prev = this.current;
       let t: Thread;
       if (n === 1) {
-        t = this.threads[cand.cand[0]];
+        t = this.threads[this.next[0]];
         if (t.opKind === P_CONT && t.pendingIrqs.length === 0 && t.top.deferredNs === 0 && !this.instrument) {
           this.contStep(t);
           continue;
@@ -221,7 +221,7 @@ export class Engine extends ExecutionState {
         this.currentEnabled = t.id === prev;
       } else {
         // No candidate resumes local work here: those sort first and go alone (readyClass).
-        const c = this.pick(cand.cand, n, prev);
+        const c = this.pick(this.next, n, prev);
         if (c === null) return; // pruned, or a nondeterminism finding
         t = c;
       }
@@ -265,12 +265,8 @@ export class Engine extends ExecutionState {
     this.step++;
     this.exec = null;
     this.afterStep(start);
-    if (!t.done && t.top.state === F_RUN && (t.opKind as number) !== P_EXIT && t.inReady) {
-      const h = this.ready.heap;
-      // Most often the thread issues its next op at the same instant: only its class changes.
-      if (t.clock === start && h.peekId() === t.id) h.setRootClass(readyClass(t));
-      else h.update(t.id, t.clock, readyClass(t));
-    } else this.updateEnabled(t);
+    if (!t.done && t.top.state === F_RUN && (t.opKind as number) !== P_EXIT && t.inReady) this.ready.rekey(t);
+    else this.updateEnabled(t);
   }
 
   /** Before each step: start threads spawned since the last one; true when the run ends here. */
@@ -297,11 +293,7 @@ export class Engine extends ExecutionState {
       this.exec = t;
       this.hash = mix(this.hash, 0x57a7 + t.id);
       if (this.instrument) this.log(`${t.name} starts`);
-      try {
-        t.top.gen = fn(t);
-      } catch (e) {
-        throw this.threadError(t, e);
-      }
+      t.top.gen = fn(t);
       checkBody(t, t.top.gen, `thread ${t.name}: its function`);
       const start = t.clock;
       const outer = this.stepObj;
@@ -319,16 +311,18 @@ export class Engine extends ExecutionState {
   }
 
   /**
-   * Timed mode: the threads at the smallest clock go into cand. They all stay in the heap;
-   * the one that steps has its key fixed up afterwards (one sift instead of a pop and a push).
-   * Fires timers that are due first.
+   * Timed mode: the candidates of the next step, in `next` (the count returned; 0 quiescent,
+   * -1 stopped). A thread resuming local work at the earliest clock goes alone; otherwise the
+   * threads tied there with a visible op (ReadySet.now). Fires timers that are due first.
    */
   private collectTimed(): number {
-    const h = this.ready.heap;
+    const r = this.ready;
+    const h = r.heap;
     for (;;) {
       const tt = this.timers.size > 0 ? this.timers.peekTime() : Infinity;
-      if (h.size === 0 || tt <= h.peekKey()) {
-        if (tt === Infinity || (h.size === 0 && this.timers.live === 0)) return 0;
+      const none = r.nowLen === 0 && h.size === 0;
+      if (none || tt <= r.minKey()) {
+        if (tt === Infinity || (none && this.timers.live === 0)) return 0;
         if (tt > this.horizon) return this.endAtHorizon();
         this.fireTimer();
         if (this.stopped) return -1;
@@ -336,16 +330,20 @@ export class Engine extends ExecutionState {
       }
       break;
     }
-    const mc = h.peekKey();
+    const mc = r.minKey();
     if (mc > this.horizon) return this.endAtHorizon();
-    const top = h.peekId();
-    // Resuming local work commutes with every other step: take it without gathering ties. It
-    // sorts first among equal clocks (readyClass), so it is at the top when there is one.
-    if (this.threads[top].opKind === P_CONT) {
-      this.ready.cand[0] = top;
-      return 1;
+    // Resuming local work commutes with every other step: it goes first and alone. It sorts
+    // first among equal clocks (readyClass), so it is the heap's top when there is one.
+    if (h.size > 0 && h.peekKey() === mc) {
+      const top = h.peekId();
+      if (this.threads[top].opKind === P_CONT) {
+        this.next = r.cand;
+        r.cand[0] = top;
+        return 1;
+      }
     }
-    return h.gatherMin(this.ready.candCapacity(h.size));
+    this.next = r.now;
+    return r.nowLen > 0 ? r.nowLen : r.fillNow();
   }
 
   /** Interleave mode / finite window: candidates are runnable threads within window of the min clock. */
@@ -499,7 +497,7 @@ export class Engine extends ExecutionState {
     this.stepObj = STEP_NONE;
     this.afterStep(start);
     // Timed mode's common case first: still running and ready, only its heap entry moves.
-    if (this.timed && t.inReady && !t.done && t.top.state === F_RUN && (t.opKind as number) !== P_EXIT) this.ready.heap.update(t.id, t.clock, readyClass(t));
+    if (this.timed && t.inReady && !t.done && t.top.state === F_RUN && (t.opKind as number) !== P_EXIT) this.ready.rekey(t);
     else this.updateEnabled(t);
     if (this.obs !== null) {
       // A step reads the clock (timers, horizon, finite window) when any of them is live.
@@ -523,12 +521,9 @@ export class Engine extends ExecutionState {
     hb[W_THREAD] = t.id | (t.opKind << 24);
     hb[W_OBJ] = t.opA;
     for (;;) {
-      let r: IteratorResult<unknown, unknown>;
-      try {
-        r = GEN_NEXT.call(t.top.gen);
-      } catch (e) {
-        throw this.threadError(t, e);
-      }
+      // An exception thrown here propagates as it is: run() turns it into a finding placed at
+      // the thread (this.exec) and the code that threw.
+      const r: IteratorResult<unknown, unknown> = GEN_NEXT.call(t.top.gen);
       if (r.done === true) return this.finishFrame(t);
       if (r.value !== OP) this.badYield(t, r.value);
       const k = t.opKind;
@@ -686,10 +681,4 @@ export class Engine extends ExecutionState {
     const ctx = t.frames.length > 1 ? ` [irq ${t.top.irq!.name}]` : '';
     this.events!.push(`${this.step} @${t.clock} ${t.name}${ctx} ${what}`);
   }
-
-  /** An exception from a thread's code: kept as thrown (its stack places it); the crash handler names the thread. */
-  private threadError(_t: Thread, e: unknown): unknown {
-    return e;
-  }
-
 }

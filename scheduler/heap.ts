@@ -6,6 +6,7 @@
  *   decrease-key (an interrupt splitting a thread's local work moves its clock back). The class
  *   (0 or 1) puts the threads resuming local work first among equal clocks: the run loop takes
  *   those without a choice, so the top of the heap is the next step whenever one is there.
+ *   Equal (clock, class) pop in ascending id order: ReadySet.fillNow relies on it.
  * - TimerHeap orders timer events by (time, sequence) so equal times fire in creation order.
  */
 
@@ -19,13 +20,11 @@ export class ClockHeap {
   private keys: Float64Array;
   /** pos[id] = index in heap or -1. */
   private pos: Int32Array;
-  private todo: Int32Array;
   size = 0;
   constructor(capacity = 64) {
     this.ranks = new Int32Array(capacity);
     this.keys = new Float64Array(capacity);
     this.pos = new Int32Array(capacity).fill(-1);
-    this.todo = new Int32Array(capacity);
   }
 
   clear(): void {
@@ -50,7 +49,6 @@ export class ClockHeap {
     this.ranks = ranks;
     this.keys = keys;
     this.pos = pos;
-    this.todo = new Int32Array(cap);
   }
 
   /**
@@ -109,67 +107,6 @@ export class ClockHeap {
     return this.ranks[0] & ID_MASK;
   }
 
-  /** True when no other element shares the minimum (key, class) (an equal one would be a child of the root). */
-  minIsUnique(): boolean {
-    const k = this.keys[0], c = this.ranks[0] >> ID_BITS;
-    const n = this.size, keys = this.keys, ranks = this.ranks;
-    return !((n > 1 && keys[1] === k && ranks[1] >> ID_BITS === c) || (n > 2 && keys[2] === k && ranks[2] >> ID_BITS === c));
-  }
-
-  /**
-   * Write the ids of every element whose (key, class) equals the minimum's into out[0..) in
-   * ascending id order, without changing the heap. Those form a subtree at the root, so the
-   * walk only visits them and their direct children.
-   */
-  gatherMin(out: Int32Array): number {
-    const k = this.keys[0];
-    const ranks = this.ranks;
-    // Equal to the root: the same key and a rank in the root's class (ranks below `lim`).
-    const lim = ((ranks[0] >> ID_BITS) + 1) << ID_BITS;
-    // Ties are mostly two to four wide: when the tied subtree lies within the top three levels
-    // (positions 0..6) and none of its level-2 nodes has a tied child, collect it unrolled.
-    let m = 1;
-    out[0] = ranks[0] & ID_MASK;
-    let deep = false;
-    for (let c = 1; c <= 2; c++) {
-      if (!this.tiedAt(c, k, lim)) continue;
-      out[m++] = ranks[c] & ID_MASK;
-      for (let g = 2 * c + 1; g <= 2 * c + 2; g++) {
-        if (!this.tiedAt(g, k, lim)) continue;
-        out[m++] = ranks[g] & ID_MASK;
-        deep = deep || this.tiedAt(2 * g + 1, k, lim) || this.tiedAt(2 * g + 2, k, lim);
-      }
-    }
-    if (!deep) {
-      sortSmall(out, m);
-      return m;
-    }
-    return this.walkMin(out, k, lim);
-  }
-
-  /** Position i holds an element equal to the root (key k, rank below lim). */
-  private tiedAt(i: number, k: number, lim: number): boolean {
-    return i < this.size && this.keys[i] === k && this.ranks[i] < lim;
-  }
-
-  /** gatherMin past the top three levels: walk the tied subtree from the root. */
-  private walkMin(out: Int32Array, k: number, lim: number): number {
-    const ranks = this.ranks, keys = this.keys, n = this.size;
-    let m = 0;
-    let stack = 0;
-    const todo = this.todo;
-    todo[stack++] = 0;
-    while (stack > 0) {
-      const i = todo[--stack];
-      out[m++] = ranks[i] & ID_MASK;
-      const l = 2 * i + 1;
-      if (l < n && keys[l] === k && ranks[l] < lim) todo[stack++] = l;
-      if (l + 1 < n && keys[l + 1] === k && ranks[l + 1] < lim) todo[stack++] = l + 1;
-    }
-    sortSmall(out, m);
-    return m;
-  }
-
   keyOf(id: number): number {
     return this.keys[this.pos[id]];
   }
@@ -223,19 +160,6 @@ export class ClockHeap {
     const p = (i - 1) >> 1;
     if (i > 0 && (mk < this.keys[p] || (mk === this.keys[p] && mr < this.ranks[p]))) this.up(i, mr, mk);
     else this.down(i, mr, mk);
-  }
-}
-
-/** Insertion sort of out[0..m) (m is small: the threads tied at one instant). */
-function sortSmall(out: Int32Array, m: number): void {
-  for (let i = 1; i < m; i++) {
-    const id = out[i];
-    let j = i;
-    while (j > 0 && out[j - 1] > id) {
-      out[j] = out[j - 1];
-      j--;
-    }
-    out[j] = id;
   }
 }
 

@@ -19,7 +19,7 @@ import { InterruptSource, type InterruptSpec } from './interrupt';
 import { P_EXIT, P_RESUME, P_START } from './ops';
 import { Path } from './path';
 import type { Program } from './program';
-import { ReadySet, readyClass } from './ready';
+import { ReadySet } from './ready';
 import { Rng, deriveSeed } from './rng';
 import type { EndReason } from './run-result';
 import { F_BLOCKED, F_RUN, F_SPIN, Frame, Thread, type ThreadFn } from './thread';
@@ -567,7 +567,7 @@ export abstract class ExecutionState implements ChoiceView {
 
   setClock(t: Thread, c: number): void {
     t.clock = c;
-    if (this.timed && t.inReady) this.ready.heap.update(t.id, c, readyClass(t));
+    if (this.timed && t.inReady) this.ready.rekey(t);
   }
 
   // ---- spinners ----
@@ -596,9 +596,8 @@ export abstract class ExecutionState implements ChoiceView {
         this.ready.insert(t);
       }
     } else if (en && this.timed) {
-      // A thread kept in the heap during its step has a stale key (clock and class).
-      const h = this.ready.heap;
-      if (h.keyOf(t.id) !== t.clock || h.classOf(t.id) !== readyClass(t)) h.update(t.id, t.clock, readyClass(t));
+      // A thread kept in place during its step has a stale key (clock and class).
+      this.ready.rekey(t);
     }
   }
 

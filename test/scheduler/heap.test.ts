@@ -42,18 +42,14 @@ describe('heaps', () => {
         const want = [...ref.entries()].sort(order)[0];
         expect(h.peekKey()).to.equal(want[1][0]);
         expect(h.classOf(want[0])).to.equal(want[1][1]);
-        const tied = [...ref.entries()].filter((e) => e[1][0] === want[1][0] && e[1][1] === want[1][1]).map((e) => e[0]).sort((a, b) => a - b);
-        if (tied.length > 7) deepTies++;
-        expect(h.minIsUnique()).to.equal(tied.length === 1);
-        const out = new Int32Array(400);
-        const m = h.gatherMin(out);
-        expect(Array.from(out.subarray(0, m))).to.deep.equal(tied);
+        // Equal (key, class) pop in ascending id order (ReadySet.fillNow takes ties that way).
+        if ([...ref.values()].filter((v) => v[0] === want[1][0] && v[1] === want[1][1]).length > 7) deepTies++;
         expect(h.pop()).to.equal(want[0]);
         ref.delete(want[0]);
       }
       expect(h.size).to.equal(ref.size);
     }
-    // Both of gatherMin's walks ran: ties past the unrolled top levels happened.
+    // Wide ties were popped too.
     expect(deepTies).to.be.greaterThan(20);
   });
 
