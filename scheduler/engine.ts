@@ -343,7 +343,7 @@ export class Engine extends ExecutionState {
       }
     }
     this.next = r.now;
-    return r.nowLen > 0 ? r.nowLen : r.fillNow();
+    return r.takeNow();
   }
 
   /** Interleave mode / finite window: candidates are runnable threads within window of the min clock. */

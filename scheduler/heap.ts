@@ -6,7 +6,7 @@
  *   decrease-key (an interrupt splitting a thread's local work moves its clock back). The class
  *   (0 or 1) puts the threads resuming local work first among equal clocks: the run loop takes
  *   those without a choice, so the top of the heap is the next step whenever one is there.
- *   Equal (clock, class) pop in ascending id order: ReadySet.fillNow relies on it.
+ *   Equal (clock, class) pop in ascending id order: ReadySet.takeNow relies on it.
  * - TimerHeap orders timer events by (time, sequence) so equal times fire in creation order.
  */
 
@@ -126,19 +126,6 @@ export class ClockHeap {
     const n = --this.size;
     if (n > 0) this.down(0, this.ranks[n], this.keys[n]);
     return top;
-  }
-
-  /**
-   * The root keeps its key and takes class `cls` (a thread that resumed local work and now
-   * issues an op at the same instant): it moves only below children of equal key that now
-   * sort first. Short, so it inlines into the run loop.
-   */
-  setRootClass(cls: number): void {
-    const ranks = this.ranks, keys = this.keys, n = this.size;
-    const rank = (cls << ID_BITS) | (ranks[0] & ID_MASK);
-    const k = keys[0];
-    if ((n > 1 && keys[1] === k && ranks[1] < rank) || (n > 2 && keys[2] === k && ranks[2] < rank)) this.down(0, rank, k);
-    else ranks[0] = rank;
   }
 
   /** Change the key (and class) of an element already in the heap. */

@@ -34,9 +34,9 @@ export class ReadySet {
   /** Timed mode: the ready threads not in `now`, keyed by (clock, class, id). */
   readonly heap = new ClockHeap(64);
   /**
-   * Timed mode: the ready threads at clock `nowKey` with a visible op (class 1), ascending ids;
-   * `nowLen` are used. While it is not empty no thread in the heap has a clock below `nowKey`
-   * and none has class 1 at `nowKey`.
+   * Timed mode: ready threads at clock `nowKey` with a visible op (class 1), ascending ids;
+   * `nowLen` are used. While it is not empty no thread in the heap has a clock below `nowKey`;
+   * others of class 1 at `nowKey` may wait in the heap until takeNow() moves them in.
    */
   now = new Int32Array(64);
   nowLen = 0;
@@ -98,12 +98,16 @@ export class ReadySet {
       this.place(id, c, cls);
       return;
     }
-    if (this.nowLen > 0 && (c < this.nowKey || (c === this.nowKey && cls === 1))) {
+    if (cls === 1 && this.nowLen === 0 && h.peekId() === id && h.peekKey() === c) {
+      // Most often: the thread at the front resumed its local work and now issues an op at the
+      // same instant. It opens `now` (the others tied with it join at the next takeNow).
+      h.pop();
+      this.now[0] = id;
+      this.nowLen = 1;
+      this.nowKey = c;
+    } else if (this.nowLen > 0 && (c < this.nowKey || (c === this.nowKey && cls === 1))) {
       h.remove(id);
       this.place(id, c, cls);
-    } else if (h.peekId() === id && h.peekKey() === c) {
-      // Most often: the thread resumed its local work and issues its next op at the same instant.
-      h.setRootClass(cls);
     } else h.update(id, c, cls);
   }
 
@@ -113,20 +117,16 @@ export class ReadySet {
   }
 
   /**
-   * Timed mode, `now` empty and the heap's minimum of class 1: move every thread tied with it
-   * (same clock, class 1) into `now`. The heap gives them up in ascending id order.
+   * Timed mode, when no thread resumes local work at the earliest clock: the candidates of the
+   * next step, `now`, with every thread of the heap tied with them (class 1 at the same clock)
+   * moved in first. The heap gives those up in ascending id order. Returns their count.
    */
-  fillNow(): number {
+  takeNow(): number {
     const h = this.heap;
-    const k = h.peekKey();
-    this.nowKey = k;
-    if (this.now.length < h.size) this.now = new Int32Array(h.size * 2);
-    const now = this.now;
-    let n = 0;
-    do now[n++] = h.pop();
-    while (h.size > 0 && h.peekKey() === k);
-    this.nowLen = n;
-    return n;
+    if (this.nowLen === 0) this.nowKey = h.peekKey();
+    const k = this.nowKey;
+    while (h.size > 0 && h.peekKey() === k) this.nowInsert(h.pop());
+    return this.nowLen;
   }
 
   /** Timed mode: id goes into the heap, or into `now` when it is a candidate at nowKey. */

@@ -1,10 +1,11 @@
 /**
  * Property test of timed mode's ready set (scheduler/ready.ts) against a plain map of the ready
  * threads' (clock, class): after any sequence of insert, remove, rekey (later, equal and
- * earlier clocks, either class) and fillNow, every ready thread is in exactly one of the heap
- * and `now`; `now` holds exactly the class-1 threads at `nowKey`, ascending, with nothing in the
- * heap before them; minKey() is the earliest clock; and fillNow() takes exactly the threads tied
- * with the heap's minimum. Seeded, so a run is the same on every machine.
+ * earlier clocks, either class) and takeNow, every ready thread is in exactly one of the heap
+ * and `now`; `now` holds class-1 threads at `nowKey`, ascending, with nothing in the heap before
+ * them; minKey() is the earliest clock; and takeNow() offers exactly the class-1 threads at the
+ * earliest clock whenever the run loop would call it (no thread resuming local work there).
+ * Seeded, so a run is the same on every machine.
  */
 import { expect } from 'chai';
 import fc from 'fast-check';
@@ -18,15 +19,17 @@ const IDS = 24;
 type Op =
   | { op: 'insert' | 'rekey'; id: number; clock: number; cont: boolean }
   | { op: 'remove'; id: number }
-  | { op: 'fill' };
+  | { op: 'take' }
+  | { op: 'resume' };
 
 const ops: fc.Arbitrary<Op[]> = fc.array(
   fc.oneof(
     fc.record({ op: fc.constant('insert' as const), id: fc.nat({ max: IDS - 1 }), clock: fc.nat({ max: 12 }), cont: fc.boolean() }),
     fc.record({ op: fc.constant('rekey' as const), id: fc.nat({ max: IDS - 1 }), clock: fc.nat({ max: 12 }), cont: fc.boolean() }),
     fc.record({ op: fc.constant('remove' as const), id: fc.nat({ max: IDS - 1 }) }),
-    fc.record({ op: fc.constant('fill' as const) }),
-    fc.record({ op: fc.constant('fill' as const) }),
+    fc.record({ op: fc.constant('take' as const) }),
+    fc.record({ op: fc.constant('take' as const) }),
+    fc.record({ op: fc.constant('resume' as const) }),
   ),
   { minLength: 100, maxLength: 400 },
 );
@@ -48,10 +51,7 @@ function check(rs: ReadySet, ref: Map<number, [number, number]>): void {
     if (inNow) expect([c, cls], `thread ${id} in now`).to.deep.equal([rs.nowKey, 1]);
     else {
       expect([h.keyOf(id), h.classOf(id)], `thread ${id}'s heap key`).to.deep.equal([c, cls]);
-      if (rs.nowLen > 0) {
-        expect(c, `heap thread ${id} before now`).to.be.at.least(rs.nowKey);
-        expect(c === rs.nowKey && cls === 1, `candidate ${id} left in the heap`).to.equal(false);
-      }
+      if (rs.nowLen > 0) expect(c, `heap thread ${id} before now`).to.be.at.least(rs.nowKey);
     }
   }
   expect(now).to.deep.equal([...now].sort((a, b) => a - b));
@@ -61,21 +61,32 @@ function check(rs: ReadySet, ref: Map<number, [number, number]>): void {
 describe('property: the timed ready set against a map', () => {
   it('keeps every ready thread in one place, the candidates of the earliest clock in now', () => {
     let filled = 0;
+    let resumed = 0;
     fc.assert(
       fc.property(ops, (list) => {
         const rs = new ReadySet(true);
         const ts = Array.from({ length: IDS }, (_, i) => thread(i));
         const ref = new Map<number, [number, number]>();
         for (const o of list) {
-          if (o.op === 'fill') {
+          if (o.op === 'take') {
             const h = rs.heap;
-            // The run loop fills `now` when it is empty and the heap's earliest thread has a visible op.
-            if (rs.nowLen > 0 || h.size === 0 || h.classOf(h.peekId()) !== 1) continue;
-            const k = h.peekKey();
-            const want = [...ref].filter(([, [c, cls]]) => c === k && cls === 1).map(([id]) => id).sort((a, b) => a - b);
-            const n = rs.fillNow();
+            const mk = rs.minKey();
+            // The run loop takes `now` when no thread resumes local work at the earliest clock.
+            if (mk === Infinity || (h.size > 0 && h.peekKey() === mk && h.classOf(h.peekId()) === 0)) continue;
+            const want = [...ref].filter(([, [c, cls]]) => c === mk && cls === 1).map(([id]) => id).sort((a, b) => a - b);
+            const n = rs.takeNow();
             expect(Array.from(rs.now.subarray(0, n))).to.deep.equal(want);
             filled++;
+          } else if (o.op === 'resume') {
+            // What the run loop does most: the earliest thread resumes its local work and issues
+            // a visible op at the same instant.
+            const h = rs.heap;
+            if (h.size === 0 || h.classOf(h.peekId()) !== 0 || h.peekKey() !== rs.minKey()) continue;
+            const t = ts[h.peekId()];
+            t.opKind = P_RESUME;
+            rs.rekey(t);
+            ref.set(t.id, [t.clock, 1]);
+            resumed++;
           } else if (o.op === 'remove') {
             if (!ref.has(o.id)) continue;
             rs.remove(ts[o.id]);
@@ -94,22 +105,25 @@ describe('property: the timed ready set against a map', () => {
       }),
       { seed: SEED, numRuns: 300 },
     );
-    expect(filled, 'now was filled often').to.be.greaterThan(500);
+    expect(filled, 'now was taken often').to.be.greaterThan(500);
+    expect(resumed, 'threads resumed at the front often').to.be.greaterThan(500);
   });
 
-  it('fails on a planted fault: a candidate left in the heap', () => {
+  it('fails on a planted fault: a thread in the heap before the candidates', () => {
     const rs = new ReadySet(true);
     const a = thread(1);
     const b = thread(2);
+    a.clock = b.clock = 5;
     rs.insert(a);
     rs.insert(b);
-    rs.fillNow();
-    const ref = new Map<number, [number, number]>([[1, [0, 1]], [2, [0, 1]]]);
+    rs.takeNow();
+    const ref = new Map<number, [number, number]>([[1, [5, 1]], [2, [5, 1]]]);
     check(rs, ref);
-    // Put a candidate at nowKey straight into the heap, behind the ready set's back.
+    // Move a candidate into the heap at an earlier clock, behind the ready set's back.
     rs.now[rs.nowLen - 1] = 0;
     rs.nowLen--;
-    rs.heap.push(2, 0, 1);
-    expect(() => check(rs, ref)).to.throw(/candidate 2 left in the heap/);
+    rs.heap.push(2, 3, 1);
+    ref.set(2, [3, 1]);
+    expect(() => check(rs, ref)).to.throw(/heap thread 2 before now/);
   });
 });
