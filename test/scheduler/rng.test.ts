@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import seedrandom from 'seedrandom';
-import { Rng, deriveSeed } from '../../scheduler/rng';
+import { Rng, deriveSeed, scaleDraw } from '../../scheduler/rng';
 
 const INV32 = 1 / 4294967296;
 
@@ -17,10 +17,23 @@ describe('Rng', () => {
       const ours = new Rng(seed);
       const ref = seedrandom.tychei(String(seed));
       for (let k = 0; k < 500; k++) {
-        const n = 1 + (k % 17);
+        // Small menus (the integer path), and past 2^16 (the floating-point one).
+        const n = k % 5 === 4 ? 65530 + (k % 11) * 7 : 1 + (k % 17);
         if (k % 3 === 2) expect(ours.double()).to.equal((ref.int32() >>> 0) * INV32, `seed ${seed} draw ${k}`);
         else expect(ours.int(n)).to.equal(Math.floor((ref.int32() >>> 0) * INV32 * n), `seed ${seed} draw ${k}`);
       }
+    }
+  });
+
+  it('scales a draw as floor(u * n / 2^32) does, at the edges and over a million draws', () => {
+    const us = [0, 1, 0xffff, 0x10000, 0x7fffffff, 0x80000000, 0xfffeffff, 0xffffffff];
+    const ns = [1, 2, 3, 7, 255, 256, 4097, 0xfffe, 0xffff, 0x10000, 0x10001, 1 << 30, 2.5];
+    for (const u of us) for (const n of ns) expect(scaleDraw(u, n)).to.equal(Math.floor(u * INV32 * n), `u ${u} n ${n}`);
+    const g = seedrandom.tychei('scale');
+    for (let k = 0; k < 1_000_000; k++) {
+      const u = g.int32() >>> 0;
+      const n = 1 + ((g.int32() >>> 0) % 0xffff);
+      if (scaleDraw(u, n) !== Math.floor(u * INV32 * n)) expect.fail(`u ${u} n ${n}: ${scaleDraw(u, n)}`);
     }
   });
 
