@@ -701,7 +701,7 @@ function main(): void {
   console.log('      (calibrate, then engine.run per iteration seed) with instrument: true, and ON/OFF (*) is that loop ON vs OFF.');
   console.log('  (e) ‡ is plain DFS schedules / DPOR schedules, OFF column DPOR, baseline column plain DFS; ">=": plain DFS hit its cap (20,000; 2,000 with --quick, too few for the target).');
   console.log('  (d) † is lockdep on / lockdep off, the same schedules of the fixed ABBA variant with every other detector on.');
-  console.log('  (b) baseline column: the minimal loop with acquire/release as yield* helpers (its ratio is stable run to run; the plain-yield loop\'s swung 6.9-22M); the plain one is in the details.');
+  console.log('  (b) baseline column: the minimal loop with acquire/release as yield* helpers (issue 21\'s stable reference: the plain-yield loop\'s rate swung 6.9-22M in its runs); the plain one is in the details.');
   console.log('  (b) the engine puts every tie between visible steps at equal time to the random strategy; the baseline breaks ties by id.');
   console.log(`total ${seconds(started).toFixed(1)} s`);
 }

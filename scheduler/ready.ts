@@ -5,11 +5,11 @@
  *
  * Timed mode splits them in two. The threads at the earliest clock that issue a visible op
  * (class 1, see readyClass) are the candidates of the next choice: they sit in `now`, ascending
- * by id, ready to be offered as they are. Every other ready thread is in a heap keyed by
- * (clock, class, id). A step takes one thread out of `now` and puts it back in the heap at its
- * next clock; `now` is filled again from the heap only when it runs empty. Half the steps of a
- * contended run are such ties, and a minimal loop measured a fifth faster this way than with
- * the ties gathered from the heap at every step (docs/benchmarks.md).
+ * by id, offered as they are. Every other ready thread is in a heap keyed by (clock, class, id).
+ * A step takes one thread out of `now` and puts it back in the heap at its next clock; threads
+ * join `now` as they become candidates, and it is refilled from the heap when it runs empty.
+ * Half the steps of a contended run are such ties: gathering them from the heap at every step
+ * instead cost 6% of the bench's (b) (docs/benchmarks.md).
  *
  * Which of them are candidates for the next step is the run loop's business (engine.ts); this
  * file only keeps the set.
