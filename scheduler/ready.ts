@@ -58,19 +58,7 @@ export class ReadySet {
       this.place(t.id, t.clock, readyClass(t));
       return;
     }
-    if (this.runqLen === this.runq.length) {
-      const r = new Int32Array(this.runq.length * 2);
-      r.set(this.runq);
-      this.runq = r;
-    }
-    const rq = this.runq;
-    let i = this.runqLen++;
-    const id = t.id;
-    while (i > 0 && rq[i - 1] > id) {
-      rq[i] = rq[i - 1];
-      i--;
-    }
-    rq[i] = id;
+    this.runq = insertSorted(this.runq, this.runqLen++, t.id);
   }
 
   remove(t: Thread): void {
@@ -80,12 +68,7 @@ export class ReadySet {
       else this.nowRemove(t.id);
       return;
     }
-    const rq = this.runq;
-    const id = t.id;
-    let i = 0;
-    while (rq[i] !== id) i++;
-    this.runqLen--;
-    for (; i < this.runqLen; i++) rq[i] = rq[i + 1];
+    removeSorted(this.runq, this.runqLen--, t.id);
   }
 
   /** Timed mode: ready thread t has a new clock or op kind; move it to where it now belongs. */
@@ -143,26 +126,11 @@ export class ReadySet {
   }
 
   private nowInsert(id: number): void {
-    if (this.nowLen === this.now.length) {
-      const n = new Int32Array(this.now.length * 2);
-      n.set(this.now);
-      this.now = n;
-    }
-    const now = this.now;
-    let i = this.nowLen++;
-    while (i > 0 && now[i - 1] > id) {
-      now[i] = now[i - 1];
-      i--;
-    }
-    now[i] = id;
+    this.now = insertSorted(this.now, this.nowLen++, id);
   }
 
   private nowRemove(id: number): void {
-    const now = this.now;
-    let i = 0;
-    while (now[i] !== id) i++;
-    const n = --this.nowLen;
-    for (; i < n; i++) now[i] = now[i + 1];
+    removeSorted(this.now, this.nowLen--, id);
   }
 
   /** Put `now` back into the heap. */
@@ -176,4 +144,27 @@ export class ReadySet {
     if (this.cand.length < n) this.cand = new Int32Array(n * 2);
     return this.cand;
   }
+}
+
+/** Insert `id` into arr[0..len), kept ascending; returns the array, grown when it was full. */
+function insertSorted(arr: Int32Array<ArrayBuffer>, len: number, id: number): Int32Array<ArrayBuffer> {
+  if (len === arr.length) {
+    const grown = new Int32Array(len * 2);
+    grown.set(arr);
+    arr = grown;
+  }
+  let i = len;
+  while (i > 0 && arr[i - 1] > id) {
+    arr[i] = arr[i - 1];
+    i--;
+  }
+  arr[i] = id;
+  return arr;
+}
+
+/** Remove `id` (present) from arr[0..len), keeping the order of the rest. */
+function removeSorted(arr: Int32Array, len: number, id: number): void {
+  let i = 0;
+  while (arr[i] !== id) i++;
+  for (; i < len - 1; i++) arr[i] = arr[i + 1];
 }
