@@ -81,7 +81,8 @@ export interface Strategy {
   /**
    * Pick one of ids[0..n) and return its index. `def` is the index of the default choice
    * (no preemption, no interrupt, FIFO waiter, no jitter, no fault). `weights`, when given,
-   * has n entries.
+   * has n entries. `ids` is the engine's own buffer, changed by the step that follows: read it
+   * during the call and copy what you keep (DPOR does).
    */
   choose(kind: number, ids: Int32Array, n: number, def: number, view: ChoiceView, weights: Float64Array | null): number;
   /** An interrupt source became pending (not called for coalesced raises). */

@@ -496,7 +496,7 @@ export class Engine extends ExecutionState {
     this.exec = null;
     this.stepObj = STEP_NONE;
     this.afterStep(start);
-    // Timed mode's common case first: still running and ready, only its heap entry moves.
+    // Timed mode's common case first: still running and ready, it only moves in the ready set.
     if (this.timed && t.inReady && !t.done && t.top.state === F_RUN && (t.opKind as number) !== P_EXIT) this.ready.rekey(t);
     else this.updateEnabled(t);
     if (this.obs !== null) {
