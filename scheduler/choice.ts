@@ -76,6 +76,11 @@ export interface Strategy {
   readonly name: string;
   /** A fair strategy gives every enabled thread its turn eventually, so liveness findings hold. */
   readonly fair?: boolean;
+  /**
+   * True when choose() never reads `view.sub`: a run that keeps no path then does not count the
+   * choices' ordinals (only a replay and a recorded path need them). Leave it unset if unsure.
+   */
+  readonly ignoresSub?: boolean;
   /** Start a run with this iteration seed. */
   begin(seed: number, expectedSteps: number): void;
   /**

@@ -124,6 +124,7 @@ export class Engine extends ExecutionState {
 
   private reset(strategy: Strategy, seed: number, expectedSteps: number): void {
     this.strategy = strategy;
+    this.countsSubs = this.keepsDeviations || strategy.ignoresSub !== true;
     this.seed = seed;
     this.expectedSteps = expectedSteps;
     this.workloadRng = null;

@@ -78,6 +78,8 @@ export abstract class ExecutionState implements ChoiceView {
   readonly recordPath: boolean;
   /** Choices that leave the default are kept (recordPath, or a watch mirroring them); all are counted in `deviated`. */
   readonly keepsDeviations: boolean;
+  /** The choices' ordinals (`sub`) are counted: the path is kept, or the strategy reads them. */
+  countsSubs = true;
   deviated = 0;
   /**
    * The shared object the step in progress declared (its op's object), NO_OBJECT for a step
@@ -426,7 +428,7 @@ export abstract class ExecutionState implements ChoiceView {
    * `def` is the default (used when replaying a schedule that has no deviation here).
    */
   choose(kind: number, ids: Int32Array, n: number, def: number, weights: Float64Array | null = null): number {
-    this.sub = this.path.nextSub(kind, this.step);
+    if (this.countsSubs) this.sub = this.path.nextSub(kind, this.step);
     if (n <= 1) return 0;
     const idx = this.strategy.choose(kind, ids, n, def, this, weights);
     if (idx === PRUNE && kind === SCHED && this.obs !== null) {

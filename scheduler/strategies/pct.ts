@@ -16,6 +16,8 @@ import { weightedPick } from './weighted';
 
 export class Pct implements Strategy {
   readonly name: string;
+  /** choose() never reads view.sub. */
+  readonly ignoresSub: boolean = true;
   protected rng = new Rng(0);
   /**
    * Priorities of threads and of interrupt sources, 0 until first seen. They share one space:

@@ -12,6 +12,8 @@ import { weightedPick } from './weighted';
 
 export class RandomWalk implements Strategy {
   readonly name: string = 'random';
+  /** choose() never reads view.sub. */
+  readonly ignoresSub: boolean = true;
   private rng = new Rng(0);
   /** plan[src] = step from which src's pending interrupt is delivered. */
   private plan = new Float64Array(16);
