@@ -56,7 +56,7 @@ function figure<T>(name: string, run: () => T): T {
     process.exit(0);
   }
   if (FIGURE !== null) return {} as T; // another figure's child: not needed there
-  const out = execFileSync(process.execPath, ['-r', require.resolve('ts-node/register/transpile-only'), __filename, '--figure', name, ...(QUICK ? ['--quick'] : [])], {
+  const out = execFileSync(process.execPath, ['-r', require.resolve('ts-node/register/transpile-only'), __filename, '--figure', name, ...(QUICK ? ['--quick'] : []), ...(ON_TOO ? ['--on'] : [])], {
     encoding: 'utf8',
     maxBuffer: 1 << 26,
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -65,6 +65,28 @@ function figure<T>(name: string, run: () => T): T {
   if (line === undefined) throw new Error(`bench figure ${name}: the child printed no result`);
   return JSON.parse(line.slice(JSON_MARK.length)) as T;
 }
+/** `--only b --on`: (b) with recording ON as well. */
+const ON_TOO = process.argv.includes('--on');
+
+/**
+ * The processes (a) and (b), the two figures set against a baseline, are each measured in. A
+ * process keeps the code the JIT made early for its whole life, and on this machine about one
+ * process in ten ran the engine up to a fifth slower throughout while the baselines beside it
+ * did not move: three forks, the one with the median engine/baseline ratio kept, every fork's
+ * ratio printed (as JMH runs each benchmark in several forks).
+ */
+const FORKS = QUICK ? 1 : 3;
+
+/** A ratio figure measured in FORKS processes: the fork with the median `ratioOf`, and every fork's ratio. */
+function forkedFigure<T>(name: string, run: () => T, ratioOf: (x: T) => number): { kept: T; ratios: number[] } {
+  if (FIGURE !== null) return { kept: figure(name, run), ratios: [] }; // a child: this figure or none
+  const all: T[] = [];
+  for (let i = 0; i < FORKS; i++) all.push(figure(name, run));
+  const sorted = [...all].sort((x, y) => ratioOf(x) - ratioOf(y));
+  return { kept: sorted[(sorted.length - 1) >> 1], ratios: all.map(ratioOf) };
+}
+const forkRatios = (rs: number[]): string => `${rs.map((r) => `${r.toFixed(2)}x`).join(', ')} in ${rs.length} process${rs.length === 1 ? '' : 'es'}, the median kept`;
+
 const SCALE = QUICK ? 10 : 1;
 const SEED = 1;
 const RUNS = 5;
@@ -484,6 +506,9 @@ function revision(): string {
   }
 }
 
+/** (b)'s ratio: the engine against the minimal loop with yield* helpers. */
+const bRatio = (x: { b: Record<string, Sample> }): number => rate(x.b.off) / rate(x.b.baseDeleg);
+
 /** (b): the engine against the minimal loop on toys.contention, runs interleaved. */
 function figureB(): { b: Record<string, Sample>; bPer: number } {
   const bPer = Math.ceil(B_CYCLES / B_THREADS);
@@ -498,7 +523,7 @@ function figureB(): { b: Record<string, Sample>; bPer: number } {
       full: () => baselineContention(B_THREADS, B_CAP, bPer, cycleThreadDelegating),
     },
     { key: 'off', warm: () => engineRun(bWarm, false), full: () => engineRun(bProg, false) },
-    ...(ONLY === 'b' && process.argv.includes('--on') ? [{ key: 'on', warm: () => engineRun(bWarm, true), full: () => engineRun(bProg, true) }] : []),
+    ...(ON_TOO ? [{ key: 'on', warm: () => engineRun(bWarm, true), full: () => engineRun(bProg, true) }] : []),
   ]);
   return { b, bPer };
 }
@@ -512,25 +537,26 @@ function figureOn(prog: Program, warm: Program): Sample {
 }
 
 /** (b) alone (`--only b`): the table row and the detail lines. */
-function printB(b: Record<string, Sample>, bPer: number): void {
+function printB(b: Record<string, Sample>, bPer: number, ratios: number[]): void {
   const ms = (x: Sample): string => `${(x.secs * 1e3).toFixed(0)} ms`;
   console.log(`(b) contention(${B_THREADS}, ${B_CAP}, ${bPer}): engine OFF ${si(rate(b.off))} steps/s (${ms(b.off)}), ${b.on ? `ON ${si(rate(b.on))}, ` : ''}` +
     `baseline ${si(rate(b.base))} (${ms(b.base)}), baseline with yield* helpers ${si(rate(b.baseDeleg))}`);
   console.log(`    OFF/baseline ${ratio(rate(b.off), rate(b.base))}, OFF/yield*-baseline ${ratio(rate(b.off), rate(b.baseDeleg))}; ` +
     `same work: ${b.off.units === b.base.units && b.off.info.endTime === b.base.info.endTime ? 'yes' : 'NO'}; target OFF/yield*-baseline >= 0.50x: ` +
     `${rate(b.off) / rate(b.baseDeleg) >= 0.5 ? 'met' : 'NOT met'} (reference: the yield* baseline)`);
+  console.log(`    OFF/yield*-baseline ${forkRatios(ratios)}`);
 }
 
 function main(): void {
   const started = process.hrtime.bigint();
   if (FIGURE === null) console.log(
     `irqsim engine bench${QUICK ? ' --quick (workloads / 10)' : ''}: node ${process.version} ${process.arch}, ${cpus().length} cpu(s), ` +
-      `revision ${revision()}; best of ${RUNS} interleaved runs after 1 warm-up${gc ? ', full gc before each' : ''}`,
+      `revision ${revision()}; best of ${RUNS} interleaved runs after 1 warm-up${gc ? ', full gc before each' : ''}; (a) and (b) in ${FORKS} process${FORKS === 1 ? '' : 'es'} each`,
   );
 
   if (ONLY === 'b') {
-    const { b, bPer } = figureB();
-    printB(b, bPer);
+    const fb = forkedFigure('b', figureB, bRatio);
+    printB(fb.kept.b, fb.kept.bPer, fb.ratios);
     console.log(`total ${seconds(started).toFixed(1)} s`);
     return;
   }
@@ -540,17 +566,22 @@ function main(): void {
   const aWarmPer = Math.max(1, Math.floor(aPer / 10));
   const aProg = timeouts(A_THREADS, aPer);
   const aWarm = timeouts(A_THREADS, aWarmPer);
-  const a = figure('a', () =>
-    measure([
-      { key: 'base', warm: () => baselineTimeouts(A_THREADS, aWarmPer), full: () => baselineTimeouts(A_THREADS, aPer) },
-      { key: 'baseTop', warm: () => baselineTimeouts(A_THREADS, aWarmPer, true), full: () => baselineTimeouts(A_THREADS, aPer, true) },
-      { key: 'off', warm: () => engineRun(aWarm, false), full: () => engineRun(aProg, false) },
-    ]),
+  const fa = forkedFigure(
+    'a',
+    () =>
+      measure([
+        { key: 'base', warm: () => baselineTimeouts(A_THREADS, aWarmPer), full: () => baselineTimeouts(A_THREADS, aPer) },
+        { key: 'baseTop', warm: () => baselineTimeouts(A_THREADS, aWarmPer, true), full: () => baselineTimeouts(A_THREADS, aPer, true) },
+        { key: 'off', warm: () => engineRun(aWarm, false), full: () => engineRun(aProg, false) },
+      ]),
+    (x) => rate(x.off) / rate(x.base),
   );
+  const a = fa.kept;
   a.on = figure('a-on', () => figureOn(aProg, aWarm));
 
   // (b) ----------------------------------------------------------------------------------
-  const fb = figure('b', figureB);
+  const fbk = forkedFigure('b', figureB, bRatio);
+  const fb = fbk.kept;
   const b = fb.b ?? {}; // (another figure's child gets nothing)
   const bPer = fb.bPer;
   b.on = figure('b-on', () => {
@@ -689,8 +720,8 @@ function main(): void {
   const aR = rate(a.off) / rate(a.base), bR = rate(b.off) / rate(b.baseDeleg);
   const cMin = Math.min(...specs.map(([k]) => rate(c[`${k}-hunt`])));
   console.log('targets');
-  console.log(`  (a) engine OFF >= 0.70x baseline: ${aR.toFixed(2)}x, ${ok(aR >= 0.7)}`);
-  console.log(`  (b) engine OFF >= 0.50x baseline (acceptance; goal 0.70x): ${bR.toFixed(2)}x, ${ok(bR >= 0.5)}`);
+  console.log(`  (a) engine OFF >= 0.70x baseline: ${aR.toFixed(2)}x, ${ok(aR >= 0.7)} (${forkRatios(fa.ratios)})`);
+  console.log(`  (b) engine OFF >= 0.50x baseline (acceptance; goal 0.70x): ${bR.toFixed(2)}x, ${ok(bR >= 0.5)} (${forkRatios(fbk.ratios)})`);
   console.log(`  (c) hunt() >= 50,000 schedules/s: ${specs.map(([k, label]) => `${label} ${si(rate(c[`${k}-hunt`]))}`).join(', ')}, ${ok(cMin >= 50_000)}`);
   const ldR = rate(d.hunt) / rate(d.noLd);
   console.log(`  (d) ABBA hunt with lockdep on >= 0.5x lockdep off: ${ldR.toFixed(2)}x, ${ok(ldR >= 0.5)}`);
