@@ -319,11 +319,12 @@ export class Engine extends ExecutionState {
   private collectTimed(): number {
     const r = this.ready;
     const h = r.heap;
+    let mc: number; // the earliest clock of a ready thread (Infinity: none is ready)
     for (;;) {
+      mc = r.minKey();
       const tt = this.timers.size > 0 ? this.timers.peekTime() : Infinity;
-      const none = r.nowLen === 0 && h.size === 0;
-      if (none || tt <= r.minKey()) {
-        if (tt === Infinity || (none && this.timers.live === 0)) return 0;
+      if (tt <= mc) {
+        if (tt === Infinity || (r.nowLen === 0 && h.size === 0 && this.timers.live === 0)) return 0;
         if (tt > this.horizon) return this.endAtHorizon();
         this.fireTimer();
         if (this.stopped) return -1;
@@ -331,7 +332,6 @@ export class Engine extends ExecutionState {
       }
       break;
     }
-    const mc = r.minKey();
     if (mc > this.horizon) return this.endAtHorizon();
     // Resuming local work commutes with every other step: it goes first and alone. It sorts
     // first among equal clocks (readyClass), so it is the heap's top when there is one.
